@@ -1,0 +1,60 @@
+"""chatcore: real-time chat for Python web projects.
+
+Rooms, user-level presence, private messages, history with resume, typing notices, limits and
+permissions, behind wire protocol v1. Framework-agnostic (anyio); adapters live in
+``chatcore_starlette`` and ``chatcore_django``.
+"""
+
+from .broker import Broker as Broker
+from .clock import Clock as Clock
+from .clock import FakeClock as FakeClock
+from .clock import SystemClock as SystemClock
+from .connection import Closed as Closed
+from .connection import Connection as Connection
+from .directory import Directory as Directory
+from .directory import MemoryDirectory as MemoryDirectory
+from .errors import ChatError as ChatError
+from .errors import ClientError as ClientError
+from .errors import CloseCode as CloseCode
+from .errors import ErrorCode as ErrorCode
+from .errors import UsageError as UsageError
+from .limits import Limits as Limits
+from .memory_broker import MemoryBroker as MemoryBroker
+from .memory_broker import MemoryBus as MemoryBus
+from .memory_store import MemoryStore as MemoryStore
+from .policy import Policy as Policy
+from .server import ChatServer as ChatServer
+from .store import Store as Store
+from .values import Message as Message
+from .values import Room as Room
+from .values import RoomKind as RoomKind
+from .values import User as User
+
+__version__ = "0.1.0"
+
+__all__ = (
+    "Broker",
+    "ChatError",
+    "ChatServer",
+    "ClientError",
+    "Clock",
+    "CloseCode",
+    "Closed",
+    "Connection",
+    "Directory",
+    "ErrorCode",
+    "FakeClock",
+    "Limits",
+    "MemoryBroker",
+    "MemoryBus",
+    "MemoryDirectory",
+    "MemoryStore",
+    "Message",
+    "Policy",
+    "Room",
+    "RoomKind",
+    "Store",
+    "SystemClock",
+    "UsageError",
+    "User",
+)

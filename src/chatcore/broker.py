@@ -1,0 +1,72 @@
+"""The broker contract: fan-out between processes, and presence across them.
+
+One broker object serves one server process. Its contract (``docs/backends.md``):
+
+Fan-out
+    :meth:`publish` hands the envelope to the ``deliver`` callback of every process subscribed to
+    ``envelope.target.channel``, the publishing process included, in publish order per channel,
+    each exactly once while the broker is healthy. ``rooms`` is subscribed by every process.
+
+Presence
+    Presence is kept per (room, user, process). :meth:`join` returns True when the user was not
+    present in the room in any process; :meth:`leave` removes this process's entry and returns
+    True when no process has the user in the room any more. Entries of a process that dies are
+    removed within the broker's expiry time, and their ``leave`` announced once.
+
+Online
+    :meth:`connect`/:meth:`disconnect` mark this process as holding connections of a user;
+    :meth:`is_online` is true while any process does.
+
+Any method may raise :class:`~chatcore.errors.Unavailable` when the backend cannot be reached.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from anyio.abc import TaskStatus
+
+from .envelope import Envelope
+from .values import User
+
+__all__ = ("Broker", "Deliver")
+
+Deliver = Callable[[Envelope], None]
+
+
+class Broker(Protocol):
+    async def run(self, deliver: Deliver, *, task_status: TaskStatus[None]) -> None:
+        """Serve until cancelled; report started once envelopes can flow."""
+        ...
+
+    # fan-out
+    async def publish(self, envelope: Envelope) -> None: ...
+
+    async def subscribe(self, channel: str) -> None: ...
+
+    async def unsubscribe(self, channel: str) -> None: ...
+
+    # presence
+    async def join(self, room: str, user: User) -> bool: ...
+
+    async def leave(self, room: str, user_id: str) -> bool: ...
+
+    async def members(self, room: str) -> list[User]: ...
+
+    async def counts(self, rooms: list[str]) -> dict[str, int]: ...
+
+    async def clear(self, room: str) -> None:
+        """Forget every presence entry of a deleted room."""
+        ...
+
+    async def update_user(self, user: User) -> list[str]:
+        """Show ``user`` with its new name and avatar; return the rooms they are present in."""
+        ...
+
+    # online
+    async def connect(self, user: User) -> None: ...
+
+    async def disconnect(self, user_id: str) -> None: ...
+
+    async def is_online(self, user_id: str) -> bool: ...

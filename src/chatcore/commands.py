@@ -1,0 +1,132 @@
+"""Client commands: one frozen class per frame ``type`` a client may send.
+
+:mod:`chatcore.protocol` builds them from frames; fields are already checked when a command
+exists. ``ref`` is the client's correlation value, echoed in the reply.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+__all__ = (
+    "Command",
+    "CreateRoom",
+    "DeleteRoom",
+    "Direct",
+    "History",
+    "Join",
+    "Leave",
+    "ListRooms",
+    "Members",
+    "Ping",
+    "Ref",
+    "Send",
+    "SendPrivate",
+    "Typing",
+    "UpdateRoom",
+)
+
+Ref = str | int | None
+
+
+@attrs.frozen(kw_only=True)
+class Join:
+    room: str
+    since: int | None = None
+    ref: Ref = None
+
+
+@attrs.frozen(kw_only=True)
+class Leave:
+    room: str
+    ref: Ref = None
+
+
+@attrs.frozen(kw_only=True)
+class Send:
+    room: str
+    text: str
+    client_id: str | None = None
+    ref: Ref = None
+
+
+@attrs.frozen(kw_only=True)
+class SendPrivate:
+    to: str
+    text: str
+    room: str | None = None
+    ref: Ref = None
+
+
+@attrs.frozen(kw_only=True)
+class Typing:
+    room: str
+    ref: Ref = None
+
+
+@attrs.frozen(kw_only=True)
+class ListRooms:
+    watch: bool | None = None
+    ref: Ref = None
+
+
+@attrs.frozen(kw_only=True)
+class CreateRoom:
+    room: str
+    title: str | None = None
+    ref: Ref = None
+
+
+@attrs.frozen(kw_only=True)
+class UpdateRoom:
+    room: str
+    title: str
+    ref: Ref = None
+
+
+@attrs.frozen(kw_only=True)
+class DeleteRoom:
+    room: str
+    ref: Ref = None
+
+
+@attrs.frozen(kw_only=True)
+class Direct:
+    to: str
+    ref: Ref = None
+
+
+@attrs.frozen(kw_only=True)
+class Members:
+    room: str
+    ref: Ref = None
+
+
+@attrs.frozen(kw_only=True)
+class History:
+    room: str
+    before: int | None = None
+    limit: int | None = None
+    ref: Ref = None
+
+
+@attrs.frozen(kw_only=True)
+class Ping:
+    ref: Ref = None
+
+
+Command = (
+    Join
+    | Leave
+    | Send
+    | SendPrivate
+    | Typing
+    | ListRooms
+    | CreateRoom
+    | UpdateRoom
+    | DeleteRoom
+    | Direct
+    | Members
+    | History
+    | Ping
+)

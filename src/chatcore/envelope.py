@@ -1,0 +1,94 @@
+"""What the broker carries between processes: an encoded frame, who gets it, and what it changes.
+
+A frame is encoded once, where the event happens; every process hands the same text to its
+local recipients. Effects change local state (a deleted room's members, a changed user name)
+in every process that holds affected connections.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from .errors import CloseCode
+from .values import User
+
+__all__ = (
+    "Effect",
+    "Envelope",
+    "RoomRemoved",
+    "Target",
+    "ToRoom",
+    "ToRoomList",
+    "ToUser",
+    "UserChanged",
+    "UserKicked",
+)
+
+
+@attrs.frozen
+class ToRoom:
+    """Every local connection in ``room``, but those of ``exclude_user``."""
+
+    room: str
+    exclude_user: str | None = None
+
+    @property
+    def channel(self) -> str:
+        return f"room:{self.room}"
+
+
+@attrs.frozen
+class ToUser:
+    """Every local connection of one user."""
+
+    user_id: str
+
+    @property
+    def channel(self) -> str:
+        return f"user:{self.user_id}"
+
+
+@attrs.frozen
+class ToRoomList:
+    """Connections watching the room list, and those in ``room``, each once."""
+
+    room: str
+
+    @property
+    def channel(self) -> str:
+        return "rooms"
+
+
+Target = ToRoom | ToUser | ToRoomList
+
+
+@attrs.frozen
+class RoomRemoved:
+    """The room is gone: drop its local members without ``leave`` notices."""
+
+    room: str
+
+
+@attrs.frozen
+class UserChanged:
+    """The user's name or avatar changed: later frames must show the new one."""
+
+    user: User
+
+
+@attrs.frozen
+class UserKicked:
+    """Close every local connection of the target user (for example on logout)."""
+
+    code: CloseCode
+
+
+Effect = RoomRemoved | UserChanged | UserKicked
+
+
+@attrs.frozen
+class Envelope:
+    target: Target
+    frame: str | None = None
+    ephemeral: bool = False
+    effect: Effect | None = None

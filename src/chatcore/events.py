@@ -1,0 +1,148 @@
+"""Server events: one frozen class per frame ``type`` the server sends.
+
+Each knows its wire form (:meth:`to_wire`); :func:`chatcore.protocol.encode` turns it into text.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import attrs
+
+from .commands import Ref
+from .errors import ClientError
+from .values import Message, Room, User
+
+__all__ = (
+    "ErrorReply",
+    "Event",
+    "MessageEvent",
+    "OkReply",
+    "PresenceEvent",
+    "PrivateEvent",
+    "RoomEvent",
+    "TypingEvent",
+    "Welcome",
+)
+
+PROTOCOL_VERSION = 1
+
+
+@attrs.frozen(kw_only=True)
+class Welcome:
+    user: User
+    limits: dict[str, int]
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "type": "welcome",
+            "user": self.user.to_wire(),
+            "protocol": PROTOCOL_VERSION,
+            "limits": self.limits,
+        }
+
+
+@attrs.frozen(kw_only=True)
+class MessageEvent:
+    message: Message
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"type": "message", **self.message.to_wire()}
+
+
+@attrs.frozen(kw_only=True)
+class PrivateEvent:
+    id: int
+    ts: int
+    sender: User
+    to: User
+    text: str
+    room: str | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        wire: dict[str, Any] = {
+            "type": "private",
+            "id": self.id,
+            "ts": self.ts,
+            "from": self.sender.to_wire(),
+            "to": self.to.to_wire(),
+            "text": self.text,
+        }
+        if self.room is not None:
+            wire["room"] = self.room
+        return wire
+
+
+@attrs.frozen(kw_only=True)
+class PresenceEvent:
+    room: str
+    event: Literal["join", "leave", "update"]
+    user: User
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "type": "presence",
+            "room": self.room,
+            "event": self.event,
+            "user": self.user.to_wire(),
+        }
+
+
+@attrs.frozen(kw_only=True)
+class TypingEvent:
+    room: str
+    user: User
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"type": "typing", "room": self.room, "user": self.user.to_wire()}
+
+
+@attrs.frozen(kw_only=True)
+class RoomEvent:
+    event: Literal["created", "updated", "deleted"]
+    room: Room
+    members: int = 0
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"type": "room", "event": self.event, "room": self.room.to_wire(self.members)}
+
+
+@attrs.frozen(kw_only=True)
+class OkReply:
+    ref: Ref
+    result: dict[str, Any] = attrs.field(factory=dict)
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"type": "ok", "ref": self.ref, **self.result}
+
+
+@attrs.frozen(kw_only=True)
+class ErrorReply:
+    code: str
+    message: str
+    ref: Ref = None
+    field: str | None = None
+
+    @classmethod
+    def from_error(cls, error: ClientError, ref: Ref = None) -> ErrorReply:
+        return cls(code=error.code.value, message=error.message, ref=ref, field=error.field)
+
+    def to_wire(self) -> dict[str, Any]:
+        wire: dict[str, Any] = {"type": "error", "code": self.code, "message": self.message}
+        if self.ref is not None:
+            wire["ref"] = self.ref
+        if self.field is not None:
+            wire["field"] = self.field
+        return wire
+
+
+Event = (
+    Welcome
+    | MessageEvent
+    | PrivateEvent
+    | PresenceEvent
+    | TypingEvent
+    | RoomEvent
+    | OkReply
+    | ErrorReply
+)

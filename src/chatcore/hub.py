@@ -1,0 +1,293 @@
+"""The hub: one process's connections, room membership and presence timers, as pure logic.
+
+Theory of operation
+-------------------
+The hub knows the connections of this process and which rooms each has joined. It does no I/O
+and never awaits: callers pass the time in, and it answers with what changed, so the runtime
+knows which broker calls to make. Presence is user-level:
+
+===========================  =====================================================
+local event                  outcome for (room, user)
+===========================  =====================================================
+join, user had no local      ``FIRST``: ask the broker (``join``); announce if it
+connection and no pending    says the user is new in the room
+leave timer in the room
+join while a leave timer     ``RESUMED``: timer cancelled; nothing announced
+is pending (a reload)
+join, another local          ``ADDED``: nothing announced
+connection of the user is in
+leave, last local            departure now: ask the broker (``leave``)
+connection of the user
+disconnect, last local       a leave timer: departure at ``now + grace`` unless the
+connection of the user       user joins again first
+===========================  =====================================================
+
+Delivery hands one encoded text to every local recipient's outbox. A room keeps a cached list
+of its outboxes, rebuilt only when its membership changes, so a message to a room of N
+connections costs N ``Outbox.put`` calls and nothing else.
+"""
+
+from __future__ import annotations
+
+import enum
+import heapq
+
+import attrs
+
+from .envelope import Envelope, RoomRemoved, ToRoom, ToRoomList, ToUser, UserChanged, UserKicked
+from .outbox import Outbox
+from .ratelimit import TokenBucket
+from .values import User
+
+__all__ = ("Conn", "Departure", "Hub", "Joined", "Left")
+
+
+class Joined(enum.Enum):
+    ALREADY = "already"  # this connection was in the room
+    ADDED = "added"  # another local connection of the user is in the room
+    RESUMED = "resumed"  # a pending leave was cancelled
+    FIRST = "first"  # the user's first local connection in the room
+
+
+@attrs.frozen
+class Left:
+    departed: bool  # the user has no local connection in the room any more
+    room_empty: bool  # no local connection is in the room any more
+
+
+@attrs.frozen
+class Departure:
+    room: str
+    user: User
+
+
+@attrs.define(eq=False)
+class Conn:
+    """One connection as the hub sees it. Identity is the object."""
+
+    id: int
+    user: User
+    outbox: Outbox
+    rate: TokenBucket
+    abuse: TokenBucket
+    rooms: set[str] = attrs.Factory(set)
+    watching: bool = False
+
+
+class _LocalRoom:
+    __slots__ = ("_boxes", "members")
+
+    def __init__(self) -> None:
+        self.members: dict[str, set[Conn]] = {}
+        self._boxes: list[Outbox] | None = None
+
+    def changed(self) -> None:
+        self._boxes = None
+
+    @property
+    def boxes(self) -> list[Outbox]:
+        if self._boxes is None:
+            self._boxes = [conn.outbox for conns in self.members.values() for conn in conns]
+        return self._boxes
+
+
+class Hub:
+    def __init__(self, grace: int) -> None:
+        self.grace = grace
+        self.conns: dict[int, Conn] = {}
+        self._users: dict[str, set[Conn]] = {}
+        self._rooms: dict[str, _LocalRoom] = {}
+        self._watchers: set[Conn] = set()
+        # (room, user id) -> (deadline, user); the heap may hold stale deadlines
+        self._pending: dict[tuple[str, str], tuple[int, User]] = {}
+        self._timers: list[tuple[int, str, str]] = []
+        self._typing: dict[tuple[str, str], int] = {}
+
+    # connections
+
+    def connect(self, conn: Conn) -> bool:
+        """Add ``conn``; True if it is the user's first local connection."""
+        self.conns[conn.id] = conn
+        conns = self._users.setdefault(conn.user.id, set())
+        conns.add(conn)
+        return len(conns) == 1
+
+    def disconnect(self, conn: Conn, now: int) -> tuple[bool, list[str]]:
+        """Remove ``conn``: (was the user's last local connection, rooms now empty locally).
+
+        Rooms the user has no other local connection in get a leave timer.
+        """
+        if self.conns.pop(conn.id, None) is None:
+            return False, []
+        self._watchers.discard(conn)
+        empty: list[str] = []
+        for room in list(conn.rooms):
+            left = self._remove(conn, room)
+            if left.departed:
+                self._start_timer(room, conn.user, now + self.grace)
+            if left.room_empty:
+                empty.append(room)
+        conns = self._users[conn.user.id]
+        conns.discard(conn)
+        if conns:
+            return False, empty
+        del self._users[conn.user.id]
+        return True, empty
+
+    def user_conns(self, user_id: str) -> set[Conn]:
+        return self._users.get(user_id, set())
+
+    # membership
+
+    def join(self, conn: Conn, room: str) -> tuple[Joined, bool]:
+        """Put ``conn`` in ``room``: (what it means for presence, first local connection in room)."""
+        if room in conn.rooms:
+            return Joined.ALREADY, False
+        local = self._rooms.get(room)
+        new_room = local is None
+        if local is None:
+            local = self._rooms[room] = _LocalRoom()
+        conns = local.members.setdefault(conn.user.id, set())
+        conns.add(conn)
+        local.changed()
+        conn.rooms.add(room)
+        if len(conns) > 1:
+            return Joined.ADDED, new_room
+        if self._pending.pop((room, conn.user.id), None) is not None:
+            return Joined.RESUMED, new_room
+        return Joined.FIRST, new_room
+
+    def leave(self, conn: Conn, room: str) -> Left:
+        if room not in conn.rooms:
+            return Left(departed=False, room_empty=False)
+        return self._remove(conn, room)
+
+    def in_room(self, conn: Conn, room: str) -> bool:
+        return room in conn.rooms
+
+    def has_local(self, room: str) -> bool:
+        return room in self._rooms
+
+    def watch(self, conn: Conn, on: bool) -> None:
+        conn.watching = on
+        if on:
+            self._watchers.add(conn)
+        else:
+            self._watchers.discard(conn)
+
+    def _remove(self, conn: Conn, room: str) -> Left:
+        conn.rooms.discard(room)
+        local = self._rooms[room]
+        conns = local.members[conn.user.id]
+        conns.discard(conn)
+        local.changed()
+        departed = not conns
+        if departed:
+            del local.members[conn.user.id]
+            self._typing.pop((conn.user.id, room), None)
+        room_empty = not local.members
+        if room_empty:
+            del self._rooms[room]
+        return Left(departed=departed, room_empty=room_empty)
+
+    # leave timers
+
+    def _start_timer(self, room: str, user: User, deadline: int) -> None:
+        self._pending[(room, user.id)] = (deadline, user)
+        heapq.heappush(self._timers, (deadline, room, user.id))
+
+    def next_deadline(self) -> int | None:
+        timers = self._timers
+        while timers:
+            deadline, room, user_id = timers[0]
+            pending = self._pending.get((room, user_id))
+            if pending is not None and pending[0] == deadline:
+                return deadline
+            heapq.heappop(timers)
+        return None
+
+    def due(self, now: int) -> list[Departure]:
+        """Pop the leave timers that ran out by ``now``."""
+        departures: list[Departure] = []
+        while (deadline := self.next_deadline()) is not None and deadline <= now:
+            _, room, user_id = heapq.heappop(self._timers)
+            _, user = self._pending.pop((room, user_id))
+            departures.append(Departure(room, user))
+        return departures
+
+    # typing
+
+    def typing_allowed(self, user_id: str, room: str, now: int, interval: int) -> bool:
+        """At most one typing notice per user and room per ``interval``."""
+        key = (user_id, room)
+        last = self._typing.get(key)
+        if last is not None and now - last < interval:
+            return False
+        self._typing[key] = now
+        return True
+
+    # delivery
+
+    def deliver(self, envelope: Envelope) -> list[str]:
+        """Queue the envelope's frame for its local recipients and apply its effect.
+
+        Returns the rooms that no local connection is in any more (to unsubscribe).
+        """
+        frame = envelope.frame
+        target = envelope.target
+        if frame is not None:
+            ephemeral = envelope.ephemeral
+            if type(target) is ToRoom:
+                local = self._rooms.get(target.room)
+                if local is not None:
+                    if target.exclude_user is None:
+                        for box in local.boxes:
+                            box.put(frame, ephemeral)
+                    else:
+                        for user_id, conns in local.members.items():
+                            if user_id != target.exclude_user:
+                                for conn in conns:
+                                    conn.outbox.put(frame, ephemeral)
+            else:
+                for conn in self._recipients(target):
+                    conn.outbox.put(frame, ephemeral)
+        effect = envelope.effect
+        if effect is None:
+            return []
+        if isinstance(effect, RoomRemoved):
+            return self._remove_room(effect.room)
+        if isinstance(effect, UserChanged):
+            self._change_user(effect.user)
+        elif isinstance(effect, UserKicked) and isinstance(target, ToUser):
+            for conn in self.user_conns(target.user_id):
+                conn.outbox.close(effect.code)
+        return []
+
+    def _recipients(self, target: ToUser | ToRoomList | ToRoom) -> set[Conn]:
+        if isinstance(target, ToUser):
+            return self.user_conns(target.user_id)
+        recipients = set(self._watchers)
+        local = self._rooms.get(target.room)
+        if local is not None:
+            for conns in local.members.values():
+                recipients.update(conns)
+        return recipients
+
+    def _remove_room(self, room: str) -> list[str]:
+        for key in [key for key in self._pending if key[0] == room]:
+            del self._pending[key]
+        local = self._rooms.pop(room, None)
+        if local is None:
+            return []
+        for user_id, conns in local.members.items():
+            self._typing.pop((user_id, room), None)
+            for conn in conns:
+                conn.rooms.discard(room)
+        return [room]
+
+    def _change_user(self, user: User) -> None:
+        for conn in self.user_conns(user.id):
+            conn.user = user
+        for key, (deadline, _) in list(self._pending.items()):
+            if key[1] == user.id:
+                self._pending[key] = (deadline, user)

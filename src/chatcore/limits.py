@@ -1,0 +1,69 @@
+"""Limits and timings of a chat server, in one frozen value."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from .values import MAX_TEXT
+
+__all__ = ("Limits",)
+
+
+def _positive(_inst: object, attribute: attrs.Attribute[Any], value: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"{attribute.name} must be a non-negative int, not {value!r}")
+
+
+@attrs.frozen(kw_only=True)
+class Limits:
+    """What one connection may do, and how long the server waits for what.
+
+    Sizes are in bytes of UTF-8, times in milliseconds, rates per second.
+    """
+
+    #: A frame larger than this gets a ``too_large`` error; the connection stays open.
+    max_frame: int = attrs.field(default=16_384, validator=_positive)
+    #: A frame larger than this closes the connection with 1009.
+    hard_frame_cap: int = attrs.field(default=65_536, validator=_positive)
+    #: Longest message text, in characters after trimming.
+    max_text: int = attrs.field(default=MAX_TEXT, validator=_positive)
+    #: Sustained frames per second per connection, and the burst allowed above it.
+    rate: int = attrs.field(default=10, validator=_positive)
+    burst: int = attrs.field(default=30, validator=_positive)
+    #: Client errors allowed per ``abuse_window``; one more closes the connection with 1008.
+    abuse_errors: int = attrs.field(default=30, validator=_positive)
+    abuse_window: int = attrs.field(default=10_000, validator=_positive)
+    #: Frames queued for a connection before the slow-consumer policy applies.
+    outbox: int = attrs.field(default=512, validator=_positive)
+    #: Messages kept per room by the in-memory store.
+    history_size: int = attrs.field(default=1_000, validator=_positive)
+    #: Messages a ``join`` without ``since`` returns; most a ``join`` with ``since`` returns.
+    join_history: int = attrs.field(default=50, validator=_positive)
+    resume_limit: int = attrs.field(default=500, validator=_positive)
+    #: Largest ``limit`` of a ``history`` request.
+    history_page: int = attrs.field(default=100, validator=_positive)
+    #: A user's ``typing`` notices in one room are passed on at most once per interval.
+    typing_interval: int = attrs.field(default=2_000, validator=_positive)
+    #: How long a user stays a member after their last connection in a room closes.
+    presence_grace: int = attrs.field(default=5_000, validator=_positive)
+    #: Rooms one connection may be in at once.
+    rooms_per_connection: int = attrs.field(default=100, validator=_positive)
+
+    def __attrs_post_init__(self) -> None:
+        if self.hard_frame_cap < self.max_frame:
+            raise ValueError("hard_frame_cap must be at least max_frame")
+        if self.burst < 1 or self.outbox < 1:
+            raise ValueError("burst and outbox must be at least 1")
+
+    def to_wire(self) -> dict[str, int]:
+        """The limits a client needs to know, as sent in ``welcome``."""
+        return {
+            "max_frame": self.max_frame,
+            "max_text": self.max_text,
+            "rate": self.rate,
+            "burst": self.burst,
+            "history_page": self.history_page,
+            "typing_interval": self.typing_interval,
+        }

@@ -1,0 +1,119 @@
+"""The in-memory broker: one process by default, or several servers in one event loop.
+
+Servers that share a :class:`MemoryBus` behave like processes sharing a Redis: each has its own
+:class:`MemoryBroker`, subscriptions and presence entries. Tests use that to check cross-process
+behaviour without a network.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import defaultdict
+
+import anyio
+from anyio.abc import TaskStatus
+
+from .broker import Deliver
+from .envelope import Envelope
+from .values import User
+
+__all__ = ("MemoryBroker", "MemoryBus")
+
+
+class MemoryBus:
+    """Shared state of the in-memory brokers attached to it."""
+
+    def __init__(self) -> None:
+        self.brokers: dict[int, MemoryBroker] = {}
+        # room -> user id -> process ids that hold the user in the room
+        self.presence: dict[str, dict[str, set[int]]] = defaultdict(dict)
+        self.users: dict[str, User] = {}
+        # user id -> process ids holding connections of the user
+        self.online: dict[str, set[int]] = defaultdict(set)
+        self._ids = itertools.count(1)
+
+    def attach(self, broker: MemoryBroker) -> int:
+        process = next(self._ids)
+        self.brokers[process] = broker
+        return process
+
+    def detach(self, process: int) -> None:
+        self.brokers.pop(process, None)
+
+
+class MemoryBroker:
+    """A :class:`~chatcore.broker.Broker` held in memory."""
+
+    def __init__(self, bus: MemoryBus | None = None) -> None:
+        self.bus = bus if bus is not None else MemoryBus()
+        self.process = self.bus.attach(self)
+        self.channels: set[str] = set()
+        self._deliver: Deliver | None = None
+
+    async def run(self, deliver: Deliver, *, task_status: TaskStatus[None]) -> None:
+        self._deliver = deliver
+        try:
+            task_status.started()
+            await anyio.sleep_forever()
+        finally:
+            self._deliver = None
+
+    async def publish(self, envelope: Envelope) -> None:
+        channel = envelope.target.channel
+        for broker in list(self.bus.brokers.values()):
+            if channel in broker.channels and broker._deliver is not None:
+                broker._deliver(envelope)
+
+    async def subscribe(self, channel: str) -> None:
+        self.channels.add(channel)
+
+    async def unsubscribe(self, channel: str) -> None:
+        self.channels.discard(channel)
+
+    async def join(self, room: str, user: User) -> bool:
+        holders = self.bus.presence[room].setdefault(user.id, set())
+        first = not holders
+        holders.add(self.process)
+        self.bus.users[user.id] = user
+        return first
+
+    async def leave(self, room: str, user_id: str) -> bool:
+        members = self.bus.presence.get(room)
+        if members is None or user_id not in members:
+            return False
+        holders = members[user_id]
+        holders.discard(self.process)
+        if holders:
+            return False
+        del members[user_id]
+        if not members:
+            del self.bus.presence[room]
+        return True
+
+    async def members(self, room: str) -> list[User]:
+        return [self.bus.users[user_id] for user_id in self.bus.presence.get(room, {})]
+
+    async def counts(self, rooms: list[str]) -> dict[str, int]:
+        presence = self.bus.presence
+        return {room: len(presence[room]) if room in presence else 0 for room in rooms}
+
+    async def clear(self, room: str) -> None:
+        self.bus.presence.pop(room, None)
+
+    async def update_user(self, user: User) -> list[str]:
+        self.bus.users[user.id] = user
+        return [room for room, members in self.bus.presence.items() if user.id in members]
+
+    async def connect(self, user: User) -> None:
+        self.bus.users[user.id] = user
+        self.bus.online[user.id].add(self.process)
+
+    async def disconnect(self, user_id: str) -> None:
+        holders = self.bus.online.get(user_id)
+        if holders is not None:
+            holders.discard(self.process)
+            if not holders:
+                del self.bus.online[user_id]
+
+    async def is_online(self, user_id: str) -> bool:
+        return bool(self.bus.online.get(user_id))

@@ -1,0 +1,194 @@
+"""Wire protocol v1: text frame to command, event to text frame.
+
+This is the only module that reads or writes client JSON. :func:`decode` never raises on client
+input: it returns a command, or a :class:`Rejected` carrying the error and the frame's ``ref``
+where one could be read.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+
+from . import commands as c
+from .errors import BadFrame, ClientError, InvalidField, TooLarge, UnknownType
+from .events import Event
+from .values import check_room_name
+
+__all__ = ("MAX_REF", "Rejected", "decode", "encode", "frame_size")
+
+MAX_REF = 128
+_MAX_ID = 2**53 - 1  # ids and counts stay exact in JavaScript numbers
+_MAX_CLIENT_ID = 128
+_MAX_USER_ID = 256
+
+_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False)
+
+
+def encode(event: Event) -> str:
+    """The text frame of ``event``."""
+    return _encoder.encode(event.to_wire())
+
+
+@attrs.frozen
+class Rejected:
+    """A frame that is not a valid command: reply with ``error``, echoing ``ref`` if any."""
+
+    error: ClientError
+    ref: c.Ref = None
+
+
+def frame_size(text: str) -> int:
+    """Size of ``text`` in UTF-8 bytes (lone surrogates count as three)."""
+    if text.isascii():
+        return len(text)
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
+def decode(text: str | bytes, max_size: int) -> c.Command | Rejected:
+    """Read one client frame. Binary frames, non-JSON and non-objects are ``bad_frame``."""
+    if not isinstance(text, str):
+        return Rejected(BadFrame("binary frames are not accepted; send JSON text"))
+    if frame_size(text) > max_size:
+        return Rejected(TooLarge(f"a frame is at most {max_size} bytes"))
+    try:
+        frame = json.loads(text)
+    except (ValueError, RecursionError):
+        return Rejected(BadFrame("a frame must be valid JSON"))
+    if not isinstance(frame, dict):
+        return Rejected(BadFrame("a frame must be a JSON object"))
+    try:
+        ref = _ref(frame.get("ref"))
+    except ClientError as error:
+        return Rejected(error)
+    kind = frame.get("type")
+    if not isinstance(kind, str):
+        return Rejected(InvalidField("'type' must be a string", field="type"), ref)
+    parse = _PARSERS.get(kind)
+    if parse is None:
+        return Rejected(UnknownType(f"unknown frame type {kind[:40]!r}", field="type"), ref)
+    try:
+        return parse(_Fields(frame), ref)
+    except ClientError as error:
+        return Rejected(error, ref)
+
+
+def _ref(value: object) -> c.Ref:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise InvalidField("'ref' must be a string or an integer", field="ref")
+    if isinstance(value, int):
+        if abs(value) > _MAX_ID:
+            raise InvalidField("'ref' is out of range", field="ref")
+        return value
+    if len(value) > MAX_REF or not _is_text(value):
+        raise InvalidField(f"'ref' is at most {MAX_REF} characters of valid text", field="ref")
+    return value
+
+
+def _is_text(value: str) -> bool:
+    """False for strings that cannot be UTF-8 (lone surrogates)."""
+    if value.isascii():
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+class _Fields:
+    """Typed access to the fields of one frame; each miss is an ``invalid_field`` error."""
+
+    __slots__ = ("_frame",)
+
+    def __init__(self, frame: dict[str, Any]) -> None:
+        self._frame = frame
+
+    def room(self, name: str = "room", *, required: bool = True) -> str | None:
+        value = self._frame.get(name)
+        if value is None and not required:
+            return None
+        return check_room_name(value, name)
+
+    def text(self, name: str, *, required: bool = True, limit: int | None = None) -> str | None:
+        """A string field, unchecked for length except ``limit``; surrogates refused."""
+        value = self._frame.get(name)
+        if value is None:
+            if required:
+                raise InvalidField(f"'{name}' is required", field=name)
+            return None
+        if not isinstance(value, str):
+            raise InvalidField(f"'{name}' must be a string", field=name)
+        if not _is_text(value):
+            raise InvalidField(f"'{name}' is not valid text", field=name)
+        if limit is not None and not 0 < len(value) <= limit:
+            raise InvalidField(f"'{name}' must have 1-{limit} characters", field=name)
+        return value
+
+    def id(self, name: str) -> int | None:
+        """An optional non-negative integer."""
+        value = self._frame.get(name)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MAX_ID:
+            raise InvalidField(f"'{name}' must be a non-negative integer", field=name)
+        return value
+
+    def flag(self, name: str) -> bool | None:
+        value = self._frame.get(name)
+        if value is None or isinstance(value, bool):
+            return value
+        raise InvalidField(f"'{name}' must be true or false", field=name)
+
+    def user(self, name: str = "to") -> str:
+        value = self.text(name, limit=_MAX_USER_ID)
+        assert value is not None  # required
+        return value
+
+
+def _room(f: _Fields) -> str:
+    room = f.room()
+    assert room is not None  # required
+    return room
+
+
+def _text(f: _Fields, name: str) -> str:
+    # Length and emptiness are checked after trimming, by the server's own limit.
+    value = f.text(name)
+    assert value is not None  # required
+    return value
+
+
+_Parser = Callable[[_Fields, c.Ref], c.Command]
+
+_PARSERS: dict[str, _Parser] = {
+    "join": lambda f, ref: c.Join(room=_room(f), since=f.id("since"), ref=ref),
+    "leave": lambda f, ref: c.Leave(room=_room(f), ref=ref),
+    "send": lambda f, ref: c.Send(
+        room=_room(f),
+        text=_text(f, "text"),
+        client_id=f.text("client_id", required=False, limit=_MAX_CLIENT_ID),
+        ref=ref,
+    ),
+    "send_private": lambda f, ref: c.SendPrivate(
+        to=f.user(), text=_text(f, "text"), room=f.room(required=False), ref=ref
+    ),
+    "typing": lambda f, ref: c.Typing(room=_room(f), ref=ref),
+    "rooms": lambda f, ref: c.ListRooms(watch=f.flag("watch"), ref=ref),
+    "create_room": lambda f, ref: c.CreateRoom(
+        room=_room(f), title=f.text("title", required=False), ref=ref
+    ),
+    "update_room": lambda f, ref: c.UpdateRoom(room=_room(f), title=_text(f, "title"), ref=ref),
+    "delete_room": lambda f, ref: c.DeleteRoom(room=_room(f), ref=ref),
+    "direct": lambda f, ref: c.Direct(to=f.user(), ref=ref),
+    "members": lambda f, ref: c.Members(room=_room(f), ref=ref),
+    "history": lambda f, ref: c.History(
+        room=_room(f), before=f.id("before"), limit=f.id("limit"), ref=ref
+    ),
+    "ping": lambda f, ref: c.Ping(ref=ref),
+}

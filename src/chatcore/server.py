@@ -1,0 +1,430 @@
+"""The runtime: drives the hub with a store, a broker, a directory and a policy, on anyio.
+
+The :class:`ChatServer` is the only part that awaits. Adapters call :meth:`ChatServer.connect`
+for an authenticated user and get a :class:`~chatcore.connection.Connection`; application code
+calls the rest (``post``, ``send_private``, ``update_user``, ...) to act on the chat directly.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import secrets
+from types import TracebackType
+from typing import Literal, Self
+
+import anyio
+import attrs
+from anyio.abc import TaskGroup
+
+from .broker import Broker
+from .clock import Clock, SystemClock
+from .connection import Connection
+from .directory import Directory, MemoryDirectory
+from .envelope import (
+    Effect,
+    Envelope,
+    RoomRemoved,
+    Target,
+    ToRoom,
+    ToRoomList,
+    ToUser,
+    UserChanged,
+    UserKicked,
+)
+from .errors import (
+    ChatError,
+    CloseCode,
+    Forbidden,
+    InvalidField,
+    NoSuchRoom,
+    NoSuchUser,
+    RecipientUnavailable,
+    RoomExists,
+    UsageError,
+)
+from .events import (
+    Event,
+    MessageEvent,
+    PresenceEvent,
+    PrivateEvent,
+    RoomEvent,
+    TypingEvent,
+    Welcome,
+)
+from .hub import Conn, Departure, Hub, Joined
+from .limits import Limits
+from .memory_broker import MemoryBroker
+from .memory_store import MemoryStore
+from .outbox import Outbox
+from .policy import Policy
+from .protocol import encode
+from .ratelimit import TokenBucket
+from .store import Appended, HistoryPage, Store
+from .values import Room, RoomKind, User, check_room_name, check_text, direct_room_name
+
+__all__ = ("ChatServer", "Joining")
+
+log = logging.getLogger("chatcore")
+
+_DIRECT_PREFIX = "dm-"
+_ROOMS_CHANNEL = "rooms"
+
+
+@attrs.frozen
+class Joining:
+    """What a connection gets when it joins a room."""
+
+    room: Room
+    members: list[User]
+    history: HistoryPage
+    gap: bool
+
+
+class ChatServer:
+    """A chat server for one process. Use it as ``async with ChatServer() as server:``."""
+
+    def __init__(
+        self,
+        *,
+        store: Store | None = None,
+        broker: Broker | None = None,
+        directory: Directory | None = None,
+        policy: Policy | None = None,
+        limits: Limits | None = None,
+        clock: Clock | None = None,
+        auto_create: bool = False,
+    ) -> None:
+        self.limits = limits or Limits()
+        self.store: Store = store or MemoryStore(self.limits.history_size)
+        self.broker: Broker = broker or MemoryBroker()
+        self.directory: Directory = directory or MemoryDirectory()
+        self.policy = policy or Policy()
+        self.clock: Clock = clock or SystemClock()
+        self.auto_create = auto_create
+        self.hub = Hub(self.limits.presence_grace)
+        self._ids = itertools.count(1)
+        self._task_group: TaskGroup | None = None
+        self._timer_scope: anyio.CancelScope | None = None
+        self._sequencers: dict[str, anyio.Lock] = {}
+
+    # lifecycle
+
+    async def __aenter__(self) -> Self:
+        if self._task_group is not None:
+            raise UsageError("the server is already running")
+        task_group = anyio.create_task_group()
+        await task_group.__aenter__()
+        try:
+            await task_group.start(self.broker.run, self._on_envelope)
+            await self.broker.subscribe(_ROOMS_CHANNEL)
+            task_group.start_soon(self._run_timers)
+        except BaseException as error:
+            task_group.cancel_scope.cancel()
+            await task_group.__aexit__(type(error), error, error.__traceback__)
+            raise
+        self._task_group = task_group
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        task_group, self._task_group = self._task_group, None
+        assert task_group is not None
+        for conn in list(self.hub.conns.values()):
+            conn.outbox.close(CloseCode.GOING_AWAY)
+        task_group.cancel_scope.cancel()
+        return await task_group.__aexit__(exc_type, exc, tb)
+
+    @property
+    def running(self) -> bool:
+        return self._task_group is not None
+
+    # connections
+
+    async def connect(self, user: User) -> Connection:
+        """Open a connection for an authenticated ``user``; its first frame is ``welcome``."""
+        if self._task_group is None:
+            raise UsageError("start the server first: async with server: ...")
+        now = self.clock.now()
+        limits = self.limits
+        conn = Conn(
+            id=next(self._ids),
+            user=user,
+            outbox=Outbox(limits.outbox),
+            rate=TokenBucket(limits.rate, limits.burst, now),
+            abuse=TokenBucket(
+                limits.abuse_errors * 1000 / limits.abuse_window, limits.abuse_errors, now
+            ),
+        )
+        self.directory.remember(user)
+        conn.outbox.put(encode(Welcome(user=user, limits=limits.to_wire())))
+        if self.hub.connect(conn):
+            try:
+                await self.broker.subscribe(ToUser(user.id).channel)
+                await self.broker.connect(user)
+            except BaseException:
+                await self.disconnect(conn)
+                raise
+        return Connection(self, conn)
+
+    async def disconnect(self, conn: Conn) -> None:
+        """Forget a closed connection; its rooms get leave timers (``presence_grace``)."""
+        conn.outbox.close(CloseCode.NORMAL)
+        last, empty = self.hub.disconnect(conn, self.clock.now())
+        self._wake_timers()
+        with anyio.CancelScope(shield=True):
+            try:
+                for room in empty:
+                    await self.broker.unsubscribe(ToRoom(room).channel)
+                if last:
+                    await self.broker.unsubscribe(ToUser(conn.user.id).channel)
+                    await self.broker.disconnect(conn.user.id)
+            except ChatError:
+                log.warning("broker unavailable while %s disconnected", conn.user.id)
+
+    # rooms
+
+    async def get_room(self, name: str, user: User | None = None) -> Room:
+        """The room ``name``, as ``user`` may see it; :class:`NoSuchRoom` otherwise."""
+        room = await self.store.get_room(name)
+        if room is None or (user is not None and not room.visible_to(user.id)):
+            raise NoSuchRoom(field="room")
+        return room
+
+    async def create_room(
+        self, name: str, title: str | None = None, owner: User | None = None
+    ) -> Room:
+        check_room_name(name)
+        if name.startswith(_DIRECT_PREFIX):
+            raise InvalidField(
+                f"room names starting with {_DIRECT_PREFIX!r} are reserved", field="room"
+            )
+        room = Room(name=name, title=title or name, owner=owner.id if owner else None)
+        await self.store.create_room(room)
+        await self._room_event("created", room)
+        return room
+
+    async def update_room(self, name: str, title: str) -> Room:
+        room = await self.store.update_room(name, title)
+        await self._room_event("updated", room)
+        return room
+
+    async def delete_room(self, name: str) -> None:
+        room = await self.get_room(name)
+        await self.store.delete_room(name)
+        await self.broker.clear(name)
+        await self._room_event("deleted", room, effect=RoomRemoved(name))
+
+    async def list_rooms(self, user: User) -> list[dict[str, object]]:
+        rooms = await self.store.list_rooms(user.id)
+        counts = await self.broker.counts([room.name for room in rooms])
+        return [room.to_wire(counts.get(room.name, 0)) for room in rooms]
+
+    async def room_wire(self, room: Room) -> dict[str, object]:
+        counts = await self.broker.counts([room.name])
+        return room.to_wire(counts.get(room.name, 0))
+
+    async def direct_room(self, user: User, other_id: str) -> Room:
+        """The direct room of ``user`` and ``other_id``, created (and announced) on first use."""
+        if other_id == user.id:
+            raise InvalidField("a direct conversation needs another user", field="to")
+        other = await self._recipient(user, other_id)
+        name = direct_room_name(user.id, other.id)
+        room = await self.store.get_room(name)
+        if room is not None:
+            return room
+        room = Room(
+            name=name,
+            title=f"{user.name} & {other.name}",
+            kind=RoomKind.DIRECT,
+            users=tuple(sorted((user.id, other.id))),
+        )
+        try:
+            await self.store.create_room(room)
+        except RoomExists:
+            return await self.get_room(name)
+        await self._room_event("created", room)
+        return room
+
+    async def _room_event(
+        self,
+        event: Literal["created", "updated", "deleted"],
+        room: Room,
+        effect: Effect | None = None,
+    ) -> None:
+        members = 0 if event == "deleted" else (await self.broker.counts([room.name]))[room.name]
+        frame = encode(RoomEvent(event=event, room=room, members=members))
+        if room.is_direct:
+            for user_id in room.users:
+                await self.broker.publish(Envelope(ToUser(user_id), frame, effect=effect))
+            if effect is not None:
+                await self.broker.publish(Envelope(ToRoom(room.name), None, effect=effect))
+        else:
+            await self.broker.publish(Envelope(ToRoomList(room.name), frame, effect=effect))
+
+    # membership
+
+    async def join(self, conn: Conn, name: str, since: int | None = None) -> Joining:
+        room = await self.store.get_room(name)
+        if room is None and self.auto_create and not name.startswith(_DIRECT_PREFIX):
+            room = Room(name=name, title=name, auto=True)
+            try:
+                await self.store.create_room(room)
+                await self._room_event("created", room)
+            except RoomExists:
+                room = None
+            room = room or await self.store.get_room(name)
+        if room is None or not room.visible_to(conn.user.id):
+            raise NoSuchRoom(field="room")
+        if not await self.policy.can_join(conn.user, room):
+            raise Forbidden("you may not join this room", field="room")
+        if room.name not in conn.rooms and len(conn.rooms) >= self.limits.rooms_per_connection:
+            raise Forbidden("this connection is in too many rooms", field="room")
+        joined, new_room = self.hub.join(conn, name)
+        try:
+            if new_room:
+                await self.broker.subscribe(ToRoom(name).channel)
+            if joined is Joined.FIRST and await self.broker.join(name, conn.user):
+                await self._publish(
+                    ToRoom(name), PresenceEvent(room=name, event="join", user=conn.user)
+                )
+        except BaseException:
+            await self.leave(conn, name)
+            raise
+        # History is read after the connection is in the room, so nothing falls between the two;
+        # a message may come both live and in history, and clients keep one per id.
+        limits = self.limits
+        if since is None:
+            page = await self.store.history(name, limit=limits.join_history)
+            gap = False
+        else:
+            page = await self.store.history(name, limit=limits.resume_limit, after=since)
+            first = page.messages[0].id if page.messages else page.last_id + 1
+            gap = first != since + 1 or since > page.last_id
+        return Joining(room, await self.broker.members(name), page, gap)
+
+    async def leave(self, conn: Conn, name: str) -> None:
+        left = self.hub.leave(conn, name)
+        if left.room_empty:
+            await self.broker.unsubscribe(ToRoom(name).channel)
+        if left.departed:
+            await self._depart(Departure(name, conn.user))
+
+    async def _depart(self, departure: Departure) -> None:
+        room, user = departure.room, departure.user
+        if not await self.broker.leave(room, user.id):
+            return
+        await self._publish(ToRoom(room), PresenceEvent(room=room, event="leave", user=user))
+        if self.auto_create:
+            stored = await self.store.get_room(room)
+            if stored is not None and stored.auto and not await self.broker.members(room):
+                await self.delete_room(room)
+
+    def _wake_timers(self) -> None:
+        if self._timer_scope is not None:
+            self._timer_scope.cancel()
+
+    async def _run_timers(self) -> None:
+        while True:
+            deadline = self.hub.next_deadline()
+            with anyio.CancelScope() as self._timer_scope:
+                if deadline is None:
+                    await anyio.sleep_forever()
+                else:
+                    await self.clock.sleep_until(deadline)
+            self._timer_scope = None
+            for departure in self.hub.due(self.clock.now()):
+                try:
+                    await self._depart(departure)
+                except ChatError:
+                    log.warning(
+                        "could not announce that %s left %s", departure.user.id, departure.room
+                    )
+
+    # messages
+
+    async def post(
+        self, room: str, text: str, *, sender: User, client_id: str | None = None
+    ) -> Appended:
+        """Store ``text`` in ``room`` and send it to the room's connections."""
+        text = check_text(text, self.limits.max_text)
+        # One writer per room at a time, so messages reach every connection in id order.
+        lock = self._sequencers.setdefault(room, anyio.Lock())
+        try:
+            async with lock:
+                appended = await self.store.append(room, sender, text, self.clock.now(), client_id)
+                if appended.created:
+                    await self._publish(ToRoom(room), MessageEvent(message=appended.message))
+        finally:
+            if not lock.locked() and lock.statistics().tasks_waiting == 0:
+                self._sequencers.pop(room, None)
+        return appended
+
+    async def send_private(
+        self, sender: User, to: str, text: str, room: str | None = None
+    ) -> PrivateEvent:
+        """Send ``text`` to every connection of user ``to`` and of ``sender``, and nobody else."""
+        text = check_text(text, self.limits.max_text)
+        if to == sender.id:
+            raise InvalidField("you cannot send a private message to yourself", field="to")
+        recipient = await self._recipient(sender, to)
+        if not await self.broker.is_online(to):
+            raise RecipientUnavailable(field="to")
+        event = PrivateEvent(
+            id=secrets.randbits(52),
+            ts=self.clock.now(),
+            sender=sender,
+            to=recipient,
+            text=text,
+            room=room,
+        )
+        frame = encode(event)
+        await self.broker.publish(Envelope(ToUser(to), frame))
+        await self.broker.publish(Envelope(ToUser(sender.id), frame))
+        return event
+
+    async def _recipient(self, sender: User, user_id: str) -> User:
+        recipient = await self.directory.get_user(user_id)
+        if recipient is None:
+            raise NoSuchUser(field="to")
+        if not await self.policy.can_message(sender, recipient):
+            raise Forbidden("you may not message this user", field="to")
+        return recipient
+
+    async def typing(self, conn: Conn, room: str) -> None:
+        if self.hub.typing_allowed(
+            conn.user.id, room, self.clock.now(), self.limits.typing_interval
+        ):
+            await self._publish(
+                ToRoom(room, exclude_user=conn.user.id),
+                TypingEvent(room=room, user=conn.user),
+                ephemeral=True,
+            )
+
+    # users
+
+    async def update_user(self, user: User) -> None:
+        """The application changed a user's name or avatar: show it everywhere."""
+        self.directory.remember(user)
+        rooms = await self.broker.update_user(user)
+        await self.broker.publish(Envelope(ToUser(user.id), None, effect=UserChanged(user)))
+        for room in rooms:
+            await self._publish(ToRoom(room), PresenceEvent(room=room, event="update", user=user))
+
+    async def disconnect_user(self, user_id: str, code: CloseCode = CloseCode.UNAUTHORIZED) -> None:
+        """Close every connection of ``user_id``, in every process (for example at logout)."""
+        await self.broker.publish(Envelope(ToUser(user_id), None, effect=UserKicked(code)))
+
+    # fan-out
+
+    async def _publish(self, target: Target, event: Event, *, ephemeral: bool = False) -> None:
+        await self.broker.publish(Envelope(target, encode(event), ephemeral))
+
+    def _on_envelope(self, envelope: Envelope) -> None:
+        for room in self.hub.deliver(envelope):
+            if self._task_group is not None:
+                self._task_group.start_soon(self.broker.unsubscribe, ToRoom(room).channel)

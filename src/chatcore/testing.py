@@ -1,0 +1,122 @@
+"""A test kit: in-process clients of a :class:`~chatcore.server.ChatServer`, no sockets.
+
+Like a real client they speak JSON frames; unlike one, they read the server's outbox directly,
+so a test can say "every frame sent so far" without sleeping::
+
+    async with ChatServer() as server:
+        alice = await LocalClient.connect(server, User(id="1", name="Alice"))
+        await alice.call("create_room", room="lobby")
+        await alice.call("join", room="lobby")
+        assert alice.events("presence")[0]["event"] == "join"
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from typing import Any
+
+import anyio
+
+from .connection import Connection
+from .errors import CloseCode
+from .outbox import Closed
+from .server import ChatServer
+from .values import User
+
+__all__ = ("LocalClient", "ReplyError")
+
+Frame = dict[str, Any]
+
+
+class ReplyError(Exception):
+    """The server answered a request with an ``error`` frame."""
+
+    def __init__(self, frame: Frame) -> None:
+        super().__init__(f"{frame.get('code')}: {frame.get('message')}")
+        self.frame = frame
+        self.code: str = frame["code"]
+        self.field: str | None = frame.get("field")
+
+
+class LocalClient:
+    """A client connected in-process. Frames that are not replies collect in :attr:`inbox`."""
+
+    _refs = itertools.count(1)
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.inbox: list[Frame] = []
+        self.close_code: CloseCode | None = None
+
+    @classmethod
+    async def connect(cls, server: ChatServer, user: User) -> LocalClient:
+        client = cls(await server.connect(user))
+        client.pump()
+        return client
+
+    @property
+    def user(self) -> User:
+        return self.connection.user
+
+    @property
+    def welcome(self) -> Frame:
+        return next(frame for frame in self.inbox if frame["type"] == "welcome")
+
+    def pump(self) -> list[Frame]:
+        """Move every queued frame into :attr:`inbox`; return the new ones."""
+        new: list[Frame] = []
+        while self.close_code is None:
+            try:
+                text = self.connection.next_frame_nowait()
+            except Closed as closed:
+                self.close_code = closed.code
+                break
+            if text is None:
+                break
+            new.append(json.loads(text))
+        self.inbox.extend(new)
+        return new
+
+    async def send(self, data: Frame | str | bytes) -> None:
+        """Send one frame: a dict is sent as JSON, text and bytes as they are."""
+        raw = json.dumps(data) if isinstance(data, dict) else data
+        await self.connection.receive(raw)
+        self.pump()
+
+    async def request(self, kind: str, **fields: Any) -> Frame:
+        """Send a frame with a fresh ``ref``; return its reply, ``ok`` or ``error``."""
+        ref = next(self._refs)
+        await self.connection.receive(json.dumps({"type": kind, "ref": ref, **fields}))
+        with anyio.fail_after(5):
+            while True:
+                self.pump()
+                for index, frame in enumerate(self.inbox):
+                    if frame.get("ref") == ref and frame["type"] in ("ok", "error"):
+                        del self.inbox[index]
+                        return frame
+                if self.close_code is not None:
+                    raise Closed(self.close_code)
+                await anyio.wait_all_tasks_blocked()
+
+    async def call(self, kind: str, **fields: Any) -> Frame:
+        """Like :meth:`request`, but an ``error`` reply raises :class:`ReplyError`."""
+        reply = await self.request(kind, **fields)
+        if reply["type"] == "error":
+            raise ReplyError(reply)
+        return reply
+
+    def events(self, kind: str | None = None) -> list[Frame]:
+        """Take the collected frames of type ``kind`` (all types if None) out of the inbox."""
+        self.pump()
+        taken: list[Frame] = []
+        kept: list[Frame] = []
+        for frame in self.inbox:
+            (taken if kind is None or frame["type"] == kind else kept).append(frame)
+        self.inbox = kept
+        return taken
+
+    async def close(self) -> None:
+        """Drop the connection, as a closed socket would."""
+        self.pump()
+        await self.connection.close()

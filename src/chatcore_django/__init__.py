@@ -1,0 +1,1 @@
+"""Django Channels adapter for chatcore (see docs/django.md)."""

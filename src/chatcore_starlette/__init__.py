@@ -1,0 +1,1 @@
+"""Starlette adapter for chatcore (see docs/starlette.md)."""
