@@ -17,6 +17,11 @@ Online
     :meth:`connect`/:meth:`disconnect` mark this process as holding connections of a user;
     :meth:`is_online` is true while any process does.
 
+Loss
+    A broker that may have lost envelopes for this process (its subscription connection
+    broke) delivers ``UserKicked(TRY_AGAIN_LATER)`` to each local user once it is connected
+    again, so clients reconnect and resume with ``join``/``since``.
+
 Any method may raise :class:`~chatcore.errors.Unavailable` when the backend cannot be reached.
 """
 

@@ -14,6 +14,7 @@ from .errors import ClientError
 from .values import Message, Room, User
 
 __all__ = (
+    "PROTOCOL_VERSION",
     "ErrorReply",
     "Event",
     "MessageEvent",

@@ -271,6 +271,8 @@ class ChatServer:
     async def join(self, conn: Conn, name: str, since: int | None = None) -> Joining:
         room = await self.store.get_room(name)
         if room is None and self.auto_create and not name.startswith(_DIRECT_PREFIX):
+            if not await self.policy.can_create(conn.user, name):
+                raise Forbidden("you may not create rooms", field="room")
             room = Room(name=name, title=name, auto=True)
             try:
                 await self.store.create_room(room)
@@ -292,20 +294,23 @@ class ChatServer:
                 await self._publish(
                     ToRoom(name), PresenceEvent(room=name, event="join", user=conn.user)
                 )
+            # History is read after the connection is in the room, so nothing falls between the
+            # two; a message may come both live and in history, and clients keep one per id.
+            limits = self.limits
+            if since is None:
+                page = await self.store.history(name, limit=limits.join_history)
+                gap = False
+            else:
+                page = await self.store.history(name, limit=limits.resume_limit, after=since)
+                first = page.messages[0].id if page.messages else page.last_id + 1
+                gap = first != since + 1 or since > page.last_id
+            members = await self.broker.members(name)
         except BaseException:
-            await self.leave(conn, name)
+            # A failed join answers with an error, so the connection must not stay in the room.
+            if joined is not Joined.ALREADY:
+                await self.leave(conn, name)
             raise
-        # History is read after the connection is in the room, so nothing falls between the two;
-        # a message may come both live and in history, and clients keep one per id.
-        limits = self.limits
-        if since is None:
-            page = await self.store.history(name, limit=limits.join_history)
-            gap = False
-        else:
-            page = await self.store.history(name, limit=limits.resume_limit, after=since)
-            first = page.messages[0].id if page.messages else page.last_id + 1
-            gap = first != since + 1 or since > page.last_id
-        return Joining(room, await self.broker.members(name), page, gap)
+        return Joining(room, members, page, gap)
 
     async def leave(self, conn: Conn, name: str) -> None:
         left = self.hub.leave(conn, name)
@@ -344,6 +349,11 @@ class ChatServer:
                     log.warning(
                         "could not announce that %s left %s", departure.user.id, departure.room
                     )
+                except Exception:
+                    # A bug or a broken backend must not stop the timers of every other room.
+                    log.exception(
+                        "announcing that %s left %s failed", departure.user.id, departure.room
+                    )
 
     # messages
 
@@ -353,11 +363,11 @@ class ChatServer:
         """Store ``text`` in ``room`` and send it to the room's connections."""
         text = check_text(text, self.limits.max_text)
         # One writer per room at a time, so messages reach every connection in id order.
-        lock = self._sequencers.setdefault(room, anyio.Lock())
+        lock = self._sequencers.setdefault(room, anyio.Lock(fast_acquire=True))
         try:
             async with lock:
                 appended = await self.store.append(room, sender, text, self.clock.now(), client_id)
-                if appended.created:
+                if appended.created and not appended.published:
                     await self._publish(ToRoom(room), MessageEvent(message=appended.message))
         finally:
             if not lock.locked() and lock.statistics().tasks_waiting == 0:
@@ -427,4 +437,13 @@ class ChatServer:
     def _on_envelope(self, envelope: Envelope) -> None:
         for room in self.hub.deliver(envelope):
             if self._task_group is not None:
-                self._task_group.start_soon(self.broker.unsubscribe, ToRoom(room).channel)
+                self._task_group.start_soon(self._unsubscribe_room, room)
+
+    async def _unsubscribe_room(self, room: str) -> None:
+        # The room may have been created and joined again before this task ran.
+        if self.hub.has_local(room):
+            return
+        try:
+            await self.broker.unsubscribe(ToRoom(room).channel)
+        except ChatError:
+            log.warning("broker unavailable while leaving the channel of %s", room)

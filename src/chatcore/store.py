@@ -37,6 +37,9 @@ class HistoryPage:
 class Appended:
     message: Message
     created: bool
+    #: The store already published the ``message`` event to the room in the same atomic step
+    #: as the append (the Redis store does, so messages reach every process in id order).
+    published: bool = False
 
 
 class Store(Protocol):

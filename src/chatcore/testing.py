@@ -24,7 +24,7 @@ from .outbox import Closed
 from .server import ChatServer
 from .values import User
 
-__all__ = ("LocalClient", "ReplyError")
+__all__ = ("Frame", "LocalClient", "ReplyError")
 
 Frame = dict[str, Any]
 

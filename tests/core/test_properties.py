@@ -1,0 +1,192 @@
+"""A property test: random operations by several users and connections keep the invariants.
+
+- no ``private`` frame reaches anyone but the sender's and recipient's connections;
+- the members of each room are exactly the users with a connection in it, plus those whose last
+  connection closed less than ``presence_grace`` ago;
+- every connection sees each room's messages in strictly increasing id order, and every message
+  sent while it was in the room, and no other.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+import attrs
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from chatcore import Limits
+from chatcore.testing import LocalClient
+
+from .kit import Chat, running, user
+
+GRACE = 1_000
+USERS = ("1", "2", "3")
+ROOMS = ("r1", "r2")
+UNKNOWN = "9"
+
+conn_index = st.integers(min_value=0, max_value=7)
+room = st.sampled_from(ROOMS)
+STEPS: dict[str, st.SearchStrategy[tuple[Any, ...]]] = {
+    "open": st.tuples(st.just("open"), st.sampled_from(USERS)),
+    "close": st.tuples(st.just("close"), conn_index),
+    "join": st.tuples(st.just("join"), conn_index, room),
+    "leave": st.tuples(st.just("leave"), conn_index, room),
+    "send": st.tuples(st.just("send"), conn_index, room),
+    "private": st.tuples(st.just("private"), conn_index, st.sampled_from((*USERS, UNKNOWN))),
+    "wait": st.tuples(st.just("wait"), st.sampled_from((1, GRACE // 2, GRACE - 1, GRACE))),
+}
+# Weighted: the operations whose deliveries the invariants check come more often.
+KINDS = ["open", "close", "leave", "wait", *["join", "send", "send", "private"] * 2]
+operations = st.lists(st.sampled_from(KINDS).flatmap(STEPS.__getitem__), min_size=12, max_size=40)
+# Every run starts with each user online, two tabs of the first, and two users in a room, so
+# that operations have connections to act on and third parties are there to see a leak.
+OPENING = [
+    ("open", "1"),
+    ("open", "1"),
+    ("open", "2"),
+    ("open", "3"),
+    ("join", 0, "r1"),
+    ("join", 2, "r1"),
+]
+
+
+@attrs.define(eq=False)
+class Tracked:
+    client: LocalClient
+    user_id: str
+    rooms: set[str] = attrs.Factory(set)
+    open: bool = True
+
+
+@attrs.define
+class Model:
+    """What the chat should look like, kept by the test alongside the real server."""
+
+    chat: Chat
+    conns: list[Tracked] = attrs.Factory(list)
+    known: set[str] = attrs.Factory(set)
+    pending: dict[tuple[str, str], int] = attrs.Factory(dict)  # (room, user) -> leave deadline
+    now: int = 0
+    expected_messages: dict[tuple[str, int], set[int]] = attrs.Factory(dict)
+    expected_privates: dict[int, set[int]] = attrs.Factory(dict)
+
+    def open_conns(self) -> list[Tracked]:
+        return [c for c in self.conns if c.open]
+
+    def pick(self, index: int) -> Tracked | None:
+        candidates = self.open_conns()
+        return candidates[index % len(candidates)] if candidates else None
+
+    def in_room(self, room: str) -> list[Tracked]:
+        return [c for c in self.open_conns() if room in c.rooms]
+
+    def members(self, room: str) -> set[str]:
+        present = {c.user_id for c in self.in_room(room)}
+        return present | {u for (r, u), deadline in self.pending.items() if r == room}
+
+    async def run(self, op: tuple[Any, ...]) -> None:
+        kind = op[0]
+        if kind == "open":
+            client = await LocalClient.connect(self.chat.server, user(op[1]))
+            self.conns.append(Tracked(client, op[1]))
+            self.known.add(op[1])
+            return
+        if kind == "wait":
+            await self.chat.advance(op[1])
+            self.now += op[1]
+            self.pending = {k: d for k, d in self.pending.items() if d > self.now}
+            return
+        conn = self.pick(op[1])
+        if conn is None:
+            return
+        client = conn.client
+        if kind == "close":
+            await client.close()
+            conn.open = False
+            for room in conn.rooms:
+                if not any(c.user_id == conn.user_id for c in self.in_room(room)):
+                    self.pending[(room, conn.user_id)] = self.now + GRACE
+        elif kind == "join":
+            await client.call("join", room=op[2])
+            conn.rooms.add(op[2])
+            self.pending.pop((op[2], conn.user_id), None)
+        elif kind == "leave":
+            reply = await client.request("leave", room=op[2])
+            if op[2] in conn.rooms:
+                assert reply["type"] == "ok"
+                conn.rooms.discard(op[2])
+            else:
+                assert reply["code"] == "not_member"
+        elif kind == "send":
+            reply = await client.request("send", room=op[2], text="hi")
+            if op[2] in conn.rooms:
+                receivers = {id(c) for c in self.in_room(op[2])}
+                self.expected_messages[(op[2], reply["id"])] = receivers
+            else:
+                assert reply["code"] == "not_member"
+        elif kind == "private":
+            to = op[2]
+            reply = await client.request("send_private", to=to, text="psst")
+            online = {c.user_id for c in self.open_conns()}
+            if to == conn.user_id:
+                assert reply["code"] == "invalid_field"
+            elif to not in self.known:
+                assert reply["code"] == "no_such_user"
+            elif to not in online:
+                assert reply["code"] == "recipient_unavailable"
+            else:
+                assert reply["type"] == "ok"
+                receivers = {id(c) for c in self.open_conns() if c.user_id in (to, conn.user_id)}
+                self.expected_privates[reply["id"]] = receivers
+
+    async def check_members(self) -> None:
+        observer = self.pick(0)
+        for room in ROOMS:
+            truth = self.members(room)
+            present = {u.id for u in await self.chat.server.broker.members(room)}
+            assert present == truth, (room, present, truth)
+            if observer is not None:
+                reply = await observer.client.call("members", room=room)
+                assert {u["id"] for u in reply["members"]} == truth
+
+    def check_deliveries(self) -> None:
+        privates_seen: dict[int, set[int]] = {}
+        for conn in self.conns:
+            if conn.open:
+                conn.client.pump()
+            frames = conn.client.inbox
+            for room in ROOMS:
+                ids = [f["id"] for f in frames if f["type"] == "message" and f["room"] == room]
+                assert ids == sorted(set(ids)), (room, ids)
+                expected = {
+                    mid
+                    for (r, mid), receivers in self.expected_messages.items()
+                    if r == room and id(conn) in receivers
+                }
+                assert set(ids) == expected, (room, ids, expected)
+            for frame in frames:
+                if frame["type"] == "private":
+                    privates_seen.setdefault(frame["id"], set()).add(id(conn))
+        assert privates_seen == {k: v for k, v in self.expected_privates.items() if v}
+
+
+async def scenario(ops: list[tuple[Any, ...]]) -> None:
+    limits = Limits(presence_grace=GRACE, rate=10_000, burst=10_000)
+    async with running(limits=limits) as chat:
+        for room in ROOMS:
+            await chat.server.create_room(room)
+        model = Model(chat)
+        for op in [*OPENING, *ops]:
+            await model.run(op)
+            await model.check_members()
+        model.check_deliveries()
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ops=operations)
+def test_random_operations_keep_privacy_membership_and_message_order(
+    ops: list[tuple[Any, ...]],
+) -> None:
+    anyio.run(scenario, ops)
