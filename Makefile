@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 EXTRAS := starlette,django,redis,client,test
 
-.PHONY: venv test lint typecheck docs pytest demo clean
+.PHONY: venv test lint typecheck docs pytest demo clean bench-core starlette-demo
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,8 +30,19 @@ pytest: venv
 
 test: lint typecheck docs pytest
 
+# ChatBoard on http://127.0.0.1:8000 with SQLite and the demo users alice and bob (docs/chatboard.md).
+DEMO := cd examples/chatboard && DEBUG=$${DEBUG-1}
 demo: venv
-	$(BIN)/python examples/hello.py
+	$(DEMO) $(CURDIR)/$(BIN)/python manage.py migrate --noinput
+	$(DEMO) $(CURDIR)/$(BIN)/python manage.py demo_users
+	$(DEMO) $(CURDIR)/$(BIN)/uvicorn chatboard.asgi:application --host 127.0.0.1 --port 8000
+
+# The Starlette example on http://127.0.0.1:8001: log in with any name (docs/starlette.md).
+starlette-demo: venv
+	$(BIN)/uvicorn --app-dir examples/starlette_chat app:app --host 127.0.0.1 --port 8001
 
 clean:
 	rm -rf $(VENV)
+
+bench-core: venv
+	$(BIN)/python benchmarks/core_fanout.py

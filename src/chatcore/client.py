@@ -147,7 +147,7 @@ class ChatClient:
         return user
 
     @property
-    def rooms(self) -> dict[str, int]:
+    def joined(self) -> dict[str, int]:
         """The rooms this client is in, each with the last message id it has seen."""
         return dict(self._rooms)
 
@@ -283,7 +283,7 @@ class ChatClient:
     async def typing(self, room: str) -> None:
         await self.request("typing", room=room)
 
-    async def list_rooms(self, watch: bool | None = None) -> list[Frame]:
+    async def rooms(self, watch: bool | None = None) -> list[Frame]:
         """The rooms this user can see; with ``watch=True``, ``room`` events follow."""
         fields = {} if watch is None else {"watch": watch}
         rooms: list[Frame] = (await self.request("rooms", **fields))["rooms"]

@@ -1,0 +1,359 @@
+// chatcore.js: the browser client of chatcore's wire protocol v1 (an ES module, no build step).
+//
+//   import { ChatClient } from "/static/chatcore.js";
+//   const chat = new ChatClient({ url: "/ws" });
+//   chat.on("message", (m) => show(m.from.name, m.text));
+//   await chat.connect();
+//   const { history } = await chat.join("lobby");
+//   await chat.send("lobby", "hello");
+//
+// The client reconnects with exponential backoff and jitter, rejoins its rooms with `since` (the
+// last message id it saw in each) and replays what it missed as `message` events. Each message
+// reaches the page once: in `join`'s history or as a `message` event, never both.
+// It never touches the page: rendering (always as text, never as HTML) is the page's job.
+
+const FINAL_CLOSE_CODES = new Set([1008, 4401]);
+
+/** An error reply from the server: `code` is the wire's stable error code. */
+export class ChatError extends Error {
+  constructor(frame) {
+    super(frame.message || frame.code);
+    this.name = "ChatError";
+    this.code = frame.code;
+    this.field = frame.field ?? null;
+    this.frame = frame;
+  }
+}
+
+function socketUrl(url) {
+  const resolved = new URL(url, window.location.href);
+  if (resolved.protocol === "http:") resolved.protocol = "ws:";
+  if (resolved.protocol === "https:") resolved.protocol = "wss:";
+  return resolved.href;
+}
+
+function randomId() {
+  const bytes = new Uint8Array(12);
+  crypto.getRandomValues(bytes);
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+export class ChatClient {
+  /**
+   * options: url (a ws:, wss: or http(s) URL, or a path such as "/ws" resolved against the
+   * page), reconnect (default true), backoff ({initial: 250, factor: 2, maximum: 10000} ms),
+   * timeout (ms a request waits for its reply, default 15000).
+   */
+  constructor({ url = "/ws", reconnect = true, backoff = {}, timeout = 15000 } = {}) {
+    this.url = socketUrl(url);
+    this.reconnect = reconnect;
+    this.backoff = { initial: 250, factor: 2, maximum: 10000, ...backoff };
+    this.timeout = timeout;
+    this.user = null; // from `welcome`
+    this.state = "idle"; // idle | connecting | open | reconnecting | closed
+    this._ws = null;
+    this._ref = 0;
+    this._pending = new Map(); // ref -> {resolve, reject, timer}
+    this._handlers = new Map(); // type -> Set(fn)
+    this._rooms = new Map(); // joined room -> last message id seen
+    this._joining = new Map(); // room being (re)joined -> live messages held until the reply
+    this._attempt = 0;
+    this._timer = null;
+    this._ready = null; // a promise that resolves when the socket is open and rooms rejoined
+    this._readyResolve = null;
+    this._sessions = 0;
+    this._resetReady();
+  }
+
+  /** Call `fn(event)` for each event of `type`; returns a function that unsubscribes. */
+  on(type, fn) {
+    if (!this._handlers.has(type)) this._handlers.set(type, new Set());
+    this._handlers.get(type).add(fn);
+    return () => this._handlers.get(type)?.delete(fn);
+  }
+
+  /** Open the socket; resolves on `welcome` (the first socket only; later ones are automatic). */
+  connect() {
+    if (this.state === "idle" || this.state === "closed") {
+      if (this.state === "closed") this._resetReady(); // connecting again after close()
+      this.state = "connecting";
+      this._open();
+    }
+    return this._ready;
+  }
+
+  /** Close the socket with 1000 and stop reconnecting. `connect()` opens it again and
+   * resumes the rooms, as after a lost socket. */
+  close() {
+    this.state = "closed";
+    clearTimeout(this._timer);
+    if (this._ws) this._ws.close(1000);
+    this._failPending(new ChatError({ code: "closed", message: "the client is closed" }));
+  }
+
+  /** Send a `type` frame; resolves with the `ok` reply, rejects with a ChatError. */
+  async request(type, fields = {}) {
+    await this._waitReady();
+    return this._request(type, fields);
+  }
+
+  /** Join `room`; resolves with {room, members, history, gap}. */
+  async join(room) {
+    if (this._rooms.has(room)) return this._resume(room, (t, f) => this._retrying(t, f));
+    const held = [];
+    this._joining.set(room, held);
+    let reply;
+    try {
+      reply = await this._retrying("join", { room });
+      this._rooms.set(room, Math.max(0, ...reply.history.map((m) => m.id)));
+    } finally {
+      this._joining.delete(room);
+    }
+    for (const frame of held) this._deliver(frame);
+    return reply;
+  }
+
+  async leave(room) {
+    this._rooms.delete(room);
+    try {
+      await this._retrying("leave", { room });
+    } catch (error) {
+      if (error.code !== "not_member") throw error;
+    }
+  }
+
+  /** Send `text` to `room`; resolves with the message id. A retry keeps its client_id. */
+  async send(room, text) {
+    const reply = await this._retrying("send", { room, text, client_id: randomId() });
+    return reply.id;
+  }
+
+  async sendPrivate(to, text, room) {
+    const fields = room ? { to, text, room } : { to, text };
+    return (await this.request("send_private", fields)).id;
+  }
+
+  async typing(room) {
+    await this.request("typing", { room });
+  }
+
+  async rooms({ watch } = {}) {
+    return (await this.request("rooms", watch === undefined ? {} : { watch })).rooms;
+  }
+
+  async createRoom(room, title) {
+    return (await this.request("create_room", title ? { room, title } : { room })).room;
+  }
+
+  async updateRoom(room, title) {
+    return (await this.request("update_room", { room, title })).room;
+  }
+
+  async deleteRoom(room) {
+    await this.request("delete_room", { room });
+    this._rooms.delete(room);
+  }
+
+  async direct(to) {
+    return (await this.request("direct", { to })).room;
+  }
+
+  async members(room) {
+    return (await this.request("members", { room })).members;
+  }
+
+  /** A page of older messages: {messages, more}. */
+  history(room, { before, limit } = {}) {
+    const fields = { room };
+    if (before !== undefined) fields.before = before;
+    if (limit !== undefined) fields.limit = limit;
+    return this.request("history", fields);
+  }
+
+  ping() {
+    return this.request("ping");
+  }
+
+  // internals
+
+  _emit(type, event) {
+    for (const fn of this._handlers.get(type) || []) {
+      try {
+        fn(event);
+      } catch (error) {
+        console.error("chatcore: a", type, "handler failed", error);
+      }
+    }
+  }
+
+  _resetReady() {
+    this._ready = new Promise((resolve) => (this._readyResolve = resolve));
+  }
+
+  async _waitReady() {
+    if (this.state === "closed") throw new ChatError({ code: "closed", message: "the client is closed" });
+    if (this.state === "idle") this.connect();
+    let timer;
+    const timeout = new Promise((_, reject) => {
+      timer = setTimeout(
+        () => reject(new ChatError({ code: "timeout", message: "not connected" })),
+        this.timeout,
+      );
+    });
+    try {
+      await Promise.race([this._ready, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  _request(type, fields) {
+    const ws = this._ws;
+    if (!ws || ws.readyState !== WebSocket.OPEN) {
+      if (ws && this.state === "open") {
+        // Closing, and `close` has not fired yet: retries must wait for the next socket.
+        this.state = "reconnecting";
+        this._resetReady();
+      }
+      return Promise.reject(new ChatError({ code: "connection_lost", message: "no open socket" }));
+    }
+    const ref = ++this._ref;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this._pending.delete(ref);
+        reject(new ChatError({ code: "timeout", message: `no reply to ${type}` }));
+      }, this.timeout);
+      this._pending.set(ref, { resolve, reject, timer });
+      ws.send(JSON.stringify({ ...fields, type, ref }));
+    });
+  }
+
+  // Idempotent requests (join, leave, send with client_id) are sent again after a reconnect.
+  async _retrying(type, fields) {
+    for (;;) {
+      await this._waitReady();
+      try {
+        return await this._request(type, fields);
+      } catch (error) {
+        if (error.code !== "connection_lost" || this.state === "closed") throw error;
+      }
+    }
+  }
+
+  async _resume(room, request) {
+    const held = [];
+    this._joining.set(room, held);
+    let reply;
+    try {
+      reply = await request("join", { room, since: this._rooms.get(room) });
+    } catch (error) {
+      // The server refused (the room is gone, or closed to us): stop resuming it.
+      if (error instanceof ChatError && error.frame.type === "error") this._rooms.delete(room);
+      throw error;
+    } finally {
+      this._joining.delete(room);
+    }
+    for (const message of reply.history) this._deliver({ type: "message", ...message });
+    for (const frame of held) this._deliver(frame);
+    if (reply.gap) this._emit("gap", { room });
+    return reply;
+  }
+
+  _open() {
+    const ws = new WebSocket(this.url);
+    this._ws = ws;
+    let welcomed = false;
+    ws.onmessage = (event) => {
+      let frame;
+      try {
+        frame = JSON.parse(event.data);
+      } catch {
+        return;
+      }
+      if (!welcomed && frame.type === "welcome") {
+        welcomed = true;
+        this._welcome(frame);
+        return;
+      }
+      this._dispatch(frame);
+    };
+    ws.onclose = (event) => {
+      if (this._ws !== ws) return;
+      this._ws = null;
+      this._failPending(new ChatError({ code: "connection_lost", message: "the socket closed" }));
+      const final = FINAL_CLOSE_CODES.has(event.code);
+      const willReconnect = this.reconnect && this.state !== "closed" && !final;
+      if (this.state === "open") this._resetReady();
+      if (this.state !== "closed") this.state = "reconnecting";
+      this._emit("close", { code: event.code, reason: event.reason, willReconnect });
+      if (willReconnect) this._schedule();
+      else this.state = "closed";
+    };
+  }
+
+  async _welcome(frame) {
+    const reconnect = this._sessions > 0;
+    this._sessions += 1;
+    this._attempt = 0;
+    this.user = frame.user;
+    this._emit("welcome", frame);
+    if (reconnect) {
+      for (const room of [...this._rooms.keys()]) {
+        try {
+          await this._resume(room, (t, f) => this._request(t, f));
+        } catch (error) {
+          if (error.code === "connection_lost") return; // lost again; the next socket resumes
+          this._emit("error", { ...error.frame, room });
+        }
+      }
+    }
+    if (this._ws === null || this.state === "closed") return;
+    this.state = "open";
+    this._emit("open", { user: this.user, reconnect });
+    this._readyResolve();
+  }
+
+  _schedule() {
+    this.state = "reconnecting";
+    const { initial, factor, maximum } = this.backoff;
+    const ceiling = Math.min(maximum, initial * factor ** Math.min(this._attempt, 32));
+    const delay = ceiling / 2 + Math.random() * (ceiling / 2);
+    this._attempt += 1;
+    this._emit("reconnecting", { attempt: this._attempt, delay });
+    this._timer = setTimeout(() => {
+      if (this.state === "reconnecting") this._open();
+    }, delay);
+  }
+
+  _dispatch(frame) {
+    if ((frame.type === "ok" || frame.type === "error") && this._pending.has(frame.ref)) {
+      const { resolve, reject, timer } = this._pending.get(frame.ref);
+      this._pending.delete(frame.ref);
+      clearTimeout(timer);
+      if (frame.type === "ok") resolve(frame);
+      else reject(new ChatError(frame));
+    } else if (frame.type === "message") {
+      const held = this._joining.get(frame.room);
+      if (held) held.push(frame);
+      else this._deliver(frame);
+    } else {
+      this._emit(frame.type, frame);
+    }
+  }
+
+  _deliver(frame) {
+    if (this._rooms.has(frame.room)) {
+      if (frame.id <= this._rooms.get(frame.room)) return; // seen already
+      this._rooms.set(frame.room, frame.id);
+    }
+    this._emit("message", frame);
+  }
+
+  _failPending(error) {
+    for (const { reject, timer } of this._pending.values()) {
+      clearTimeout(timer);
+      reject(error);
+    }
+    this._pending.clear();
+  }
+}

@@ -1,0 +1,209 @@
+"""The example app in a real uvicorn process, driven by ``chatcore.client`` over real sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import anyio
+import pytest
+from websockets.exceptions import InvalidStatus
+
+from chatcore.client import Backoff, ChatClient, Frame, ReplyError
+from tests.starlette.example_server import ExampleServer
+
+pytestmark = [pytest.mark.network]
+
+GRACE_MS = 300
+FAST = Backoff(initial=0.05, maximum=0.5)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[ExampleServer]:
+    server = ExampleServer(grace_ms=GRACE_MS)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+async def connect(server: ExampleServer) -> AsyncIterator[Callable[..., Any]]:
+    """Log a name in and open a client for it; every client is closed at the end."""
+    clients: list[ChatClient] = []
+
+    async def open_client(name: str, **options: Any) -> ChatClient:
+        client = ChatClient(server.ws_url, cookies=server.login(name), backoff=FAST, **options)
+        await client.connect()
+        clients.append(client)
+        return client
+
+    yield open_client
+    for client in clients:
+        await client.close()
+
+
+async def until(
+    client: ChatClient, kind: str, where: Callable[[Frame], bool] = lambda _: True
+) -> tuple[Frame, list[Frame]]:
+    """Wait (at most 5 s) for ``client``'s next ``kind`` event matching ``where``;
+    returns it and the events that came before it."""
+    skipped: list[Frame] = []
+    async with asyncio.timeout(5):
+        while True:
+            event = await client.next_event()
+            if event["type"] == kind and where(event):
+                return event, skipped
+            skipped.append(event)
+
+
+@pytest.mark.anyio
+async def test_a_socket_without_a_session_is_refused(server: ExampleServer) -> None:
+    with pytest.raises(InvalidStatus) as refused:
+        await ChatClient(server.ws_url).connect()
+    assert refused.value.response.status_code == 403
+
+
+@pytest.mark.anyio
+async def test_two_users_chat(connect: Callable[..., Any]) -> None:
+    alice: ChatClient = await connect("Alice")
+    bob: ChatClient = await connect("Bob")
+    assert alice.user == {"id": "alice", "name": "Alice", "avatar": None}
+    assert "chat-two" not in [room["name"] for room in await bob.rooms(watch=True)]
+    await alice.create_room("chat-two", "Two of us")
+    created, _ = await until(bob, "room", lambda e: e["room"]["name"] == "chat-two")
+    assert (created["event"], created["room"]["title"]) == ("created", "Two of us")
+    await alice.join("chat-two")
+    joined = await bob.join("chat-two")
+    assert {user["id"] for user in joined["members"]} == {"alice", "bob"}
+    await until(alice, "presence", lambda e: e["user"]["id"] == "bob")
+    first = await alice.send("chat-two", "hello Bob")
+    seen, _ = await until(bob, "message")
+    assert (seen["id"], seen["text"], seen["from"]["name"]) == (first, "hello Bob", "Alice")
+    second = await bob.send("chat-two", "hi Alice")
+    seen, _ = await until(alice, "message", lambda e: e["id"] == second)
+    assert seen["text"] == "hi Alice"
+    page = await bob.history("chat-two")
+    assert [m["text"] for m in page["messages"]] == ["hello Bob", "hi Alice"]
+    with pytest.raises(ReplyError) as failed:
+        await bob.update_room("chat-two", "Mine now")
+    assert (failed.value.code, failed.value.field) == ("forbidden", "room")
+
+
+def test_backoff_grows_to_its_cap_with_jitter() -> None:
+    backoff = Backoff(initial=1.0, factor=2.0, maximum=5.0)
+    for attempt, ceiling in enumerate([1.0, 2.0, 4.0, 5.0, 5.0]):
+        delays = {backoff.delay(attempt) for _ in range(20)}
+        assert all(ceiling / 2 <= delay <= ceiling for delay in delays)
+        assert len(delays) > 1  # jittered
+
+
+@pytest.mark.anyio
+async def test_a_private_message_reaches_only_its_two_users(connect: Callable[..., Any]) -> None:
+    alice: ChatClient = await connect("Alice")
+    bob: ChatClient = await connect("Bob")
+    carol: ChatClient = await connect("Carol")
+    await alice.create_room("chat-private")
+    for client in (alice, bob, carol):
+        await client.join("chat-private")
+    await alice.send_private("bob", "just for you", room="chat-private")
+    for client in (alice, bob):
+        private, _ = await until(client, "private")
+        assert private["text"] == "just for you"
+        assert (private["from"]["id"], private["to"]["id"]) == ("alice", "bob")
+    # A public message sent after it: once Carol has that, she would have had the private one.
+    direct = await alice.direct("bob")
+    assert (direct["kind"], sorted(direct["users"])) == ("direct", ["alice", "bob"])
+    announced, _ = await until(bob, "room", lambda e: e["room"]["name"] == direct["name"])
+    assert announced["event"] == "created"
+    with pytest.raises(ReplyError) as refused:
+        await carol.join(direct["name"])
+    assert refused.value.code == "no_such_room"
+    await alice.send("chat-private", "for everyone")
+    _, before = await until(carol, "message", lambda e: e["text"] == "for everyone")
+    assert [event for event in before if event["type"] == "private"] == []
+
+
+@pytest.mark.anyio
+async def test_an_abrupt_drop_ends_presence_after_the_grace(connect: Callable[..., Any]) -> None:
+    alice: ChatClient = await connect("Alice", reconnect=False)
+    bob: ChatClient = await connect("Bob")
+    await alice.create_room("chat-drop")
+    await alice.join("chat-drop")
+    await bob.join("chat-drop")
+    dropped = time.monotonic()
+    alice.abort()  # the TCP connection ends without a close frame
+    leave, _ = await until(bob, "presence", lambda e: e["event"] == "leave")
+    assert leave["user"]["id"] == "alice"
+    assert time.monotonic() - dropped >= GRACE_MS / 1000
+    assert [user["id"] for user in await bob.members("chat-drop")] == ["bob"]
+
+
+@pytest.mark.anyio
+async def test_a_dropped_client_resumes_without_loss_or_duplicates(
+    connect: Callable[..., Any],
+) -> None:
+    alice: ChatClient = await connect("Alice")
+    bob: ChatClient = await connect("Bob")
+    await bob.create_room("chat-resume")
+    await alice.join("chat-resume")
+    await bob.join("chat-resume")
+    sent = [await bob.send("chat-resume", f"before {n}") for n in range(3)]
+    alice.abort()
+    _, seen = await until(alice, "close")
+    sent += [await bob.send("chat-resume", f"while away {n}") for n in range(5)]
+    opened, skipped = await until(alice, "open")
+    seen += skipped
+    assert opened["reconnect"] is True
+    sent += [await bob.send("chat-resume", f"after {n}") for n in range(3)]
+    sent.append(await alice.send("chat-resume", "I am back"))
+    _, skipped = await until(alice, "message", lambda e: e["id"] == sent[-1])
+    seen += [*skipped, {"type": "message", "id": sent[-1]}]
+    received = [event["id"] for event in seen if event["type"] == "message"]
+    assert received == sent == list(range(1, 13))
+    assert alice.sessions == 2
+    assert alice.joined == {"chat-resume": 12}
+
+
+@pytest.mark.anyio
+async def test_a_send_while_the_socket_is_down_goes_out_once_on_the_next(
+    connect: Callable[..., Any],
+) -> None:
+    alice: ChatClient = await connect("Alice")
+    bob: ChatClient = await connect("Bob")
+    await bob.create_room("chat-waiting")
+    await alice.join("chat-waiting")
+    await bob.join("chat-waiting")
+    alice.abort()
+    sent = await alice.send("chat-waiting", "sent while offline")  # waits for the next socket
+    assert alice.sessions == 2
+    message, _ = await until(bob, "message")
+    assert (message["id"], message["text"]) == (sent, "sent while offline")
+    page = await bob.history("chat-waiting")
+    assert [m["text"] for m in page["messages"]] == ["sent while offline"]
+
+
+@pytest.mark.anyio
+async def test_a_client_reconnects_after_a_server_restart() -> None:
+    server = ExampleServer(grace_ms=GRACE_MS)
+    server.start()
+    try:
+        async with ChatClient(server.ws_url, cookies=server.login("Dan"), backoff=FAST) as dan:
+            await dan.create_room("chat-restart")
+            await dan.join("chat-restart")
+            await anyio.to_thread.run_sync(server.restart)
+            await until(dan, "close")
+            opened, skipped = await until(dan, "open")
+            assert opened["reconnect"] is True
+            assert any(event["type"] == "reconnecting" for event in skipped)
+            # The in-memory server forgot its rooms: the rejoin fails and says so.
+            failed, _ = await until(dan, "error", lambda e: e.get("room") == "chat-restart")
+            assert failed["code"] == "no_such_room"
+            assert dan.joined == {}
+            await dan.ping()
+            assert dan.sessions == 2
+    finally:
+        server.stop()
