@@ -63,3 +63,18 @@ async def test_closing_twice_is_harmless(chat: Chat) -> None:
     await connection.receive('{"type": "ping", "ref": 1}')
     with pytest.raises(Closed):
         connection.next_frame_nowait()
+
+
+async def test_fan_out_hands_one_encoded_text_to_every_connection(chat: Chat) -> None:
+    await chat.server.create_room("lobby")
+    connections = [await chat.server.connect(user(user_id)) for user_id in ("1", "1", "2", "3")]
+    for connection in connections:
+        await connection.receive('{"type": "join", "room": "lobby"}')
+    for connection in connections:
+        while connection.next_frame_nowait() is not None:
+            pass
+    await chat.server.post("lobby", "once", sender=user("1"))
+    texts = [connection.next_frame_nowait() for connection in connections]
+    assert texts[0] is not None
+    assert all(text is texts[0] for text in texts)
+    assert json.loads(texts[0])["text"] == "once"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
 
 import pytest
 
@@ -15,14 +16,14 @@ pytestmark = pytest.mark.anyio
 
 
 @asynccontextmanager
-async def two_servers() -> AsyncIterator[tuple[Chat, Chat]]:
+async def two_servers(**options: Any) -> AsyncIterator[tuple[Chat, Chat]]:
     bus, store, clock = MemoryBus(), MemoryStore(), FakeClock()
     async with AsyncExitStack() as stack:
         one = await stack.enter_async_context(
-            running(clock=clock, broker=MemoryBroker(bus), store=store)
+            running(clock=clock, broker=MemoryBroker(bus), store=store, **options)
         )
         two = await stack.enter_async_context(
-            running(clock=clock, broker=MemoryBroker(bus), store=store)
+            running(clock=clock, broker=MemoryBroker(bus), store=store, **options)
         )
         yield one, two
 
@@ -128,3 +129,26 @@ async def test_a_reload_onto_the_other_server_within_the_grace_is_silent() -> No
         assert bob.events() == []
         members = (await bob.call("members", room="lobby"))["members"]
         assert sorted(u["id"] for u in members) == ["1", "2"]
+
+
+async def test_an_auto_created_room_vanishes_when_its_last_member_on_any_server_leaves() -> None:
+    async with two_servers(auto_create=True) as (one, two):
+        watchers = [await one.client("3"), await two.client("3")]
+        for watcher in watchers:
+            await watcher.call("rooms", watch=True)
+        alice = await one.client("1")
+        bob = await two.client("2")
+        await alice.call("join", room="pop-up")
+        await bob.call("join", room="pop-up")
+        await alice.call("leave", room="pop-up")
+        await bob.close()
+        await two.advance(two.limits.presence_grace - 1)
+        assert [[f["event"] for f in w.events("room")] for w in watchers] == [["created"]] * 2
+        await two.advance(1)
+        assert [[f["event"] for f in w.events("room")] for w in watchers] == [["deleted"]] * 2
+        assert await one.server.store.get_room("pop-up") is None
+        await alice.call("join", room="pop-up")
+        again = await two.client("2")
+        await again.call("join", room="pop-up")
+        await again.call("send", room="pop-up", text="round two")
+        assert [m["id"] for m in alice.events("message")] == [1]

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from chatcore import ChatServer, CloseCode, MemoryDirectory, Policy, UsageError
+from chatcore import ChatServer, CloseCode, Limits, MemoryDirectory, Policy, UsageError
 from chatcore.errors import Unavailable
-from chatcore.testing import LocalClient
+from chatcore.testing import LocalClient, ReplyError
 from chatcore.values import Room, User, direct_room_name
 
 from .doubles import FlakyBroker, FlakyStore
@@ -46,6 +46,7 @@ BAD_FRAMES: list[Any] = [
     pytest.param("[" * 3000 + "]" * 3000, id="deep-array"),
     pytest.param('{"type": "ping", "x": ' + "[" * 3000 + "]" * 3000 + "}", id="deep-field"),
     pytest.param("NaN", id="nan"),
+    pytest.param('{"type": "ping", "ref": ' + "1" * 5000 + "}", id="huge-integer"),
 ]
 
 
@@ -187,12 +188,12 @@ async def test_too_large_over_max_frame_keeps_the_connection(chat: Chat) -> None
     padding = limit - len(json.dumps(frame))
     exact = json.dumps({**frame, "text": "x" * (padding + 1)})
     assert len(exact) == limit
-    await alice.send(exact)
+    await alice.send(exact)  # at the limit: read, and refused for its text only
     assert alice.events("error") == [
         {
             "type": "error",
             "code": "invalid_field",
-            "message": alice_text_message(chat),
+            "message": f"the text is longer than {chat.limits.max_text} characters",
             "field": "text",
         }
     ]
@@ -202,10 +203,6 @@ async def test_too_large_over_max_frame_keeps_the_connection(chat: Chat) -> None
     error = await error_for(alice, json.dumps({**frame, "text": "€" * 6000}, ensure_ascii=False))
     assert error["code"] == "too_large"
     await assert_usable(alice)
-
-
-def alice_text_message(chat: Chat) -> str:
-    return f"the text is longer than {chat.limits.max_text} characters"
 
 
 async def test_rate_limited_beyond_the_burst_until_time_passes(chat: Chat) -> None:
@@ -280,7 +277,7 @@ async def test_forbidden_to_update_or_delete_a_direct_room(chat: Chat) -> None:
 
 
 async def test_forbidden_beyond_rooms_per_connection() -> None:
-    async with running(auto_create=True, limits=limits(rooms_per_connection=2)) as chat:
+    async with running(auto_create=True, limits=Limits(rooms_per_connection=2)) as chat:
         alice = await chat.client("1")
         await alice.call("join", room="a")
         await alice.call("join", room="b")
@@ -508,12 +505,6 @@ async def test_connecting_to_a_server_that_is_not_running_is_a_usage_error() -> 
     assert not server.running
 
 
-def limits(**changes: Any) -> Any:
-    from chatcore import Limits
-
-    return Limits(**changes)
-
-
 async def test_a_store_failure_in_a_leave_timer_does_not_stop_the_server(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -540,3 +531,28 @@ async def test_a_store_failure_in_a_leave_timer_does_not_stop_the_server(
         await chat.advance(chat.limits.presence_grace)
         assert [f["event"] for f in alice.events("presence")] == ["leave"]
     assert "store crashed" in caplog.text
+
+
+async def test_the_test_kit_raises_reply_error_with_code_and_field(chat: Chat) -> None:
+    alice = await chat.client("1")
+    with pytest.raises(ReplyError) as raised:
+        await alice.call("join", room="nowhere")
+    assert (raised.value.code, raised.value.field) == ("no_such_room", "room")
+    assert raised.value.frame["type"] == "error"
+
+
+async def test_a_join_the_broker_cannot_record_is_unavailable_and_undone() -> None:
+    broker = FlakyBroker()
+    async with running(broker=broker) as chat:
+        (alice,) = await lobby(chat, "1")
+        bob = await chat.client("2")
+        broker.failures.raising["join"] = Unavailable()
+        reply = await bob.request("join", room="lobby")
+        assert reply["code"] == "unavailable"
+        assert not chat.server.hub.in_room(next(iter(chat.server.hub.user_conns("2"))), "lobby")
+        await alice.call("send", room="lobby", text="not for bob")
+        assert bob.events("message") == []
+        broker.failures.raising.clear()
+        joined = await bob.call("join", room="lobby")
+        assert sorted(u["id"] for u in joined["members"]) == ["1", "2"]
+        assert [f["user"]["id"] for f in alice.events("presence")] == ["2"]

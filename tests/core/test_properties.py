@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+from contextlib import AsyncExitStack
 from typing import Any
 
 import anyio
@@ -16,7 +17,7 @@ import attrs
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chatcore import Limits
+from chatcore import FakeClock, Limits, MemoryBroker, MemoryBus, MemoryDirectory, MemoryStore
 from chatcore.testing import LocalClient
 
 from .kit import Chat, running, user
@@ -29,7 +30,7 @@ UNKNOWN = "9"
 conn_index = st.integers(min_value=0, max_value=7)
 room = st.sampled_from(ROOMS)
 STEPS: dict[str, st.SearchStrategy[tuple[Any, ...]]] = {
-    "open": st.tuples(st.just("open"), st.sampled_from(USERS)),
+    "open": st.tuples(st.just("open"), st.sampled_from(USERS), st.integers(0, 1)),
     "close": st.tuples(st.just("close"), conn_index),
     "join": st.tuples(st.just("join"), conn_index, room),
     "leave": st.tuples(st.just("leave"), conn_index, room),
@@ -43,10 +44,10 @@ operations = st.lists(st.sampled_from(KINDS).flatmap(STEPS.__getitem__), min_siz
 # Every run starts with each user online, two tabs of the first, and two users in a room, so
 # that operations have connections to act on and third parties are there to see a leak.
 OPENING = [
-    ("open", "1"),
-    ("open", "1"),
-    ("open", "2"),
-    ("open", "3"),
+    ("open", "1", 0),
+    ("open", "1", 1),
+    ("open", "2", 0),
+    ("open", "3", 1),
     ("join", 0, "r1"),
     ("join", 2, "r1"),
 ]
@@ -56,6 +57,7 @@ OPENING = [
 class Tracked:
     client: LocalClient
     user_id: str
+    server: int
     rooms: set[str] = attrs.Factory(set)
     open: bool = True
 
@@ -64,10 +66,11 @@ class Tracked:
 class Model:
     """What the chat should look like, kept by the test alongside the real server."""
 
-    chat: Chat
+    chats: list[Chat]
     conns: list[Tracked] = attrs.Factory(list)
     known: set[str] = attrs.Factory(set)
-    pending: dict[tuple[str, str], int] = attrs.Factory(dict)  # (room, user) -> leave deadline
+    # (server, room, user) -> when that server's leave timer runs out
+    pending: dict[tuple[int, str, str], int] = attrs.Factory(dict)
     now: int = 0
     expected_messages: dict[tuple[str, int], set[int]] = attrs.Factory(dict)
     expected_privates: dict[int, set[int]] = attrs.Factory(dict)
@@ -84,17 +87,18 @@ class Model:
 
     def members(self, room: str) -> set[str]:
         present = {c.user_id for c in self.in_room(room)}
-        return present | {u for (r, u), deadline in self.pending.items() if r == room}
+        return present | {u for (_, r, u) in self.pending if r == room}
 
     async def run(self, op: tuple[Any, ...]) -> None:
         kind = op[0]
         if kind == "open":
-            client = await LocalClient.connect(self.chat.server, user(op[1]))
-            self.conns.append(Tracked(client, op[1]))
+            server = op[2] % len(self.chats)
+            client = await LocalClient.connect(self.chats[server].server, user(op[1]))
+            self.conns.append(Tracked(client, op[1], server))
             self.known.add(op[1])
             return
         if kind == "wait":
-            await self.chat.advance(op[1])
+            await self.chats[0].advance(op[1])  # the servers share one clock
             self.now += op[1]
             self.pending = {k: d for k, d in self.pending.items() if d > self.now}
             return
@@ -106,12 +110,15 @@ class Model:
             await client.close()
             conn.open = False
             for room in conn.rooms:
-                if not any(c.user_id == conn.user_id for c in self.in_room(room)):
-                    self.pending[(room, conn.user_id)] = self.now + GRACE
+                # Grace timers are per process: another server's connection does not count.
+                if not any(
+                    (c.user_id, c.server) == (conn.user_id, conn.server) for c in self.in_room(room)
+                ):
+                    self.pending[(conn.server, room, conn.user_id)] = self.now + GRACE
         elif kind == "join":
             await client.call("join", room=op[2])
             conn.rooms.add(op[2])
-            self.pending.pop((op[2], conn.user_id), None)
+            self.pending.pop((conn.server, op[2], conn.user_id), None)
         elif kind == "leave":
             reply = await client.request("leave", room=op[2])
             if op[2] in conn.rooms:
@@ -145,7 +152,7 @@ class Model:
         observer = self.pick(0)
         for room in ROOMS:
             truth = self.members(room)
-            present = {u.id for u in await self.chat.server.broker.members(room)}
+            present = {u.id for u in await self.chats[0].server.broker.members(room)}
             assert present == truth, (room, present, truth)
             if observer is not None:
                 reply = await observer.client.call("members", room=room)
@@ -172,21 +179,38 @@ class Model:
         assert privates_seen == {k: v for k, v in self.expected_privates.items() if v}
 
 
-async def scenario(ops: list[tuple[Any, ...]]) -> None:
+async def scenario(ops: list[tuple[Any, ...]], servers: int) -> None:
+    """Run ``ops`` on ``servers`` servers sharing one bus, store and clock."""
     limits = Limits(presence_grace=GRACE, rate=10_000, burst=10_000)
-    async with running(limits=limits) as chat:
+    # One bus, store and directory (the site's user table) for every server, as in production.
+    bus, store, clock, directory = MemoryBus(), MemoryStore(), FakeClock(), MemoryDirectory()
+    async with AsyncExitStack() as stack:
+        chats = [
+            await stack.enter_async_context(
+                running(
+                    clock, limits=limits, broker=MemoryBroker(bus), store=store, directory=directory
+                )
+            )
+            for _ in range(servers)
+        ]
         for room in ROOMS:
-            await chat.server.create_room(room)
-        model = Model(chat)
+            await chats[0].server.create_room(room)
+        model = Model(chats)
         for op in [*OPENING, *ops]:
             await model.run(op)
             await model.check_members()
         model.check_deliveries()
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ops=operations)
 def test_random_operations_keep_privacy_membership_and_message_order(
     ops: list[tuple[Any, ...]],
 ) -> None:
-    anyio.run(scenario, ops)
+    anyio.run(scenario, ops, 1)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ops=operations)
+def test_the_invariants_hold_across_two_servers(ops: list[tuple[Any, ...]]) -> None:
+    anyio.run(scenario, ops, 2)

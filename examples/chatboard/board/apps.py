@@ -1,0 +1,8 @@
+"""ChatBoard's own app: profiles, pages and forms."""
+
+from django.apps import AppConfig
+
+
+class BoardConfig(AppConfig):
+    name = "board"
+    default_auto_field = "django.db.models.BigAutoField"

@@ -1,0 +1,15 @@
+"""ChatBoard's URLs."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path, re_path
+from django.views.static import serve
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("", include("board.urls")),
+    # Avatars are served by the site itself; a production proxy may serve MEDIA_ROOT instead.
+    re_path(r"^media/(?P<path>.*)$", serve, {"document_root": settings.MEDIA_ROOT}),
+]

@@ -1,0 +1,87 @@
+"""The adapter's settings: one ``CHATCORE`` dict in the Django settings, read into one value.
+
+Keys (all optional)::
+
+    CHATCORE = {
+        "LIMITS": {"presence_grace": 5_000, "rate": 10, ...},  # any chatcore.Limits field
+        "USER": "myapp.chat.chat_user",    # Django user -> chatcore.User (see docs/django.md)
+        "POLICY": "myapp.chat.SitePolicy",  # a chatcore.Policy subclass
+        "STORE": "orm",                     # "orm" (the site's database) or "memory"
+        "HISTORY_SIZE": None,               # messages kept per room by the ORM store; None: all
+        "AUTO_CREATE": False,               # rooms that exist while someone is in them
+        "REDIS_URL": None,                  # a Redis broker, for several server processes
+        "REDIS_PREFIX": "chatcore:",        # its keys and channels start with this
+    }
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+from django.conf import settings as django_settings
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.module_loading import import_string
+
+from chatcore import Limits, Policy, User
+
+__all__ = ("ChatSettings", "chat_settings")
+
+_KEYS = frozenset(
+    {
+        "LIMITS",
+        "USER",
+        "POLICY",
+        "STORE",
+        "HISTORY_SIZE",
+        "AUTO_CREATE",
+        "REDIS_URL",
+        "REDIS_PREFIX",
+    }
+)
+_DEFAULT_USER_HOOK = "chatcore_django.users.default_chat_user"
+
+
+@attrs.frozen(kw_only=True)
+class ChatSettings:
+    """The ``CHATCORE`` settings, checked."""
+
+    limits: Limits
+    user_hook: Callable[[Any], User]
+    policy: Policy
+    store: str
+    history_size: int | None
+    auto_create: bool
+    redis_url: str | None
+    redis_prefix: str
+
+
+def chat_settings() -> ChatSettings:
+    """Read and check ``settings.CHATCORE``; :class:`ImproperlyConfigured` names what is wrong."""
+    raw: dict[str, Any] = dict(getattr(django_settings, "CHATCORE", None) or {})
+    unknown = set(raw) - _KEYS
+    if unknown:
+        raise ImproperlyConfigured(f"CHATCORE has unknown keys: {', '.join(sorted(unknown))}")
+    try:
+        limits = Limits(**raw.get("LIMITS", {}))
+    except (TypeError, ValueError) as error:
+        raise ImproperlyConfigured(f"CHATCORE['LIMITS'] is invalid: {error}") from error
+    store = raw.get("STORE", "orm")
+    if store not in ("orm", "memory"):
+        raise ImproperlyConfigured("CHATCORE['STORE'] is 'orm' or 'memory'")
+    history_size = raw.get("HISTORY_SIZE")
+    if history_size is not None and (not isinstance(history_size, int) or history_size < 1):
+        raise ImproperlyConfigured("CHATCORE['HISTORY_SIZE'] is a positive int or None")
+    policy_path = raw.get("POLICY")
+    policy = import_string(policy_path)() if policy_path else Policy()
+    return ChatSettings(
+        limits=limits,
+        user_hook=import_string(raw.get("USER") or _DEFAULT_USER_HOOK),
+        policy=policy,
+        store=store,
+        history_size=history_size,
+        auto_create=bool(raw.get("AUTO_CREATE", False)),
+        redis_url=raw.get("REDIS_URL") or None,
+        redis_prefix=str(raw.get("REDIS_PREFIX") or "chatcore:"),
+    )

@@ -1,0 +1,58 @@
+"""Rooms and their messages, in the site's database (used by :mod:`chatcore_django.store`)."""
+
+from __future__ import annotations
+
+from django.db import models
+
+__all__ = ("Message", "Room")
+
+
+class Room(models.Model):
+    """A chat room; ``last_id`` is the id of its newest message (0 when empty)."""
+
+    class Kind(models.TextChoices):
+        GROUP = "group", "group"
+        DIRECT = "direct", "direct"
+
+    name = models.CharField(max_length=64, unique=True)
+    title = models.CharField(max_length=100)
+    owner = models.CharField(max_length=64, blank=True, default="", help_text="owner's user id")
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.GROUP)
+    user_a = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    user_b = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    auto = models.BooleanField(default=False)
+    last_id = models.BigIntegerField(default=0)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("name",)
+
+    def __str__(self) -> str:
+        return str(self.name)
+
+
+class Message(models.Model):
+    """A message; ``seq`` is its id in its room. The sender's name and avatar are as sent."""
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="messages")
+    seq = models.BigIntegerField()
+    ts = models.BigIntegerField(help_text="milliseconds since the epoch")
+    sender_id = models.CharField(max_length=64)
+    sender_name = models.CharField(max_length=200)
+    sender_avatar = models.CharField(max_length=500, blank=True, default="")
+    text = models.TextField()
+    client_id = models.CharField(max_length=100, null=True, blank=True)
+
+    class Meta:
+        ordering = ("room", "seq")
+        constraints = (
+            models.UniqueConstraint(fields=("room", "seq"), name="chatcore_message_room_seq"),
+            models.UniqueConstraint(
+                fields=("room", "sender_id", "client_id"),
+                condition=models.Q(client_id__isnull=False),
+                name="chatcore_message_client_id",
+            ),
+        )
+
+    def __str__(self) -> str:
+        return f"{self.room_id}#{self.seq}"

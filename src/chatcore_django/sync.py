@@ -1,0 +1,86 @@
+"""Synchronous helpers for views, signal handlers, tasks and management commands.
+
+Each call runs on the chat server of the calling thread's event loop when there is one (a sync
+view under an ASGI server), so connected clients see the result at once. Elsewhere (a management
+command, a worker) it runs on a short-lived server: the message is stored, and other processes
+see it live through a shared broker. Do not call these from async code; ``await`` the server's
+methods there (``server = await chatcore_django.get_server()``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from asgiref.sync import async_to_sync
+
+from chatcore import ChatServer, Message, Room, User
+
+from .runtime import build_server, running_server
+from .users import chat_user
+
+__all__ = ("direct_room", "disconnect_user", "post", "post_direct", "update_user")
+
+_T = TypeVar("_T")
+
+
+def _run(action: Callable[[ChatServer], Awaitable[_T]]) -> _T:
+    async def main() -> _T:
+        server = running_server()
+        if server is not None:
+            return await action(server)
+        async with build_server() as temporary:
+            return await action(temporary)
+
+    return async_to_sync(main)()
+
+
+def _as_chat_user(user: Any) -> User:
+    return user if isinstance(user, User) else chat_user(user)
+
+
+def post(room: str, text: str, sender: Any) -> Message:
+    """Post ``text`` into ``room`` as ``sender`` (a Django user or a :class:`chatcore.User`)."""
+    member = _as_chat_user(sender)
+
+    async def action(server: ChatServer) -> Message:
+        return (await server.post(room, text, sender=member)).message
+
+    return _run(action)
+
+
+def direct_room(user: Any, other: Any) -> Room:
+    """The direct room of two users (Django users or ids), created on first use."""
+    member = _as_chat_user(user)
+    other_id = other if isinstance(other, str) else str(other.pk)
+
+    async def action(server: ChatServer) -> Room:
+        return await server.direct_room(member, other_id)
+
+    return _run(action)
+
+
+def post_direct(sender: Any, to: Any, text: str) -> Message:
+    """Post ``text`` into the direct room of ``sender`` and ``to``; it waits there if they are offline."""
+    room = direct_room(sender, to)
+    return post(room.name, text, sender)
+
+
+def update_user(user: Any) -> None:
+    """Show a user's changed name or avatar in every open member list."""
+    member = _as_chat_user(user)
+
+    async def action(server: ChatServer) -> None:
+        await server.update_user(member)
+
+    _run(action)
+
+
+def disconnect_user(user: Any) -> None:
+    """Close every open chat socket of ``user`` (a Django user or a user id)."""
+    user_id = user if isinstance(user, str) else str(user.pk)
+
+    async def action(server: ChatServer) -> None:
+        await server.disconnect_user(user_id)
+
+    _run(action)

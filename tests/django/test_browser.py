@@ -1,0 +1,240 @@
+"""ChatBoard end to end in headless Chromium: the issue's scenario, three people, one server."""
+
+from __future__ import annotations
+
+import functools
+import io
+import os
+import re
+import secrets
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from ..helpers import require
+from .conftest import ROOT, Site
+
+pytestmark = [pytest.mark.anyio, pytest.mark.browser, pytest.mark.network]
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+SHOTS = ROOT / "docs" / "img"
+PASSWORD = "browser-test-password-271"
+XSS_NAME = '<img src=x onerror="window.pwned=1">Ann'
+XSS_TITLE = "<b>Bold</b> <script>window.pwned=2</script>"
+XSS_TEXT = "<script>window.pwned=3</script><i>hi</i> Ben"
+
+
+def require_chromium() -> None:
+    if not Path(CHROMIUM).exists():
+        require("Chromium", f"{CHROMIUM} is missing (apt-get install chromium)")
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[object]:
+    require_chromium()
+    try:
+        from playwright.async_api import async_playwright
+    except ImportError:
+        require("Playwright", "pip install playwright")
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+def avatar_png() -> bytes:
+    image = Image.new("RGB", (320, 320), (47, 111, 219))
+    for x in range(80, 240):
+        for y in range(80, 240):
+            if (x - 160) ** 2 + (y - 160) ** 2 < 80**2:
+                image.putpixel((x, y), (255, 196, 61))
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return out.getvalue()
+
+
+async def test_chatboard_scenario(site: Site, browser: object) -> None:
+    from playwright.async_api import Browser, Dialog, Error, FilePayload, Page, expect
+
+    assert isinstance(browser, Browser)
+    expect.set_options(timeout=10_000)
+    tag = secrets.token_hex(3)
+    names = {who: f"{who}{tag}" for who in ("ann", "ben", "cat")}
+    pages: dict[str, Page] = {}
+    errors: list[str] = []
+
+    def record(who: str, error: Error) -> None:
+        errors.append(f"{who}: {error}")
+
+    async def accept(dialog: Dialog) -> None:
+        await dialog.accept()
+
+    for who in names:
+        context = await browser.new_context(
+            base_url=site.url, viewport={"width": 1100, "height": 760}
+        )
+        page = await context.new_page()
+        page.on("pageerror", functools.partial(record, who))
+        page.on("dialog", accept)
+        pages[who] = page
+    ann, ben, cat = pages["ann"], pages["ben"], pages["cat"]
+
+    async def sign_up(page: Page, username: str) -> None:
+        await page.goto("/accounts/signup/")
+        await page.fill("#id_username", username)
+        await page.fill("#id_password1", PASSWORD)
+        await page.fill("#id_password2", PASSWORD)
+        await page.click("button[type=submit]")
+        await expect(page).to_have_url(f"{site.url}/accounts/profile/")
+
+    async def log_in(page: Page, username: str) -> None:
+        await page.goto("/accounts/login/")
+        await page.fill("#id_username", username)
+        await page.fill("#id_password", PASSWORD)
+        await page.click("main button[type=submit]")
+        await expect(page).to_have_url(f"{site.url}/")
+
+    for who, page in pages.items():
+        await sign_up(page, names[who])
+
+    # Ann's profile: an HTML display name (shown as text) and an avatar, resized by the site.
+    await ann.fill("#id_display_name", XSS_NAME)
+    await ann.fill("#id_about", "I test <b>things</b>.")
+    await ann.set_input_files(
+        "#id_avatar", files=[FilePayload(name="me.png", mimeType="image/png", buffer=avatar_png())]
+    )
+    await ann.click("main button[type=submit]")
+    await expect(ann.locator(".flash")).to_contain_text("Profile saved")
+    await expect(ann.locator(".profile-head strong")).to_have_text(XSS_NAME)
+    avatar = await ann.locator("#avatar").get_attribute("src")
+    assert avatar is not None
+    assert avatar.startswith("/media/avatars/")
+    assert await ann.evaluate("document.querySelector('#avatar').naturalWidth") == 256
+    await ben.fill("#id_display_name", "Ben")
+    await ben.click("main button[type=submit]")
+    await expect(ben.locator(".flash")).to_contain_text("Profile saved")
+
+    # Ben watches the room list while Ann creates a room: it appears without a reload.
+    await ben.goto("/")
+    await ann.goto("/")
+    room = f"e2e-{tag}"
+    await ann.fill("#create-room input[name=room]", room)
+    await ann.fill("#create-room input[name=title]", XSS_TITLE)
+    await ann.click("#create-room button")
+    ben_room = ben.locator(f'#rooms li[data-room="{room}"] .room-link')
+    await expect(ben_room).to_have_text(XSS_TITLE)
+
+    # Both in the room: member lists, join notice, messages both ways, typing.
+    await ann.goto(f"/rooms/{room}/")
+    await expect(ann.locator("#text")).to_be_enabled()
+    await ben_room.click()
+    await expect(ben.locator("#text")).to_be_enabled()
+    await expect(ann.locator("#log .notice", has_text="Ben joined")).to_have_count(1)
+    await expect(ann.locator("#members .member")).to_have_count(2)
+    await expect(ben.locator("#members .member", has_text=XSS_NAME)).to_have_count(1)
+    await ann.fill("#text", XSS_TEXT)
+    await ann.press("#text", "Enter")
+    await expect(ben.locator("#log .message .text").last).to_have_text(XSS_TEXT)
+    await expect(ben.locator("#log .message .author").last).to_have_text(XSS_NAME)
+    await ben.type("#text", "Hello An")
+    await expect(ann.locator("#typing")).to_have_text("Ben is typing…")
+    await ben.press("#text", "Enter")
+    await expect(ann.locator("#log .message .text").last).to_have_text("Hello An")
+    await expect(ann.locator("#typing")).to_have_text("")
+
+    # A private message from Ann to Ben: both see it marked, Cat (in the room) never does.
+    await cat.goto(f"/rooms/{room}/")
+    await expect(cat.locator("#text")).to_be_enabled()
+    await expect(ann.locator("#members .member")).to_have_count(3)
+    # A second tab of Ben's: still one Ben in the member list, and no second join notice.
+    ben2 = await ben.context.new_page()
+    await ben2.goto(f"/rooms/{room}/")
+    await expect(ben2.locator("#text")).to_be_enabled()
+    await expect(ben2.locator("#log .message .text")).to_have_text([XSS_TEXT, "Hello An"])
+    await expect(ann.locator("#members .member")).to_have_count(3)
+    await expect(ann.locator("#log .notice", has_text="Ben joined")).to_have_count(1)
+    await ann.click('#members .member:has-text("Ben")')
+    await expect(ann.locator("#private-to")).to_be_visible()
+    await ann.fill("#text", "just between us")
+    await ann.press("#text", "Enter")
+    await expect(ben.locator("#log .private .text")).to_have_text("just between us")
+    await expect(ben.locator("#log .private .tag")).to_contain_text("Private from")
+    await expect(ben2.locator("#log .private .text")).to_have_text("just between us")
+    await expect(ann.locator("#log .private .tag")).to_contain_text("Private to Ben")
+    await ann.click("#private-cancel")
+    await ann.fill("#text", "everyone again")
+    await ann.press("#text", "Enter")
+    await expect(cat.locator("#log .message .text").last).to_have_text("everyone again")
+    assert "just between us" not in await cat.locator("#log").inner_text()
+
+    # Ann renames herself in another tab: open member lists follow without a reload.
+    settings = await ann.context.new_page()
+    await settings.goto("/accounts/profile/")
+    await settings.fill("#id_display_name", "Ann")
+    await settings.click("main button[type=submit]")
+    await expect(settings.locator(".flash")).to_contain_text("Profile saved")
+    await settings.close()
+    await expect(ben.locator("#members .member", has_text="Ann")).to_have_count(1)
+    await expect(ben.locator("#members .member", has_text="onerror")).to_have_count(0)
+    await expect(ann.locator("#members .member", has_text="Ann (you)")).to_have_count(1)
+    await ann.screenshot(path=str(SHOTS / "chatboard-room.png"))
+
+    # Ben leaves (after the grace period Ann sees it) and comes back to the history.
+    await ben2.close()
+    await ben.goto("/")
+    await expect(ann.locator("#log .notice", has_text="Ben left")).to_have_count(1)
+    await expect(ann.locator("#members .member")).to_have_count(2)
+    await ben.goto(f"/rooms/{room}/")
+    await expect(ben.locator("#log .message .text")).to_have_text(
+        [XSS_TEXT, "Hello An", "everyone again"]
+    )
+    # History shows each author as they are now (the avatar file of then may be gone).
+    await expect(ben.locator("#log .message .author")).to_have_text(["Ann", "Ben", "Ann"])
+
+    # Ann renames and then deletes the room: Ben's open room list follows.
+    await ben.goto("/")
+    await ann.goto("/")
+    mine = ann.locator(f'#rooms li[data-room="{room}"]')
+    await mine.get_by_role("button", name="Rename").click()
+    await mine.locator("input[name=title]").fill("Renamed room")
+    await mine.get_by_role("button", name="Save").click()
+    await expect(ben_room).to_have_text("Renamed room")
+    await ann.screenshot(path=str(SHOTS / "chatboard-home.png"))
+    await mine.get_by_role("button", name="Delete").click()
+    await expect(ben.locator(f'#rooms li[data-room="{room}"]')).to_have_count(0)
+
+    # Cat logs out; Ann opens their direct conversation from People and writes; Cat finds it.
+    await cat.click("#logout")
+    await expect(cat).to_have_url(f"{site.url}/accounts/login/")
+    await ann.goto("/people/")
+    await ann.locator(f'#people li:has-text("{names["cat"]}") button').click()
+    await expect(ann).to_have_url(re.compile(r"/rooms/dm-[0-9a-f]+/$"))
+    await expect(ann.locator("#text")).to_be_enabled()
+    await ann.fill("#text", "for when you are back")
+    await ann.press("#text", "Enter")
+    await expect(ann.locator("#log .message .text").last).to_have_text("for when you are back")
+    await log_in(cat, names["cat"])
+    direct = cat.locator("#directs .room-link")
+    await expect(direct).to_have_count(1)
+    await direct.click()
+    await expect(cat.locator("#log .message .text")).to_have_text(["for when you are back"])
+    await expect(cat.locator("#room-title")).to_have_text("Ann")
+
+    await ann.goto("/accounts/profile/")
+    await ann.screenshot(path=str(SHOTS / "chatboard-profile.png"))
+    for page in pages.values():
+        assert await page.evaluate("window.pwned") is None
+    assert errors == []
