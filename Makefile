@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 EXTRAS := starlette,django,redis,client,test
 
-.PHONY: venv test lint typecheck docs pytest demo clean bench-core starlette-demo
+.PHONY: venv test lint typecheck docs pytest pytest-postgres demo clean bench-core starlette-demo
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,7 +28,12 @@ docs: venv
 pytest: venv
 	$(BIN)/pytest
 
-test: lint typecheck docs pytest
+# The Django suite once more on PostgreSQL (the machine's server; CI=true makes a missing one fail).
+PG_URL ?= postgres://postgres@127.0.0.1:5432/test
+pytest-postgres: venv
+	DATABASE_URL=$(PG_URL) $(BIN)/pytest tests/django -m "not browser"
+
+test: lint typecheck docs pytest pytest-postgres
 
 # ChatBoard on http://127.0.0.1:8000 with SQLite and the demo users alice and bob (docs/chatboard.md).
 DEMO := cd examples/chatboard && DEBUG=$${DEBUG-1}

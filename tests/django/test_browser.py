@@ -7,6 +7,7 @@ import io
 import os
 import re
 import secrets
+import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -28,7 +29,12 @@ ARGS = [
     "--no-first-run",
     "--disable-quic",
 ]
-SHOTS = ROOT / "docs" / "img"
+# Screenshots go to docs/img only when asked for, so a test run leaves tracked files alone.
+SHOTS = (
+    ROOT / "docs" / "img"
+    if os.environ.get("CHATCORE_UPDATE_SCREENSHOTS")
+    else Path(tempfile.gettempdir()) / "chatboard-screenshots"
+)
 PASSWORD = "browser-test-password-271"
 XSS_NAME = '<img src=x onerror="window.pwned=1">Ann'
 XSS_TITLE = "<b>Bold</b> <script>window.pwned=2</script>"
