@@ -1,0 +1,412 @@
+"""The Redis broker: fan-out over pub/sub and presence across processes, with heartbeats.
+
+Theory of operation
+-------------------
+Fan-out
+    One pub/sub connection per process subscribes once to each wanted channel (``<prefix>room:<name>``,
+    ``<prefix>user:<id>``, ``<prefix>rooms``). :meth:`~RedisBroker.subscribe` returns once Redis
+    has confirmed the subscription, so nothing published after it is missed. One reader task
+    decodes each envelope once and hands it to ``deliver``, in Redis's order.
+
+Presence
+    Each process has a random id and a deadline in Redis that its heartbeat pushes forward every
+    ``heartbeat`` seconds. Entries are per (room, user, process). Each heartbeat also removes the
+    processes whose deadline has passed; the one heartbeat that removes a dead process announces
+    its users' ``leave`` (only where no other process still holds them), so each is announced
+    once, within ``expiry + heartbeat`` seconds of the death.
+
+Outages
+    Commands raise :class:`~chatcore.errors.Unavailable` while Redis is unreachable. The reader
+    reconnects with backoff and subscribes again. Envelopes published while a process was cut
+    off are lost to it, so once the subscription is back the broker closes the process's
+    connections with 1013 (try again later) through ``deliver``: clients reconnect and resume
+    with ``join``/``since``, which fills in from history or reports ``gap``. Presence is
+    re-asserted as this process holds it (:data:`~chatcore.redis._scripts.SYNC`) at the next
+    heartbeat after a failure, or when the process finds itself taken for dead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import secrets
+from collections import deque
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import anyio
+import redis.asyncio
+import redis.exceptions
+from anyio.abc import TaskStatus
+
+from ..broker import Deliver
+from ..envelope import Envelope, RoomRemoved, ToRoom, ToUser, UserKicked
+from ..errors import CloseCode, Unavailable, UsageError
+from ..events import PresenceEvent
+from ..protocol import encode
+from ..values import User
+from . import _scripts
+from ._client import make_client, resolve_url, unavailable
+from ._codec import decode_envelope, decode_user, encode_envelope, encode_user, message_id
+
+__all__ = ("RedisBroker",)
+
+log = logging.getLogger("chatcore.redis")
+
+_SCRIPTS = (
+    _scripts.JOIN,
+    _scripts.LEAVE,
+    _scripts.CONNECT,
+    _scripts.DISCONNECT,
+    _scripts.MEMBERS,
+    _scripts.CLEAR,
+    _scripts.BEAT,
+    _scripts.SYNC,
+    _scripts.PUBLISH_MESSAGE,
+)
+# Anything Redis or the socket may raise ends the subscription connection; the reader opens
+# a new one rather than let the server fail.
+_LOST = (redis.exceptions.RedisError, OSError, TimeoutError)
+
+
+class RedisBroker:
+    """A :class:`~chatcore.broker.Broker` over Redis, for many server processes.
+
+    ``url`` defaults to ``$CHATCORE_REDIS_URL``. Keys and channels start with ``prefix``.
+    A dead process's users leave within ``expiry + heartbeat`` seconds (20 by default).
+    ``timeout`` bounds each Redis call; ``retry`` is the longest pause between reconnects.
+    A room message published by the server (not by a :class:`RedisStore`) whose predecessor
+    is not out yet waits for it up to ``order_wait`` seconds, so messages keep their id order.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        prefix: str = "chatcore:",
+        expiry: float = 15.0,
+        heartbeat: float | None = None,
+        timeout: float = 5.0,
+        retry: float = 2.0,
+        order_wait: float = 0.5,
+    ) -> None:
+        heartbeat = expiry / 3 if heartbeat is None else heartbeat
+        if not 0 < heartbeat < expiry:
+            raise UsageError("the heartbeat must be positive and shorter than the expiry")
+        self.url = resolve_url(url)
+        self.prefix = prefix
+        self.expiry = expiry
+        self.heartbeat = heartbeat
+        self.timeout = timeout
+        self.retry = retry
+        self._order_wait = int(order_wait * 1000)
+        self.process = secrets.token_hex(8)
+        self._client = make_client(self.url, timeout, name=f"chatcore-{self.process}")
+        self._deliver: Deliver | None = None
+        self._channels: set[str] = set()
+        self._pubsub: Any = None  # redis.asyncio.client.PubSub while subscriptions flow
+        self._waiters: dict[str, deque[anyio.Event]] = {}
+        # What this process holds, to re-assert after an outage.
+        self._presence: dict[str, dict[str, User]] = {}
+        self._online: dict[str, User] = {}
+        self._dirty = False
+        self._lock = anyio.Lock()
+        self._scripts = {source: self._client.register_script(source) for source in _SCRIPTS}
+
+    @property
+    def client(self) -> redis.asyncio.Redis:
+        """The Redis client; a :class:`RedisStore` given this broker shares it."""
+        return self._client
+
+    def channel_key(self, channel: str) -> str:
+        """The Redis pub/sub channel of a broker channel (``room:lobby`` ...)."""
+        return self.prefix + channel
+
+    # lifecycle
+
+    async def run(self, deliver: Deliver, *, task_status: TaskStatus[None]) -> None:
+        self._deliver = deliver
+        try:
+            async with anyio.create_task_group() as group:
+                await group.start(self._listen)
+                async with self._lock:
+                    await self._sync()
+                group.start_soon(self._beat_forever)
+                task_status.started()
+        finally:
+            self._deliver = None
+            self._pubsub = None
+            with anyio.CancelScope(shield=True), anyio.move_on_after(self.timeout):
+                await self._client.aclose()
+
+    async def _listen(self, *, task_status: TaskStatus[None]) -> None:
+        started = lost = False
+        delay = 0.0
+        while True:
+            pubsub = self._client.pubsub()
+            try:
+                await self._open(pubsub)
+                if lost:
+                    # Idle pooled connections may be dead too (a restarted Redis): drop them
+                    # now rather than fail a command on each.
+                    await self._client.connection_pool.disconnect(inuse_connections=False)
+                    self._kick_local()
+                    lost = False
+                if not started:
+                    task_status.started()
+                    started = True
+                delay = 0.0
+                while True:
+                    message = await pubsub.get_message(timeout=None)
+                    if message is not None:
+                        self._on_message(message)
+            except _LOST as error:
+                if not started:
+                    raise Unavailable() from error
+                log.warning("Redis subscription lost (%s); reconnecting", error)
+                lost = True
+                self._dirty = True
+            finally:
+                self._pubsub = None
+                for waiters in self._waiters.values():
+                    for event in waiters:
+                        event.set()
+                self._waiters.clear()
+                with (
+                    anyio.CancelScope(shield=True),
+                    anyio.move_on_after(self.timeout),
+                    contextlib.suppress(*_LOST),
+                ):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+            delay = min(self.retry, delay * 2 or self.retry / 16)
+            await anyio.sleep(delay)
+
+    async def _open(self, pubsub: Any) -> None:
+        """Subscribe ``pubsub`` to every wanted channel; return once Redis confirmed them all."""
+        wanted = {self.channel_key(channel) for channel in self._channels}
+        # A channel of its own keeps the connection open (and watched) with nothing else wanted.
+        wanted.add(self.channel_key(f"process:{self.process}"))
+        await pubsub.subscribe(*wanted)
+        pending = set(wanted)
+        with anyio.fail_after(self.timeout):
+            while pending:
+                message = await pubsub.get_message(timeout=None)
+                if message is None:
+                    continue
+                if message["type"] == "subscribe":
+                    pending.discard(message["channel"])
+                else:
+                    self._on_message(message)
+        self._pubsub = pubsub
+        # Channels wanted or dropped while the subscriptions were being restored.
+        now = {self.channel_key(channel) for channel in self._channels}
+        if now - wanted:
+            await pubsub.subscribe(*(now - wanted))
+        stale = wanted - now - {self.channel_key(f"process:{self.process}")}
+        if stale:
+            await pubsub.unsubscribe(*stale)
+
+    def _on_message(self, message: dict[str, Any]) -> None:
+        kind = message["type"]
+        if kind == "subscribe":
+            waiters = self._waiters.get(message["channel"])
+            if waiters:
+                waiters.popleft().set()
+            return
+        if kind != "message" or self._deliver is None:
+            return
+        channel = message["channel"]
+        try:
+            envelope = decode_envelope(message["data"])
+        except (ValueError, TypeError, LookupError):
+            log.exception("dropped a malformed envelope on %s", channel)
+            return
+        if self.channel_key(envelope.target.channel) != channel:
+            # Only what was published for this channel may reach its recipients.
+            log.error("dropped an envelope for %s that came on %s", envelope.target, channel)
+            return
+        if isinstance(envelope.effect, RoomRemoved):
+            self._presence.pop(envelope.effect.room, None)
+        try:
+            self._deliver(envelope)
+        except Exception:
+            log.exception("delivering an envelope on %s failed", channel)
+
+    def _kick_local(self) -> None:
+        """Close local connections so their clients resume: they may have missed frames."""
+        if self._deliver is None:
+            return
+        kick = UserKicked(CloseCode.TRY_AGAIN_LATER)
+        for user_id in list(self._online):
+            self._deliver(Envelope(ToUser(user_id), None, effect=kick))
+
+    # fan-out
+
+    async def publish(self, envelope: Envelope) -> None:
+        data = encode_envelope(envelope)
+        message = message_id(envelope)
+        if message is None:
+            with unavailable():
+                await self._client.publish(self.channel_key(envelope.target.channel), data)
+        else:
+            # A room's messages go out in id order, whichever process appended them.
+            assert isinstance(envelope.target, ToRoom)
+            room = envelope.target.room
+            await self._call(_scripts.PUBLISH_MESSAGE, room, message, data, self._order_wait)
+
+    async def subscribe(self, channel: str) -> None:
+        self._channels.add(channel)
+        pubsub = self._pubsub
+        if pubsub is None:
+            raise Unavailable()
+        key = self.channel_key(channel)
+        confirmed = anyio.Event()
+        self._waiters.setdefault(key, deque()).append(confirmed)
+        with unavailable():
+            await pubsub.subscribe(key)
+        with anyio.move_on_after(self.timeout):
+            await confirmed.wait()
+        if not confirmed.is_set() or self._pubsub is not pubsub:
+            raise Unavailable()
+
+    async def unsubscribe(self, channel: str) -> None:
+        # Never raises: a lost connection drops every subscription anyway, and the reconnect
+        # only restores the channels still wanted.
+        self._channels.discard(channel)
+        pubsub = self._pubsub
+        if pubsub is not None:
+            try:
+                await pubsub.unsubscribe(self.channel_key(channel))
+            except _LOST:
+                log.warning("could not unsubscribe from %s; Redis is unreachable", channel)
+
+    # presence
+
+    async def join(self, room: str, user: User) -> bool:
+        async with self._lock:
+            first = await self._registered(
+                _scripts.JOIN, self.process, room, user.id, encode_user(user)
+            )
+            self._presence.setdefault(room, {})[user.id] = user
+        return bool(first == 1)
+
+    async def leave(self, room: str, user_id: str) -> bool:
+        async with self._lock:
+            users = self._presence.get(room)
+            if users is not None:
+                users.pop(user_id, None)
+                if not users:
+                    del self._presence[room]
+            left = await self._call(_scripts.LEAVE, self.process, room, user_id)
+        return bool(left == 1)
+
+    async def members(self, room: str) -> list[User]:
+        flat = await self._call(_scripts.MEMBERS, room)
+        return [decode_user(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
+
+    async def counts(self, rooms: list[str]) -> dict[str, int]:
+        if not rooms:
+            return {}
+        with unavailable():
+            async with self._client.pipeline(transaction=False) as pipe:
+                for room in rooms:
+                    pipe.hlen(f"{self.prefix}pm:{room}")
+                found = await pipe.execute()
+        return dict(zip(rooms, found, strict=True))
+
+    async def clear(self, room: str) -> None:
+        async with self._lock:
+            self._presence.pop(room, None)
+            await self._call(_scripts.CLEAR, room)
+
+    async def update_user(self, user: User) -> list[str]:
+        for users in self._presence.values():
+            if user.id in users:
+                users[user.id] = user
+        if user.id in self._online:
+            self._online[user.id] = user
+        with unavailable():
+            async with self._client.pipeline(transaction=True) as pipe:
+                pipe.hset(f"{self.prefix}users", user.id, encode_user(user))
+                pipe.smembers(f"{self.prefix}ur:{user.id}")
+                _, rooms = await pipe.execute()
+        return sorted(rooms)
+
+    # online
+
+    async def connect(self, user: User) -> None:
+        async with self._lock:
+            await self._registered(_scripts.CONNECT, self.process, user.id, encode_user(user))
+            self._online[user.id] = user
+
+    async def disconnect(self, user_id: str) -> None:
+        async with self._lock:
+            self._online.pop(user_id, None)
+            await self._call(_scripts.DISCONNECT, self.process, user_id)
+
+    async def is_online(self, user_id: str) -> bool:
+        with unavailable():
+            count = await self._client.scard(f"{self.prefix}on:{user_id}")
+        return bool(count)
+
+    # heartbeat
+
+    async def _beat_forever(self) -> None:
+        while True:
+            await anyio.sleep(self.heartbeat)
+            try:
+                await self._beat()
+            except Unavailable:
+                log.warning("Redis unreachable; presence heartbeat missed")
+            except Exception:
+                # The heartbeat must go on whatever one beat met; the next one retries.
+                log.exception("presence heartbeat failed")
+
+    async def _beat(self) -> None:
+        known, left = await self._call(
+            _scripts.BEAT, self.process, int(self.expiry * 1000), self._order_wait
+        )
+        await self._announce("leave", left)
+        if not known or self._dirty:
+            if not known:
+                log.warning("this process was taken for dead; re-asserting its presence")
+            async with self._lock:
+                await self._sync()
+
+    async def _sync(self) -> None:
+        """Make Redis hold exactly this process's presence; announce what that changed."""
+        args: list[str | int] = [self.process, int(self.expiry * 1000), 0]
+        for room, users in self._presence.items():
+            for user in users.values():
+                args += (room, user.id, encode_user(user))
+        args[2] = (len(args) - 3) // 3
+        for user in self._online.values():
+            args += (user.id, encode_user(user))
+        self._dirty = False  # set again if this call fails
+        joined, left = await self._call(_scripts.SYNC, *args)
+        await self._announce("join", joined)
+        await self._announce("leave", left)
+
+    async def _announce(self, event: Literal["join", "leave"], flat: Sequence[str]) -> None:
+        for i in range(0, len(flat), 3):
+            room, user = flat[i], decode_user(flat[i + 1], flat[i + 2])
+            frame = encode(PresenceEvent(room=room, event=event, user=user))
+            await self.publish(Envelope(ToRoom(room), frame))
+
+    # scripts
+
+    async def _registered(self, script: str, *args: str | int) -> Any:
+        """Run a script that needs this process registered; register (sync) first if not."""
+        result = await self._call(script, *args)
+        if result == -1:
+            await self._sync()
+            result = await self._call(script, *args)
+        return result
+
+    async def _call(self, script: str, *args: str | int) -> Any:
+        try:
+            with unavailable():
+                return await self._scripts[script](args=[self.prefix, *args])
+        except Unavailable:
+            self._dirty = True
+            raise

@@ -1,0 +1,158 @@
+"""The Redis store: rooms and bounded per-room history shared by every process.
+
+Ids come from one counter per room, incremented in the same script that stores the message,
+so processes appending at once still get 1, 2, 3, ... with no gaps. Given the process's
+:class:`~chatcore.redis.RedisBroker`, the same script also publishes the ``message`` frame, so
+a room's messages reach every process in id order (see :attr:`chatcore.store.Appended.published`).
+A repeated ``client_id`` is recognised while its first message is still in the history.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..envelope import ToRoom
+from ..errors import NoSuchRoom, RoomExists, UsageError
+from ..events import MessageEvent
+from ..protocol import encode
+from ..store import Appended, HistoryPage
+from ..values import Message, Room, User
+from . import _scripts
+from ._client import make_client, resolve_url, unavailable
+from ._codec import decode_message, decode_room, encode_header, encode_message, encode_room
+from .broker import RedisBroker
+
+__all__ = ("RedisStore",)
+
+# The message frame starts like this; the script writes the id in place of the 0.
+_FRAME_START = '{"type":"message","id":0,'
+
+
+class RedisStore:
+    """A :class:`~chatcore.store.Store` in Redis, keeping ``history_size`` messages a room.
+
+    ``url`` defaults to ``$CHATCORE_REDIS_URL`` (or the broker's); keys start with ``prefix``.
+    Pass the process's ``broker`` to have appends publish their message in the same step, in
+    id order across processes, with no wait; the store then shares the broker's connections.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        prefix: str = "chatcore:",
+        history_size: int = 1_000,
+        broker: RedisBroker | None = None,
+        timeout: float = 5.0,
+    ) -> None:
+        if history_size < 1:
+            raise UsageError("history_size must be at least 1")
+        self.url = resolve_url(url or (broker.url if broker is not None else None))
+        self.prefix = prefix
+        self.history_size = history_size
+        self.broker = broker
+        # With a broker, share its connections (and its reconnects after an outage).
+        if broker is not None and broker.url == self.url:
+            self._own_client, self._client = False, broker.client
+        else:
+            self._own_client, self._client = True, make_client(self.url, timeout)
+        self._scripts = {source: self._client.register_script(source) for source in _SOURCES}
+
+    async def aclose(self) -> None:
+        """Close the store's own connections (they reopen on the next call)."""
+        if self._own_client:
+            await self._client.aclose()
+
+    async def create_room(self, room: Room) -> None:
+        users = list(room.users) if room.is_direct else []
+        created = await self._call(
+            _scripts.CREATE_ROOM, room.name, encode_room(room), room.title, room.kind.value, *users
+        )
+        if not created:
+            raise RoomExists(field="room")
+
+    async def get_room(self, name: str) -> Room | None:
+        with unavailable():
+            async with self._client.pipeline(transaction=True) as pipe:
+                pipe.hget(f"{self.prefix}rooms", name)
+                pipe.hget(f"{self.prefix}titles", name)
+                meta, title = await pipe.execute()
+        return None if meta is None else decode_room(name, meta, title)
+
+    async def update_room(self, name: str, title: str) -> Room:
+        meta = await self._call(_scripts.UPDATE_ROOM, name, title)
+        if meta is None:
+            raise NoSuchRoom(field="room")
+        return decode_room(name, meta, title)
+
+    async def delete_room(self, name: str) -> None:
+        if not await self._call(_scripts.DELETE_ROOM, name):
+            raise NoSuchRoom(field="room")
+
+    async def list_rooms(self, user_id: str) -> list[Room]:
+        flat = await self._call(_scripts.LIST_ROOMS, user_id)
+        rooms = [decode_room(flat[i], flat[i + 1], flat[i + 2]) for i in range(0, len(flat), 3)]
+        return sorted(rooms, key=lambda room: room.name)
+
+    async def append(
+        self, room: str, sender: User, text: str, ts: int, client_id: str | None = None
+    ) -> Appended:
+        channel = head = tail = ""
+        if self.broker is not None:
+            frame = encode(
+                MessageEvent(message=Message(id=0, room=room, ts=ts, sender=sender, text=text))
+            )
+            if not frame.startswith(_FRAME_START):
+                raise AssertionError(f"unexpected message frame {frame[:40]!r}")
+            target = ToRoom(room)
+            channel = self.broker.channel_key(target.channel)
+            head = f"{encode_header(target)}\n{_FRAME_START[:-2]}"
+            tail = frame[len(_FRAME_START) - 1 :]
+        member = "" if client_id is None else f"{sender.id}\n{client_id}"
+        result = await self._call(
+            _scripts.APPEND,
+            room,
+            encode_message(ts, sender, text, client_id),
+            member,
+            self.history_size,
+            channel,
+            head,
+            tail,
+        )
+        if result[0] == -1:
+            raise NoSuchRoom(field="room")
+        if result[0] == 0:
+            return Appended(decode_message(room, result[1]), created=False)
+        message = Message(
+            id=result[1], room=room, ts=ts, sender=sender, text=text, client_id=client_id
+        )
+        return Appended(message, created=True, published=bool(channel))
+
+    async def history(
+        self, room: str, *, limit: int, after: int | None = None, before: int | None = None
+    ) -> HistoryPage:
+        result = await self._call(
+            _scripts.HISTORY,
+            room,
+            limit,
+            "" if after is None else after,
+            "" if before is None else before,
+        )
+        if result[0] == -1:
+            raise NoSuchRoom(field="room")
+        messages = tuple(decode_message(room, item) for item in result[2:])
+        return HistoryPage(messages, bool(result[1]), result[0])
+
+    async def _call(self, script: str, *args: str | int) -> Any:
+        with unavailable():
+            return await self._scripts[script](args=[self.prefix, *args])
+
+
+_SOURCES = (
+    _scripts.CREATE_ROOM,
+    _scripts.UPDATE_ROOM,
+    _scripts.DELETE_ROOM,
+    _scripts.LIST_ROOMS,
+    _scripts.APPEND,
+    _scripts.HISTORY,
+)

@@ -1,0 +1,154 @@
+"""The implementations the conformance suite runs against, and the harness it drives them with.
+
+Adding an implementation
+------------------------
+Write an async context manager factory and add it to :data:`BROKERS` or :data:`STORES`
+(``tests/conformance/backends.py``); every test in ``test_broker.py`` / ``test_store.py`` then
+runs against it too, unchanged. A store factory is called with ``history_size`` and yields two
+:class:`~chatcore.store.Store` objects on the same data, as two processes would hold them (the
+same object twice is fine for a store with no outside state)::
+
+    @asynccontextmanager
+    async def orm_store(history_size: int) -> AsyncIterator[tuple[Store, Store]]:
+        store = OrmStore(history_size=history_size)
+        yield store, store
+
+    STORES["django"] = orm_store
+
+A broker factory yields a :class:`Cluster`: two running brokers that share one backend, as two
+server processes would. It may skip (``tests.helpers.require``) when a service is missing.
+Add the name to :data:`NETWORK` when the implementation needs a server over a socket.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+import anyio
+from anyio.abc import TaskGroup, TaskStatus
+
+from chatcore.broker import Broker
+from chatcore.envelope import Envelope
+from chatcore.memory_broker import MemoryBroker, MemoryBus
+from chatcore.memory_store import MemoryStore
+from chatcore.redis import RedisBroker, RedisStore
+from chatcore.store import Store
+from tests.redis.support import redis_prefix
+
+__all__ = ("BROKERS", "NETWORK", "STORES", "Cluster", "Process")
+
+
+class Process:
+    """One broker as one server process: what it delivered, and a way to wait for more."""
+
+    def __init__(self, broker: Broker) -> None:
+        self.broker = broker
+        self.received: list[Envelope] = []
+        self._arrived = anyio.Event()
+        self._scope: anyio.CancelScope | None = None
+
+    def deliver(self, envelope: Envelope) -> None:
+        self.received.append(envelope)
+        self._arrived.set()
+        self._arrived = anyio.Event()
+
+    async def wait_for(self, count: int, within: float = 5) -> list[Envelope]:
+        """Wait until ``count`` envelopes have arrived in all; return them."""
+        with anyio.fail_after(within):
+            while len(self.received) < count:
+                await self._arrived.wait()
+        return self.received
+
+    async def run(self, *, task_status: TaskStatus[None]) -> None:
+        with anyio.CancelScope() as self._scope:
+            await self.broker.run(self.deliver, task_status=task_status)
+
+    def stop(self) -> None:
+        if self._scope is not None:
+            self._scope.cancel()
+
+
+class Cluster:
+    """Two processes on one backend. ``kill`` stops one without any clean-up, or is None
+    when the implementation cannot lose one process alone; ``bound`` is the time (seconds)
+    within which a dead process's presence must be gone."""
+
+    def __init__(
+        self,
+        a: Process,
+        b: Process,
+        kill: Callable[[Process], Awaitable[None]] | None = None,
+        bound: float = 0.0,
+    ) -> None:
+        self.a, self.b = a, b
+        self.kill = kill
+        self.bound = bound
+
+
+BrokerFactory = Callable[[], AbstractAsyncContextManager[Cluster]]
+StoreFactory = Callable[[int], AbstractAsyncContextManager[tuple[Store, Store]]]
+
+
+@asynccontextmanager
+async def _running(a: Process, b: Process) -> AsyncIterator[TaskGroup]:
+    async with anyio.create_task_group() as group:
+        await group.start(a.run)
+        await group.start(b.run)
+        yield group
+        group.cancel_scope.cancel()
+
+
+@asynccontextmanager
+async def memory_brokers() -> AsyncIterator[Cluster]:
+    bus = MemoryBus()
+    a, b = Process(MemoryBroker(bus)), Process(MemoryBroker(bus))
+    async with _running(a, b):
+        yield Cluster(a, b)
+
+
+# Small timings keep the suite fast: a dead process is gone within 0.5 s.
+REDIS_EXPIRY, REDIS_HEARTBEAT = 0.4, 0.1
+
+
+@asynccontextmanager
+async def redis_brokers() -> AsyncIterator[Cluster]:
+    async with redis_prefix() as (url, prefix):
+
+        def broker() -> RedisBroker:
+            return RedisBroker(
+                url, prefix=prefix, expiry=REDIS_EXPIRY, heartbeat=REDIS_HEARTBEAT, retry=0.2
+            )
+
+        async def kill(process: Process) -> None:
+            process.stop()
+            await anyio.wait_all_tasks_blocked()
+
+        a, b = Process(broker()), Process(broker())
+        async with _running(a, b):
+            yield Cluster(a, b, kill, REDIS_EXPIRY + REDIS_HEARTBEAT)
+
+
+@asynccontextmanager
+async def memory_stores(history_size: int) -> AsyncIterator[tuple[Store, Store]]:
+    store = MemoryStore(history_size)
+    yield store, store
+
+
+@asynccontextmanager
+async def redis_stores(history_size: int) -> AsyncIterator[tuple[Store, Store]]:
+    async with redis_prefix() as (url, prefix):
+        a = RedisStore(url, prefix=prefix, history_size=history_size)
+        b = RedisStore(url, prefix=prefix, history_size=history_size)
+        try:
+            yield a, b
+        finally:
+            with anyio.CancelScope(shield=True):
+                await a.aclose()
+                await b.aclose()
+
+
+BROKERS: dict[str, BrokerFactory] = {"memory": memory_brokers, "redis": redis_brokers}
+STORES: dict[str, StoreFactory] = {"memory": memory_stores, "redis": redis_stores}
+#: Implementations that talk to a server over a socket (their tests are marked ``network``).
+NETWORK: set[str] = {"redis"}

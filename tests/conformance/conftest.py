@@ -1,0 +1,41 @@
+"""Fixtures of the conformance suite: each test runs once per implementation.
+
+The implementations are listed in :mod:`tests.conformance.backends` (``BROKERS``, ``STORES``);
+see that module for how to add one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from chatcore.store import Store
+from tests.conformance.backends import BROKERS, NETWORK, STORES, Cluster
+
+HISTORY_SIZE = 5
+
+
+def implementations(names: list[str]) -> list[object]:
+    return [
+        pytest.param(name, marks=[pytest.mark.network] if name in NETWORK else [])
+        for name in sorted(names)
+    ]
+
+
+@pytest.fixture(params=implementations(list(BROKERS)))
+async def cluster(request: pytest.FixtureRequest) -> AsyncIterator[Cluster]:
+    async with BROKERS[request.param]() as cluster:
+        yield cluster
+
+
+@pytest.fixture(params=implementations(list(STORES)))
+async def stores(request: pytest.FixtureRequest) -> AsyncIterator[tuple[Store, Store]]:
+    """Two handles on one store, as two processes hold it; history keeps ``HISTORY_SIZE``."""
+    async with STORES[request.param](HISTORY_SIZE) as pair:
+        yield pair
+
+
+@pytest.fixture
+def store(stores: tuple[Store, Store]) -> Store:
+    return stores[0]

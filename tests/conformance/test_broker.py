@@ -1,0 +1,207 @@
+"""The broker contract (``docs/backends.md``), for every implementation in ``BROKERS``.
+
+Each test drives two brokers on one backend, as two server processes would use them.
+"""
+
+from __future__ import annotations
+
+import json
+
+import anyio
+import pytest
+
+from chatcore.envelope import (
+    Envelope,
+    RoomRemoved,
+    ToRoom,
+    ToRoomList,
+    ToUser,
+    UserChanged,
+    UserKicked,
+)
+from chatcore.errors import CloseCode
+from chatcore.values import User
+from tests.conformance.backends import Cluster, Process
+
+pytestmark = pytest.mark.anyio
+
+ALICE = User(id="1", name="Alice", avatar="/a.png")
+BOB = User(id="2", name="Bob")
+
+
+async def settle(process: Process) -> None:
+    """Publish a marker on ``rooms`` from ``process`` and wait until it came back."""
+    before = len(process.received)
+    marker = Envelope(ToRoomList("zz-marker"), f'{{"marker":{before}}}')
+    await process.broker.publish(marker)
+    await process.wait_for(before + 1)
+
+
+async def test_publish_reaches_every_subscribed_process_the_publisher_included(
+    cluster: Cluster,
+) -> None:
+    a, b = cluster.a, cluster.b
+    await a.broker.subscribe("room:lobby")
+    await b.broker.subscribe("room:lobby")
+    envelope = Envelope(ToRoom("lobby"), '{"type":"message","text":"hi"}')
+    await a.broker.publish(envelope)
+    assert await a.wait_for(1) == [envelope]
+    assert await b.wait_for(1) == [envelope]
+
+
+async def test_unsubscribed_and_other_channels_get_nothing(cluster: Cluster) -> None:
+    a, b = cluster.a, cluster.b
+    for process in (a, b):
+        await process.broker.subscribe("rooms")
+    await a.broker.subscribe("room:lobby")
+    await b.broker.subscribe("room:lobby")
+    await b.broker.unsubscribe("room:lobby")
+    await b.broker.subscribe("user:2")
+    await a.broker.publish(Envelope(ToRoom("lobby"), '{"n":1}'))
+    await a.broker.publish(Envelope(ToUser("1"), '{"n":2}'))
+    await a.broker.publish(Envelope(ToRoomList("x"), '{"n":3}'))
+    # Redis hands one connection its messages in publish order, so once b has the last one
+    # it would have had the others; the marker shows a's first delivery came in order too.
+    assert [e.frame for e in await b.wait_for(1)] == ['{"n":3}']
+    assert [e.frame for e in await a.wait_for(2)] == ['{"n":1}', '{"n":3}']
+    await settle(b)
+    assert [e.frame for e in b.received][:1] == ['{"n":3}']
+    assert not [e for e in b.received if e.frame in ('{"n":1}', '{"n":2}')]
+
+
+async def test_a_channel_subscribed_twice_delivers_once(cluster: Cluster) -> None:
+    a = cluster.a
+    await a.broker.subscribe("room:lobby")
+    await a.broker.subscribe("room:lobby")
+    await a.broker.subscribe("rooms")
+    await a.broker.publish(Envelope(ToRoom("lobby"), '{"n":1}'))
+    await settle(a)
+    assert [e.frame for e in a.received].count('{"n":1}') == 1
+
+
+@pytest.mark.parametrize(
+    "envelope",
+    [
+        Envelope(ToRoom("lobby"), '{"type":"message","text":"h\\u00e9 \\"q\\" ✓"}'),
+        Envelope(ToRoom("lobby", exclude_user="7"), '{"type":"typing"}', ephemeral=True),
+        Envelope(ToUser("u:1 \n x"), '{"type":"private"}'),
+        Envelope(ToUser("9"), None, effect=UserKicked(CloseCode.UNAUTHORIZED)),
+        Envelope(ToUser("9"), None, effect=UserChanged(User(id="9", name="N ✓", avatar=None))),
+        Envelope(ToRoomList("lobby"), '{"type":"room"}', effect=RoomRemoved("lobby")),
+        Envelope(ToRoom("lobby"), None, effect=RoomRemoved("lobby")),
+    ],
+)
+async def test_envelopes_arrive_unchanged(cluster: Cluster, envelope: Envelope) -> None:
+    a, b = cluster.a, cluster.b
+    await b.broker.subscribe(envelope.target.channel)
+    await a.broker.publish(envelope)
+    assert await b.wait_for(1) == [envelope]
+
+
+async def test_every_process_sees_one_channel_in_the_same_order(cluster: Cluster) -> None:
+    a, b = cluster.a, cluster.b
+    await a.broker.subscribe("room:lobby")
+    await b.broker.subscribe("room:lobby")
+
+    async def publish(process: Process, name: str) -> None:
+        for n in range(30):
+            await process.broker.publish(Envelope(ToRoom("lobby"), json.dumps([name, n])))
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(publish, a, "a")
+        group.start_soon(publish, b, "b")
+    seen_a = [json.loads(e.frame or "") for e in await a.wait_for(60)]
+    seen_b = [json.loads(e.frame or "") for e in await b.wait_for(60)]
+    assert seen_a == seen_b
+    for name in ("a", "b"):
+        assert [n for who, n in seen_a if who == name] == list(range(30))
+
+
+async def test_presence_is_per_user_across_processes(cluster: Cluster) -> None:
+    a, b = cluster.a.broker, cluster.b.broker
+    assert await a.join("lobby", ALICE) is True
+    assert await b.join("lobby", ALICE) is False  # the same user in a second process
+    assert await b.join("lobby", BOB) is True
+    assert sorted(await a.members("lobby"), key=lambda u: u.id) == [ALICE, BOB]
+    assert await b.counts(["lobby", "empty"]) == {"lobby": 2, "empty": 0}
+    assert await a.leave("lobby", ALICE.id) is False  # b still holds Alice
+    assert sorted(await b.members("lobby"), key=lambda u: u.id) == [ALICE, BOB]
+    assert await b.leave("lobby", ALICE.id) is True
+    assert await a.members("lobby") == [BOB]
+    assert await a.leave("lobby", ALICE.id) is False  # not present any more
+    assert await b.leave("lobby", BOB.id) is True
+    assert await a.members("lobby") == []
+    assert await a.counts(["lobby"]) == {"lobby": 0}
+
+
+async def test_leaving_a_room_one_never_joined_changes_nothing(cluster: Cluster) -> None:
+    a, b = cluster.a.broker, cluster.b.broker
+    await a.join("lobby", ALICE)
+    assert await b.leave("lobby", ALICE.id) is False
+    assert await b.leave("nowhere", ALICE.id) is False
+    assert await b.members("lobby") == [ALICE]
+
+
+async def test_counts_of_no_rooms(cluster: Cluster) -> None:
+    assert await cluster.a.broker.counts([]) == {}
+
+
+async def test_clear_forgets_every_process_entry(cluster: Cluster) -> None:
+    a, b = cluster.a.broker, cluster.b.broker
+    await a.join("lobby", ALICE)
+    await b.join("lobby", BOB)
+    await b.join("other", BOB)
+    await a.clear("lobby")
+    assert await b.members("lobby") == []
+    assert await a.counts(["lobby", "other"]) == {"lobby": 0, "other": 1}
+    assert await b.update_user(BOB) == ["other"]
+    assert await b.join("lobby", ALICE) is True
+
+
+async def test_update_user_shows_the_new_name_and_lists_the_rooms(cluster: Cluster) -> None:
+    a, b = cluster.a.broker, cluster.b.broker
+    await a.join("lobby", ALICE)
+    await b.join("games", ALICE)
+    await b.join("other", BOB)
+    renamed = User(id=ALICE.id, name="Alicia", avatar=None)
+    assert sorted(await b.update_user(renamed)) == ["games", "lobby"]
+    assert await a.members("lobby") == [renamed]
+    assert await b.members("games") == [renamed]
+    assert await a.update_user(User(id="nobody", name="N")) == []
+
+
+async def test_online_while_any_process_holds_a_connection(cluster: Cluster) -> None:
+    a, b = cluster.a.broker, cluster.b.broker
+    assert await b.is_online(ALICE.id) is False
+    await a.connect(ALICE)
+    await b.connect(ALICE)
+    assert await b.is_online(ALICE.id) is True
+    await a.disconnect(ALICE.id)
+    assert await a.is_online(ALICE.id) is True
+    await b.disconnect(ALICE.id)
+    assert await a.is_online(ALICE.id) is False
+    await b.disconnect(ALICE.id)  # twice is harmless
+    assert await a.is_online(ALICE.id) is False
+
+
+async def test_a_dead_process_users_leave_once_within_the_bound(cluster: Cluster) -> None:
+    if cluster.kill is None:
+        pytest.skip("this broker's processes cannot die alone")
+    a, b = cluster.a, cluster.b
+    await b.broker.subscribe("room:lobby")
+    await a.broker.connect(ALICE)
+    await a.broker.join("lobby", ALICE)
+    await a.broker.join("lobby", BOB)
+    await b.broker.join("lobby", BOB)  # Bob stays through b
+    await cluster.kill(a)
+    started = anyio.current_time()
+    leave = {"type": "presence", "room": "lobby", "event": "leave", "user": ALICE.to_wire()}
+    # The bound, plus slack for a loaded test machine.
+    frames = await b.wait_for(1, within=cluster.bound + 1)
+    assert anyio.current_time() - started <= cluster.bound + 0.5
+    assert json.loads(frames[0].frame or "") == leave
+    assert await b.broker.members("lobby") == [BOB]
+    assert await b.broker.is_online(ALICE.id) is False
+    # Later heartbeats announce nothing more: nothing else may arrive meanwhile.
+    await anyio.sleep(cluster.bound * 2)
+    assert [json.loads(e.frame or "") for e in b.received] == [leave]

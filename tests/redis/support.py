@@ -1,0 +1,149 @@
+"""Redis for tests: the machine's server under a unique key prefix, or a throwaway server.
+
+Tests never touch keys outside their own prefix and never restart the shared server; outage
+tests start their own ``redis-server`` on a free port and stop or restart that one.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import anyio
+import redis.asyncio
+from anyio.abc import Process
+
+from tests.helpers import port_open, require
+
+__all__ = (
+    "REDIS_URL",
+    "ThrowawayRedis",
+    "delete_keys",
+    "need_redis",
+    "redis_prefix",
+    "throwaway_redis",
+    "unique_prefix",
+)
+
+REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
+REDIS_URL = f"redis://{REDIS_HOST}:{REDIS_PORT}/0"
+
+
+def need_redis() -> str:
+    """The shared Redis's URL; skip (fail under CI) when nothing answers there."""
+    if not port_open(REDIS_HOST, REDIS_PORT):
+        require("Redis", f"nothing answers on {REDIS_HOST}:{REDIS_PORT}")
+    return REDIS_URL
+
+
+def unique_prefix() -> str:
+    return f"chatcore-test:{secrets.token_hex(6)}:"
+
+
+async def delete_keys(url: str, prefix: str) -> None:
+    """Delete every key that starts with ``prefix``."""
+    client = redis.asyncio.Redis.from_url(url)
+    try:
+        keys = [key async for key in client.scan_iter(match=f"{prefix}*", count=500)]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
+
+
+@asynccontextmanager
+async def redis_prefix() -> AsyncIterator[tuple[str, str]]:
+    """(url, a fresh prefix) on the shared Redis; the prefix's keys are deleted afterwards."""
+    url, prefix = need_redis(), unique_prefix()
+    try:
+        yield url, prefix
+    finally:
+        with anyio.CancelScope(shield=True):
+            await delete_keys(url, prefix)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class ThrowawayRedis:
+    """A private ``redis-server`` on a free port that a test may stop and start again.
+
+    Its data lives in an append-only file in a temporary directory, so a restart keeps it
+    (as a production Redis with persistence would); :meth:`wipe` loses it instead.
+    """
+
+    def __init__(self) -> None:
+        server = shutil.which("redis-server")
+        if server is None:
+            require("redis-server", "the redis-server program is not installed")
+        self._server = server or "redis-server"
+        self.port = _free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self._dir = Path(tempfile.mkdtemp(prefix="chatcore-redis-"))
+        self._process: Process | None = None
+
+    async def start(self) -> None:
+        self._process = process = await anyio.open_process(
+            [
+                self._server,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--dir",
+                str(self._dir),
+            ],
+            stderr=subprocess.STDOUT,
+        )
+        assert process.stdout is not None
+        log = b""
+        with anyio.fail_after(10):
+            # Redis says so once it has loaded its data and listens.
+            while b"Ready to accept connections" not in log:
+                try:
+                    log += await process.stdout.receive()
+                except anyio.EndOfStream:
+                    raise RuntimeError(f"redis-server did not start: {log.decode()}") from None
+
+    async def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is not None:
+            process.terminate()
+            await process.wait()
+            await process.aclose()
+
+    def wipe(self) -> None:
+        """Forget the data (call while stopped): the next start is an empty Redis."""
+        shutil.rmtree(self._dir, ignore_errors=True)
+        self._dir.mkdir()
+
+    async def close(self) -> None:
+        await self.stop()
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+
+@asynccontextmanager
+async def throwaway_redis() -> AsyncIterator[ThrowawayRedis]:
+    server = ThrowawayRedis()
+    try:
+        await server.start()
+        yield server
+    finally:
+        with anyio.CancelScope(shield=True):
+            await server.close()
