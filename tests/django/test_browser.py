@@ -14,21 +14,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from ..helpers import require
+from ..helpers import chromium
 from .conftest import ROOT, Site
 
 pytestmark = [pytest.mark.anyio, pytest.mark.browser, pytest.mark.network]
 
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 # Screenshots go to docs/img only when asked for, so a test run leaves tracked files alone.
 SHOTS = (
     ROOT / "docs" / "img"
@@ -41,24 +31,10 @@ XSS_TITLE = "<b>Bold</b> <script>window.pwned=2</script>"
 XSS_TEXT = "<script>window.pwned=3</script><i>hi</i> Ben"
 
 
-def require_chromium() -> None:
-    if not Path(CHROMIUM).exists():
-        require("Chromium", f"{CHROMIUM} is missing (apt-get install chromium)")
-
-
 @pytest.fixture
 async def browser() -> AsyncIterator[object]:
-    require_chromium()
-    try:
-        from playwright.async_api import async_playwright
-    except ImportError:
-        require("Playwright", "pip install playwright")
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            yield browser
-        finally:
-            await browser.close()
+    async with chromium() as browser:
+        yield browser
 
 
 def avatar_png() -> bytes:

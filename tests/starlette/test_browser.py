@@ -9,40 +9,25 @@ from pathlib import Path
 
 import anyio
 import pytest
-from playwright.async_api import Browser, Dialog, Page, async_playwright, expect
+from playwright.async_api import Browser, Dialog, Page, expect
 
-from tests.helpers import require
+from tests.helpers import chromium
 from tests.starlette.example_server import ROOT, ExampleServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.network, pytest.mark.anyio]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 SCREENSHOT = ROOT / "docs" / "img" / "starlette-chat.png"
 XSS = "<img src=x onerror=alert(1)>"
-HAVE_CHROMIUM = os.path.exists(CHROMIUM)
 
 
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
-    if not HAVE_CHROMIUM:
-        require("Chromium", f"{CHROMIUM} is missing (apt-get install chromium)")
     expect.set_options(timeout=10_000)  # a shared 2-core machine can be slow; no test waits it out
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
+    try:
+        async with chromium() as browser:
             yield browser
-        finally:
-            await browser.close()
-            expect.set_options(timeout=None)  # back to Playwright's default for other suites
+    finally:
+        expect.set_options(timeout=None)  # back to Playwright's default for other suites
 
 
 class Person:
