@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 EXTRAS := starlette,django,redis,client,test
 
-.PHONY: venv test lint typecheck docs pytest pytest-postgres demo clean bench-core starlette-demo
+.PHONY: venv test lint typecheck docs pytest pytest-postgres demo clean bench-core bench starlette-demo soak demo-scale
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,7 +26,7 @@ docs: venv
 	$(BIN)/mkdocs build --strict --quiet --site-dir $(VENV)/site
 
 pytest: venv
-	$(BIN)/pytest
+	$(BIN)/pytest -m "not soak"
 
 # The Django suite once more on PostgreSQL (the machine's server; CI=true makes a missing one fail).
 PG_URL ?= postgres://postgres@127.0.0.1:5432/test
@@ -35,12 +35,32 @@ pytest-postgres: venv
 
 test: lint typecheck docs pytest pytest-postgres
 
+# The long reliability runs (docs/reliability.md): 10,000 fuzzed frames, a 500-client disconnect
+# storm, latency beside stalled readers. About 3 minutes; CI runs it after `make test`.
+soak: venv
+	$(BIN)/pytest -m soak tests/reliability
+
 # ChatBoard on http://127.0.0.1:8000 with SQLite and the demo users alice and bob (docs/chatboard.md).
 DEMO := cd examples/chatboard && DEBUG=$${DEBUG-1}
 demo: venv
 	$(DEMO) $(CURDIR)/$(BIN)/python manage.py migrate --noinput
 	$(DEMO) $(CURDIR)/$(BIN)/python manage.py demo_users
 	$(DEMO) $(CURDIR)/$(BIN)/uvicorn chatboard.asgi:application --host 127.0.0.1 --port 8000
+
+# ChatBoard as two processes behind http://127.0.0.1:8000 (uvicorn --workers 2) sharing PostgreSQL
+# and Redis, with the demo users alice and bob (docs/scale.md). The database is created if missing.
+SCALE_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/chatboard
+SCALE_REDIS_URL ?= redis://127.0.0.1:6379/0
+SCALE := $(DEMO) DATABASE_URL=$(SCALE_DATABASE_URL) CHATCORE_REDIS_URL=$(SCALE_REDIS_URL)
+demo-scale: venv
+	$(BIN)/python -c 'import sys, psycopg; base, name = sys.argv[1].rsplit("/", 1); \
+	db = psycopg.connect(base + "/postgres", autocommit=True); \
+	db.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() \
+	or db.execute(f"CREATE DATABASE \"{name}\"")' $(SCALE_DATABASE_URL)
+	$(SCALE) $(CURDIR)/$(BIN)/python manage.py migrate --noinput
+	$(SCALE) $(CURDIR)/$(BIN)/python manage.py demo_users
+	$(SCALE) $(CURDIR)/$(BIN)/uvicorn chatboard.asgi:application --host 127.0.0.1 --port 8000 \
+		--workers 2
 
 # The Starlette example on http://127.0.0.1:8001: log in with any name (docs/starlette.md).
 starlette-demo: venv
@@ -51,3 +71,10 @@ clean:
 
 bench-core: venv
 	$(BIN)/python benchmarks/core_fanout.py
+
+# chatcore beside the peer stacks over real sockets, ~10 minutes (docs/performance.md).
+# Needs Redis on 127.0.0.1:6379 (or CHATCORE_REDIS_URL) for the Redis targets.
+bench: venv
+	$(BIN)/python -m uv pip install -q --python $(BIN)/python -e '.[$(EXTRAS),bench]'
+	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
+	$(BIN)/python benchmarks/charts.py > benchmarks/results/latest.md

@@ -8,11 +8,18 @@ Environment: ``CHATCORE_SECRET_KEY`` signs the session cookie (a random key per 
 unset, so a restart logs everybody out); ``CHATCORE_PRESENCE_GRACE_MS`` sets how long a user
 stays in a room after their last tab closes; ``CHATCORE_ALLOWED_ORIGINS`` (comma-separated)
 allows other origins than the site's own to open the WebSocket; ``CHATCORE_REDIS_URL`` (and
-``CHATCORE_REDIS_PREFIX``) put the chat in Redis, so several processes serve one chat.
+``CHATCORE_REDIS_PREFIX``) put the chat in Redis, so several processes serve one chat;
+``CHATCORE_REDIS_EXPIRY`` (seconds, default 15) bounds how long a dead process's users stay
+(they leave within 4/3 of it: the heartbeat is a third of it).
+``CHATCORE_RATE``, ``CHATCORE_BURST`` and ``CHATCORE_ABUSE_ERRORS`` override those limits (load
+and fuzz tests raise them); ``CHATCORE_DEBUG_STATS=1`` adds ``GET /debug/stats`` (task and connection
+counts, and with ``?objects`` live objects, for leak tests; never in production).
 """
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import logging
 import os
 import secrets
@@ -33,18 +40,31 @@ from chatcore_starlette import chat_lifespan, chat_route
 HERE = Path(__file__).parent
 MAX_NAME = 40
 log = logging.getLogger("starlette_chat")
+#: Limits an operator (or a load test) may set through the environment.
+LIMIT_VARIABLES = {
+    "rate": "CHATCORE_RATE",
+    "burst": "CHATCORE_BURST",
+    "abuse_errors": "CHATCORE_ABUSE_ERRORS",
+}
 
 
 def build_server() -> ChatServer:
     """The chat server. The one place that picks the backends: in memory, or Redis."""
-    limits = Limits(presence_grace=int(os.environ.get("CHATCORE_PRESENCE_GRACE_MS", "5000")))
+    limits = Limits(
+        presence_grace=int(os.environ.get("CHATCORE_PRESENCE_GRACE_MS", "5000")),
+        **{
+            field: int(os.environ[variable])
+            for field, variable in LIMIT_VARIABLES.items()
+            if os.environ.get(variable)
+        },
+    )
     if not os.environ.get("CHATCORE_REDIS_URL"):
         return ChatServer(limits=limits)
     # Many processes: fan-out, presence and history in Redis (the ``redis`` extra).
     from chatcore.redis import RedisBroker, RedisStore
 
     prefix = os.environ.get("CHATCORE_REDIS_PREFIX", "starlette-chat:")
-    broker = RedisBroker(prefix=prefix)
+    broker = RedisBroker(prefix=prefix, expiry=float(os.environ.get("CHATCORE_REDIS_EXPIRY", "15")))
     store = RedisStore(prefix=prefix, broker=broker, history_size=limits.history_size)
     return ChatServer(broker=broker, store=store, directory=NameDirectory(), limits=limits)
 
@@ -105,6 +125,20 @@ async def me(request: Request) -> Response:
     return JSONResponse({"user": user.to_wire()})
 
 
+async def debug_stats(request: Request) -> Response:
+    """Counts a leak test compares before and after (only with ``CHATCORE_DEBUG_STATS=1``)."""
+    counts = {
+        "tasks": len(asyncio.all_tasks()),
+        "connections": len(server.hub.conns),
+        # Closed by the server (a slow consumer, abuse) while the socket has not ended yet.
+        "closing": sum(conn.outbox.close_code is not None for conn in server.hub.conns.values()),
+    }
+    if "objects" in request.query_params:  # a full collection stalls the loop: on request only
+        gc.collect()
+        counts["objects"] = len(gc.get_objects())
+    return JSONResponse(counts, headers={"Cache-Control": "no-store"})
+
+
 def secret_key() -> str:
     key = os.environ.get("CHATCORE_SECRET_KEY")
     if not key:
@@ -126,6 +160,7 @@ app = Starlette(
         chat_route("/ws", server, session_user, allowed_origins=origins),
         Mount("/static", StaticFiles(directory=HERE / "static")),
         Mount("/chatcore", StaticFiles(packages=[("chatcore", "static")])),
+        *([Route("/debug/stats", debug_stats)] if os.environ.get("CHATCORE_DEBUG_STATS") else []),
     ],
     middleware=[Middleware(SessionMiddleware, secret_key=secret_key(), same_site="lax")],
     lifespan=chat_lifespan(server),

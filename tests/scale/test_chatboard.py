@@ -1,0 +1,142 @@
+"""ChatBoard as two ASGI processes on a fresh PostgreSQL database and one Redis.
+
+``tests/django/test_scale.py`` has the ids both processes append in order, a private message and
+a logout reaching the other process; this adds member lists, second tabs, private messages
+reaching nobody else, and room renames and deletes, all across the two processes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack
+from typing import Any
+
+import anyio
+import psycopg
+import pytest
+from psycopg import sql
+
+from chatcore.client import ChatClient, ReplyError
+from tests.django.conftest import CHATBOARD, WORK, Site, serve
+from tests.django.test_site import Browserless
+from tests.helpers import port_open, require
+from tests.redis.support import REDIS_URL, delete_keys, need_redis, unique_prefix
+from tests.scale.pair import FAST, until, where
+
+pytestmark = [pytest.mark.anyio, pytest.mark.network]
+
+#: The server that gets a throwaway database (trust auth, as on this machine and in CI).
+POSTGRES = os.environ.get("CHATCORE_TEST_POSTGRES", "postgres://postgres@127.0.0.1:5432/test")
+
+
+def migrated_database(name: str) -> str:
+    """Create database ``name`` on :data:`POSTGRES`, migrate it for ChatBoard; its URL."""
+    with psycopg.connect(POSTGRES, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = POSTGRES.rsplit("/", 1)[0] + "/" + name
+    env = {**os.environ, "DATABASE_URL": url, "DEBUG": "", "PYTHONPATH": str(CHATBOARD)}
+    migrate = [sys.executable, "manage.py", "migrate", "--noinput"]
+    done = subprocess.run(migrate, cwd=CHATBOARD, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return url
+
+
+def drop_database(name: str) -> None:
+    with psycopg.connect(POSTGRES, autocommit=True) as admin:
+        drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        admin.execute(drop)
+
+
+@pytest.fixture(scope="module")
+def two_boards() -> Iterator[list[Site]]:
+    need_redis()
+    if not port_open("127.0.0.1", 5432):
+        require("PostgreSQL", "nothing answers on 127.0.0.1:5432")
+    name, prefix = f"chatboard_scale_{secrets.token_hex(4)}", unique_prefix()
+    try:
+        url = migrated_database(name)
+        with serve(url, 2, CHATCORE_REDIS_URL=REDIS_URL, CHATCORE_REDIS_PREFIX=prefix) as sites:
+            yield sites
+            for site in sites:
+                site.log.unlink(missing_ok=True)
+    finally:
+        drop_database(name)
+        anyio.run(delete_keys, REDIS_URL, prefix)
+        with contextlib.suppress(OSError):  # the log directory, unless the Django suite uses it
+            WORK.rmdir()
+
+
+class Boards:
+    """Accounts signed up on the boards and chat clients (tabs) opened for them."""
+
+    def __init__(self, sites: list[Site], stack: AsyncExitStack) -> None:
+        self.sites = sites
+        self.stack = stack
+
+    async def account(self, name: str) -> Browserless:
+        return await self.stack.enter_async_context(Browserless.sign_up(self.sites[0], name))
+
+    async def tab(self, account: Browserless, board: int) -> ChatClient:
+        """A socket of ``account`` on board 0 or 1 (the session lives in the shared database)."""
+        site = self.sites[board]
+        cookies: dict[str, Any] = dict(account.http.cookies.items())
+        client = ChatClient(site.ws_url, cookies=cookies, origin=site.url, backoff=FAST)
+        await client.connect()
+        self.stack.push_async_callback(client.close)
+        return client
+
+
+@pytest.fixture
+async def boards(two_boards: list[Site]) -> AsyncIterator[Boards]:
+    async with AsyncExitStack() as stack:
+        yield Boards(two_boards, stack)
+
+
+async def test_members_private_messages_and_room_changes_span_both_boards(boards: Boards) -> None:
+    ana, ben, cy = [await boards.account(name) for name in ("ana", "ben", "cy")]
+    ana_one, ana_two = await boards.tab(ana, 0), await boards.tab(ana, 1)
+    ben_two, cy_one = await boards.tab(ben, 1), await boards.tab(cy, 0)
+    ids = {name: client.user["id"] for name, client in (("ana", ana_one), ("ben", ben_two))}
+    assert "porch" not in [room["name"] for room in await cy_one.rooms(watch=True)]
+
+    await ben_two.create_room("porch", "Porch")
+    created, _ = await until(cy_one, "room", where(event="created"))
+    assert (created["room"]["name"], created["room"]["owner"]) == ("porch", ids["ben"])
+    for client in (ben_two, ana_one, ana_two):
+        await client.join("porch")
+    await until(ben_two, "presence", where(event="join", user=ids["ana"]))
+
+    # Ana has a tab on each board and is one member; both boards give the same list.
+    members = await ana_one.members("porch")
+    assert sorted(user["id"] for user in members) == sorted(ids.values())
+    assert await ben_two.members("porch") == members
+    assert await ana_two.members("porch") == members
+
+    # A private message reaches both of Ana's tabs and Ben's, and not Cy (who watches the list).
+    sent = await ben_two.send_private(ids["ana"], "just for Ana")
+    for client in (ana_one, ana_two, ben_two):
+        private, _ = await until(client, "private")
+        assert (private["id"], private["text"]) == (sent, "just for Ana")
+    # Rename and delete by the owner on board two: the member's tabs and the watcher on board
+    # one see both; the watcher got no private message before them.
+    await ben_two.update_room("porch", "Veranda")
+    for client in (cy_one, ana_one, ana_two):
+        updated, before = await until(client, "room", where(event="updated"))
+        assert (updated["room"]["name"], updated["room"]["title"]) == ("porch", "Veranda")
+        if client is cy_one:
+            assert [e for e in before if e["type"] == "private"] == []
+    titles = {room["name"]: room["title"] for room in await cy_one.rooms()}
+    assert titles["porch"] == "Veranda"  # from board one's reading of the shared database
+
+    await ben_two.delete_room("porch")
+    for client in (cy_one, ana_one, ana_two):
+        deleted, _ = await until(client, "room", where(event="deleted"))
+        assert deleted["room"]["name"] == "porch"
+    with pytest.raises(ReplyError) as refused:
+        await ana_one.request("join", room="porch")
+    assert refused.value.code == "no_such_room"
