@@ -93,6 +93,10 @@ class Connection:
         """The next queued frame, or None. Raises :class:`Closed` when the server closes."""
         return self._conn.outbox.get_nowait()
 
+    async def wait_closed(self) -> CloseCode:
+        """Wait until the server closes this connection (a send may still be under way)."""
+        return await self._conn.outbox.wait_closed()
+
     async def frames(self) -> AsyncIterator[str]:
         """Every frame to send, until the server closes the connection."""
         while True:

@@ -31,13 +31,22 @@ class Closed(Exception):
 
 
 class Outbox:
-    __slots__ = ("_capacity", "_ephemeral", "_frames", "_waiter", "close_code", "dropped")
+    __slots__ = (
+        "_capacity",
+        "_closed",
+        "_ephemeral",
+        "_frames",
+        "_waiter",
+        "close_code",
+        "dropped",
+    )
 
     def __init__(self, capacity: int) -> None:
         self._capacity = capacity
         self._frames: deque[tuple[str, bool]] = deque()
         self._ephemeral = 0
         self._waiter: anyio.Event | None = None
+        self._closed: anyio.Event | None = None  # made on first wait_closed()
         #: Set once closed; no frame is queued after that.
         self.close_code: CloseCode | None = None
         #: Ephemeral frames dropped so far.
@@ -84,6 +93,17 @@ class Outbox:
             if self._waiter is not None:
                 self._waiter.set()
                 self._waiter = None
+            if self._closed is not None:
+                self._closed.set()
+
+    async def wait_closed(self) -> CloseCode:
+        """Wait until the outbox is closed; its close code."""
+        if self.close_code is None:
+            if self._closed is None:
+                self._closed = anyio.Event()
+            await self._closed.wait()
+        assert self.close_code is not None
+        return self.close_code
 
     def get_nowait(self) -> str | None:
         """The next frame, or None if none is queued. Raises :class:`Closed` once closed."""

@@ -17,6 +17,9 @@ from chatcore.errors import Unavailable
 
 __all__ = ("Authenticate", "ChatEndpoint", "chat_route")
 
+#: Seconds a closed connection's socket may take to send its close frame before it is ended.
+CLOSE_LINGER = 5.0
+
 #: Finds the user of a socket at the handshake (from its session, cookie, token...), or None.
 Authenticate = Callable[[WebSocket], Awaitable[User | None] | User | None]
 
@@ -60,6 +63,7 @@ class ChatEndpoint:
             await websocket.accept()
             async with anyio.create_task_group() as tasks:
                 tasks.start_soon(_pump, websocket, connection, tasks.cancel_scope)
+                tasks.start_soon(_end_when_closed, connection, tasks.cancel_scope)
                 await _read(websocket, connection)
                 tasks.cancel_scope.cancel()
         except WebSocketDisconnect:
@@ -110,6 +114,15 @@ async def _pump(websocket: WebSocket, connection: Connection, reader: anyio.Canc
     except (WebSocketDisconnect, OSError):
         pass  # the socket is gone; the reader sees the disconnect or is cancelled below
     reader.cancel()
+
+
+async def _end_when_closed(connection: Connection, socket: anyio.CancelScope) -> None:
+    """Once the core closes the connection, give the pump ``CLOSE_LINGER`` seconds to send the
+    close frame, then end the socket anyway: a client that stopped reading (a slow consumer
+    closed with 1013) would otherwise keep a send, and its membership, pending forever."""
+    await connection.wait_closed()
+    await anyio.sleep(CLOSE_LINGER)
+    socket.cancel()
 
 
 def chat_route(
