@@ -36,7 +36,7 @@ from chatcore.redis import RedisBroker, RedisStore
 from chatcore.store import Store
 from tests.redis.support import redis_prefix
 
-__all__ = ("BROKERS", "NETWORK", "STORES", "Cluster", "Process")
+__all__ = ("BROKERS", "MORTAL", "NETWORK", "STORES", "Cluster", "Process")
 
 
 class Process:
@@ -152,3 +152,5 @@ BROKERS: dict[str, BrokerFactory] = {"memory": memory_brokers, "redis": redis_br
 STORES: dict[str, StoreFactory] = {"memory": memory_stores, "redis": redis_stores}
 #: Implementations that talk to a server over a socket (their tests are marked ``network``).
 NETWORK: set[str] = {"redis"}
+#: Brokers whose processes can die alone (in-memory "processes" share one process's fate).
+MORTAL: set[str] = {"redis"}

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from chatcore.store import Store
-from tests.conformance.backends import BROKERS, NETWORK, STORES, Cluster
+from tests.conformance.backends import BROKERS, MORTAL, NETWORK, STORES, Cluster
 
 HISTORY_SIZE = 5
 
@@ -26,6 +26,14 @@ def implementations(names: list[str]) -> list[object]:
 @pytest.fixture(params=implementations(list(BROKERS)))
 async def cluster(request: pytest.FixtureRequest) -> AsyncIterator[Cluster]:
     async with BROKERS[request.param]() as cluster:
+        yield cluster
+
+
+@pytest.fixture(params=implementations(sorted(MORTAL & set(BROKERS))))
+async def mortal_cluster(request: pytest.FixtureRequest) -> AsyncIterator[Cluster]:
+    """Two processes of a broker whose processes can die without clean-up."""
+    async with BROKERS[request.param]() as cluster:
+        assert cluster.kill is not None
         yield cluster
 
 

@@ -184,9 +184,9 @@ async def test_online_while_any_process_holds_a_connection(cluster: Cluster) -> 
     assert await a.is_online(ALICE.id) is False
 
 
-async def test_a_dead_process_users_leave_once_within_the_bound(cluster: Cluster) -> None:
-    if cluster.kill is None:
-        pytest.skip("this broker's processes cannot die alone")
+async def test_a_dead_process_users_leave_once_within_the_bound(mortal_cluster: Cluster) -> None:
+    cluster = mortal_cluster
+    assert cluster.kill is not None
     a, b = cluster.a, cluster.b
     await b.broker.subscribe("room:lobby")
     await a.broker.connect(ALICE)
