@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from typing import Any
 
+import anyio
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.db import DatabaseError
@@ -16,7 +17,10 @@ from chatcore.errors import Unavailable
 from .runtime import get_server
 from .users import chat_user
 
-__all__ = ("ChatConsumer",)
+__all__ = ("CLOSE_LINGER", "ChatConsumer")
+
+#: Seconds a closed connection's socket may take to send its close frame before it is ended.
+CLOSE_LINGER = 5.0
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
@@ -27,6 +31,16 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     connection: Connection | None = None
     pump: asyncio.Task[None] | None = None
+    linger: asyncio.Task[None] | None = None
+    lifetime: anyio.CancelScope
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        # The consumer runs in a scope ``_end_when_closed`` can cancel: a client that stopped
+        # reading blocks every send, the close frame's included, and would stay a member forever.
+        with anyio.CancelScope() as self.lifetime:
+            await super().__call__(scope, receive, send)
+        if self.lifetime.cancelled_caught:
+            await self.disconnect(CloseCode.TRY_AGAIN_LATER)
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -42,6 +56,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         await self.accept()
         self.pump = asyncio.create_task(self._pump(self.connection))
+        self.linger = asyncio.create_task(self._end_when_closed(self.connection))
 
     async def _pump(self, connection: Connection) -> None:
         """Send the core's frames; close the socket with the core's code when it closes."""
@@ -50,13 +65,21 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 await self.send(text_data=text)
             await self.close(code=int(connection.close_code or CloseCode.NORMAL))
 
+    async def _end_when_closed(self, connection: Connection) -> None:
+        """Once the core closed the connection, end the socket after ``CLOSE_LINGER`` seconds
+        even if the close frame could not be sent (returning from the app drops the socket)."""
+        await connection.wait_closed()
+        await asyncio.sleep(CLOSE_LINGER)
+        self.lifetime.cancel()
+
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.connection is not None:
             await self.connection.receive(text_data if text_data is not None else bytes_data or b"")
 
     async def disconnect(self, code: Any) -> None:
-        if self.pump is not None:
-            self.pump.cancel()
+        for task in (self.pump, self.linger):
+            if task is not None and task is not asyncio.current_task():
+                task.cancel()
         if self.connection is not None:
             # Shielded: the core must learn the socket is gone even if we are being cancelled.
             await asyncio.shield(self.connection.close())

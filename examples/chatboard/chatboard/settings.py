@@ -6,11 +6,13 @@ ALLOWED_HOSTS   comma-separated host names (default: localhost names)
 DATABASE_URL    e.g. postgres://user@host:5432/chatboard (default: SQLite next to manage.py)
 CHATCORE_REDIS_URL  a Redis broker, so several server processes share rooms and presence
 CHATCORE_REDIS_PREFIX  its key prefix (default "chatboard:")
+CHATCORE_LIMITS  a JSON object of chatcore.Limits fields, e.g. {"rate": 20, "presence_grace": 3000}
 MEDIA_ROOT      where avatars are stored (default: media/ next to manage.py)
 """
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -118,6 +120,8 @@ CHATCORE = {
     # Set for several server processes: they share rooms, presence and fan-out through Redis.
     "REDIS_URL": os.environ.get("CHATCORE_REDIS_URL") or None,
     "REDIS_PREFIX": os.environ.get("CHATCORE_REDIS_PREFIX") or "chatboard:",
+    # Any chatcore.Limits field; chatcore_django checks them at start-up.
+    "LIMITS": json.loads(os.environ.get("CHATCORE_LIMITS") or "{}"),
 }
 
 LOGGING = {
