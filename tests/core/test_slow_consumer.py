@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import anyio
 import pytest
 
 from chatcore import CloseCode, Closed, Connection, Limits
@@ -107,3 +108,22 @@ async def test_a_reader_that_keeps_up_is_never_closed() -> None:
             await alice.call("send", room="lobby", text=f"m{n}")
             assert len(bob.events("message")) == 1
         assert bob.close_code is None
+
+
+async def test_wait_closed_wakes_when_the_server_closes_the_connection() -> None:
+    async with running(limits=Limits(outbox=OUTBOX)) as chat:
+        (alice,) = await lobby(chat, "1")
+        slow = await slow_member(chat)
+        codes: list[CloseCode] = []
+
+        async def watch() -> None:
+            codes.append(await slow.wait_closed())
+
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(watch)
+            await anyio.wait_all_tasks_blocked()
+            assert codes == []  # open: the watcher waits
+            for n in range(OUTBOX):
+                await alice.call("send", room="lobby", text=f"m{n}")
+        assert codes == [CloseCode.TRY_AGAIN_LATER]
+        assert await slow.wait_closed() is CloseCode.TRY_AGAIN_LATER  # at once, once closed
