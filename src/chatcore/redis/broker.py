@@ -67,6 +67,9 @@ _SCRIPTS = (
 # Anything Redis or the socket may raise ends the subscription connection; the reader opens
 # a new one rather than let the server fail.
 _LOST = (redis.exceptions.RedisError, OSError, TimeoutError)
+#: A command sent while the reader task is reconnecting the same pub/sub connection makes
+#: asyncio raise RuntimeError (two coroutines reading one stream): that connection is lost.
+_PUBSUB_LOST = (*_LOST, RuntimeError)
 
 
 class RedisBroker:
@@ -262,8 +265,10 @@ class RedisBroker:
         key = self.channel_key(channel)
         confirmed = anyio.Event()
         self._waiters.setdefault(key, deque()).append(confirmed)
-        with unavailable():
+        try:
             await pubsub.subscribe(key)
+        except _PUBSUB_LOST as error:
+            raise Unavailable() from error
         with anyio.move_on_after(self.timeout):
             await confirmed.wait()
         if not confirmed.is_set() or self._pubsub is not pubsub:
@@ -277,7 +282,7 @@ class RedisBroker:
         if pubsub is not None:
             try:
                 await pubsub.unsubscribe(self.channel_key(channel))
-            except _LOST:
+            except _PUBSUB_LOST:
                 log.warning("could not unsubscribe from %s; Redis is unreachable", channel)
 
     # presence
