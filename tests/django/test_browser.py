@@ -29,6 +29,7 @@ PASSWORD = "browser-test-password-271"
 XSS_NAME = '<img src=x onerror="window.pwned=1">Ann'
 XSS_TITLE = "<b>Bold</b> <script>window.pwned=2</script>"
 XSS_TEXT = "<script>window.pwned=3</script><i>hi</i> Ben"
+XSS_ABOUT = "I test <b>things</b><script>window.pwned=4</script>."
 
 
 @pytest.fixture
@@ -94,7 +95,7 @@ async def test_chatboard_scenario(site: Site, browser: object) -> None:
 
     # Ann's profile: an HTML display name (shown as text) and an avatar, resized by the site.
     await ann.fill("#id_display_name", XSS_NAME)
-    await ann.fill("#id_about", "I test <b>things</b>.")
+    await ann.fill("#id_about", XSS_ABOUT)
     await ann.set_input_files(
         "#id_avatar", files=[FilePayload(name="me.png", mimeType="image/png", buffer=avatar_png())]
     )
@@ -108,6 +109,10 @@ async def test_chatboard_scenario(site: Site, browser: object) -> None:
     await ben.fill("#id_display_name", "Ben")
     await ben.click("main button[type=submit]")
     await expect(ben.locator(".flash")).to_contain_text("Profile saved")
+    # Ben reads Ann's profile: her about text is shown as text.
+    await ben.goto(f"/users/{names['ann']}/")
+    await expect(ben.locator(".about")).to_have_text(XSS_ABOUT)
+    await expect(ben.locator(".about b, .about script")).to_have_count(0)
 
     # Ben watches the room list while Ann creates a room: it appears without a reload.
     await ben.goto("/")
