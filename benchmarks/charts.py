@@ -1,0 +1,263 @@
+"""Charts and tables from a ``benchmarks/run.py`` result: PNGs for the docs, Markdown on stdout.
+
+Run: ``.venv/bin/python benchmarks/charts.py [benchmarks/results/latest.json]``. Writes
+``docs/img/perf-throughput.png``, ``perf-cpu.png`` and ``perf-latency.png``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt
+
+HERE = Path(__file__).resolve().parent
+IMG = HERE.parent / "docs" / "img"
+FLOOR = "floor"
+
+
+def rows_by_target(results: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    by: dict[str, list[dict[str, Any]]] = {}
+    for row in results["runs"]:
+        if "error" not in row:
+            by.setdefault(row["target"], []).append(row)
+    for rows in by.values():
+        rows.sort(key=lambda row: row["receivers"])
+    return by
+
+
+def style(name: str) -> dict[str, Any]:
+    if name == FLOOR:
+        return {"color": "black", "linewidth": 2.5, "marker": "s"}
+    if name.startswith("chatcore-websockets"):  # the split-the-cost variants
+        return {"linewidth": 1.2, "marker": "^", "linestyle": "-."}
+    if name.startswith("chatcore"):
+        return {"linewidth": 2.2, "marker": "o"}
+    return {"linewidth": 1.2, "marker": ".", "linestyle": "--"}
+
+
+def chart(
+    results: dict[str, Any],
+    value: Any,
+    ylabel: str,
+    title: str,
+    out: Path,
+    log_y: bool,
+    generator: Any = None,
+) -> None:
+    labels = {name: spec["label"] for name, spec in results["targets"].items()}
+    figure, axes = plt.subplots(figsize=(11, 5))
+    sizes: set[int] = set()
+    for name, rows in rows_by_target(results).items():
+        points = [(row["receivers"], value(row)) for row in rows]
+        points = [(x, y) for x, y in points if y is not None]
+        if points:
+            xs, ys = zip(*points, strict=True)
+            axes.plot(xs, ys, label=labels.get(name, name), **style(name))
+            sizes.update(xs)
+    if generator is not None:  # the generator's own cost, in the floor's rows
+        points = [(row["receivers"], generator(row)) for row in rows_by_target(results)[FLOOR]]
+        xs, ys = zip(*points, strict=True)
+        axes.plot(
+            xs, ys, label="load generator (floor rows)", color="grey", linestyle=":", marker="x"
+        )
+    axes.set_xscale("log")
+    axes.set_xticks(sorted(sizes), [f"{size:,}" for size in sorted(sizes)])
+    axes.minorticks_off()
+    if log_y:
+        axes.set_yscale("log")
+    axes.set_xlabel("receivers in the room (N)")
+    axes.set_ylabel(ylabel)
+    axes.set_title(title)
+    axes.grid(True, which="both", alpha=0.3)
+    axes.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    figure.tight_layout()
+    figure.savefig(out, dpi=110)
+    plt.close(figure)
+
+
+def ratio(value: float | None, floor: float | None) -> str:
+    if value is None or not floor:
+        return "-"
+    return f"{value / floor:.2f}x"
+
+
+def table(results: dict[str, Any]) -> str:
+    labels = {name: spec["label"] for name, spec in results["targets"].items()}
+    by_size: dict[int, dict[str, dict[str, Any]]] = {}
+    for row in results["runs"]:
+        by_size.setdefault(row["receivers"], {})[row["target"]] = row
+    lines = []
+    for size, rows in sorted(by_size.items()):
+        floor = rows.get(FLOOR, {})
+        floor_cpu = floor.get("throughput", {}).get("server_us_per_delivery")
+        floor_p99 = floor.get("latency", {}).get("latency_ms", {}).get("p99")
+        lines += [
+            f"**N = {size:,}**",
+            "",
+            "| target | deliveries/s | server µs/delivery | ratio to floor | generator µs/delivery "
+            "| busy: server / generator | lost / dup | latency p50 / p99 / max (ms) "
+            "| p99 ratio to floor |",
+            "|---|--:|--:|--:|--:|--:|--:|--:|--:|",
+        ]
+        for name, row in rows.items():
+            if "error" in row:
+                lines.append(f"| {labels.get(name, name)} | failed: {row['error']} ||||||||")
+                continue
+            tput, lat = row["throughput"], row["latency"]
+            cpu = tput.get("server_us_per_delivery")
+            extra = tput.get("extra_us_per_delivery") or 0
+            cpu_text = "-" if cpu is None else f"{cpu:.1f}"
+            cpu_text += f" (+{extra:.1f} Redis)" if extra else ""
+            ms = lat.get("latency_ms", {})
+            lost = tput["lost"] + lat["lost"]
+            dup = tput["duplicated"] + lat["duplicated"]
+            lines.append(
+                f"| {labels.get(name, name)} | {tput['deliveries_per_s']:,} | {cpu_text} "
+                f"| {ratio(cpu, floor_cpu)} | {tput.get('generator_us_per_delivery', 0.0):.1f} "
+                f"| {tput.get('server_busy', 0):.0%} / {tput.get('generator_busy', 0):.0%} "
+                f"| {lost} / {dup} | {ms.get('p50')} / {ms.get('p99')} / {ms.get('max')} "
+                f"| {ratio(ms.get('p99'), floor_p99)} |"
+            )
+        lines.append("")
+    idle = [row for row in results.get("idle", []) if "error" not in row]
+    if idle:
+        lines += ["| idle connections | server RSS per connection |", "|---|--:|"]
+        for row in idle:
+            lines.append(
+                f"| {labels.get(row['target'], row['target'])}, {row['receivers']:,} "
+                f"| {row['rss_per_connection'] / 1024:.1f} KiB |"
+            )
+    return "\n".join(lines)
+
+
+#: The issue's targets: (what, numerator, denominator, metric, limit).
+GOALS = (
+    ("CPU/delivery, Starlette vs floor", "chatcore-starlette", FLOOR, "cpu", 1.3),
+    ("CPU/delivery, Django vs floor", "chatcore-django", FLOOR, "cpu", 2.0),
+    (
+        "CPU/delivery, Starlette 2 processes on Redis vs in-memory",
+        "chatcore-starlette-redis",
+        "chatcore-starlette",
+        "cpu",
+        1.3,
+    ),
+    (
+        "same, Redis's own CPU included",
+        "chatcore-starlette-redis",
+        "chatcore-starlette",
+        "cpu+redis",
+        1.3,
+    ),
+    (
+        "CPU/delivery, Django 2 processes on Redis vs in-memory",
+        "chatcore-django-redis",
+        "chatcore-django",
+        "cpu",
+        1.3,
+    ),
+    ("p99 latency, Starlette vs floor", "chatcore-starlette", FLOOR, "p99", 1.5),
+    ("p99 latency, Django vs floor", "chatcore-django", FLOOR, "p99", 1.5),
+    (
+        "CPU/delivery, Starlette vs broadcaster (same ASGI stack, no chat logic)",
+        "chatcore-starlette",
+        "broadcaster",
+        "cpu",
+        None,
+    ),
+    ("CPU/delivery, core on bare websockets vs floor", "chatcore-websockets", FLOOR, "cpu", None),
+    (
+        "CPU/delivery, + direct-write prototype vs floor",
+        "chatcore-websockets-direct",
+        FLOOR,
+        "cpu",
+        None,
+    ),
+    (
+        "p99 latency, direct-write prototype vs floor",
+        "chatcore-websockets-direct",
+        FLOOR,
+        "p99",
+        None,
+    ),
+)
+
+
+def metric(row: dict[str, Any] | None, kind: str) -> float | None:
+    if row is None or "error" in row:
+        return None
+    tput = row["throughput"]
+    if kind == "p99":
+        value: float | None = row["latency"].get("latency_ms", {}).get("p99")
+        return value
+    cpu: float | None = tput.get("server_us_per_delivery")
+    if cpu is not None and kind == "cpu+redis":
+        cpu += tput.get("extra_us_per_delivery") or 0.0
+    return cpu
+
+
+def goals(results: dict[str, Any]) -> str:
+    """The issue's targets against this run, one column per N."""
+    rows: dict[tuple[str, int], dict[str, Any]] = {
+        (row["target"], row["receivers"]): row for row in results["runs"]
+    }
+    sizes = sorted({size for _, size in rows})
+    lines = [
+        "| target | goal | " + " | ".join(f"N = {size:,}" for size in sizes) + " |",
+        "|---|--:|" + "--:|" * len(sizes),
+    ]
+    for what, top, bottom, kind, limit in GOALS:
+        cells = []
+        for size in sizes:
+            a, b = metric(rows.get((top, size)), kind), metric(rows.get((bottom, size)), kind)
+            if a is None or not b:
+                cells.append("-")
+                continue
+            mark = "" if limit is None else (" ✓" if a / b <= limit else " ✗")
+            cells.append(f"{a / b:.2f}x{mark}")
+        goal = "-" if limit is None else f"≤ {limit}x"
+        lines.append(f"| {what} | {goal} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    source = Path(sys.argv[1]) if len(sys.argv) > 1 else HERE / "results" / "latest.json"
+    results = json.loads(source.read_text())
+    IMG.mkdir(parents=True, exist_ok=True)
+    chart(
+        results,
+        lambda row: row["throughput"]["deliveries_per_s"],
+        "deliveries per second",
+        "Throughput: one sender, N receivers, a bounded window of messages in flight",
+        IMG / "perf-throughput.png",
+        log_y=True,
+    )
+    chart(
+        results,
+        lambda row: row["throughput"].get("server_us_per_delivery"),
+        "server CPU µs per delivery (lower is better)",
+        "Server CPU per delivery (all server processes, Redis excluded)",
+        IMG / "perf-cpu.png",
+        log_y=True,
+        generator=lambda row: row["throughput"].get("generator_us_per_delivery"),
+    )
+    chart(
+        results,
+        lambda row: row["latency"].get("latency_ms", {}).get("p99"),
+        "p99 latency, ms (lower is better)",
+        f"Latency p99 at {results['settings']['offered_deliveries_per_s']:,} deliveries/s offered",
+        IMG / "perf-latency.png",
+        log_y=True,
+    )
+    print(goals(results))
+    print()
+    print(table(results))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Django Channels as its official tutorial writes a chat room, on an in-memory or Redis layer."""

@@ -1,0 +1,1 @@
+"""chatcore through its Django Channels adapter, with one room ``bench`` and no database."""

@@ -1,0 +1,24 @@
+"""Settings of the chatcore Django target: the in-memory store, Redis broker if ``REDIS_URL``.
+
+Limits are raised so the rate limit never refuses the sender and the outbox holds the
+generator's whole window (and the join notices of a room filling up).
+"""
+
+from __future__ import annotations
+
+import os
+
+SECRET_KEY = "benchmark-only"
+DEBUG = False
+ALLOWED_HOSTS = ["*"]
+INSTALLED_APPS = ["channels", "chatcore_django"]
+DATABASES: dict[str, object] = {}
+USE_TZ = True
+
+CHATCORE = {
+    "STORE": "memory",
+    "USER": "chatcore_django_app.asgi.bench_user",
+    "LIMITS": {"rate": 1_000_000, "burst": 1_000_000, "outbox": 4_096},
+    "REDIS_URL": os.environ.get("CHATCORE_REDIS_URL") or None,
+    "REDIS_PREFIX": os.environ.get("CHATCORE_REDIS_PREFIX", "bench:"),
+}
