@@ -61,6 +61,8 @@ class Outbox:
             return False
         frames = self._frames
         if len(frames) >= self._capacity and not self._make_room(ephemeral):
+            # A dropped ephemeral frame leaves the outbox open; a chat frame that found no room
+            # has closed it (1013).
             return ephemeral
         frames.append((text, ephemeral))
         if ephemeral:
