@@ -298,7 +298,9 @@ def main() -> None:
     )
     parser.add_argument("--server-core", type=int, default=0)
     parser.add_argument("--generator-core", type=int, default=1)
-    parser.add_argument("--out", default="", help="results file (default: by time)")
+    parser.add_argument(
+        "--out", default="", help="results file (default: by time, and latest.json)"
+    )
     args = parser.parse_args()
     chosen = [t for t in TARGETS if t.name in args.targets.split(",")]
     sizes = [int(size) for size in args.sizes.split(",")]
@@ -364,7 +366,8 @@ def main() -> None:
     out = Path(args.out) if args.out else RESULTS / f"run-{stamp}.json"
     text = json.dumps(results, indent=1) + "\n"
     out.write_text(text)
-    (RESULTS / "latest.json").write_text(text)
+    if not args.out:  # a run to a file of its own is a trial: latest.json stays
+        (RESULTS / "latest.json").write_text(text)
     log(f"wrote {out} in {results['wall_seconds']} s")
 
 

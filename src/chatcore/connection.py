@@ -11,7 +11,7 @@ from .commands import Ref
 from .errors import ClientError, CloseCode, InternalError, RateLimited, Unavailable
 from .events import ErrorReply, OkReply
 from .hub import Conn
-from .outbox import Closed
+from .outbox import Closed, Send
 from .protocol import Rejected, decode, encode, frame_size
 from .values import User
 
@@ -26,10 +26,11 @@ log = logging.getLogger("chatcore")
 class Connection:
     """One authenticated client connection of a :class:`~chatcore.server.ChatServer`.
 
-    An adapter feeds every frame the client sends to :meth:`receive` (one at a time), sends
-    what :meth:`next_frame` returns, and sends a close frame with ``Closed.code`` when
-    :meth:`next_frame` raises :class:`Closed`. When the socket ends, for any reason, it calls
-    :meth:`close`.
+    An adapter feeds every frame the client sends to :meth:`receive` (one at a time), runs
+    :meth:`write_all` with its socket's send in a task of its own and sends a close frame with
+    the code it returns. When the socket ends, for any reason, it calls :meth:`close`.
+    (:meth:`next_frame` and :meth:`frames` serve clients that pull frames instead, such as
+    :class:`~chatcore.testing.LocalClient`.)
     """
 
     def __init__(self, server: ChatServer, conn: Conn) -> None:
@@ -84,6 +85,16 @@ class Connection:
             return  # not the client's fault
         if not self._conn.abuse.take(self._server.clock.now()):
             outbox.close(CloseCode.POLICY_VIOLATION)
+
+    async def write_all(self, send: Send) -> CloseCode:
+        """Send every frame with ``send`` (e.g. ``websocket.send_text``) until the server closes
+        the connection; the close code to send then. An exception from ``send`` propagates.
+
+        While this runs, frames for an idle socket are sent as they are produced, without
+        waking this task (see :mod:`chatcore.outbox`); ``send`` must not depend on the task
+        it runs in.
+        """
+        return await self._conn.outbox.write_all(send)
 
     async def next_frame(self) -> str:
         """Wait for the next frame to send. Raises :class:`Closed` when the server closes."""

@@ -9,17 +9,27 @@ Policy, when the queue is full and one more frame arrives:
 
 :meth:`Outbox.put` is synchronous and takes no lock: fan-out calls it once per recipient
 with the same, already encoded text.
+
+While a writer runs (:meth:`Outbox.write_all`), a frame put into an empty outbox of an idle
+socket is sent at once, in the caller's frame, when the socket takes it without waiting (the
+usual case); only frames that find the socket busy are queued for the writer's task. A fan-out
+to N sockets then costs N buffer appends, not N task wake-ups.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Awaitable, Callable
 
 import anyio
 
+from ._inline import Rest, start
 from .errors import CloseCode
 
-__all__ = ("Closed", "Outbox")
+__all__ = ("Closed", "Outbox", "Send")
+
+#: Sends one text frame on a socket (an adapter's ``websocket.send_text``).
+Send = Callable[[str], Awaitable[object]]
 
 
 class Closed(Exception):
@@ -32,10 +42,14 @@ class Closed(Exception):
 
 class Outbox:
     __slots__ = (
+        "_busy",
         "_capacity",
         "_closed",
         "_ephemeral",
+        "_failure",
         "_frames",
+        "_rest",
+        "_send",
         "_waiter",
         "close_code",
         "dropped",
@@ -51,6 +65,11 @@ class Outbox:
         self.close_code: CloseCode | None = None
         #: Ephemeral frames dropped so far.
         self.dropped = 0
+        # Set while write_all() runs: frames may then be sent from put().
+        self._send: Send | None = None
+        self._busy = False  # a send is under way: put() queues
+        self._rest: Rest | None = None  # a send put() started that has to wait
+        self._failure: Exception | None = None  # a send put() started failed
 
     def __len__(self) -> int:
         return len(self._frames)
@@ -64,13 +83,33 @@ class Outbox:
             # A dropped ephemeral frame leaves the outbox open; a chat frame that found no room
             # has closed it (1013).
             return ephemeral
+        if self._send is not None and not frames and not self._busy:
+            self._send_now(self._send, text)
+            return True
         frames.append((text, ephemeral))
         if ephemeral:
             self._ephemeral += 1
+        self._wake()
+        return True
+
+    def _send_now(self, send: Send, text: str) -> None:
+        """Send ``text`` in the caller's frame; leave any wait, or failure, to the writer."""
+        self._busy = True
+        try:
+            self._rest = start(send(text))
+        except Exception as failure:  # the socket is gone: the writer raises it
+            self._failure = failure
+            self._send = None
+        else:
+            if self._rest is None:
+                self._busy = False
+                return
+        self._wake()
+
+    def _wake(self) -> None:
         if self._waiter is not None:
             self._waiter.set()
             self._waiter = None
-        return True
 
     def _make_room(self, ephemeral: bool) -> bool:
         if ephemeral:
@@ -92,9 +131,7 @@ class Outbox:
             self.close_code = code
             self._frames.clear()
             self._ephemeral = 0
-            if self._waiter is not None:
-                self._waiter.set()
-                self._waiter = None
+            self._wake()
             if self._closed is not None:
                 self._closed.set()
 
@@ -124,6 +161,44 @@ class Outbox:
             text = self.get_nowait()
             if text is not None:
                 return text
-            if self._waiter is None:
-                self._waiter = anyio.Event()
-            await self._waiter.wait()
+            await self._wait()
+
+    async def _wait(self) -> None:
+        if self._waiter is None:
+            self._waiter = anyio.Event()
+        await self._waiter.wait()
+
+    async def write_all(self, send: Send) -> CloseCode:
+        """Send every frame with ``send``, in order, until the outbox closes; its close code.
+
+        Meanwhile :meth:`put` sends frames itself when it can (see the module's doc). A send
+        that fails, here or in :meth:`put`, raises from this method. Call it once, from the
+        socket's sending task.
+        """
+        self._send = send
+        try:
+            while True:
+                failure = self._failure
+                if failure is not None:
+                    self._failure = None
+                    raise failure
+                rest = self._rest
+                if rest is not None:
+                    self._rest = None
+                    await rest
+                    self._busy = False
+                    continue
+                text = self.get_nowait()  # raises Closed once closed
+                if text is None:
+                    await self._wait()
+                    continue
+                self._busy = True
+                await send(text)
+                self._busy = False
+        except Closed as closed:
+            return closed.code
+        finally:
+            self._send = None
+            if self._rest is not None:
+                self._rest.close()
+                self._rest = None

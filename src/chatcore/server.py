@@ -363,7 +363,9 @@ class ChatServer:
         """Store ``text`` in ``room`` and send it to the room's connections."""
         text = check_text(text, self.limits.max_text)
         # One writer per room at a time, so messages reach every connection in id order.
-        lock = self._sequencers.setdefault(room, anyio.Lock(fast_acquire=True))
+        lock = self._sequencers.get(room)
+        if lock is None:
+            lock = self._sequencers[room] = anyio.Lock(fast_acquire=True)
         try:
             async with lock:
                 appended = await self.store.append(room, sender, text, self.clock.now(), client_id)

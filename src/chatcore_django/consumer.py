@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable
 from typing import Any
 
 import anyio
 from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.db import DatabaseError
 
@@ -35,10 +37,17 @@ class ChatConsumer(AsyncWebsocketConsumer):
     lifetime: anyio.CancelScope
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        # The consumer runs in a scope ``_end_when_closed`` can cancel: a client that stopped
-        # reading blocks every send, the close frame's included, and would stay a member forever.
-        with anyio.CancelScope() as self.lifetime:
-            await super().__call__(scope, receive, send)
+        # Channels' own loop reads each message in a new task, to wait on a channel layer too;
+        # this consumer needs no channel layer (the chat server's broker fans out), so it reads
+        # the socket directly. It runs in a scope ``_end_when_closed`` can cancel: a client that
+        # stopped reading blocks every send, the close frame's included, and would stay a member
+        # forever.
+        self.scope = scope
+        self.channel_layer = None
+        self.base_send = send
+        with anyio.CancelScope() as self.lifetime, contextlib.suppress(StopConsumer):
+            while True:
+                await self.dispatch(await receive())
         if self.lifetime.cancelled_caught:
             await self.disconnect(CloseCode.TRY_AGAIN_LATER)
 
@@ -61,9 +70,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def _pump(self, connection: Connection) -> None:
         """Send the core's frames; close the socket with the core's code when it closes."""
         with contextlib.suppress(OSError, RuntimeError):  # the socket is already gone
-            async for text in connection.frames():
-                await self.send(text_data=text)
-            await self.close(code=int(connection.close_code or CloseCode.NORMAL))
+            code = await connection.write_all(self._send_text)
+            await self.close(code=int(code))
+
+    def _send_text(self, text: str) -> Awaitable[None]:
+        # The ASGI message itself (as ``send(text_data=...)`` would make it), with no coroutine
+        # of ours around it: this runs once per frame and recipient.
+        return self.base_send({"type": "websocket.send", "text": text})  # type: ignore[no-any-return]
 
     async def _end_when_closed(self, connection: Connection) -> None:
         """Once the core closed the connection, end the socket after ``CLOSE_LINGER`` seconds
@@ -71,6 +84,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await connection.wait_closed()
         await asyncio.sleep(CLOSE_LINGER)
         self.lifetime.cancel()
+
+    async def dispatch(self, message: Any) -> None:
+        # Channels runs ``close_old_connections`` in a worker thread before every message; a
+        # frame touches the database only through ``database_sync_to_async``, which does that
+        # itself, so frames skip the thread hop (it cost more than the frame's handling).
+        if message["type"] == "websocket.receive":
+            await self.websocket_receive(message)
+        else:
+            await super().dispatch(message)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.connection is not None:

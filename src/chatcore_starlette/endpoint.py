@@ -62,7 +62,7 @@ class ChatEndpoint:
         try:
             await websocket.accept()
             async with anyio.create_task_group() as tasks:
-                tasks.start_soon(_pump, websocket, connection, tasks.cancel_scope)
+                tasks.start_soon(_pump, websocket, send, connection, tasks.cancel_scope)
                 tasks.start_soon(_end_when_closed, connection, tasks.cancel_scope)
                 await _read(websocket, connection)
                 tasks.cancel_scope.cancel()
@@ -104,13 +104,19 @@ async def _read(websocket: WebSocket, connection: Connection) -> None:
         await connection.receive(text if text is not None else message.get("bytes") or b"")
 
 
-async def _pump(websocket: WebSocket, connection: Connection, reader: anyio.CancelScope) -> None:
+async def _pump(
+    websocket: WebSocket, send: Send, connection: Connection, reader: anyio.CancelScope
+) -> None:
     """Send the core's frames; close the socket with the core's code when it closes."""
+
+    def send_text(text: str) -> Awaitable[None]:
+        # The ASGI message itself, without WebSocket.send_text's checks: this runs once per
+        # frame and recipient, and the socket is known to be accepted.
+        return send({"type": "websocket.send", "text": text})
+
     try:
-        async for text in connection.frames():
-            await websocket.send_text(text)
-        if connection.close_code is not None:
-            await websocket.close(connection.close_code)
+        code = await connection.write_all(send_text)
+        await websocket.close(code)
     except (WebSocketDisconnect, OSError):
         pass  # the socket is gone; the reader sees the disconnect or is cancelled below
     reader.cancel()
