@@ -1,10 +1,7 @@
 """chatcore on a bare ``websockets`` server (no ASGI): which part of chatcore's cost is ASGI's.
 
-Each socket gets a task that sends the core's frames (as the adapters do), without Starlette or
-uvicorn in between. ``CHATCORE_DIRECT=1`` adds a *prototype* of a direct write path, which
-chatcore does not have: while a socket is idle, the fan-out writes a frame to it at once (as
-``websockets.broadcast`` does) instead of waking the socket's task. It reaches into private
-attributes of chatcore and websockets; it measures an idea, it is not a way to run chatcore.
+Each socket's frames go through ``Connection.write_all`` with ``websockets``' own ``send``, as
+the adapters do with the ASGI ``send``, without Starlette or uvicorn in between.
 
 Run: ``python benchmarks/peers/chatcore_ws_app.py PORT``.
 """
@@ -13,66 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import sys
 from urllib.parse import parse_qs, urlsplit
 
 import uvloop
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
-from websockets.protocol import State
 
-from chatcore import ChatServer, Connection, Limits, User
-from chatcore.outbox import Outbox
+from chatcore import ChatServer, Limits, User
 
 LIMITS = Limits(rate=1_000_000, burst=1_000_000, outbox=4_096)
-DIRECT = os.environ.get("CHATCORE_DIRECT") == "1"
 server = ChatServer(limits=LIMITS)
-
-
-class DirectOutbox(Outbox):
-    """Writes a frame straight to an idle socket; queues it for the socket's task otherwise."""
-
-    __slots__ = ("sending", "socket")
-
-    def __init__(self, capacity: int, socket: ServerConnection) -> None:
-        super().__init__(capacity)
-        self.socket = socket
-        self.sending = False  # the socket's task is sending queued frames
-
-    def put(self, text: str, ephemeral: bool = False) -> bool:
-        socket = self.socket
-        if (
-            not self.sending
-            and not len(self)
-            and self.close_code is None
-            and socket.protocol.state is State.OPEN
-            and socket.transport.get_write_buffer_size() < 65_536
-        ):
-            socket.protocol.send_text(text.encode())
-            socket.send_data()
-            return True
-        return super().put(text, ephemeral)
-
-
-def go_direct(connection: Connection, socket: ServerConnection) -> DirectOutbox:
-    """Swap the connection's outbox for a direct one, keeping what is queued (``welcome``)."""
-    conn = connection._conn
-    direct = DirectOutbox(LIMITS.outbox, socket)
-    while (text := conn.outbox.get_nowait()) is not None:
-        Outbox.put(direct, text)
-    conn.outbox = direct
-    return direct
-
-
-async def pump(socket: ServerConnection, connection: Connection, outbox: Outbox) -> None:
-    with contextlib.suppress(ConnectionClosed):
-        async for text in connection.frames():
-            if isinstance(outbox, DirectOutbox):
-                outbox.sending = True
-            await socket.send(text)
-            if isinstance(outbox, DirectOutbox):
-                outbox.sending = False
 
 
 async def handler(socket: ServerConnection) -> None:
@@ -82,8 +30,7 @@ async def handler(socket: ServerConnection) -> None:
         await socket.close(4401)
         return
     connection = await server.connect(User(id=name, name=name))
-    outbox = go_direct(connection, socket) if DIRECT else connection._conn.outbox
-    sending = asyncio.create_task(pump(socket, connection, outbox))
+    sending = asyncio.create_task(connection.write_all(socket.send))
     try:
         async for message in socket:
             await connection.receive(message)
@@ -91,6 +38,8 @@ async def handler(socket: ServerConnection) -> None:
         pass
     finally:
         sending.cancel()
+        with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
+            await sending
         await connection.close()
 
 
