@@ -17,6 +17,7 @@ import anyio
 import attrs
 from anyio.abc import TaskGroup
 
+from ._queue_lock import KeyedLock
 from .broker import Broker
 from .clock import Clock, SystemClock
 from .connection import Connection
@@ -106,7 +107,7 @@ class ChatServer:
         self._ids = itertools.count(1)
         self._task_group: TaskGroup | None = None
         self._timer_scope: anyio.CancelScope | None = None
-        self._sequencers: dict[str, anyio.Lock] = {}
+        self._posting = KeyedLock()
 
     # lifecycle
 
@@ -363,17 +364,13 @@ class ChatServer:
         """Store ``text`` in ``room`` and send it to the room's connections."""
         text = check_text(text, self.limits.max_text)
         # One writer per room at a time, so messages reach every connection in id order.
-        lock = self._sequencers.get(room)
-        if lock is None:
-            lock = self._sequencers[room] = anyio.Lock(fast_acquire=True)
+        await self._posting.acquire(room)
         try:
-            async with lock:
-                appended = await self.store.append(room, sender, text, self.clock.now(), client_id)
-                if appended.created and not appended.published:
-                    await self._publish(ToRoom(room), MessageEvent(message=appended.message))
+            appended = await self.store.append(room, sender, text, self.clock.now(), client_id)
+            if appended.created and not appended.published:
+                await self._publish(ToRoom(room), MessageEvent(message=appended.message))
         finally:
-            if not lock.locked() and lock.statistics().tasks_waiting == 0:
-                self._sequencers.pop(room, None)
+            self._posting.release(room)
         return appended
 
     async def send_private(

@@ -69,9 +69,11 @@ async def test_frames_wait_behind_a_send_that_waits_and_keep_their_order() -> No
         box.put("1")  # starts inline, then waits on the full socket
         box.put("2")
         box.put("3", ephemeral=True)
-        assert socket.sent == [] and len(box) == 2
+        assert socket.sent == []
+        assert len(box) == 2
         await anyio.wait_all_tasks_blocked()
-        assert socket.waiting == 1 and socket.sent == []
+        assert socket.waiting == 1
+        assert socket.sent == []
         socket.gate.set()
         await anyio.wait_all_tasks_blocked()
         assert socket.sent == ["1", "2", "3"]
@@ -152,9 +154,11 @@ async def test_cancelling_the_writer_ends_a_send_that_waits() -> None:
         await anyio.wait_all_tasks_blocked()
         assert socket.waiting == 1
         tg.cancel_scope.cancel()
-    assert socket.abandoned == 1 and socket.waiting == 0
+    assert socket.abandoned == 1
+    assert socket.waiting == 0
     box.put("2")  # the writer is gone: queued, not sent
-    assert socket.sent == [] and len(box) == 1
+    assert socket.sent == []
+    assert len(box) == 1
 
 
 async def test_an_unfinished_send_the_writer_never_reached_is_closed() -> None:
@@ -165,9 +169,11 @@ async def test_an_unfinished_send_the_writer_never_reached_is_closed() -> None:
         await box.write_all(socket.send)  # cancelled at its first wait...
     assert socket.waiting == 0
     rest = start(socket.send("x"))  # ...and a started send can be abandoned cleanly
-    assert rest is not None and socket.waiting == 1
+    assert rest is not None
+    assert socket.waiting == 1
     rest.close()
-    assert socket.waiting == 0 and socket.abandoned == 1
+    assert socket.waiting == 0
+    assert socket.abandoned == 1
 
 
 async def test_start_returns_none_for_a_coroutine_that_never_waits() -> None:
