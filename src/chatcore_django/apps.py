@@ -1,11 +1,16 @@
-"""The Django app: models, admin, and the logout signal that closes a user's sockets."""
+"""The Django app: models, admin, and the signals that close a user's sockets (logout, a new
+password)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.apps import AppConfig
+from django.conf import settings
 from django.contrib.auth.signals import user_logged_out
+from django.db.models.signals import post_save
+
+from chatcore import CloseCode
 
 __all__ = ("ChatcoreConfig",)
 
@@ -18,6 +23,11 @@ class ChatcoreConfig(AppConfig):
 
     def ready(self) -> None:
         user_logged_out.connect(_close_sockets, dispatch_uid="chatcore_django.logout")
+        post_save.connect(
+            _recheck_sockets,
+            sender=settings.AUTH_USER_MODEL,
+            dispatch_uid="chatcore_django.password",
+        )
 
 
 def _close_sockets(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
@@ -26,3 +36,16 @@ def _close_sockets(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
         from .sync import disconnect_user
 
         disconnect_user(user)
+
+
+def _recheck_sockets(sender: Any, instance: Any, **kwargs: Any) -> None:
+    """A new password ends the user's other sessions (Django checks a session against the
+    password at each request), so their sockets, authenticated once at the handshake, must not
+    outlive them: close them all with 1013. Clients reconnect at once; a session that is still
+    valid (the one that changed the password) gets in again, the others are refused (403)."""
+    # ``set_password`` keeps the new raw password in ``_password`` until the save completes.
+    # A new account has no sockets yet.
+    if getattr(instance, "_password", None) is not None and not kwargs.get("created"):
+        from .sync import disconnect_user
+
+        disconnect_user(instance, CloseCode.TRY_AGAIN_LATER)

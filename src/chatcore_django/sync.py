@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from asgiref.sync import async_to_sync
 
-from chatcore import ChatServer, Message, Room, User
+from chatcore import ChatServer, CloseCode, Message, Room, User
 
 from .runtime import build_server, running_server
 from .users import chat_user
@@ -76,11 +76,11 @@ def update_user(user: Any) -> None:
     _run(action)
 
 
-def disconnect_user(user: Any) -> None:
-    """Close every open chat socket of ``user`` (a Django user or a user id)."""
+def disconnect_user(user: Any, code: CloseCode = CloseCode.UNAUTHORIZED) -> None:
+    """Close every open chat socket of ``user`` (a Django user or a user id) with ``code``."""
     user_id = user if isinstance(user, str) else str(user.pk)
 
     async def action(server: ChatServer) -> None:
-        await server.disconnect_user(user_id)
+        await server.disconnect_user(user_id, code)
 
     _run(action)

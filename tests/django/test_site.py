@@ -141,3 +141,47 @@ async def test_two_people_chat_history_survives_and_logout_closes_the_socket(sit
         with pytest.raises(websockets.InvalidStatus):
             async with ben.socket():
                 pass
+
+
+async def test_a_new_password_ends_the_sockets_of_the_other_sessions(site: Site) -> None:
+    async with (
+        Browserless.sign_up(site, "pw") as here,
+        httpx.AsyncClient(base_url=site.url, timeout=10) as http,
+    ):
+        await http.get("/accounts/login/")
+        login = await http.post(
+            "/accounts/login/",
+            data={
+                "username": here.username,
+                "password": PASSWORD,
+                "csrfmiddlewaretoken": http.cookies["csrftoken"],
+            },
+        )
+        assert login.status_code == 302, login.text
+        elsewhere = Browserless(site, http, here.username)
+        async with here.socket() as ws_here, elsewhere.socket() as ws_elsewhere:
+            await next_of(ws_here, "welcome")
+            await next_of(ws_elsewhere, "welcome")
+            new = "site-test-new-password-271"
+            changed = await here.http.post(
+                "/accounts/password/",
+                data={
+                    "old_password": PASSWORD,
+                    "new_password1": new,
+                    "new_password2": new,
+                    "csrfmiddlewaretoken": here.http.cookies["csrftoken"],
+                },
+            )
+            assert changed.status_code == 302, changed.text
+            for ws in (ws_here, ws_elsewhere):
+                with pytest.raises(websockets.ConnectionClosed) as closed:
+                    await next_of(ws, "never")
+                assert closed.value.rcvd is not None
+                assert closed.value.rcvd.code == 1013  # try again
+        # The session that changed the password reconnects; the other one is over.
+        async with here.socket() as again:
+            await next_of(again, "welcome")
+        with pytest.raises(websockets.InvalidStatus) as refused:
+            async with elsewhere.socket():
+                pass
+        assert refused.value.response.status_code == 403
