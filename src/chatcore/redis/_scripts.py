@@ -29,6 +29,9 @@ Store keys::
     P seq:<room>       int   the room's last message id
     P log:<room>       list  the newest messages, "<id> <json>"
     P cid:<room>       zset  "<sender>\\n<client_id>" -> id, for messages still in the log
+
+The room scripts also publish the name of the room they changed on the channel
+``P room-changes`` (:data:`ROOM_CHANGES`), so processes that cache rooms forget it.
 """
 
 from __future__ import annotations
@@ -47,9 +50,13 @@ __all__ = (
     "LIST_ROOMS",
     "MEMBERS",
     "PUBLISH_MESSAGE",
+    "ROOM_CHANGES",
     "SYNC",
     "UPDATE_ROOM",
 )
+
+#: The channel (after the prefix) the room scripts publish each changed room's name on.
+ROOM_CHANGES = "room-changes"
 
 _PRESENCE = """
 local P = ARGV[1]
@@ -319,34 +326,41 @@ return 1
 """
 )
 
-# ARGV: prefix, room, meta json, title, kind, users... -> 1 created, 0 exists
+# The room scripts below publish the room's name on ARGV[3] (P .. ROOM_CHANGES) in the same
+# step as the change, so processes caching rooms forget the old one.
+
+# ARGV: prefix, room, changes channel, meta json, title, kind, users... -> 1 created, 0 exists
 CREATE_ROOM = """
 local P, room = ARGV[1], ARGV[2]
-if redis.call('HSETNX', P .. 'rooms', room, ARGV[3]) == 0 then return 0 end
-redis.call('HSET', P .. 'titles', room, ARGV[4])
+if redis.call('HSETNX', P .. 'rooms', room, ARGV[4]) == 0 then return 0 end
+redis.call('HSET', P .. 'titles', room, ARGV[5])
 redis.call('DEL', P .. 'seq:' .. room, P .. 'log:' .. room, P .. 'cid:' .. room)
-if ARGV[5] == 'direct' then
-  for i = 6, #ARGV do redis.call('SADD', P .. 'dms:' .. ARGV[i], room) end
+if ARGV[6] == 'direct' then
+  for i = 7, #ARGV do redis.call('SADD', P .. 'dms:' .. ARGV[i], room) end
 else
   redis.call('SADD', P .. 'groups', room)
 end
+redis.call('PUBLISH', ARGV[3], room)
 return 1
 """
 
-# ARGV: prefix, room, title -> the room's meta json, or false when there is no such room
+# ARGV: prefix, room, changes channel, title -> the room's meta json, or false when there is
+# no such room
 UPDATE_ROOM = """
 local P, room = ARGV[1], ARGV[2]
 local meta = redis.call('HGET', P .. 'rooms', room)
 if not meta then return false end
-redis.call('HSET', P .. 'titles', room, ARGV[3])
+redis.call('HSET', P .. 'titles', room, ARGV[4])
+redis.call('PUBLISH', ARGV[3], room)
 return meta
 """
 
-# ARGV: prefix, room -> 1 deleted, 0 no such room
+# ARGV: prefix, room, changes channel -> 1 deleted, 0 no such room
 DELETE_ROOM = """
 local P, room = ARGV[1], ARGV[2]
 local meta = redis.call('HGET', P .. 'rooms', room)
 if not meta then return 0 end
+redis.call('PUBLISH', ARGV[3], room)
 for _, user in ipairs(cjson.decode(meta)['users']) do
   redis.call('SREM', P .. 'dms:' .. user, room)
 end

@@ -15,6 +15,12 @@ Presence
     its users' ``leave`` (only where no other process still holds them), so each is announced
     once, within ``expiry + heartbeat`` seconds of the death.
 
+Room changes
+    The store's room scripts publish the name of each room they create, retitle or delete on
+    ``<prefix>room-changes`` in the same step. Every process subscribes to it, so a
+    :class:`~chatcore.redis.RedisStore` can keep the rooms it has read in memory and forget
+    one as soon as it changes (see :meth:`~RedisBroker.watch_rooms`).
+
 Outages
     Commands raise :class:`~chatcore.errors.Unavailable` while Redis is unreachable. The reader
     reconnects with backoff and subscribes again. Envelopes published while a process was cut
@@ -31,7 +37,7 @@ import contextlib
 import logging
 import secrets
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import anyio
@@ -48,6 +54,7 @@ from ..values import User
 from . import _scripts
 from ._client import make_client, resolve_url, unavailable
 from ._codec import decode_envelope, decode_user, encode_envelope, encode_user, message_id
+from ._wire import Wire, make_wire
 
 __all__ = ("RedisBroker",)
 
@@ -105,10 +112,18 @@ class RedisBroker:
         self._order_wait = int(order_wait * 1000)
         self.process = secrets.token_hex(8)
         self._client = make_client(self.url, timeout, name=f"chatcore-{self.process}")
+        # Scripts and PUBLISH go through the lean connection when the URL allows one.
+        self._wire = make_wire(self._client, timeout)
         self._deliver: Deliver | None = None
         self._channels: set[str] = set()
-        self._pubsub: Any = None  # redis.asyncio.client.PubSub while subscriptions flow
+        # A redis-py PubSub, or the wire's Subscriber, while subscriptions flow.
+        self._pubsub: Any = None
         self._waiters: dict[str, deque[anyio.Event]] = {}
+        self._changes_key = self.channel_key(_scripts.ROOM_CHANGES)
+        self._own_channels = frozenset(
+            {self.channel_key(f"process:{self.process}"), self._changes_key}
+        )
+        self._room_watchers: list[Callable[[str | None], None]] = []
         # What this process holds, to re-assert after an outage.
         self._presence: dict[str, dict[str, User]] = {}
         self._online: dict[str, User] = {}
@@ -121,9 +136,32 @@ class RedisBroker:
         """The Redis client; a :class:`RedisStore` given this broker shares it."""
         return self._client
 
+    @property
+    def wire(self) -> Wire | None:
+        """The lean connection for scripts (see ``_wire``); the store shares it too."""
+        return self._wire
+
     def channel_key(self, channel: str) -> str:
         """The Redis pub/sub channel of a broker channel (``room:lobby`` ...)."""
         return self.prefix + channel
+
+    @property
+    def listening(self) -> bool:
+        """True while the subscriptions are confirmed, so no published change is missed."""
+        return self._pubsub is not None
+
+    def watch_rooms(self, changed: Callable[[str | None], None]) -> None:
+        """Call ``changed(room)`` for each room a store script changes (with this prefix), and
+        ``changed(None)`` whenever changes may have been missed (the subscription was lost or
+        restored): a cache of rooms must then forget everything."""
+        self._room_watchers.append(changed)
+
+    def _rooms_changed(self, room: str | None) -> None:
+        for changed in self._room_watchers:
+            try:
+                changed(room)
+            except Exception:
+                log.exception("a room change callback failed")
 
     # lifecycle
 
@@ -139,6 +177,8 @@ class RedisBroker:
         finally:
             self._deliver = None
             self._pubsub = None
+            if self._wire is not None:
+                self._wire.close()
             with anyio.CancelScope(shield=True), anyio.move_on_after(self.timeout):
                 await self._client.aclose()
 
@@ -146,12 +186,13 @@ class RedisBroker:
         started = lost = False
         delay = 0.0
         while True:
-            pubsub = self._client.pubsub()
+            pubsub = self._wire.pubsub() if self._wire is not None else self._client.pubsub()
             try:
                 await self._open(pubsub)
                 if lost:
                     # Idle pooled connections may be dead too (a restarted Redis): drop them
                     # now rather than fail a command on each.
+                    # (The wire notices a restart itself: Redis closed its socket.)
                     await self._client.connection_pool.disconnect(inuse_connections=False)
                     self._kick_local()
                     lost = False
@@ -171,6 +212,7 @@ class RedisBroker:
                 self._dirty = True
             finally:
                 self._pubsub = None
+                self._rooms_changed(None)
                 for waiters in self._waiters.values():
                     for event in waiters:
                         event.set()
@@ -180,15 +222,15 @@ class RedisBroker:
                     anyio.move_on_after(self.timeout),
                     contextlib.suppress(*_LOST),
                 ):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await pubsub.aclose()
             delay = min(self.retry, delay * 2 or self.retry / 16)
             await anyio.sleep(delay)
 
     async def _open(self, pubsub: Any) -> None:
         """Subscribe ``pubsub`` to every wanted channel; return once Redis confirmed them all."""
-        wanted = {self.channel_key(channel) for channel in self._channels}
-        # A channel of its own keeps the connection open (and watched) with nothing else wanted.
-        wanted.add(self.channel_key(f"process:{self.process}"))
+        # A channel of its own keeps the connection open (and watched) with nothing else
+        # wanted; room changes are always wanted.
+        wanted = {self.channel_key(channel) for channel in self._channels} | self._own_channels
         await pubsub.subscribe(*wanted)
         pending = set(wanted)
         with anyio.fail_after(self.timeout):
@@ -201,11 +243,12 @@ class RedisBroker:
                 else:
                     self._on_message(message)
         self._pubsub = pubsub
+        self._rooms_changed(None)  # what changed while no subscription was there is unknown
         # Channels wanted or dropped while the subscriptions were being restored.
         now = {self.channel_key(channel) for channel in self._channels}
         if now - wanted:
             await pubsub.subscribe(*(now - wanted))
-        stale = wanted - now - {self.channel_key(f"process:{self.process}")}
+        stale = wanted - now - self._own_channels
         if stale:
             await pubsub.unsubscribe(*stale)
 
@@ -219,6 +262,9 @@ class RedisBroker:
         if kind != "message" or self._deliver is None:
             return
         channel = message["channel"]
+        if channel == self._changes_key:
+            self._rooms_changed(message["data"])
+            return
         try:
             envelope = decode_envelope(message["data"])
         except (ValueError, TypeError, LookupError):
@@ -250,7 +296,12 @@ class RedisBroker:
         message = message_id(envelope)
         if message is None:
             with unavailable():
-                await self._client.publish(self.channel_key(envelope.target.channel), data)
+                if self._wire is not None:
+                    await self._wire.call(
+                        "PUBLISH", self.channel_key(envelope.target.channel), data
+                    )
+                else:
+                    await self._client.publish(self.channel_key(envelope.target.channel), data)
         else:
             # A room's messages go out in id order, whichever process appended them.
             assert isinstance(envelope.target, ToRoom)
@@ -411,6 +462,8 @@ class RedisBroker:
     async def _call(self, script: str, *args: str | int) -> Any:
         try:
             with unavailable():
+                if self._wire is not None:
+                    return await self._wire.script(script, self.prefix, *args)
                 return await self._scripts[script](args=[self.prefix, *args])
         except Unavailable:
             self._dirty = True

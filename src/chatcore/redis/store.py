@@ -5,6 +5,13 @@ so processes appending at once still get 1, 2, 3, ... with no gaps. Given the pr
 :class:`~chatcore.redis.RedisBroker`, the same script also publishes the ``message`` frame, so
 a room's messages reach every process in id order (see :attr:`chatcore.store.Appended.published`).
 A repeated ``client_id`` is recognised while its first message is still in the history.
+
+With a broker on the same Redis and prefix, the store also keeps the rooms it has read in
+memory (a ``send`` reads its room every time). Every store's room scripts publish each change
+on ``<prefix>room-changes`` in the same step, whichever process or tool made it; the broker
+hears it and the store forgets that room. While the broker's subscription is down nothing is
+cached or served from the cache, and the cache is emptied whenever the subscription is lost or
+restored. (Rooms changed in Redis by hand, not through a store, stay cached until then.)
 """
 
 from __future__ import annotations
@@ -20,12 +27,15 @@ from ..values import Message, Room, User
 from . import _scripts
 from ._client import make_client, resolve_url, unavailable
 from ._codec import decode_message, decode_room, encode_header, encode_message, encode_room
+from ._wire import make_wire
 from .broker import RedisBroker
 
 __all__ = ("RedisStore",)
 
 # The message frame starts like this; the script writes the id in place of the 0.
 _FRAME_START = '{"type":"message","id":0,'
+# Rooms kept in memory at most; the oldest read goes first.
+_CACHED_ROOMS = 4_096
 
 
 class RedisStore:
@@ -53,41 +63,85 @@ class RedisStore:
         self.broker = broker
         # With a broker, share its connections (and its reconnects after an outage).
         if broker is not None and broker.url == self.url:
-            self._own_client, self._client = False, broker.client
+            self._own_client, self._client, self._wire = False, broker.client, broker.wire
         else:
             self._own_client, self._client = True, make_client(self.url, timeout)
+            self._wire = make_wire(self._client, timeout)
         self._scripts = {source: self._client.register_script(source) for source in _SOURCES}
+        # Rooms as last read, while the broker reports every change (see the module doc).
+        self._rooms: dict[str, Room] = {}
+        self._generation = 0  # moves on each forgotten room: a read across it is not kept
+        self._changes = prefix + _scripts.ROOM_CHANGES
+        # Only a broker on the same Redis and prefix hears every change.
+        self._cached = broker is not None and not self._own_client and broker.prefix == prefix
+        if broker is not None and self._cached:
+            broker.watch_rooms(self._forget)
 
     async def aclose(self) -> None:
         """Close the store's own connections (they reopen on the next call)."""
         if self._own_client:
+            if self._wire is not None:
+                self._wire.close()
             await self._client.aclose()
 
     async def create_room(self, room: Room) -> None:
         users = list(room.users) if room.is_direct else []
         created = await self._call(
-            _scripts.CREATE_ROOM, room.name, encode_room(room), room.title, room.kind.value, *users
+            _scripts.CREATE_ROOM,
+            room.name,
+            self._changes,
+            encode_room(room),
+            room.title,
+            room.kind.value,
+            *users,
         )
+        self._forget(room.name)
         if not created:
             raise RoomExists(field="room")
 
     async def get_room(self, name: str) -> Room | None:
+        cached = self._rooms.get(name)
+        if cached is not None and self._cache_valid():
+            return cached
+        generation = self._generation
         with unavailable():
             async with self._client.pipeline(transaction=True) as pipe:
                 pipe.hget(f"{self.prefix}rooms", name)
                 pipe.hget(f"{self.prefix}titles", name)
                 meta, title = await pipe.execute()
-        return None if meta is None else decode_room(name, meta, title)
+        if meta is None:
+            return None
+        room = decode_room(name, meta, title)
+        if generation == self._generation and self._cache_valid():
+            rooms = self._rooms
+            if len(rooms) >= _CACHED_ROOMS:
+                del rooms[next(iter(rooms))]
+            rooms[name] = room
+        return room
 
     async def update_room(self, name: str, title: str) -> Room:
-        meta = await self._call(_scripts.UPDATE_ROOM, name, title)
+        meta = await self._call(_scripts.UPDATE_ROOM, name, self._changes, title)
+        self._forget(name)
         if meta is None:
             raise NoSuchRoom(field="room")
         return decode_room(name, meta, title)
 
     async def delete_room(self, name: str) -> None:
-        if not await self._call(_scripts.DELETE_ROOM, name):
+        deleted = await self._call(_scripts.DELETE_ROOM, name, self._changes)
+        self._forget(name)
+        if not deleted:
             raise NoSuchRoom(field="room")
+
+    def _cache_valid(self) -> bool:
+        return self._cached and self.broker is not None and self.broker.listening
+
+    def _forget(self, room: str | None) -> None:
+        """``room`` changed (None: any room may have): drop what the cache holds of it."""
+        self._generation += 1
+        if room is None:
+            self._rooms.clear()
+        else:
+            self._rooms.pop(room, None)
 
     async def list_rooms(self, user_id: str) -> list[Room]:
         flat = await self._call(_scripts.LIST_ROOMS, user_id)
@@ -145,6 +199,8 @@ class RedisStore:
 
     async def _call(self, script: str, *args: str | int) -> Any:
         with unavailable():
+            if self._wire is not None:
+                return await self._wire.script(script, self.prefix, *args)
             return await self._scripts[script](args=[self.prefix, *args])
 
 

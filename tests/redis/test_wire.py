@@ -1,0 +1,142 @@
+"""The lean connection for scripts and PUBLISH: replies, errors, reconnects and timeouts."""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+import redis.asyncio
+import redis.exceptions
+
+from chatcore.redis._client import make_client
+from chatcore.redis._wire import Wire, _Incomplete, _pack, _parse, make_wire
+from tests.redis.support import need_redis, throwaway_redis
+
+pytestmark = [pytest.mark.anyio]
+
+
+def parse(data: bytes) -> object:
+    reply, end = _parse(bytearray(data), 0)
+    assert end == len(data)
+    return reply
+
+
+def test_replies_are_parsed_like_redis_py_with_text_replies() -> None:
+    assert parse(b"+OK\r\n") == "OK"
+    assert parse(b":-3\r\n") == -3
+    assert parse(b"$-1\r\n") is None
+    assert parse(b"$4\r\nh\xc3\xa9l\r\n") == "hél"  # sizes are in bytes
+    assert parse(b"$4\r\n\xed\xa0\x80!\r\n") == "\ud800!"  # a lone surrogate, as stored
+    assert parse(b"*3\r\n:1\r\n*1\r\n$1\r\na\r\n$-1\r\n") == [1, ["a"], None]
+    error = parse(b"-NOSCRIPT No matching script\r\n")
+    assert isinstance(error, redis.exceptions.NoScriptError)
+    assert isinstance(parse(b"-READONLY no\r\n"), redis.exceptions.ReadOnlyError)
+    assert type(parse(b"-ERR wrong\r\n")) is redis.exceptions.ResponseError
+
+
+@pytest.mark.parametrize("cut", range(1, 20))
+def test_a_reply_cut_anywhere_waits_for_the_rest(cut: int) -> None:
+    data = b"*2\r\n$5\r\nhello\r\n:42\r\n"
+    with pytest.raises(_Incomplete):
+        _parse(bytearray(data[:cut]), 0)
+
+
+def test_commands_are_packed_as_bulk_strings() -> None:
+    assert _pack(("SET", "k", 12)) == b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$2\r\n12\r\n"
+    assert _pack(("SET", "é")) == b"*2\r\n$3\r\nSET\r\n$2\r\n\xc3\xa9\r\n"
+
+
+def test_only_plain_tcp_urls_get_a_wire() -> None:
+    assert make_wire(make_client("redis://u:p@127.0.0.1:1/2", 1), 1) is not None
+    assert make_wire(make_client("rediss://127.0.0.1", 1), 1) is None
+    assert make_wire(make_client("unix:///tmp/redis.sock", 1), 1) is None
+
+
+@pytest.mark.network
+async def test_calls_pipeline_and_scripts_load_themselves() -> None:
+    url = need_redis()
+    wire = make_wire(make_client(url, 5, name="chatcore-wire-test"), 5)
+    assert wire is not None
+    try:
+        results: list[object] = []
+
+        async def ping(n: int) -> None:
+            results.append((n, await wire.call("ECHO", f"x{n}")))
+
+        async with anyio.create_task_group() as group:
+            for n in range(50):
+                group.start_soon(ping, n)
+        assert sorted(results) == [(n, f"x{n}") for n in range(50)]  # type: ignore[type-var]
+        # A script Redis has never seen is sent whole once (EVALSHA says NOSCRIPT).
+        source = f"return {{ARGV[1], {len(results)}, 'é'}}  -- {id(wire)}"
+        assert await wire.script(source, "a") == ["a", 50, "é"]
+        assert await wire.script(source, "b") == ["b", 50, "é"]
+        with pytest.raises(redis.exceptions.ResponseError):
+            await wire.call("NOSUCHCOMMAND")
+        assert await wire.call("CLIENT", "GETNAME") == "chatcore-wire-test"
+    finally:
+        wire.close()
+
+
+@pytest.mark.network
+async def test_a_lost_connection_fails_the_call_and_the_next_call_reconnects() -> None:
+    need_redis()
+    async with throwaway_redis() as server:
+        wire = Wire("127.0.0.1", server.port, timeout=0.5)
+        assert await wire.call("PING") == "PONG"
+        await server.stop()
+        with pytest.raises((redis.exceptions.ConnectionError, OSError)):
+            await wire.call("PING")
+        await server.start()
+        assert await wire.call("PING") == "PONG"
+        # A reply that does not come in time fails the call and drops the connection.
+        admin = redis.asyncio.Redis.from_url(server.url)
+        try:
+            await admin.client_pause(800)
+            with pytest.raises(redis.exceptions.TimeoutError):
+                await wire.call("SET", "k", "v")
+            with anyio.fail_after(5):
+                while True:
+                    try:
+                        assert await wire.call("GET", "k") in ("v", None)
+                        break
+                    except redis.exceptions.TimeoutError:
+                        pass
+        finally:
+            await admin.aclose()
+            wire.close()
+
+
+@pytest.mark.network
+async def test_the_subscriber_hands_over_messages_then_the_loss() -> None:
+    url = need_redis()
+    wire = make_wire(make_client(url, 5, name="chatcore-wire-sub"), 5)
+    assert wire is not None
+    subscriber = wire.pubsub()
+    admin = redis.asyncio.Redis.from_url(url, decode_responses=True)
+    try:
+        await subscriber.subscribe("chatcore-test:a", "chatcore-test:b")
+        confirmed = [await subscriber.get_message() for _ in range(2)]
+        assert sorted(m["channel"] for m in confirmed) == ["chatcore-test:a", "chatcore-test:b"]
+        assert {m["type"] for m in confirmed} == {"subscribe"}
+        await subscriber.unsubscribe("chatcore-test:b")
+        assert (await subscriber.get_message())["type"] == "unsubscribe"
+        for channel in ("chatcore-test:b", "chatcore-test:a", "chatcore-test:a"):
+            await admin.publish(channel, f"to {channel} é")
+        message = await subscriber.get_message()
+        assert message == {
+            "type": "message",
+            "channel": "chatcore-test:a",
+            "data": "to chatcore-test:a é",
+        }
+        # Cut the connection: what came before the cut is still handed over, then the loss.
+        clients = await admin.client_list()
+        (mine,) = [c["id"] for c in clients if c["name"] == "chatcore-wire-sub"]
+        await admin.client_kill_filter(_id=mine)
+        assert (await subscriber.get_message())["channel"] == "chatcore-test:a"
+        with anyio.fail_after(5), pytest.raises(redis.exceptions.ConnectionError):
+            await subscriber.get_message()
+        with pytest.raises(redis.exceptions.ConnectionError):
+            await subscriber.subscribe("chatcore-test:c")
+    finally:
+        await subscriber.aclose()
+        await admin.aclose()
