@@ -75,9 +75,10 @@ clean:
 bench-core: venv
 	$(BIN)/python benchmarks/core_fanout.py
 
-# chatcore beside the peer stacks over real sockets, ~10 minutes (docs/performance.md).
+# chatcore beside the peer stacks over real sockets, ~13 minutes (docs/performance.md);
+# BENCH_ARGS="--repeat 3" as published there (~40 minutes).
 # Needs Redis on 127.0.0.1:6379 (or CHATCORE_REDIS_URL) for the Redis targets.
 bench: venv
 	$(BIN)/python -m uv pip install -q --python $(BIN)/python -e '.[$(EXTRAS),bench]'
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
-	$(BIN)/python benchmarks/charts.py > benchmarks/results/latest.md
+	$(BIN)/python benchmarks/charts.py --docs > benchmarks/results/latest.md

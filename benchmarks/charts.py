@@ -1,7 +1,9 @@
 """Charts and tables from a ``benchmarks/run.py`` result: PNGs for the docs, Markdown on stdout.
 
-Run: ``.venv/bin/python benchmarks/charts.py [benchmarks/results/latest.json]``. Writes
-``docs/img/perf-throughput.png``, ``perf-cpu.png`` and ``perf-latency.png``.
+Run: ``.venv/bin/python benchmarks/charts.py [--docs] [benchmarks/results/latest.json]``.
+Writes ``docs/img/perf-throughput.png``, ``perf-cpu.png`` and ``perf-latency.png``; with
+``--docs`` it also replaces the results section of ``docs/performance.md`` (between its
+``<!-- results`` and ``<!-- end of results -->`` markers) with what it prints.
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ import matplotlib.pyplot as plt
 
 HERE = Path(__file__).resolve().parent
 IMG = HERE.parent / "docs" / "img"
+DOC = HERE.parent / "docs" / "performance.md"
+BEGIN = "<!-- results: generated from benchmarks/results/latest.json by benchmarks/charts.py -->"
+END = "<!-- end of results -->"
 FLOOR = "floor"
 
 
@@ -215,8 +220,55 @@ def goals(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def describe(results: dict[str, Any]) -> str:
+    """One paragraph: the command, the machine, the packages, the load, the time."""
+    machine = results["machine"]
+    packages = ", ".join(f"{name} {version}" for name, version in machine["packages"].items())
+    start, end = machine["load_average_at_start"][0], machine["load_average_at_end"][0]
+    repeat = results["settings"].get("repeat", 1)
+    rows = (
+        f" Each row is the median of {repeat} runs by server CPU per delivery (lost and "
+        "duplicated deliveries count over all of them)."
+        if repeat > 1
+        else ""
+    )
+    return (
+        f"The run: `{results['command']}` on {machine['cores']} cores ({machine['cpu']}), "
+        f"{machine['memory_gib']} GiB, Linux {machine['kernel']}, Python {machine['python']}; "
+        f"{packages}; Redis on the same machine. Load average {start:.2f} at the start, "
+        f"{end:.2f} at the end; the run took {results['wall_seconds']:.0f} s (started "
+        f"{results['started']}).{rows}"
+    )
+
+
+def section(results: dict[str, Any]) -> str:
+    """The results section of docs/performance.md."""
+    return "\n".join(
+        [
+            describe(results),
+            "",
+            "### Against the issue's targets",
+            "",
+            goals(results),
+            "",
+            "### Charts",
+            "",
+            "![Deliveries per second by room size](img/perf-throughput.png)",
+            "",
+            "![Server CPU per delivery by room size](img/perf-cpu.png)",
+            "",
+            "![p99 latency by room size](img/perf-latency.png)",
+            "",
+            "### Every target, every size",
+            "",
+            table(results),
+        ]
+    )
+
+
 def main() -> None:
-    source = Path(sys.argv[1]) if len(sys.argv) > 1 else HERE / "results" / "latest.json"
+    args = [arg for arg in sys.argv[1:] if arg != "--docs"]
+    source = Path(args[0]) if args else HERE / "results" / "latest.json"
     results = json.loads(source.read_text())
     IMG.mkdir(parents=True, exist_ok=True)
     chart(
@@ -244,9 +296,13 @@ def main() -> None:
         IMG / "perf-latency.png",
         log_y=True,
     )
-    print(goals(results))
-    print()
-    print(table(results))
+    text = section(results)
+    print(text)
+    if "--docs" in sys.argv:
+        doc = DOC.read_text()
+        head, rest = doc.split(BEGIN, 1)
+        _, tail = rest.split(END, 1)
+        DOC.write_text(f"{head}{BEGIN}\n\n{text}\n\n{END}{tail}")
 
 
 if __name__ == "__main__":

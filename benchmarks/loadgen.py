@@ -180,6 +180,7 @@ class Peer(asyncio.Protocol):
         self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.counts = bytearray()
         self.closed = False
+        self.close_code: int | None = None  # from the server's close frame
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's own class
@@ -269,6 +270,7 @@ class Peer(asyncio.Protocol):
         elif opcode == 0x8:  # close
             self.fail(f"closed by the server: {payload[:2].hex()} {payload[2:]!r}")
             self.closed = True
+            self.close_code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1005
         elif opcode == 0x1:
             reply = self.gen.dialect.on_text(self, payload)
             if reply:
@@ -514,6 +516,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     out["latency"]["offered_per_s"] = args.offered
     # A server that closes slow sockets (chatcore's 1013) shows here, besides the losses.
     out["closed_by_server"] = sum(peer.closed for peer in gen.receivers)
+    codes: dict[str, int] = {}
+    for peer in gen.receivers:
+        if peer.close_code is not None:
+            codes[str(peer.close_code)] = codes.get(str(peer.close_code), 0) + 1
+    out["close_codes"] = codes
     return out
 
 
