@@ -40,6 +40,14 @@ class Socket:
         self.sent.append(text)
 
 
+async def write_catching(box: Outbox, socket: Socket, raised: list[Exception]) -> None:
+    """Run the outbox's writer; keep the OSError it raises (the socket is gone)."""
+    try:
+        await box.write_all(socket.send)
+    except OSError as error:
+        raised.append(error)
+
+
 async def test_a_frame_for_an_idle_socket_is_sent_inside_put() -> None:
     box, socket = Outbox(8), Socket()
     box.put("welcome")  # queued before the writer starts: the writer sends it first
@@ -106,15 +114,8 @@ async def test_a_full_outbox_behind_a_stuck_socket_still_closes_with_1013() -> N
 async def test_a_send_failing_inside_put_is_raised_by_the_writer() -> None:
     box, socket = Outbox(8), Socket()
     raised: list[Exception] = []
-
-    async def writer() -> None:
-        try:
-            await box.write_all(socket.send)
-        except OSError as error:
-            raised.append(error)
-
     async with anyio.create_task_group() as tg:
-        tg.start_soon(writer)
+        tg.start_soon(write_catching, box, socket, raised)
         await anyio.wait_all_tasks_blocked()
         socket.failure = OSError("reset")
         assert box.put("lost") is True  # put() itself never raises
@@ -127,15 +128,8 @@ async def test_a_send_failing_after_it_waited_is_raised_by_the_writer() -> None:
     box, socket = Outbox(8), Socket()
     socket.gate = anyio.Event()
     raised: list[Exception] = []
-
-    async def writer() -> None:
-        try:
-            await box.write_all(socket.send)
-        except OSError as error:
-            raised.append(error)
-
     async with anyio.create_task_group() as tg:
-        tg.start_soon(writer)
+        tg.start_soon(write_catching, box, socket, raised)
         await anyio.wait_all_tasks_blocked()
         box.put("1")
         await anyio.wait_all_tasks_blocked()
