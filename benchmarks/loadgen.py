@@ -407,13 +407,23 @@ class Generator:
 
     def tally(self, phase: Phase) -> dict[str, int]:
         sent = phase.sent
-        lost = duplicated = 0
+        lost = duplicated = lost_by = 0
         for peer in self.receivers:
             zero = peer.counts.count(0, 0, sent)
             once = peer.counts.count(1, 0, sent)
             lost += zero
+            lost_by += zero > 0
             duplicated += sent - zero - once
-        return {"messages": sent, "lost": lost, "duplicated": duplicated}
+        # How many receivers lost any, and how many of those the server or the network closed.
+        return {
+            "messages": sent,
+            "lost": lost,
+            "duplicated": duplicated,
+            "receivers_losing": lost_by,
+            "closed_losing": sum(
+                peer.closed and peer.counts.count(0, 0, sent) > 0 for peer in self.receivers
+            ),
+        }
 
 
 class Meter:

@@ -374,6 +374,11 @@ def main() -> None:
                     "lost": other["throughput"]["lost"] + other["latency"]["lost"],
                     "duplicated": other["throughput"]["duplicated"]
                     + other["latency"]["duplicated"],
+                    "close_codes": other.get("close_codes", {}),
+                    "receivers_losing": other["throughput"].get("receivers_losing", 0)
+                    + other["latency"].get("receivers_losing", 0),
+                    "closed_losing": other["throughput"].get("closed_losing", 0)
+                    + other["latency"].get("closed_losing", 0),
                 }
                 for other in tries
                 if "error" not in other
