@@ -242,7 +242,10 @@ class Peer(asyncio.Protocol):
             end = start + length
             if end > size:
                 break
-            at = data.find(MARK, start, end)
+            # Only a text frame can be a message: a ping's random payload may hold the mark too
+            # (about one ping in 22,000), and a ping taken for a message gets no pong.
+            opcode = data[pos] & 0x0F
+            at = data.find(MARK, start, end) if opcode == 0x1 else -1
             if at >= 0:
                 if self.counting and phase is not None and data[at + 2] - 48 == phase.digit:
                     seq = int(data[at + 3 : at + 12])
@@ -260,7 +263,7 @@ class Peer(asyncio.Protocol):
                             phase.last_completion = time.perf_counter()
                             phase.on_complete()
             else:
-                self.control(data[pos] & 0x0F, data[start:end])
+                self.control(opcode, data[start:end])
             pos = end
         self.buffer = data[pos:]
 
