@@ -28,7 +28,8 @@ from .errors import CloseCode
 
 __all__ = ("Closed", "Outbox", "Send")
 
-#: Sends one text frame on a socket (an adapter's ``websocket.send_text``).
+#: Sends one text frame on a socket: a function returning an awaitable (a coroutine, a
+#: future), such as an adapter's wrapper around its ASGI ``send``.
 Send = Callable[[str], Awaitable[object]]
 
 

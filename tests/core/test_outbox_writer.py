@@ -40,12 +40,13 @@ class Socket:
         self.sent.append(text)
 
 
-async def write_catching(box: Outbox, socket: Socket, raised: list[Exception]) -> None:
-    """Run the outbox's writer; keep the OSError it raises (the socket is gone)."""
+async def write_catching(box: Outbox, socket: Socket, ended: list[CloseCode | Exception]) -> None:
+    """Run the outbox's writer; keep the close code it returns, or the OSError it raises (the
+    socket is gone)."""
     try:
-        await box.write_all(socket.send)
+        ended.append(await box.write_all(socket.send))
     except OSError as error:
-        raised.append(error)
+        ended.append(error)
 
 
 async def test_a_frame_for_an_idle_socket_is_sent_inside_put() -> None:
@@ -65,13 +66,9 @@ async def test_a_frame_for_an_idle_socket_is_sent_inside_put() -> None:
 
 async def test_frames_wait_behind_a_send_that_waits_and_keep_their_order() -> None:
     box, socket = Outbox(8), Socket()
-    codes: list[CloseCode] = []
-
-    async def writer() -> None:
-        codes.append(await box.write_all(socket.send))
-
+    codes: list[CloseCode | Exception] = []
     async with anyio.create_task_group() as tg:
-        tg.start_soon(writer)
+        tg.start_soon(write_catching, box, socket, codes)
         await anyio.wait_all_tasks_blocked()
         socket.gate = anyio.Event()
         box.put("1")  # starts inline, then waits on the full socket
@@ -94,13 +91,9 @@ async def test_frames_wait_behind_a_send_that_waits_and_keep_their_order() -> No
 async def test_a_full_outbox_behind_a_stuck_socket_still_closes_with_1013() -> None:
     box, socket = Outbox(2), Socket()
     socket.gate = anyio.Event()
-    codes: list[CloseCode] = []
-
-    async def writer() -> None:
-        codes.append(await box.write_all(socket.send))
-
+    codes: list[CloseCode | Exception] = []
     async with anyio.create_task_group() as tg:
-        tg.start_soon(writer)
+        tg.start_soon(write_catching, box, socket, codes)
         await anyio.wait_all_tasks_blocked()
         for text in ("1", "2", "3"):  # 1 is in the socket, 2 and 3 fill the outbox
             assert box.put(text)
@@ -113,7 +106,7 @@ async def test_a_full_outbox_behind_a_stuck_socket_still_closes_with_1013() -> N
 
 async def test_a_send_failing_inside_put_is_raised_by_the_writer() -> None:
     box, socket = Outbox(8), Socket()
-    raised: list[Exception] = []
+    raised: list[CloseCode | Exception] = []
     async with anyio.create_task_group() as tg:
         tg.start_soon(write_catching, box, socket, raised)
         await anyio.wait_all_tasks_blocked()
@@ -127,7 +120,7 @@ async def test_a_send_failing_inside_put_is_raised_by_the_writer() -> None:
 async def test_a_send_failing_after_it_waited_is_raised_by_the_writer() -> None:
     box, socket = Outbox(8), Socket()
     socket.gate = anyio.Event()
-    raised: list[Exception] = []
+    raised: list[CloseCode | Exception] = []
     async with anyio.create_task_group() as tg:
         tg.start_soon(write_catching, box, socket, raised)
         await anyio.wait_all_tasks_blocked()
