@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 import anyio
 import pytest
 import redis.asyncio
@@ -73,6 +76,36 @@ async def test_calls_pipeline_and_scripts_load_themselves() -> None:
         with pytest.raises(redis.exceptions.ResponseError):
             await wire.call("NOSUCHCOMMAND")
         assert await wire.call("CLIENT", "GETNAME") == "chatcore-wire-test"
+    finally:
+        wire.close()
+
+
+@pytest.mark.network
+async def test_commands_given_in_one_turn_go_out_in_one_write() -> None:
+    url = need_redis()
+    wire = make_wire(make_client(url, 5), 5)
+    assert wire is not None
+    try:
+        assert await wire.call("PING") == "PONG"
+        protocol = wire._protocol
+        assert protocol is not None
+        assert protocol.transport is not None
+        transport, writes = protocol.transport, []
+
+        class Counting:
+            def write(self, data: bytes) -> None:
+                writes.append(data)
+                transport.write(data)
+
+            def __getattr__(self, name: str) -> Any:
+                return getattr(transport, name)
+
+        protocol.transport = Counting()  # type: ignore[assignment]
+        replies = await asyncio.gather(*(wire.call("ECHO", f"x{n}") for n in range(20)))
+        assert replies == [f"x{n}" for n in range(20)]
+        assert len(writes) == 1
+        assert await wire.call("ECHO", "alone") == "alone"
+        assert len(writes) == 2
     finally:
         wire.close()
 
