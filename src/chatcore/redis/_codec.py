@@ -66,6 +66,22 @@ def encode_envelope(envelope: Envelope) -> str:
 def decode_envelope(data: str) -> Envelope:
     """The envelope of :func:`encode_envelope`; ``ValueError`` (or a subclass) if malformed."""
     header, newline, frame = data.partition("\n")
+    parts = _headers.get(header)
+    if parts is None:
+        parts = _decode_header(header)
+        if len(_headers) >= _HEADERS_KEPT:
+            _headers.clear()
+        _headers[header] = parts
+    target, ephemeral, effect = parts
+    return Envelope(target, frame if newline else None, ephemeral, effect)
+
+
+# A room's envelopes share one header, so each header is parsed once (its parts are frozen).
+_HEADERS_KEPT = 1_024
+_headers: dict[str, tuple[Target, bool, Effect | None]] = {}
+
+
+def _decode_header(header: str) -> tuple[Target, bool, Effect | None]:
     head = json.loads(header)
     kind, name, exclude, ephemeral = head[:4]
     target: Target
@@ -88,7 +104,7 @@ def decode_envelope(data: str) -> Envelope:
             effect = UserKicked(CloseCode(args[0]))
         else:
             raise ValueError(f"unknown effect {tag!r}")
-    return Envelope(target, frame if newline else None, bool(ephemeral), effect)
+    return target, bool(ephemeral), effect
 
 
 # How `protocol.encode` starts a `message` frame (type first, then id); a test in
