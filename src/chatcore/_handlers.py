@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from . import commands as c
 from .errors import Forbidden, InvalidField, NotMember
 from .hub import Conn
-from .values import Room, check_title
+from .values import Room, check_text, check_title
 
 if TYPE_CHECKING:
     from .server import ChatServer
 
-__all__ = ("handle",)
+__all__ = ("check_send", "handle", "post_send")
 
 Result = dict[str, Any]
 _C = TypeVar("_C", bound=c.Command)
@@ -77,9 +77,20 @@ async def _leave(server: ChatServer, conn: Conn, cmd: c.Leave) -> Result:
 
 @_handles(c.Send)
 async def _send(server: ChatServer, conn: Conn, cmd: c.Send) -> Result:
+    await check_send(server, conn, cmd)
+    return await post_send(server, conn, cmd)
+
+
+async def check_send(server: ChatServer, conn: Conn, cmd: c.Send) -> None:
+    """Everything about a ``send`` that can be the client's fault, before anything is stored."""
     room = await _member_room(server, conn, cmd.room)
     if not await server.policy.can_send(conn.user, room):
         raise Forbidden("you may not write in this room", field="room")
+    check_text(cmd.text, server.limits.max_text)
+
+
+async def post_send(server: ChatServer, conn: Conn, cmd: c.Send) -> Result:
+    """The checked ``send``: store and publish its message."""
     appended = await server.post(cmd.room, cmd.text, sender=conn.user, client_id=cmd.client_id)
     return {"id": appended.message.id}
 

@@ -6,6 +6,9 @@ Fan-out
     :meth:`publish` hands the envelope to the ``deliver`` callback of every process subscribed to
     ``envelope.target.channel``, the publishing process included, in publish order per channel,
     each exactly once while the broker is healthy. ``rooms`` is subscribed by every process.
+    A broker whose :attr:`~Broker.orders_messages` is true delivers a room's ``message`` events
+    in id order even when they are published out of order (as they may be by several
+    processes, or by posts that overlap).
 
 Presence
     Presence is kept per (room, user, process). :meth:`join` returns True when the user was not
@@ -41,6 +44,12 @@ Deliver = Callable[[Envelope], None]
 
 
 class Broker(Protocol):
+    @property
+    def orders_messages(self) -> bool:
+        """Whether a room's ``message`` events reach every process in id order whatever order
+        they were published in (see the contract above)."""
+        ...
+
     async def run(self, deliver: Deliver, *, task_status: TaskStatus[None]) -> None:
         """Serve until cancelled; report started once envelopes can flow."""
         ...

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
-from ._handlers import handle
-from .commands import Ref
+import anyio
+
+from ._handlers import check_send, handle, post_send
+from ._inline import start
+from .commands import Command, Ref
+from .commands import Send as SendCommand
 from .errors import ClientError, CloseCode, InternalError, RateLimited, Unavailable
 from .events import ErrorReply, OkReply
 from .hub import Conn
@@ -18,9 +22,14 @@ from .values import User
 if TYPE_CHECKING:
     from .server import ChatServer
 
-__all__ = ("Closed", "Connection")
+__all__ = ("PIPELINE_DEPTH", "Closed", "Connection")
 
 log = logging.getLogger("chatcore")
+
+#: At most this many ``send`` frames of one connection are in flight at once.
+PIPELINE_DEPTH = 32
+
+_Handler = Callable[["ChatServer", Conn, Any], Awaitable[Any]]
 
 
 class Connection:
@@ -36,6 +45,9 @@ class Connection:
     def __init__(self, server: ChatServer, conn: Conn) -> None:
         self._server = server
         self._conn = conn
+        self._sending = 0  # pipelined sends in flight
+        self._sent: anyio.Event | None = None  # set when one of them ends
+        self._last_started: anyio.Event | None = None  # the newest one's first step ran
 
     @property
     def id(self) -> int:
@@ -67,16 +79,72 @@ class Connection:
         if not conn.rate.take(self._server.clock.now()):
             self._fail(RateLimited(), command.ref)
             return
+        if type(command) is SendCommand and self._server.pipelines_sends:
+            await self._pipeline(command)
+            return
+        while self._sending:  # any other command comes after the sends before it
+            await self._wait_sent()
+        await self._run(handle, command)
+
+    async def _pipeline(self, command: SendCommand) -> None:
+        """Check a ``send`` now, and post it in a task of its own, so the next frame is read
+        while the message is on its way to the store."""
+        while self._sending >= PIPELINE_DEPTH:
+            await self._wait_sent()
+        if not await self._run(check_send, command, reply=False):
+            return
+        # A post's first step starts its append (or queues it behind the room's lock), so
+        # when each first step runs after the one before, this connection's messages take ids
+        # in the order it sent them. Tasks on asyncio take their first steps in the order they
+        # were made; elsewhere each waits for the one before.
+        self._sending += 1
+        if self._server._spawns_in_order:
+            self._server._spawn(self._post, command, None, None)
+        else:
+            started = anyio.Event()
+            before, self._last_started = self._last_started, started
+            self._server._spawn(self._post, command, before, started)
+
+    async def _post(
+        self, command: SendCommand, before: anyio.Event | None, started: anyio.Event | None
+    ) -> None:
         try:
-            result = await handle(self._server, conn, command)
+            try:
+                if before is not None:
+                    await before.wait()
+                rest = start(self._run(post_send, command))  # its first step, here and now
+            finally:
+                if started is not None:
+                    started.set()
+            if rest is not None:
+                await rest
+        finally:
+            self._sending -= 1
+            if self._sent is not None:
+                self._sent.set()
+                self._sent = None
+
+    async def _wait_sent(self) -> None:
+        if self._sent is None:
+            self._sent = anyio.Event()
+        await self._sent.wait()
+
+    async def _run(self, handler: _Handler, command: Command, *, reply: bool = True) -> bool:
+        """Run ``handler`` for ``command`` and answer: ``ok`` with its result (if ``reply``),
+        or the error. Whether it succeeded."""
+        conn = self._conn
+        try:
+            result = await handler(self._server, conn, command)
         except ClientError as error:
             self._fail(error, command.ref)
+            return False
         except Exception:
             log.exception("%s failed for user %s", type(command).__name__, conn.user.id)
             self._fail(InternalError(), command.ref)
-        else:
-            if command.ref is not None:
-                conn.outbox.put(encode(OkReply(ref=command.ref, result=result)))
+            return False
+        if reply and command.ref is not None:
+            conn.outbox.put(encode(OkReply(ref=command.ref, result=result)))
+        return True
 
     def _fail(self, error: ClientError, ref: Ref) -> None:
         outbox = self._conn.outbox

@@ -44,6 +44,9 @@ class MemoryBus:
 class MemoryBroker:
     """A :class:`~chatcore.broker.Broker` held in memory."""
 
+    #: Envelopes are delivered as they are published.
+    orders_messages = False
+
     def __init__(self, bus: MemoryBus | None = None) -> None:
         self.bus = bus if bus is not None else MemoryBus()
         self.process = self.bus.attach(self)

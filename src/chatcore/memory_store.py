@@ -26,6 +26,9 @@ class _RoomLog:
 class MemoryStore:
     """A :class:`~chatcore.store.Store` in memory, keeping ``history_size`` messages a room."""
 
+    #: The server publishes each message; an append never waits, so there is nothing to overlap.
+    pipelined = False
+
     def __init__(self, history_size: int = 1_000, client_ids: int = 1_000) -> None:
         self.history_size = history_size
         self._client_ids = client_ids

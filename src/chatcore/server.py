@@ -10,14 +10,16 @@ from __future__ import annotations
 import itertools
 import logging
 import secrets
+from collections.abc import Callable, Coroutine
 from types import TracebackType
-from typing import Literal, Self
+from typing import Any, Literal, Self
 
 import anyio
 import attrs
 from anyio.abc import TaskGroup
 
 from ._queue_lock import KeyedLock
+from ._spawn import Spawner
 from .broker import Broker
 from .clock import Clock, SystemClock
 from .connection import Connection
@@ -108,6 +110,7 @@ class ChatServer:
         self._task_group: TaskGroup | None = None
         self._timer_scope: anyio.CancelScope | None = None
         self._posting = KeyedLock()
+        self._spawner: Spawner | None = None
 
     # lifecycle
 
@@ -125,6 +128,7 @@ class ChatServer:
             await task_group.__aexit__(type(error), error, error.__traceback__)
             raise
         self._task_group = task_group
+        self._spawner = Spawner(task_group)
         return self
 
     async def __aexit__(
@@ -134,9 +138,13 @@ class ChatServer:
         tb: TracebackType | None,
     ) -> bool | None:
         task_group, self._task_group = self._task_group, None
+        spawner, self._spawner = self._spawner, None
         assert task_group is not None
+        assert spawner is not None
         for conn in list(self.hub.conns.values()):
             conn.outbox.close(CloseCode.GOING_AWAY)
+        with anyio.CancelScope(shield=True):
+            await spawner.aclose()
         task_group.cancel_scope.cancel()
         return await task_group.__aexit__(exc_type, exc, tb)
 
@@ -363,15 +371,42 @@ class ChatServer:
     ) -> Appended:
         """Store ``text`` in ``room`` and send it to the room's connections."""
         text = check_text(text, self.limits.max_text)
-        # One writer per room at a time, so messages reach every connection in id order.
+        now = self.clock.now()
+        if self.store.pipelined:
+            # The store publishes, in id order, and posts of a room may overlap.
+            return await self.store.append(room, sender, text, now, client_id)
+        # One writer per room at a time, so messages reach every connection in id order; a
+        # broker that orders a room's messages itself need not be waited for.
         await self._posting.acquire(room)
         try:
-            appended = await self.store.append(room, sender, text, self.clock.now(), client_id)
-            if appended.created and not appended.published:
+            appended = await self.store.append(room, sender, text, now, client_id)
+            publish = appended.created and not appended.published
+            if publish and not self.broker.orders_messages:
                 await self._publish(ToRoom(room), MessageEvent(message=appended.message))
+                publish = False
         finally:
             self._posting.release(room)
+        if publish:
+            await self._publish(ToRoom(room), MessageEvent(message=appended.message))
         return appended
+
+    @property
+    def pipelines_sends(self) -> bool:
+        """Whether a connection's ``send`` frames are pipelined: each one's post is started
+        while the ones before are still in flight (see :class:`~chatcore.connection.Connection`).
+        True when posts can overlap: the store or the broker keeps a room's messages in order."""
+        return self.store.pipelined or self.broker.orders_messages
+
+    @property
+    def _spawns_in_order(self) -> bool:
+        return self._spawner is not None and self._spawner.in_order
+
+    def _spawn(self, function: Callable[..., Coroutine[Any, Any, None]], *args: Any) -> None:
+        """Run ``function(*args)`` in a short task of the running server (it must handle its
+        own errors); it is cancelled when the server stops."""
+        if self._spawner is None:
+            raise UsageError("start the server first: async with server: ...")
+        self._spawner.start(function, *args)
 
     async def send_private(
         self, sender: User, to: str, text: str, room: str | None = None

@@ -8,6 +8,9 @@ Contract (``docs/backends.md``), for every implementation:
   processes append at once; an append that repeats a (sender, ``client_id``) pair seen recently
   in the room stores nothing and returns the first message with ``created=False``;
 - deleting a room deletes its history; a room created again with the same name starts at id 1;
+- with :attr:`~Store.pipelined` true, appends may overlap: appends started one after another
+  (each called before the previous one returned) take ids in the order they were started, and
+  each publishes its own ``message`` event (:attr:`Appended.published`);
 - :meth:`history` returns messages in id order, the newest ``limit`` of those with
   ``after < id < before``, with ``more`` true when older ones in that range were left out and
   ``last_id`` the room's newest id (0 when empty).
@@ -43,6 +46,12 @@ class Appended:
 
 
 class Store(Protocol):
+    @property
+    def pipelined(self) -> bool:
+        """Whether a room's appends may overlap (see the contract above). The server then
+        starts each post at once instead of waiting for the one before to finish."""
+        ...
+
     async def create_room(self, room: Room) -> None: ...
 
     async def get_room(self, name: str) -> Room | None: ...

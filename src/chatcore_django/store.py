@@ -76,6 +76,9 @@ class OrmStore:
     replaced avatar file is never linked), else the ones stored with the message.
     """
 
+    #: The server publishes each message; appends of a room run one at a time.
+    pipelined = False
+
     def __init__(self, history_size: int | None = None) -> None:
         self.history_size = history_size
 

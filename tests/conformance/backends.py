@@ -36,7 +36,7 @@ from chatcore.redis import RedisBroker, RedisStore
 from chatcore.store import Store
 from tests.redis.support import redis_prefix
 
-__all__ = ("BROKERS", "MORTAL", "NETWORK", "STORES", "Cluster", "Process")
+__all__ = ("BROKERS", "MORTAL", "NETWORK", "PIPELINED", "STORES", "Cluster", "Process")
 
 
 class Process:
@@ -148,9 +148,34 @@ async def redis_stores(history_size: int) -> AsyncIterator[tuple[Store, Store]]:
                 await b.aclose()
 
 
+@asynccontextmanager
+async def redis_published_stores(history_size: int) -> AsyncIterator[tuple[Store, Store]]:
+    """Redis stores given their process's broker: each append publishes, and they pipeline."""
+    async with redis_prefix() as (url, prefix):
+        brokers = [RedisBroker(url, prefix=prefix) for _ in range(2)]
+        a, b = (
+            RedisStore(prefix=prefix, history_size=history_size, broker=broker)
+            for broker in brokers
+        )
+        try:
+            yield a, b
+        finally:
+            with anyio.CancelScope(shield=True):
+                for broker in brokers:
+                    if broker.wire is not None:
+                        broker.wire.close()
+                    await broker.client.aclose()
+
+
 BROKERS: dict[str, BrokerFactory] = {"memory": memory_brokers, "redis": redis_brokers}
-STORES: dict[str, StoreFactory] = {"memory": memory_stores, "redis": redis_stores}
+STORES: dict[str, StoreFactory] = {
+    "memory": memory_stores,
+    "redis": redis_stores,
+    "redis-published": redis_published_stores,
+}
 #: Implementations that talk to a server over a socket (their tests are marked ``network``).
-NETWORK: set[str] = {"redis"}
+NETWORK: set[str] = {"redis", "redis-published"}
+#: Stores whose appends may overlap (``Store.pipelined``).
+PIPELINED: set[str] = {"redis-published"}
 #: Brokers whose processes can die alone (in-memory "processes" share one process's fate).
 MORTAL: set[str] = {"redis"}

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from chatcore.store import Store
-from tests.conformance.backends import BROKERS, MORTAL, NETWORK, STORES, Cluster
+from tests.conformance.backends import BROKERS, MORTAL, NETWORK, PIPELINED, STORES, Cluster
 
 HISTORY_SIZE = 5
 
@@ -41,6 +41,14 @@ async def mortal_cluster(request: pytest.FixtureRequest) -> AsyncIterator[Cluste
 async def stores(request: pytest.FixtureRequest) -> AsyncIterator[tuple[Store, Store]]:
     """Two handles on one store, as two processes hold it; history keeps ``HISTORY_SIZE``."""
     async with STORES[request.param](HISTORY_SIZE) as pair:
+        yield pair
+
+
+@pytest.fixture(params=implementations(sorted(PIPELINED & set(STORES))))
+async def pipelined_stores(request: pytest.FixtureRequest) -> AsyncIterator[tuple[Store, Store]]:
+    """Two handles on a store whose appends may overlap (``Store.pipelined``)."""
+    async with STORES[request.param](HISTORY_SIZE) as pair:
+        assert all(store.pipelined for store in pair)
         yield pair
 
 

@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import anyio
 import pytest
 
@@ -124,6 +126,20 @@ async def test_concurrent_appends_from_two_processes_leave_no_gap(
             group.start_soon(append, a if n % 2 else b, n)
     assert sorted(got) == list(range(1, 41))
     assert (await a.history("lobby", limit=1)).last_id == 40
+
+
+async def test_overlapping_appends_of_a_pipelined_store_take_ids_in_start_order(
+    pipelined_stores: tuple[Store, Store],
+) -> None:
+    a, _ = pipelined_stores
+    await a.create_room(LOBBY)
+    loop = asyncio.get_running_loop()
+    # Tasks take their first steps in the order they were made: the appends start in order.
+    tasks = [loop.create_task(a.append("lobby", ALICE, f"m{n}", TS + n)) for n in range(30)]
+    appended = await asyncio.gather(*tasks)
+    assert [item.message.id for item in appended] == list(range(1, 31))
+    assert [item.message.text for item in appended] == [f"m{n}" for n in range(30)]
+    assert all(item.created and item.published for item in appended)
 
 
 async def test_a_repeated_client_id_is_stored_once(stores: tuple[Store, Store]) -> None:

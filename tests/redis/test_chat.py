@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import anyio
@@ -59,6 +60,23 @@ async def test_messages_from_both_processes_arrive_in_id_order_everywhere(
     for client in (alice, bob):
         ids = [(await expect(client, "message"))["id"] for _ in range(30)]
         assert ids == list(range(1, 31))
+
+
+async def test_a_burst_of_sends_from_one_socket_keeps_its_order_everywhere(
+    cluster: Cluster,
+) -> None:
+    alice, bob = await lobby(cluster)
+    count = 24  # within the default burst of the rate limit
+    for n in range(count):
+        frame = {"type": "send", "room": "lobby", "text": f"m{n}", "ref": f"s{n}"}
+        await alice.connection.receive(json.dumps(frame))
+    # Every receive returned before its post was done: the sends are in flight together.
+    assert alice.events("ok") == []
+    for client in (alice, bob):
+        messages = [await expect(client, "message") for _ in range(count)]
+        assert [(m["id"], m["text"]) for m in messages] == [(n + 1, f"m{n}") for n in range(count)]
+    replies = {(ok := await expect(alice, "ok"))["ref"]: ok["id"] for _ in range(count)}
+    assert replies == {f"s{n}": n + 1 for n in range(count)}
 
 
 async def test_resume_on_the_other_process(cluster: Cluster) -> None:

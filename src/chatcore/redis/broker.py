@@ -89,6 +89,9 @@ class RedisBroker:
     is not out yet waits for it up to ``order_wait`` seconds, so messages keep their id order.
     """
 
+    #: A room's messages are published in id order by a script (``PUBLISH_MESSAGE``).
+    orders_messages = True
+
     def __init__(
         self,
         url: str | None = None,

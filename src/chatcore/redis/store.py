@@ -71,11 +71,19 @@ class RedisStore:
         # Rooms as last read, while the broker reports every change (see the module doc).
         self._rooms: dict[str, Room] = {}
         self._generation = 0  # moves on each forgotten room: a read across it is not kept
+        self._heads: dict[str, tuple[str, str]] = {}  # see _publishing
         self._changes = prefix + _scripts.ROOM_CHANGES
         # Only a broker on the same Redis and prefix hears every change.
         self._cached = broker is not None and not self._own_client and broker.prefix == prefix
         if broker is not None and self._cached:
             broker.watch_rooms(self._forget)
+
+    @property
+    def pipelined(self) -> bool:
+        """True with a broker and the lean connection: each append publishes its message, and
+        appends go out on one connection in call order (``_wire``), so they take ids in that
+        order even while several are in flight. (Through redis-py's pool they might not.)"""
+        return self.broker is not None and self._wire is not None
 
     async def aclose(self) -> None:
         """Close the store's own connections (they reopen on the next call)."""
@@ -158,9 +166,7 @@ class RedisStore:
             )
             if not frame.startswith(_FRAME_START):
                 raise AssertionError(f"unexpected message frame {frame[:40]!r}")
-            target = ToRoom(room)
-            channel = self.broker.channel_key(target.channel)
-            head = f"{encode_header(target)}\n{_FRAME_START[:-2]}"
+            channel, head = self._publishing(room)
             tail = frame[len(_FRAME_START) - 1 :]
         member = "" if client_id is None else f"{sender.id}\n{client_id}"
         result = await self._call(
@@ -181,6 +187,19 @@ class RedisStore:
             id=result[1], room=room, ts=ts, sender=sender, text=text, client_id=client_id
         )
         return Appended(message, created=True, published=bool(channel))
+
+    def _publishing(self, room: str) -> tuple[str, str]:
+        """The channel of ``room``'s messages and what their envelopes start with."""
+        known = self._heads.get(room)
+        if known is None:
+            assert self.broker is not None
+            target = ToRoom(room)
+            channel = self.broker.channel_key(target.channel)
+            known = channel, f"{encode_header(target)}\n{_FRAME_START[:-2]}"
+            if len(self._heads) >= _CACHED_ROOMS:
+                self._heads.clear()
+            self._heads[room] = known
+        return known
 
     async def history(
         self, room: str, *, limit: int, after: int | None = None, before: int | None = None
