@@ -222,6 +222,25 @@ def redis_pids() -> list[int]:
     return []
 
 
+@contextlib.contextmanager
+def redis_pinned(core: int | None) -> Iterator[None]:
+    """With a core, keep a local Redis on it meanwhile (the generator's: off the servers' core,
+    where its work would crowd theirs), then let it float again."""
+    pids = redis_pids() if core is not None else []
+    before: dict[int, set[int]] = {}
+    for pid in pids:
+        assert core is not None
+        with contextlib.suppress(OSError):
+            before[pid] = os.sched_getaffinity(pid)
+            os.sched_setaffinity(pid, {core})
+    try:
+        yield
+    finally:
+        for pid, cores in before.items():
+            with contextlib.suppress(OSError):
+                os.sched_setaffinity(pid, cores)
+
+
 def loadgen(
     target: Target, ports: list[int], pids: list[int], core: int, extra: list[str]
 ) -> dict[str, Any]:
@@ -248,7 +267,10 @@ def measure(
     """One start of the target and one generator run against it: a result row."""
     row: dict[str, Any] = {"target": target.name, "receivers": size}
     try:
-        with servers(target, args.server_core, f"{target.name}-{size}") as (ports, pids):
+        with (
+            redis_pinned(args.generator_core if target.redis else None),
+            servers(target, args.server_core, f"{target.name}-{size}") as (ports, pids),
+        ):
             # Every first join of a user notifies the room: N distinct users cost
             # N*N/2 notices at set-up (minutes on Django at N = 1,000), hence a cap.
             extra = [*common, "--receivers", str(size), "--users", str(args.users)]
@@ -264,6 +286,32 @@ def measure(
     except (RuntimeError, subprocess.TimeoutExpired, json.JSONDecodeError) as error:
         row["error"] = str(error)
         log(f"{target.name:>26} N={size:<5} FAILED: {error}")
+    return row
+
+
+def median_row(tries: list[dict[str, Any]], repeat: int) -> dict[str, Any]:
+    """The run with the median server CPU stands for the row; the others are kept beside it."""
+    good = [row for row in tries if "error" not in row]
+    if not good:
+        return tries[-1]
+    good.sort(key=lambda row: row["throughput"]["server_us_per_delivery"])
+    row = good[len(good) // 2]
+    if repeat > 1:
+        row["repeats"] = [
+            {
+                "server_us_per_delivery": other["throughput"]["server_us_per_delivery"],
+                "p99_ms": other["latency"].get("latency_ms", {}).get("p99"),
+                "lost": other["throughput"]["lost"] + other["latency"]["lost"],
+                "duplicated": other["throughput"]["duplicated"] + other["latency"]["duplicated"],
+                "close_codes": other.get("close_codes", {}),
+                "receivers_losing": other["throughput"].get("receivers_losing", 0)
+                + other["latency"].get("receivers_losing", 0),
+                "closed_losing": other["throughput"].get("closed_losing", 0)
+                + other["latency"].get("closed_losing", 0),
+            }
+            for other in tries
+            if "error" not in other
+        ]
     return row
 
 
@@ -354,36 +402,21 @@ def main() -> None:
         *("--seconds", str(args.seconds), "--window", str(args.window)),
         *("--offered", str(args.offered)),
     ]
-    plan = [(size, target) for size in sizes for target in chosen]
+    plan = [(size, list(chosen)) for size in sizes]
     if args.large:
-        plan += [(args.large, target) for target in chosen if target.large]
-    for size, target in plan:
-        tries = [measure(target, size, args, common) for _ in range(args.repeat)]
-        good = [row for row in tries if "error" not in row]
-        if not good:
-            results["runs"].append(tries[-1])
-            continue
-        # The run with the median server CPU stands for the row; the others are kept beside it.
-        good.sort(key=lambda row: row["throughput"]["server_us_per_delivery"])
-        row = good[len(good) // 2]
-        if args.repeat > 1:
-            row["repeats"] = [
-                {
-                    "server_us_per_delivery": other["throughput"]["server_us_per_delivery"],
-                    "p99_ms": other["latency"].get("latency_ms", {}).get("p99"),
-                    "lost": other["throughput"]["lost"] + other["latency"]["lost"],
-                    "duplicated": other["throughput"]["duplicated"]
-                    + other["latency"]["duplicated"],
-                    "close_codes": other.get("close_codes", {}),
-                    "receivers_losing": other["throughput"].get("receivers_losing", 0)
-                    + other["latency"].get("receivers_losing", 0),
-                    "closed_losing": other["throughput"].get("closed_losing", 0)
-                    + other["latency"].get("closed_losing", 0),
-                }
-                for other in tries
-                if "error" not in other
-            ]
-        results["runs"].append(row)
+        plan.append((args.large, [target for target in chosen if target.large]))
+    # The repeats of one size take turns (every target once, then every target again), so a
+    # slow spell of the machine falls on all the targets of a round, not on one row's runs.
+    measured: dict[tuple[int, str], list[dict[str, Any]]] = {}
+    for size, targets in plan:
+        for _ in range(args.repeat):
+            for target in targets:
+                measured.setdefault((size, target.name), []).append(
+                    measure(target, size, args, common)
+                )
+    for size, targets in plan:
+        for target in targets:
+            results["runs"].append(median_row(measured[(size, target.name)], args.repeat))
     for target in chosen:
         if args.idle and target.name in IDLE_TARGETS:
             row = {"target": target.name, "connections": args.idle}
