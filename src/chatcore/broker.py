@@ -14,7 +14,9 @@ Presence
     Presence is kept per (room, user, process). :meth:`join` returns True when the user was not
     present in the room in any process; :meth:`leave` removes this process's entry and returns
     True when no process has the user in the room any more. Entries of a process that dies are
-    removed within the broker's expiry time, and their ``leave`` announced once.
+    removed within the broker's expiry time, and their ``leave`` announced once; the process
+    that announces them also delivers ``Envelope(ToRoom(room), None, effect=Departed(room))``
+    to itself alone, once per room, so rooms that vanish with their last member can go.
 
 Online
     :meth:`connect`/:meth:`disconnect` mark this process as holding connections of a user;

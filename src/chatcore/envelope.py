@@ -13,6 +13,7 @@ from .errors import CloseCode
 from .values import User
 
 __all__ = (
+    "Departed",
     "Effect",
     "Envelope",
     "RoomRemoved",
@@ -83,7 +84,16 @@ class UserKicked:
     code: CloseCode
 
 
-Effect = RoomRemoved | UserChanged | UserKicked
+@attrs.frozen
+class Departed:
+    """Users left ``room`` without a local connection leaving (their process died): a room
+    that vanishes with its last member may have to go. A broker delivers it to its own process
+    only, where it announced the ``leave``."""
+
+    room: str
+
+
+Effect = RoomRemoved | UserChanged | UserKicked | Departed
 
 
 @attrs.frozen

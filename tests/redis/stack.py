@@ -44,9 +44,15 @@ class Cluster:
     """Servers ``a`` and ``b`` as two processes on one Redis, sharing the app's user table."""
 
     def __init__(
-        self, url: str, prefix: str, history_size: int, store: Store | None = None
+        self,
+        url: str,
+        prefix: str,
+        history_size: int,
+        store: Store | None = None,
+        auto_create: bool = False,
     ) -> None:
         self.url, self.prefix = url, prefix
+        self.auto_create = auto_create
         self.shared_store = store
         self.directory = MemoryDirectory([ALICE, BOB, CAROL])
         self.limits = Limits(presence_grace=0, history_size=history_size)
@@ -66,7 +72,13 @@ class Cluster:
             self.stores.append(store)
         else:
             store = self.shared_store
-        return ChatServer(store=store, broker=broker, directory=self.directory, limits=self.limits)
+        return ChatServer(
+            store=store,
+            broker=broker,
+            directory=self.directory,
+            limits=self.limits,
+            auto_create=self.auto_create,
+        )
 
     @staticmethod
     def broker(server: ChatServer) -> RedisBroker:
@@ -76,11 +88,15 @@ class Cluster:
 
 @asynccontextmanager
 async def redis_cluster(
-    url: str, prefix: str, history_size: int = 50, store: Store | None = None
+    url: str,
+    prefix: str,
+    history_size: int = 50,
+    store: Store | None = None,
+    auto_create: bool = False,
 ) -> AsyncIterator[Cluster]:
     """Two servers on Redis; with ``store``, both use it (as processes share an SQL database)
     and only the broker is Redis."""
-    cluster = Cluster(url, prefix, history_size, store)
+    cluster = Cluster(url, prefix, history_size, store, auto_create)
     async with AsyncExitStack() as stack:
 
         async def close_stores() -> None:

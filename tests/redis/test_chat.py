@@ -10,7 +10,17 @@ import pytest
 
 from chatcore.testing import LocalClient, ReplyError
 from chatcore.values import User
-from tests.redis.stack import ALICE, BOB, CAROL, EXPIRY, HEARTBEAT, Cluster, expect
+from tests.redis.stack import (
+    ALICE,
+    BOB,
+    CAROL,
+    EXPIRY,
+    HEARTBEAT,
+    Cluster,
+    expect,
+    redis_cluster,
+)
+from tests.redis.support import redis_prefix
 
 pytestmark = [pytest.mark.anyio, pytest.mark.network]
 
@@ -211,3 +221,21 @@ async def test_a_dead_process_users_leave_within_the_bound(cluster: Cluster) -> 
     await anyio.sleep(3 * HEARTBEAT)
     await bob.call("ping")
     assert bob.events("presence") == []
+
+
+async def test_an_auto_room_goes_when_its_last_members_die_with_their_process() -> None:
+    async with (
+        redis_prefix() as (url, prefix),
+        redis_cluster(url, prefix, auto_create=True) as cluster,
+    ):
+        watcher = await LocalClient.connect(cluster.a, ALICE)
+        await watcher.call("rooms", watch=True)
+        doomed = cluster.server()
+        async with doomed:
+            carol = await LocalClient.connect(doomed, CAROL)
+            await carol.call("join", room="pop-up")  # made by the join, gone with its members
+            await expect(watcher, "room", event="created")
+            # The process stops dead: Carol never leaves, one of the others announces it.
+        deleted = await expect(watcher, "room", within=EXPIRY + HEARTBEAT + 2, event="deleted")
+        assert deleted["room"]["name"] == "pop-up"
+        assert await cluster.a.store.get_room("pop-up") is None

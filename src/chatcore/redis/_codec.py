@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from ..envelope import (
+    Departed,
     Effect,
     Envelope,
     RoomRemoved,
@@ -55,6 +56,8 @@ def encode_header(target: Target, ephemeral: bool = False, effect: Effect | None
         head.append(["uc", effect.user.id, effect.user.name, effect.user.avatar])
     elif isinstance(effect, UserKicked):
         head.append(["kick", int(effect.code)])
+    elif isinstance(effect, Departed):
+        head.append(["dep", effect.room])
     return _json.encode(head)
 
 
@@ -102,6 +105,8 @@ def _decode_header(header: str) -> tuple[Target, bool, Effect | None]:
             effect = UserChanged(User(id=args[0], name=args[1], avatar=args[2]))
         elif tag == "kick":
             effect = UserKicked(CloseCode(args[0]))
+        elif tag == "dep":
+            effect = Departed(args[0])
         else:
             raise ValueError(f"unknown effect {tag!r}")
     return target, bool(ephemeral), effect

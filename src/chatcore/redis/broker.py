@@ -46,7 +46,7 @@ import redis.exceptions
 from anyio.abc import TaskStatus
 
 from ..broker import Deliver
-from ..envelope import Envelope, RoomRemoved, ToRoom, ToUser, UserKicked
+from ..envelope import Departed, Envelope, RoomRemoved, ToRoom, ToUser, UserKicked
 from ..errors import CloseCode, Unavailable, UsageError
 from ..events import PresenceEvent
 from ..protocol import encode
@@ -447,10 +447,18 @@ class RedisBroker:
         await self._announce("leave", left)
 
     async def _announce(self, event: Literal["join", "leave"], flat: Sequence[str]) -> None:
+        rooms: dict[str, None] = {}
         for i in range(0, len(flat), 3):
             room, user = flat[i], decode_user(flat[i + 1], flat[i + 2])
             frame = encode(PresenceEvent(room=room, event=event, user=user))
             await self.publish(Envelope(ToRoom(room), frame))
+            rooms[room] = None
+        deliver = self._deliver
+        if event == "leave" and deliver is not None:
+            # No local connection left these rooms: tell this process's server, which may
+            # have rooms to drop now (see Departed).
+            for room in rooms:
+                deliver(Envelope(ToRoom(room), None, effect=Departed(room)))
 
     # scripts
 
