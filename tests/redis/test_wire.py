@@ -11,7 +11,7 @@ import redis.asyncio
 import redis.exceptions
 
 from chatcore.redis._client import make_client
-from chatcore.redis._wire import Wire, _Incomplete, _pack, _parse, make_wire
+from chatcore.redis._wire import Wire, _Incomplete, _pack, _parse, _Protocol, make_wire
 from tests.redis.support import need_redis, throwaway_redis
 
 pytestmark = [pytest.mark.anyio]
@@ -41,6 +41,31 @@ def test_a_reply_cut_anywhere_waits_for_the_rest(cut: int) -> None:
     data = b"*2\r\n$5\r\nhello\r\n:42\r\n"
     with pytest.raises(_Incomplete):
         _parse(bytearray(data[:cut]), 0)
+
+
+async def test_a_large_reply_in_many_chunks_is_parsed_once_it_is_all_there(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[int] = []
+
+    def counting(buffer: bytearray, pos: int) -> tuple[object, int]:
+        calls.append(pos)
+        return _parse(buffer, pos)
+
+    monkeypatch.setattr("chatcore.redis._wire._parse", counting)
+    protocol = _Protocol()
+    loop = asyncio.get_running_loop()
+    big, small = loop.create_future(), loop.create_future()
+    protocol.expect(big, 5)
+    protocol.expect(small, 5)
+    text = "x" * 100_000
+    data = b"*2\r\n$100000\r\n" + text.encode() + b"\r\n:7\r\n"
+    for start in range(0, len(data), 1_000):
+        protocol.data_received(data[start : start + 1_000])
+    assert await big == [text, 7]
+    assert len(calls) <= 6  # not once per chunk (101 of them)
+    protocol.data_received(b":8\r\n")  # the next reply is read at once
+    assert await small == 8
 
 
 def test_commands_are_packed_as_bulk_strings() -> None:

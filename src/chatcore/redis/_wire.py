@@ -44,7 +44,12 @@ _ERRORS: dict[str, type[redis.exceptions.RedisError]] = {
 
 
 class _Incomplete(Exception):
-    """The buffer ends before the reply does."""
+    """The buffer ends before the reply does; ``need`` is how long it must at least grow to
+    (so a large reply arriving in many chunks is not parsed again from its start for each)."""
+
+    def __init__(self, need: int) -> None:
+        super().__init__(need)
+        self.need = need
 
 
 def _reply_error(text: str) -> redis.exceptions.RedisError:
@@ -56,7 +61,7 @@ def _parse(buffer: bytearray, pos: int) -> tuple[Any, int]:
     """The reply at ``pos`` (an error reply as an exception object) and where it ends."""
     end = buffer.find(_CRLF, pos)
     if end < 0:
-        raise _Incomplete
+        raise _Incomplete(len(buffer) + 1)
     kind = buffer[pos]
     if kind == 36:  # $ bulk string
         size = int(buffer[pos + 1 : end])
@@ -64,7 +69,7 @@ def _parse(buffer: bytearray, pos: int) -> tuple[Any, int]:
             return None, end + 2
         stop = end + 2 + size
         if len(buffer) < stop + 2:
-            raise _Incomplete
+            raise _Incomplete(stop + 2)
         return buffer[end + 2 : stop].decode("utf-8", "surrogatepass"), stop + 2
     if kind == 58:  # : integer
         return int(buffer[pos + 1 : end]), end + 2
@@ -100,6 +105,7 @@ class _Protocol(asyncio.Protocol):
         self.loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport | None = None
         self.buffer = bytearray()
+        self.need = 0  # the buffer's length below which no reply can be complete
         self.waiting: deque[asyncio.Future[Any]] = deque()
         # When each waiting reply is due, and one timer for the oldest: a timer per call
         # (``call_later`` and ``cancel``) would cost more than the rest of the call.
@@ -152,6 +158,9 @@ class _Protocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         buffer = self.buffer
         buffer += data
+        if len(buffer) < self.need:
+            return
+        self.need = 0
         pos = 0
         try:
             while pos < len(buffer):
@@ -164,8 +173,8 @@ class _Protocol(asyncio.Protocol):
                 self.deadlines.popleft()
                 if not waiter.done():  # its caller may have been cancelled
                     waiter.set_result(reply)
-        except _Incomplete:
-            pass
+        except _Incomplete as incomplete:
+            self.need = incomplete.need - pos  # counted from the start of what is kept
         except (redis.exceptions.RedisError, ValueError) as error:
             self.close(error)
             return
