@@ -25,6 +25,7 @@ from .clock import Clock, SystemClock
 from .connection import Connection
 from .directory import Directory, MemoryDirectory
 from .envelope import (
+    Departed,
     Effect,
     Envelope,
     RoomRemoved,
@@ -194,6 +195,10 @@ class ChatServer:
                     await self.broker.disconnect(conn.user.id)
             except ChatError:
                 log.warning("broker unavailable while %s disconnected", conn.user.id)
+            except Exception:
+                # The connection is gone here whatever the broker did: a closing socket's
+                # adapter must not fail for it.
+                log.exception("the broker failed while %s disconnected", conn.user.id)
 
     # rooms
 
@@ -333,10 +338,24 @@ class ChatServer:
         if not await self.broker.leave(room, user.id):
             return
         await self._publish(ToRoom(room), PresenceEvent(room=room, event="leave", user=user))
+        await self._drop_if_unused(room)
+
+    async def _drop_if_unused(self, room: str) -> None:
+        """Delete ``room`` if it vanishes with its last member (``auto_create``) and has none."""
         if self.auto_create:
             stored = await self.store.get_room(room)
             if stored is not None and stored.auto and not await self.broker.members(room):
                 await self.delete_room(room)
+
+    async def _after_departure(self, room: str) -> None:
+        try:
+            await self._drop_if_unused(room)
+        except NoSuchRoom:
+            pass  # another process deleted it first
+        except ChatError:
+            log.warning("could not check whether %s is still in use", room)
+        except Exception:
+            log.exception("checking whether %s is still in use failed", room)
 
     def _wake_timers(self) -> None:
         if self._timer_scope is not None:
@@ -374,7 +393,10 @@ class ChatServer:
         now = self.clock.now()
         if self.store.pipelined:
             # The store publishes, in id order, and posts of a room may overlap.
-            return await self.store.append(room, sender, text, now, client_id)
+            appended = await self.store.append(room, sender, text, now, client_id)
+            if appended.created and not appended.published:  # (not as the contract says)
+                await self._publish(ToRoom(room), MessageEvent(message=appended.message))
+            return appended
         # One writer per room at a time, so messages reach every connection in id order; a
         # broker that orders a room's messages itself need not be waited for.
         await self._posting.acquire(room)
@@ -469,6 +491,11 @@ class ChatServer:
         await self.broker.publish(Envelope(target, encode(event), ephemeral))
 
     def _on_envelope(self, envelope: Envelope) -> None:
+        effect = envelope.effect
+        if type(effect) is Departed:
+            if self.auto_create and self._spawner is not None:
+                self._spawner.start(self._after_departure, effect.room)
+            return
         for room in self.hub.deliver(envelope):
             if self._task_group is not None:
                 self._task_group.start_soon(self._unsubscribe_room, room)

@@ -75,6 +75,10 @@ class FlakyBroker(MemoryBroker):
         self.failures.check("connect")
         await super().connect(user)
 
+    async def disconnect(self, user_id: str) -> None:
+        self.failures.check("disconnect")
+        await super().disconnect(user_id)
+
     async def is_online(self, user_id: str) -> bool:
         self.failures.check("is_online")
         return await super().is_online(user_id)

@@ -415,6 +415,20 @@ async def test_unavailable_when_the_broker_is_down() -> None:
         assert (await alice.call("members", room="lobby"))["members"]
 
 
+async def test_a_broker_bug_while_a_socket_closes_is_logged_and_the_connection_forgotten(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    broker = FlakyBroker()
+    async with running(broker=broker) as chat:
+        alice, bob = await lobby(chat, "1", "2")
+        broker.failures.raising["disconnect"] = RuntimeError("a bug in the broker")
+        await bob.close()  # does not raise into the adapter
+        assert chat.server.hub.user_conns("2") == set()
+        assert "the broker failed while 2 disconnected" in caplog.text
+        broker.failures.raising.clear()
+        await assert_usable(alice)
+
+
 async def test_internal_when_the_store_fails_unexpectedly_and_the_connection_stays(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
