@@ -226,10 +226,11 @@ def redis_pids() -> list[int]:
 def redis_pinned(core: int | None) -> Iterator[None]:
     """With a core, keep a local Redis on it meanwhile (the generator's: off the servers' core,
     where its work would crowd theirs), then let it float again."""
-    pids = redis_pids() if core is not None else []
+    if core is None:
+        yield
+        return
     before: dict[int, set[int]] = {}
-    for pid in pids:
-        assert core is not None
+    for pid in redis_pids():
         with contextlib.suppress(OSError):
             before[pid] = os.sched_getaffinity(pid)
             os.sched_setaffinity(pid, {core})

@@ -393,10 +393,7 @@ class ChatServer:
         now = self.clock.now()
         if self.store.pipelined:
             # The store publishes, in id order, and posts of a room may overlap.
-            appended = await self.store.append(room, sender, text, now, client_id)
-            if appended.created and not appended.published:  # (not as the contract says)
-                await self._publish(ToRoom(room), MessageEvent(message=appended.message))
-            return appended
+            return await self.store.append(room, sender, text, now, client_id)
         # One writer per room at a time, so messages reach every connection in id order; a
         # broker that orders a room's messages itself need not be waited for.
         await self._posting.acquire(room)

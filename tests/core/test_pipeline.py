@@ -187,7 +187,6 @@ class GatedOrderingBroker(MemoryBroker):
     def __init__(self) -> None:
         super().__init__()
         self.gate: anyio.Event | None = None
-        self.published: list[str] = []
 
     async def publish(self, envelope: Envelope) -> None:
         if self.gate is not None and envelope.frame and '"type":"message"' in envelope.frame:
