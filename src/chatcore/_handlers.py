@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import commands as c
 from .errors import Forbidden, InvalidField, NotMember
 from .hub import Conn
-from .values import Room, check_text, check_title
+from .protocol import wire_size
+from .values import Message, Room, check_text, check_title
 
 if TYPE_CHECKING:
     from .server import ChatServer
@@ -57,14 +58,29 @@ async def _managed_room(server: ChatServer, conn: Conn, name: str) -> Room:
     return room
 
 
+def _newest_fitting(server: ChatServer, messages: Sequence[Message]) -> tuple[list[Any], bool]:
+    """The wire form of the newest ``messages`` that fit in a reply (a quarter of the outbox's
+    byte budget, so one reply never fills it), and whether older ones were left out."""
+    wire = [message.to_wire() for message in messages]
+    room = server.limits.outbox_bytes // 4
+    for index in range(len(wire) - 1, -1, -1):
+        room -= wire_size(wire[index]) + 1
+        if room < 0:
+            return wire[index + 1 :], True
+    return wire, False
+
+
 @_handles(c.Join)
 async def _join(server: ChatServer, conn: Conn, cmd: c.Join) -> Result:
     joining = await server.join(conn, cmd.room, cmd.since)
+    history, cut = _newest_fitting(server, joining.history.messages)
     return {
         "room": joining.room.to_wire(len(joining.members)),
         "members": [user.to_wire() for user in joining.members],
-        "history": [message.to_wire() for message in joining.history.messages],
-        "gap": joining.gap,
+        "history": history,
+        # A resume that had to leave messages out is a gap; a first join is a page of the
+        # newest messages, and the client asks ``history`` for older ones.
+        "gap": joining.gap or (cut and cmd.since is not None),
     }
 
 
@@ -163,7 +179,8 @@ async def _history(server: ChatServer, conn: Conn, cmd: c.History) -> Result:
         raise InvalidField(f"'limit' is 1-{page_size}", field="limit")
     await _readable_room(server, conn, cmd.room)
     page = await server.store.history(cmd.room, limit=limit, before=cmd.before)
-    return {"messages": [message.to_wire() for message in page.messages], "more": page.more}
+    messages, cut = _newest_fitting(server, page.messages)
+    return {"messages": messages, "more": page.more or cut}
 
 
 @_handles(c.Ping)

@@ -36,6 +36,7 @@ import attrs
 
 from .envelope import Envelope, RoomRemoved, ToRoom, ToRoomList, ToUser, UserChanged, UserKicked
 from .outbox import Outbox
+from .protocol import frame_size
 from .ratelimit import TokenBucket
 from .values import User
 
@@ -237,20 +238,21 @@ class Hub:
         target = envelope.target
         if frame is not None:
             ephemeral = envelope.ephemeral
+            size = frame_size(frame)  # once, not per recipient
             if type(target) is ToRoom:
                 local = self._rooms.get(target.room)
                 if local is not None:
                     if target.exclude_user is None:
                         for box in local.boxes:
-                            box.put(frame, ephemeral)
+                            box.put(frame, ephemeral, size)
                     else:
                         for user_id, conns in local.members.items():
                             if user_id != target.exclude_user:
                                 for conn in conns:
-                                    conn.outbox.put(frame, ephemeral)
+                                    conn.outbox.put(frame, ephemeral, size)
             else:
                 for conn in self._recipients(target):
-                    conn.outbox.put(frame, ephemeral)
+                    conn.outbox.put(frame, ephemeral, size)
         effect = envelope.effect
         if effect is None:
             return []

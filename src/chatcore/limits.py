@@ -37,6 +37,10 @@ class Limits:
     abuse_window: int = attrs.field(default=10_000, validator=_positive)
     #: Frames queued for a connection before the slow-consumer policy applies.
     outbox: int = attrs.field(default=512, validator=_positive)
+    #: Bytes of frames the server holds for one connection (queued, or handed to a send that
+    #: waits for the socket) before the slow-consumer policy applies. Replies that carry
+    #: messages (``join``, ``history``) are cut to a quarter of it; the client pages for more.
+    outbox_bytes: int = attrs.field(default=1_048_576, validator=_positive)
     #: Messages kept per room by the in-memory store.
     history_size: int = attrs.field(default=1_000, validator=_positive)
     #: Messages a ``join`` without ``since`` returns; most a ``join`` with ``since`` returns.
@@ -56,6 +60,8 @@ class Limits:
             raise ValueError("hard_frame_cap must be at least max_frame")
         if self.burst < 1 or self.outbox < 1:
             raise ValueError("burst and outbox must be at least 1")
+        if self.outbox_bytes < self.hard_frame_cap:
+            raise ValueError("outbox_bytes must be at least hard_frame_cap")
 
     def to_wire(self) -> dict[str, int]:
         """The limits a client needs to know, as sent in ``welcome``."""

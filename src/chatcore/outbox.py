@@ -1,23 +1,29 @@
 """A connection's bounded queue of outgoing frames, with the slow-consumer policy.
 
-Policy, when the queue is full and one more frame arrives:
+The outbox is bounded twice: in frames (``capacity``) and in bytes (``budget``). The bytes it
+holds are those of its queued frames and of the frame whose send is under way and waiting (the
+socket's buffer is full). A frame that arrives when nothing is held is always taken, whatever
+its size, so a reading client gets every reply; otherwise, when the frame would pass either
+bound:
 
 1. an ephemeral frame (typing) arriving is dropped;
-2. otherwise the oldest queued ephemeral frame is dropped to make room;
+2. otherwise the oldest queued ephemeral frames are dropped until it fits;
 3. otherwise (only chat frames are queued) the outbox closes with 1013. The client learns it
    from the close code and resumes with ``join``/``since``; no chat frame is lost silently.
 
 :meth:`Outbox.put` is synchronous and takes no lock: fan-out calls it once per recipient
 with the same, already encoded text.
 
-While a writer runs (:meth:`Outbox.write_all`), a frame put into an empty outbox of an idle
-socket is sent at once, in the caller's frame, when the socket takes it without waiting (the
-usual case); only frames that find the socket busy are queued for the writer's task. A fan-out
-to N sockets then costs N buffer appends, not N task wake-ups.
+While a writer runs (:meth:`Outbox.write_all`) on asyncio, a frame put into an empty outbox of
+an idle socket is sent at once, in the caller's frame, when the socket takes it without waiting
+(the usual case); only frames that find the socket busy are queued for the writer's task. A
+fan-out to N sockets then costs N buffer appends, not N task wake-ups. On other backends (trio)
+every frame is queued and sent by the writer's task.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
 from collections.abc import Awaitable, Callable
 
@@ -25,6 +31,7 @@ import anyio
 
 from ._inline import Rest, start
 from .errors import CloseCode
+from .protocol import frame_size
 
 __all__ = ("Closed", "Outbox", "Send")
 
@@ -43,12 +50,15 @@ class Closed(Exception):
 
 class Outbox:
     __slots__ = (
+        "_budget",
         "_busy",
         "_capacity",
         "_closed",
         "_ephemeral",
         "_failure",
         "_frames",
+        "_held",
+        "_in_flight",
         "_rest",
         "_send",
         "_waiter",
@@ -56,10 +66,13 @@ class Outbox:
         "dropped",
     )
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, budget: int = 1 << 20) -> None:
         self._capacity = capacity
-        self._frames: deque[tuple[str, bool]] = deque()
+        self._budget = budget
+        self._frames: deque[tuple[str, bool, int]] = deque()
         self._ephemeral = 0
+        self._held = 0  # bytes of the queued frames and of the send that waits
+        self._in_flight = 0  # bytes of the send that waits
         self._waiter: anyio.Event | None = None
         self._closed: anyio.Event | None = None  # made on first wait_closed()
         #: Set once closed; no frame is queued after that.
@@ -75,25 +88,35 @@ class Outbox:
     def __len__(self) -> int:
         return len(self._frames)
 
-    def put(self, text: str, ephemeral: bool = False) -> bool:
-        """Queue ``text``; False if the outbox is (now) closed."""
+    @property
+    def held(self) -> int:
+        """Bytes of frames held: queued, or handed to a send that is waiting."""
+        return self._held
+
+    def put(self, text: str, ephemeral: bool = False, size: int = -1) -> bool:
+        """Queue ``text`` (``size``: its UTF-8 bytes, if the caller knows them); False if the
+        outbox is (now) closed."""
         if self.close_code is not None:
             return False
+        if size < 0:
+            size = frame_size(text)
         frames = self._frames
-        if len(frames) >= self._capacity and not self._make_room(ephemeral):
+        if self._full(len(frames), self._held, size) and not self._make_room(ephemeral, size):
             # A dropped ephemeral frame leaves the outbox open; a chat frame that found no room
             # has closed it (1013).
             return ephemeral
+        frames = self._frames  # _make_room may have made a new queue
         if self._send is not None and not frames and not self._busy:
-            self._send_now(self._send, text)
+            self._send_now(self._send, text, size)
             return True
-        frames.append((text, ephemeral))
+        frames.append((text, ephemeral, size))
+        self._held += size
         if ephemeral:
             self._ephemeral += 1
         self._wake()
         return True
 
-    def _send_now(self, send: Send, text: str) -> None:
+    def _send_now(self, send: Send, text: str, size: int) -> None:
         """Send ``text`` in the caller's frame; leave any wait, or failure, to the writer."""
         self._busy = True
         try:
@@ -105,6 +128,8 @@ class Outbox:
             if self._rest is None:
                 self._busy = False
                 return
+            self._in_flight = size
+            self._held += size
         self._wake()
 
     def _wake(self) -> None:
@@ -112,17 +137,31 @@ class Outbox:
             self._waiter.set()
             self._waiter = None
 
-    def _make_room(self, ephemeral: bool) -> bool:
+    def _full(self, count: int, held: int, size: int) -> bool:
+        """Whether a frame of ``size`` bytes finds no room beside ``count`` frames holding
+        ``held`` bytes (when nothing is held, any one frame has room)."""
+        return count >= self._capacity or (held > 0 and held + size > self._budget)
+
+    def _make_room(self, ephemeral: bool, size: int) -> bool:
+        """Whether a frame of ``size`` bytes may be queued, once ephemeral frames are dropped."""
         if ephemeral:
             self.dropped += 1
             return False
         if self._ephemeral:
-            for index, (_, is_ephemeral) in enumerate(self._frames):
-                if is_ephemeral:
-                    del self._frames[index]
+            frames = self._frames
+            count, held = len(frames), self._held
+            kept: deque[tuple[str, bool, int]] = deque()
+            for frame in frames:  # the oldest ephemeral frames go first
+                if frame[1] and self._full(count, held, size):
+                    count -= 1
+                    held -= frame[2]
                     self._ephemeral -= 1
                     self.dropped += 1
-                    return True
+                else:
+                    kept.append(frame)
+            self._frames, self._held = kept, held
+            if not self._full(count, held, size):
+                return True
         self.close(CloseCode.TRY_AGAIN_LATER)
         return False
 
@@ -131,7 +170,7 @@ class Outbox:
         if self.close_code is None:
             self.close_code = code
             self._frames.clear()
-            self._ephemeral = 0
+            self._ephemeral = self._held = self._in_flight = 0
             self._wake()
             if self._closed is not None:
                 self._closed.set()
@@ -147,14 +186,26 @@ class Outbox:
 
     def get_nowait(self) -> str | None:
         """The next frame, or None if none is queued. Raises :class:`Closed` once closed."""
+        text = self._pop()
+        self._sent()
+        return text
+
+    def _pop(self) -> str | None:
+        """The next frame, whose bytes stay held (in flight) until :meth:`_sent`."""
         if self.close_code is not None:
             raise Closed(self.close_code)
         if not self._frames:
             return None
-        text, ephemeral = self._frames.popleft()
+        text, ephemeral, size = self._frames.popleft()
         if ephemeral:
             self._ephemeral -= 1
+        self._in_flight = size
         return text
+
+    def _sent(self) -> None:
+        """The frame in flight left: its bytes are no longer held."""
+        self._held -= self._in_flight
+        self._in_flight = 0
 
     async def get(self) -> str:
         """Wait for the next frame. Raises :class:`Closed` once closed."""
@@ -176,7 +227,9 @@ class Outbox:
         that fails, here or in :meth:`put`, raises from this method. Call it once, from the
         socket's sending task.
         """
-        self._send = send
+        # A send started in put() may be finished by this task: asyncio allows that (what it
+        # waits on is a future any task may await); trio does not (a task's wait belongs to it).
+        self._send = send if _on_asyncio() else None
         try:
             while True:
                 failure = self._failure
@@ -188,14 +241,16 @@ class Outbox:
                     self._rest = None
                     await rest
                     self._busy = False
+                    self._sent()
                     continue
-                text = self.get_nowait()  # raises Closed once closed
+                text = self._pop()  # raises Closed once closed
                 if text is None:
                     await self._wait()
                     continue
                 self._busy = True
                 await send(text)
                 self._busy = False
+                self._sent()
         except Closed as closed:
             return closed.code
         finally:
@@ -203,3 +258,12 @@ class Outbox:
             if self._rest is not None:
                 self._rest.close()
                 self._rest = None
+
+
+def _on_asyncio() -> bool:
+    """Whether the running event loop is asyncio's."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True

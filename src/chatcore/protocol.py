@@ -18,7 +18,7 @@ from .errors import BadFrame, ClientError, InvalidField, TooLarge, UnknownType
 from .events import Event
 from .values import check_room_name
 
-__all__ = ("MAX_REF", "Rejected", "decode", "encode", "frame_size")
+__all__ = ("MAX_REF", "Rejected", "decode", "encode", "frame_size", "wire_size")
 
 MAX_REF = 128
 _MAX_ID = 2**53 - 1  # ids and counts stay exact in JavaScript numbers
@@ -39,6 +39,11 @@ class Rejected:
 
     error: ClientError
     ref: c.Ref = None
+
+
+def wire_size(value: object) -> int:
+    """Bytes that ``value`` (a wire value such as ``Message.to_wire()``) takes in a frame."""
+    return frame_size(_encoder.encode(value))
 
 
 def frame_size(text: str) -> int:

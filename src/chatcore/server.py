@@ -164,7 +164,7 @@ class ChatServer:
         conn = Conn(
             id=next(self._ids),
             user=user,
-            outbox=Outbox(limits.outbox),
+            outbox=Outbox(limits.outbox, limits.outbox_bytes),
             rate=TokenBucket(limits.rate, limits.burst, now),
             abuse=TokenBucket(
                 limits.abuse_errors * 1000 / limits.abuse_window, limits.abuse_errors, now

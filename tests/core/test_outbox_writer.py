@@ -1,4 +1,5 @@
-"""Outbox.write_all: frames for an idle socket are sent from put(), the rest by the writer task."""
+"""Outbox.write_all: on asyncio, frames for an idle socket are sent from put(), the rest by the
+writer task; on trio, every frame by the writer task."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ from chatcore._inline import start
 from chatcore.outbox import Outbox
 
 pytestmark = pytest.mark.anyio
+
+#: The tests of sends started inside put(), which only asyncio allows.
+inline = pytest.mark.parametrize("anyio_backend", ["asyncio"])
 
 
 class Socket:
@@ -49,6 +53,7 @@ async def write_catching(box: Outbox, socket: Socket, ended: list[CloseCode | Ex
         ended.append(error)
 
 
+@inline
 async def test_a_frame_for_an_idle_socket_is_sent_inside_put() -> None:
     box, socket = Outbox(8), Socket()
     box.put("welcome")  # queued before the writer starts: the writer sends it first
@@ -64,6 +69,7 @@ async def test_a_frame_for_an_idle_socket_is_sent_inside_put() -> None:
     assert socket.sent == ["welcome", "a", "b", "c"]
 
 
+@inline
 async def test_frames_wait_behind_a_send_that_waits_and_keep_their_order() -> None:
     box, socket = Outbox(8), Socket()
     codes: list[CloseCode | Exception] = []
@@ -88,6 +94,7 @@ async def test_frames_wait_behind_a_send_that_waits_and_keep_their_order() -> No
     assert codes == [CloseCode.GOING_AWAY]
 
 
+@inline
 async def test_a_full_outbox_behind_a_stuck_socket_still_closes_with_1013() -> None:
     box, socket = Outbox(2), Socket()
     socket.gate = anyio.Event()
@@ -104,6 +111,7 @@ async def test_a_full_outbox_behind_a_stuck_socket_still_closes_with_1013() -> N
     assert socket.sent == ["1"]
 
 
+@inline
 async def test_a_send_failing_inside_put_is_raised_by_the_writer() -> None:
     box, socket = Outbox(8), Socket()
     raised: list[CloseCode | Exception] = []
@@ -173,3 +181,30 @@ async def test_start_returns_none_for_a_coroutine_that_never_waits() -> None:
     socket.gate.set()
     await rest
     assert socket.sent == ["x", "y"]
+
+
+async def test_a_send_that_waits_is_finished_by_the_writer_on_every_backend() -> None:
+    # Fan-out puts from another task; the send has to wait, then resumes. On trio, a send
+    # started in the publisher's task and finished in the writer's corrupted trio's scheduler.
+    box, socket = Outbox(8), Socket()
+    codes: list[CloseCode | Exception] = []
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(write_catching, box, socket, codes)
+        await anyio.wait_all_tasks_blocked()
+        socket.gate = anyio.Event()
+
+        async def publish() -> None:
+            for text in ("1", "2", "3"):
+                assert box.put(text)
+
+        tg.start_soon(publish)
+        await anyio.wait_all_tasks_blocked()
+        assert socket.waiting == 1
+        socket.gate.set()
+        await anyio.wait_all_tasks_blocked()
+        assert socket.sent == ["1", "2", "3"]
+        tg.start_soon(publish)
+        await anyio.wait_all_tasks_blocked()
+        assert socket.sent == ["1", "2", "3"] * 2
+        box.close(CloseCode.NORMAL)
+    assert codes == [CloseCode.NORMAL]
