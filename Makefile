@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 EXTRAS := starlette,django,redis,client,test
 
-.PHONY: venv test lint typecheck docs pytest pytest-postgres demo clean bench-core bench starlette-demo soak demo-scale
+.PHONY: venv test lint typecheck docs pytest pytest-postgres demo clean bench-core bench bench-memory starlette-demo soak demo-scale
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -74,6 +74,10 @@ clean:
 
 bench-core: venv
 	$(BIN)/python benchmarks/core_fanout.py
+
+# RSS growth of a real server under 50 clients that stop reading (docs/reliability.md), ~1 minute.
+bench-memory: venv
+	$(BIN)/python benchmarks/memory_bound.py $(BENCH_ARGS)
 
 # chatcore beside the peer stacks over real sockets, ~13 minutes (docs/performance.md);
 # BENCH_ARGS="--repeat 3" as published there (~40 minutes).
