@@ -106,7 +106,7 @@ def test_a_refused_frame_keeps_its_ref_when_it_can_be_read() -> None:
     binary = decode(b'{"type": "ping", "ref": 7}', 100)
     assert isinstance(binary, Rejected)
     assert (type(binary.error), binary.ref) == (BadFrame, 7)
-    wrong_types = [
+    wrong_types: list[tuple[dict[str, Any], str]] = [
         ({"type": "send", "room": 5, "text": "x", "ref": 3}, "room"),
         ({"type": "send", "room": "a", "text": ["x"], "ref": 3}, "text"),
         ({"type": "join", "room": "a", "since": "4", "ref": 3}, "since"),
