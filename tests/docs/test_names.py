@@ -4,16 +4,23 @@ unless another module is named", and the pages docs/index.md lists."""
 from __future__ import annotations
 
 import importlib
+import inspect
 import pkgutil
 import re
 from pathlib import Path
 
+import pytest
+
 import chatcore
+from chatcore.client import ChatClient
+from chatcore.testing import LocalClient
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 FENCED = re.compile(r"^```.*?^```", re.MULTILINE | re.DOTALL)  # run by test_examples
 CODE = re.compile(r"`([^`\n]+)`")
+# A call as the docs show one: ``await join(room, since=None)``, ``client.events(kind=None)``.
+CALL = re.compile(r"^(?:await )?(?:\w+\.)?(\w+)\((.*)\)")
 # A name not reached through a module or an object: ``NoSuchRoom``, not ``values.check_text``.
 BARE_NAME = re.compile(r"(?<![\w.])([A-Za-z_]\w*)")
 
@@ -57,3 +64,36 @@ def test_the_index_lists_every_page() -> None:
     linked = set(re.findall(r"\]\(([\w-]+\.md)\)", index))
     pages = {page.name for page in DOCS.glob("*.md")} - {"index.md"}
     assert sorted(pages - linked) == []
+
+
+def _section(page: str, start: str, end: str | None = None) -> str:
+    text = (DOCS / page).read_text()
+    section = text[text.index(start) :]
+    return section if end is None else section[: section.index(end)]
+
+
+@pytest.mark.parametrize(
+    ("cls", "page", "start", "end"),
+    [
+        (ChatClient, "client.md", "## `chatcore.client` (Python)", None),
+        (LocalClient, "api.md", "## Testing your code", None),
+    ],
+)
+def test_the_calls_the_docs_show_have_those_parameters(
+    cls: type, page: str, start: str, end: str | None
+) -> None:
+    checked = 0
+    for span in CODE.findall(FENCED.sub("", _section(page, start, end))):
+        found = CALL.match(span)
+        if found is None or found.group(1) not in {*vars(cls), cls.__name__}:
+            continue
+        method, arguments = found.groups()
+        function = getattr(cls, "__init__" if method == cls.__name__ else method)
+        parameters = inspect.signature(function).parameters
+        arguments = re.sub(r"\([^()]*\)", "", arguments)  # defaults such as Backoff()
+        for argument in filter(None, (a.strip() for a in arguments.split(","))):
+            name = argument.lstrip("*").partition("=")[0].strip()
+            if name:
+                assert name in parameters, f"{page}: {cls.__name__}.{method} has no {name!r}"
+        checked += 1
+    assert checked >= 5
