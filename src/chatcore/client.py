@@ -38,6 +38,8 @@ __all__ = ("Backoff", "ChatClient", "ClientClosed", "ConnectionLost", "Frame", "
 log = logging.getLogger("chatcore.client")
 
 Frame = dict[str, Any]
+# Frames go out as UTF-8, as the server sizes them: "ж" is 2 bytes, not the 6 of "\u0436".
+_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 #: Close codes after which reconnecting cannot help: unauthorized, policy violation.
 _FINAL_CLOSE_CODES = frozenset({1008, 4401})
 
@@ -202,7 +204,7 @@ class ChatClient:
         self._pending[ref] = reply
         try:
             try:
-                await ws.send(json.dumps({"type": kind, "ref": ref, **fields}))
+                await ws.send(_encoder.encode({"type": kind, "ref": ref, **fields}))
             except ConnectionClosed as error:
                 if self._ws is ws:
                     self._ready.clear()  # retries wait for the next socket, not spin on this one
@@ -224,18 +226,25 @@ class ChatClient:
                 except ConnectionLost:
                     continue
 
-    async def join(self, room: str) -> Frame:
+    async def join(self, room: str, since: int | None = None) -> Frame:
         """Join ``room``: the reply has ``room``, ``members``, ``history`` and ``gap``.
 
-        Joining a room the client is in already resumes it: missed messages come as events.
+        ``since`` is the last message id the caller has (kept from an earlier run, say): the
+        reply's ``history`` then holds the messages after it, and ``gap`` is true when not all
+        of them could be given. Without ``since``, joining a room the client is in already
+        resumes it from the last message it passed on: missed messages come as events.
         """
-        if room in self._rooms:
+        if since is None and room in self._rooms:
             return await self._resume(room, self._retrying)
+        fields: Frame = {"room": room} if since is None else {"room": room, "since": since}
         self._joining[room] = []
         try:
-            reply = await self._retrying("join", {"room": room})
+            reply = await self._retrying("join", fields)
             ids = [message["id"] for message in reply["history"]]
-            self._rooms[room] = max(ids, default=0)
+            # With nothing new, the caller is up to date at ``since``, unless ``since`` is past
+            # the room's end (``gap``): then every message from 1 on is new to it.
+            nothing_new = 0 if since is None or reply["gap"] else since
+            self._rooms[room] = max(ids, default=nothing_new)
         finally:
             held = self._joining.pop(room, [])
         for frame in held:

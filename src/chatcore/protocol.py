@@ -16,13 +16,12 @@ import attrs
 from . import commands as c
 from .errors import BadFrame, ClientError, InvalidField, TooLarge, UnknownType
 from .events import Event
-from .values import check_room_name
+from .values import check_client_id, check_room_name, check_title
 
 __all__ = ("MAX_REF", "Rejected", "decode", "encode", "frame_size", "wire_size")
 
 MAX_REF = 128
 _MAX_ID = 2**53 - 1  # ids and counts stay exact in JavaScript numbers
-_MAX_CLIENT_ID = 128
 _MAX_USER_ID = 256
 
 _encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False)
@@ -54,11 +53,16 @@ def frame_size(text: str) -> int:
 
 
 def decode(text: str | bytes, max_size: int) -> c.Command | Rejected:
-    """Read one client frame. Binary frames, non-JSON and non-objects are ``bad_frame``."""
+    """Read one client frame. Binary frames, non-JSON and non-objects are ``bad_frame``.
+
+    A frame over ``max_size`` (``too_large``) or in a binary frame is still read for its
+    ``ref``, so the error can carry it: the caller bounds what reaches here (the connection
+    closes at ``hard_frame_cap`` before decoding).
+    """
     if not isinstance(text, str):
-        return Rejected(BadFrame("binary frames are not accepted; send JSON text"))
+        return Rejected(BadFrame("binary frames are not accepted; send JSON text"), _peek_ref(text))
     if frame_size(text) > max_size:
-        return Rejected(TooLarge(f"a frame is at most {max_size} bytes"))
+        return Rejected(TooLarge(f"a frame is at most {max_size} bytes"), _peek_ref(text))
     try:
         frame = json.loads(text)
     except (ValueError, RecursionError):
@@ -79,6 +83,15 @@ def decode(text: str | bytes, max_size: int) -> c.Command | Rejected:
         return parse(_Fields(frame), ref)
     except ClientError as error:
         return Rejected(error, ref)
+
+
+def _peek_ref(data: str | bytes) -> c.Ref:
+    """The ``ref`` of a frame that will be refused anyway, or None if none can be read."""
+    try:
+        frame = json.loads(data)
+        return _ref(frame.get("ref")) if isinstance(frame, dict) else None
+    except (ValueError, RecursionError, ClientError):
+        return None
 
 
 def _ref(value: object) -> c.Ref:
@@ -121,7 +134,8 @@ class _Fields:
         return check_room_name(value, name)
 
     def text(self, name: str, *, required: bool = True, limit: int | None = None) -> str | None:
-        """A string field, unchecked for length except ``limit``; surrogates refused."""
+        """A string field, unchecked for length except ``limit``; lone surrogates and NUL,
+        which no store can keep, refused."""
         value = self._frame.get(name)
         if value is None:
             if required:
@@ -131,6 +145,8 @@ class _Fields:
             raise InvalidField(f"'{name}' must be a string", field=name)
         if not _is_text(value):
             raise InvalidField(f"'{name}' is not valid text", field=name)
+        if "\x00" in value:
+            raise InvalidField(f"'{name}' may not contain U+0000", field=name)
         if limit is not None and not 0 < len(value) <= limit:
             raise InvalidField(f"'{name}' must have 1-{limit} characters", field=name)
         return value
@@ -150,6 +166,16 @@ class _Fields:
             return value
         raise InvalidField(f"'{name}' must be true or false", field=name)
 
+    def title(self, *, required: bool = True) -> str | None:
+        value = self._frame.get("title")
+        if value is None and not required:
+            return None
+        return check_title(value)
+
+    def client_id(self) -> str | None:
+        value = self._frame.get("client_id")
+        return None if value is None else check_client_id(value)
+
     def user(self, name: str = "to") -> str:
         value = self.text(name, limit=_MAX_USER_ID)
         assert value is not None  # required
@@ -160,6 +186,12 @@ def _room(f: _Fields) -> str:
     room = f.room()
     assert room is not None  # required
     return room
+
+
+def _title(f: _Fields) -> str:
+    title = f.title()
+    assert title is not None  # required
+    return title
 
 
 def _text(f: _Fields, name: str) -> str:
@@ -177,7 +209,7 @@ _PARSERS: dict[str, _Parser] = {
     "send": lambda f, ref: c.Send(
         room=_room(f),
         text=_text(f, "text"),
-        client_id=f.text("client_id", required=False, limit=_MAX_CLIENT_ID),
+        client_id=f.client_id(),
         ref=ref,
     ),
     "send_private": lambda f, ref: c.SendPrivate(
@@ -186,9 +218,9 @@ _PARSERS: dict[str, _Parser] = {
     "typing": lambda f, ref: c.Typing(room=_room(f), ref=ref),
     "rooms": lambda f, ref: c.ListRooms(watch=f.flag("watch"), ref=ref),
     "create_room": lambda f, ref: c.CreateRoom(
-        room=_room(f), title=f.text("title", required=False), ref=ref
+        room=_room(f), title=f.title(required=False), ref=ref
     ),
-    "update_room": lambda f, ref: c.UpdateRoom(room=_room(f), title=_text(f, "title"), ref=ref),
+    "update_room": lambda f, ref: c.UpdateRoom(room=_room(f), title=_title(f), ref=ref),
     "delete_room": lambda f, ref: c.DeleteRoom(room=_room(f), ref=ref),
     "direct": lambda f, ref: c.Direct(to=f.user(), ref=ref),
     "members": lambda f, ref: c.Members(room=_room(f), ref=ref),

@@ -65,7 +65,17 @@ from .policy import Policy
 from .protocol import encode
 from .ratelimit import TokenBucket
 from .store import Appended, HistoryPage, Store
-from .values import Room, RoomKind, User, check_room_name, check_text, direct_room_name
+from .values import (
+    Room,
+    RoomKind,
+    User,
+    check_client_id,
+    check_room_name,
+    check_text,
+    check_title,
+    direct_room_name,
+    direct_room_title,
+)
 
 __all__ = ("ChatServer", "Joining")
 
@@ -217,13 +227,14 @@ class ChatServer:
             raise InvalidField(
                 f"room names starting with {_DIRECT_PREFIX!r} are reserved", field="room"
             )
-        room = Room(name=name, title=title or name, owner=owner.id if owner else None)
+        title = check_title(title) if title else name
+        room = Room(name=name, title=title, owner=owner.id if owner else None)
         await self.store.create_room(room)
         await self._room_event("created", room)
         return room
 
     async def update_room(self, name: str, title: str) -> Room:
-        room = await self.store.update_room(name, title)
+        room = await self.store.update_room(name, check_title(title))
         await self._room_event("updated", room)
         return room
 
@@ -253,7 +264,7 @@ class ChatServer:
             return room
         room = Room(
             name=name,
-            title=f"{user.name} & {other.name}",
+            title=direct_room_title(user, other),
             kind=RoomKind.DIRECT,
             users=tuple(sorted((user.id, other.id))),
         )
@@ -390,6 +401,8 @@ class ChatServer:
     ) -> Appended:
         """Store ``text`` in ``room`` and send it to the room's connections."""
         text = check_text(text, self.limits.max_text)
+        if client_id is not None:
+            check_client_id(client_id)
         now = self.clock.now()
         if self.store.pipelined:
             # The store publishes, in id order, and posts of a room may overlap.

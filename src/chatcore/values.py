@@ -1,8 +1,10 @@
 """The values of the chat: users, rooms and messages.
 
 They are frozen and checked at construction, so a value that exists is valid. The checks that
-client input must pass (room slugs, title and text lengths) live here too, as plain functions
-that raise :class:`~chatcore.errors.InvalidField`.
+client input must pass (room slugs, titles, text, client ids: docs/protocol.md, "Values") live
+here too, as plain functions that raise :class:`~chatcore.errors.InvalidField`. They admit only
+what every store can keep exactly (PostgreSQL refuses NUL; the ORM's ``client_id`` column has
+100 characters), so a store never refuses a value the protocol let through.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import re
+import unicodedata
 from typing import Any
 
 import attrs
@@ -17,6 +20,7 @@ import attrs
 from .errors import InvalidField
 
 __all__ = (
+    "MAX_CLIENT_ID",
     "MAX_ROOM_NAME",
     "MAX_TEXT",
     "MAX_TITLE",
@@ -24,16 +28,35 @@ __all__ = (
     "Room",
     "RoomKind",
     "User",
+    "check_client_id",
     "check_room_name",
     "check_text",
     "check_title",
     "direct_room_name",
+    "direct_room_title",
+    "has_visible",
+    "neutral_line",
 )
 
 MAX_ROOM_NAME = 64
 MAX_TITLE = 100
 MAX_TEXT = 4000
+MAX_CLIENT_ID = 100
 _ROOM_NAME = re.compile(r"[a-z0-9][a-z0-9_.\-]{0,63}")
+# C0 and C1 control characters, and DEL; text keeps tab and line feed.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_TEXT_REFUSED = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# Titles are one line, and must not reorder what is shown after them: no line or paragraph
+# separators, no bidi embeddings and overrides (U+202A-202E) or isolates (U+2066-2069).
+_TITLE_REFUSED = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zs", "Zl", "Zp"})
+# Unicode's Default_Ignorable_Code_Point (DerivedCoreProperties.txt: zero-width characters,
+# variation selectors, fillers, tags), and the blank braille pattern, which shows nothing either.
+_IGNORABLE = re.compile(
+    "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e"
+    "\u2060-\u206f\u2800\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufff8"
+    "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0000-\U000e0fff]"
+)
 
 
 class RoomKind(enum.StrEnum):
@@ -52,25 +75,88 @@ def check_room_name(value: object, field: str = "room") -> str:
 
 
 def check_title(value: object, field: str = "title") -> str:
-    """Return the trimmed title if it has 1-100 characters."""
+    """Return the trimmed title: 1-100 characters on one line, at least one of them visible,
+    with no control characters and no bidi embeddings, overrides or isolates."""
     if not isinstance(value, str):
         raise InvalidField("the title must be a string", field=field)
+    _check_encodable(value, field)
+    bad = _TITLE_REFUSED.search(value)
+    if bad is not None:
+        raise InvalidField(f"a title may not contain {_name(bad.group())}", field=field)
     title = value.strip()
     if not 1 <= len(title) <= MAX_TITLE:
         raise InvalidField(f"a title has 1-{MAX_TITLE} characters", field=field)
+    if not has_visible(title):
+        raise InvalidField("a title needs at least one visible character", field=field)
     return title
 
 
 def check_text(value: object, max_length: int = MAX_TEXT, field: str = "text") -> str:
-    """Return the trimmed text if it has 1-``max_length`` characters."""
+    """Return the trimmed text, line breaks as ``\\n``, if it has 1-``max_length`` characters,
+    at least one of them visible, and no control characters but tab and line feed."""
     if not isinstance(value, str):
         raise InvalidField("the text must be a string", field=field)
+    _check_encodable(value, field)
+    if "\r" in value:
+        value = value.replace("\r\n", "\n").replace("\r", "\n")
+    bad = _TEXT_REFUSED.search(value)
+    if bad is not None:
+        raise InvalidField(f"the text may not contain {_name(bad.group())}", field=field)
     text = value.strip()
     if not text:
         raise InvalidField("the text is empty", field=field)
     if len(text) > max_length:
         raise InvalidField(f"the text is longer than {max_length} characters", field=field)
+    if not has_visible(text):
+        raise InvalidField("the text needs at least one visible character", field=field)
     return text
+
+
+def check_client_id(value: object, field: str = "client_id") -> str:
+    """Return ``value`` if it is a client's message key: 1-100 characters, no control ones."""
+    if not isinstance(value, str) or not 1 <= len(value) <= MAX_CLIENT_ID:
+        raise InvalidField(f"a client_id is a string of 1-{MAX_CLIENT_ID} characters", field=field)
+    _check_encodable(value, field)
+    bad = _CONTROL.search(value)
+    if bad is not None:
+        raise InvalidField(f"a client_id may not contain {_name(bad.group())}", field=field)
+    return value
+
+
+def has_visible(text: str) -> bool:
+    """Whether ``text`` has a character that shows: not whitespace, not a control or format
+    character, not one that Unicode says to ignore (zero-width, variation selectors, fillers)."""
+    return any(map(_visible, text))
+
+
+def neutral_line(text: str, max_length: int = MAX_TITLE) -> str:
+    """``text`` (a name from the application, say) made fit for a title: control characters
+    and bidi embeddings, overrides and isolates dropped, clipped to ``max_length`` characters."""
+    line = _TITLE_REFUSED.sub("", text.encode("utf-8", "replace").decode("utf-8")).strip()
+    return line[:max_length].rstrip()
+
+
+def _visible(char: str) -> bool:
+    if char.isascii():
+        return char > " " and char != "\x7f"
+    if char.isspace() or unicodedata.category(char) in _INVISIBLE_CATEGORIES:
+        return False
+    return _IGNORABLE.match(char) is None
+
+
+def _check_encodable(value: str, field: str) -> None:
+    """Refuse lone surrogates: no store can keep them and no client can show them."""
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidField(f"'{field}' is not valid text", field=field) from None
+
+
+def _name(char: str) -> str:
+    """``U+200B (ZERO WIDTH SPACE)``: how an error names a character it cannot show."""
+    name = unicodedata.name(char, "")
+    return f"U+{ord(char):04X} ({name})" if name else f"U+{ord(char):04X}"
 
 
 def direct_room_name(a: str, b: str) -> str:
@@ -78,6 +164,17 @@ def direct_room_name(a: str, b: str) -> str:
     low, high = sorted((a, b))
     digest = hashlib.blake2b(f"{low}\x00{high}".encode(), digest_size=10).hexdigest()
     return f"dm-{digest}"
+
+
+def direct_room_title(a: User, b: User) -> str:
+    """The title of the direct room of ``a`` and ``b``, from their names as the app gives them."""
+    half = (MAX_TITLE - 3) // 2
+    return f"{_shown_name(a, half)} & {_shown_name(b, half)}"
+
+
+def _shown_name(user: User, max_length: int) -> str:
+    name = neutral_line(user.name, max_length)
+    return name if has_visible(name) else neutral_line(user.id, max_length) or "?"
 
 
 def _is_str(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:

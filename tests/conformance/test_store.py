@@ -11,9 +11,20 @@ import asyncio
 import anyio
 import pytest
 
-from chatcore.errors import NoSuchRoom, RoomExists
+from chatcore import ChatServer
+from chatcore.errors import InvalidField, NoSuchRoom, RoomExists
 from chatcore.store import Store
-from chatcore.values import Message, Room, RoomKind, User
+from chatcore.testing import LocalClient
+from chatcore.values import (
+    MAX_CLIENT_ID,
+    MAX_ROOM_NAME,
+    MAX_TEXT,
+    MAX_TITLE,
+    Message,
+    Room,
+    RoomKind,
+    User,
+)
 from tests.conformance.conftest import HISTORY_SIZE
 
 pytestmark = pytest.mark.anyio
@@ -202,3 +213,79 @@ async def test_history_keeps_the_newest_messages(stores: tuple[Store, Store]) ->
     # A resume from id 1 starts at 4: the caller sees that 2 and 3 are gone.
     assert ids((await b.history("lobby", limit=100, after=1)).messages) == [4, 5, 6, 7, 8]
     assert ids((await b.history("lobby", limit=2, before=6)).messages) == [4, 5]
+
+
+# Edge values: what the protocol lets through, every store keeps exactly; what some store
+# cannot keep (PostgreSQL refuses NUL; the ORM's client_id column has 100 characters), the
+# protocol refuses before the store, as ``invalid_field`` with the field's name.
+
+CLEF = "\N{MUSICAL SYMBOL G CLEF}"  # outside the BMP: two UTF-16 units, four UTF-8 bytes
+# Bob's id, under a name of the edge's own (the ORM suite clears site users 1 and 2 only).
+EDGE_USER = User(id="2", name=f"Zoë {CLEF}", avatar="/media/ä.png")
+
+
+async def test_the_longest_values_and_non_bmp_text_are_kept_exactly(
+    stores: tuple[Store, Store],
+) -> None:
+    a, b = stores
+    title = (CLEF + "t") * (MAX_TITLE // 2)
+    room = Room(name="r" * MAX_ROOM_NAME, title=title, owner="2")
+    await a.create_room(room)
+    assert await b.get_room(room.name) == room
+    longest = "é" + CLEF * (MAX_TEXT - 2) + "\u05d0"  # 4,000 characters, 15,995 bytes
+    client_id = CLEF * MAX_CLIENT_ID
+    first = await a.append(room.name, EDGE_USER, longest, TS, client_id=client_id)
+    assert first.message.text == longest
+    again = await b.append(room.name, EDGE_USER, "retry", TS + 1, client_id=client_id)
+    assert (again.created, again.message) == (False, first.message)
+    kept = (await b.history(room.name, limit=10)).messages
+    assert kept == (first.message,)
+    assert kept[0].text == longest
+    assert kept[0].client_id == client_id
+    renamed = await b.update_room(room.name, CLEF * MAX_TITLE)
+    assert (await a.get_room(room.name)) == renamed
+    assert renamed.title == CLEF * MAX_TITLE
+
+
+@pytest.mark.parametrize(
+    ("frame", "field"),
+    [
+        ({"type": "send", "room": "lobby", "text": "a\x00b"}, "text"),
+        ({"type": "send", "room": "lobby", "text": "hi", "client_id": "k\x00"}, "client_id"),
+        ({"type": "send", "room": "lobby", "text": "hi", "client_id": "k" * 101}, "client_id"),
+        ({"type": "create_room", "room": "nul", "title": "a\x00b"}, "title"),
+        ({"type": "create_room", "room": "long", "title": "t" * (MAX_TITLE + 1)}, "title"),
+        ({"type": "update_room", "room": "lobby", "title": "\x00"}, "title"),
+    ],
+)
+async def test_values_a_store_cannot_keep_are_refused_before_it(
+    store: Store, frame: dict[str, str], field: str
+) -> None:
+    async with ChatServer(store=store) as server:
+        alice = await LocalClient.connect(server, ALICE)
+        await alice.call("create_room", room="lobby", title="The lobby")
+        await alice.call("join", room="lobby")
+        fields = dict(frame)
+        reply = await alice.request(fields.pop("type"), **fields)
+        assert (reply["type"], reply["code"], reply["field"]) == ("error", "invalid_field", field)
+        assert (await alice.call("send", room="lobby", text="still works"))["id"] == 1
+    assert await store.get_room("nul") is None
+    assert await store.get_room("long") is None
+    assert (await store.get_room("lobby")) == Room(name="lobby", title="The lobby", owner="1")
+    assert [m.text for m in (await store.history("lobby", limit=10)).messages] == ["still works"]
+
+
+async def test_the_application_api_refuses_the_same_values(store: Store) -> None:
+    async with ChatServer(store=store) as server:
+        await server.create_room("lobby", "The lobby")
+        with pytest.raises(InvalidField):
+            await server.post("lobby", "a\x00b", sender=ALICE)
+        with pytest.raises(InvalidField):
+            await server.post("lobby", "hi", sender=ALICE, client_id="k" * (MAX_CLIENT_ID + 1))
+        with pytest.raises(InvalidField):
+            await server.create_room("nul", "a\x00b")
+        with pytest.raises(InvalidField):
+            await server.update_room("lobby", "t" * (MAX_TITLE + 1))
+    assert await store.get_room("nul") is None
+    assert (await store.get_room("lobby")) == Room(name="lobby", title="The lobby")
+    assert (await store.history("lobby", limit=10)).messages == ()

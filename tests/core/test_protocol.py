@@ -97,6 +97,36 @@ def test_decode_rejects_binary_and_sizes_in_utf8_bytes() -> None:
     assert isinstance(too_big.error, TooLarge)
 
 
+def test_a_refused_frame_keeps_its_ref_when_it_can_be_read() -> None:
+    big = json.dumps({"type": "send", "room": "a", "text": "x" * 200, "ref": "r1"})
+    too_big = decode(big, 100)
+    assert isinstance(too_big, Rejected)
+    assert isinstance(too_big.error, TooLarge)
+    assert too_big.ref == "r1"
+    binary = decode(b'{"type": "ping", "ref": 7}', 100)
+    assert isinstance(binary, Rejected)
+    assert (type(binary.error), binary.ref) == (BadFrame, 7)
+    wrong_types: list[tuple[dict[str, Any], str]] = [
+        ({"type": "send", "room": 5, "text": "x", "ref": 3}, "room"),
+        ({"type": "send", "room": "a", "text": ["x"], "ref": 3}, "text"),
+        ({"type": "join", "room": "a", "since": "4", "ref": 3}, "since"),
+        ({"type": "rooms", "watch": 1, "ref": 3}, "watch"),
+        ({"type": 9, "ref": 3}, "type"),
+    ]
+    for frame, field in wrong_types:
+        rejected = parse(frame)
+        assert isinstance(rejected, Rejected)
+        assert (rejected.error.field, rejected.ref) == (field, 3)
+    # What cannot be read has no ref to give: broken JSON, a ref of a wrong type.
+    for unreadable in ('{"type": "ping", "ref": 7', '[{"ref": 7}]', b"\xff"):
+        rejected = decode(unreadable, 5)
+        assert isinstance(rejected, Rejected)
+        assert rejected.ref is None
+    rejected = decode(json.dumps({"ref": [1], "x": "y" * 10}), 5)
+    assert isinstance(rejected, Rejected)
+    assert rejected.ref is None
+
+
 def test_frame_size_counts_utf8_bytes_and_surrogates() -> None:
     assert frame_size("abc") == 3
     assert frame_size("é") == 2

@@ -221,9 +221,8 @@ def _is_object(text: str) -> bool:
 
 
 def reply_ref(text: str | bytes) -> object:
-    """The ``ref`` the server must echo for ``text``, or None when it cannot read one."""
-    if isinstance(text, bytes) or len(text.encode("utf-8", "surrogatepass")) > MAX_FRAME:
-        return None
+    """The ``ref`` the server must echo for ``text``, or None when it cannot read one. A binary
+    frame or one over ``max_frame`` is refused, but still read for its ``ref``."""
     try:
         frame = json.loads(text)
     except (ValueError, RecursionError):

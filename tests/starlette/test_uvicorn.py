@@ -207,3 +207,46 @@ async def test_a_client_reconnects_after_a_server_restart() -> None:
             assert dan.sessions == 2
     finally:
         server.stop()
+
+
+@pytest.mark.anyio
+async def test_non_ascii_text_goes_out_as_utf8_and_a_too_large_frame_is_answered(
+    connect: Callable[..., Any],
+) -> None:
+    # 3,000 Cyrillic letters: 6,000 bytes of UTF-8, 18,000 as \uXXXX escapes (over max_frame).
+    alice: ChatClient = await connect("Alice", timeout=5)
+    await alice.create_room("chat-utf8")
+    await alice.join("chat-utf8")
+    text = "ж" * 3000
+    sent = await alice.send("chat-utf8", text)
+    message, _ = await until(alice, "message", lambda e: e["id"] == sent)
+    assert message["text"] == text
+    # A frame over max_frame gets its too_large error by ref, at once, not after the timeout.
+    max_frame = alice.welcome["limits"]["max_frame"]
+    with pytest.raises(ReplyError) as refused:
+        await alice.send("chat-utf8", "x" * max_frame)
+    assert refused.value.code == "too_large"
+    assert await alice.send("chat-utf8", "still open") == sent + 1
+
+
+@pytest.mark.anyio
+async def test_join_with_since_gives_the_messages_after_it(connect: Callable[..., Any]) -> None:
+    alice: ChatClient = await connect("Alice")
+    await alice.create_room("chat-since")
+    await alice.join("chat-since")
+    sent = [await alice.send("chat-since", f"m{n}") for n in range(4)]
+    bob: ChatClient = await connect("Bob")
+    joined = await bob.join("chat-since", since=sent[1])
+    assert [m["id"] for m in joined["history"]] == sent[2:]
+    assert joined["gap"] is False
+    assert bob.joined == {"chat-since": sent[-1]}
+    later = await alice.send("chat-since", "later")
+    message, skipped = await until(bob, "message")
+    assert message["id"] == later
+    assert [event for event in skipped if event["type"] == "message"] == []
+    carol: ChatClient = await connect("Carol")
+    beyond = await carol.join("chat-since", since=later + 10)  # e.g. the room was made anew
+    assert (beyond["history"], beyond["gap"]) == ([], True)
+    again = await alice.send("chat-since", "after the gap")
+    message, _ = await until(carol, "message")
+    assert message["id"] == again
