@@ -17,6 +17,7 @@ from .errors import ChatError as ChatError
 from .errors import ClientError as ClientError
 from .errors import CloseCode as CloseCode
 from .errors import ErrorCode as ErrorCode
+from .errors import QuotaExceeded as QuotaExceeded
 from .errors import UsageError as UsageError
 from .limits import Limits as Limits
 from .memory_broker import MemoryBroker as MemoryBroker
@@ -51,6 +52,7 @@ __all__ = (
     "MemoryStore",
     "Message",
     "Policy",
+    "QuotaExceeded",
     "Room",
     "RoomKind",
     "Store",

@@ -60,6 +60,24 @@ class MemoryBroker:
             await anyio.sleep_forever()
         finally:
             self._deliver = None
+            self._forget_process()
+
+    def _forget_process(self) -> None:
+        """Drop what this process still holds once it stops (a stopping server has already
+        taken its users out, announcing it; this is for whatever it could not), so a server
+        started again on this broker finds no member or online user of its last run."""
+        self.channels.clear()
+        for room, members in list(self.bus.presence.items()):
+            for user_id, holders in list(members.items()):
+                holders.discard(self.process)
+                if not holders:
+                    del members[user_id]
+            if not members:
+                del self.bus.presence[room]
+        for user_id, holders in list(self.bus.online.items()):
+            holders.discard(self.process)
+            if not holders:
+                del self.bus.online[user_id]
 
     async def publish(self, envelope: Envelope) -> None:
         channel = envelope.target.channel

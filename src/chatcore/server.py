@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import logging
 import secrets
+import sys
 from collections.abc import Callable, Coroutine
 from types import TracebackType
 from typing import Any, Literal, Self
@@ -19,6 +20,7 @@ import attrs
 from anyio.abc import TaskGroup
 
 from ._queue_lock import KeyedLock
+from ._quotas import RoomQuotas
 from ._spawn import Spawner
 from .broker import Broker
 from .clock import Clock, SystemClock
@@ -43,6 +45,7 @@ from .errors import (
     InvalidField,
     NoSuchRoom,
     NoSuchUser,
+    QuotaExceeded,
     RecipientUnavailable,
     RoomExists,
     UsageError,
@@ -73,6 +76,8 @@ log = logging.getLogger("chatcore")
 
 _DIRECT_PREFIX = "dm-"
 _ROOMS_CHANNEL = "rooms"
+#: Seconds a stopping server gives the broker to forget its connections and presence.
+_STOP_TIMEOUT = 10.0
 
 
 @attrs.frozen
@@ -100,17 +105,22 @@ class ChatServer:
         auto_create: bool = False,
     ) -> None:
         self.limits = limits or Limits()
-        self.store: Store = store or MemoryStore(self.limits.history_size)
+        self.store: Store = store or MemoryStore(
+            self.limits.history_size, history_bytes=self.limits.history_bytes
+        )
         self.broker: Broker = broker or MemoryBroker()
         self.directory: Directory = directory or MemoryDirectory()
         self.policy = policy or Policy()
         self.clock: Clock = clock or SystemClock()
         self.auto_create = auto_create
         self.hub = Hub(self.limits.presence_grace)
+        # Connection ids keep growing across runs: a connection of an earlier run that closes
+        # late must not be taken for a new one with its id.
         self._ids = itertools.count(1)
         self._task_group: TaskGroup | None = None
         self._timer_scope: anyio.CancelScope | None = None
         self._posting = KeyedLock()
+        self._room_quotas = RoomQuotas(self.limits, self.clock)
         self._spawner: Spawner | None = None
 
     # lifecycle
@@ -138,16 +148,44 @@ class ChatServer:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> bool | None:
+        """Close every connection with 1001 and forget them: a server entered again starts
+        with no connection, member or online user (rooms and history stay in the store)."""
         task_group, self._task_group = self._task_group, None
         spawner, self._spawner = self._spawner, None
         assert task_group is not None
         assert spawner is not None
-        for conn in list(self.hub.conns.values()):
+        conns = list(self.hub.conns.values())
+        for conn in conns:
             conn.outbox.close(CloseCode.GOING_AWAY)
         with anyio.CancelScope(shield=True):
             await spawner.aclose()
+            with anyio.move_on_after(_STOP_TIMEOUT):
+                await self._forget(conns)
+        self.hub = Hub(self.limits.presence_grace)
+        self._room_quotas.clear()
         task_group.cancel_scope.cancel()
-        return await task_group.__aexit__(exc_type, exc, tb)
+        try:
+            return await task_group.__aexit__(exc_type, exc, tb)
+        except BaseExceptionGroup as group:
+            # The task group wraps what it raises in a group; one error comes out as itself.
+            if len(group.exceptions) != 1:
+                raise
+            single = group.exceptions[0]
+        if single is exc:
+            return False  # the error raised in the body, as it was
+        raise single
+
+    async def _forget(self, conns: list[Conn]) -> None:
+        """Take the stopping server's connections out of the broker: they leave their rooms
+        now (the server will not be there when a grace period ends) and go offline."""
+        for conn in conns:
+            await self.disconnect(conn)
+        for departure in self.hub.due(sys.maxsize):
+            await self._announce_departure(departure)
+        try:
+            await self.broker.unsubscribe(_ROOMS_CHANNEL)
+        except ChatError:
+            log.warning("broker unavailable while the server stopped")
 
     @property
     def running(self) -> bool:
@@ -156,11 +194,19 @@ class ChatServer:
     # connections
 
     async def connect(self, user: User) -> Connection:
-        """Open a connection for an authenticated ``user``; its first frame is ``welcome``."""
+        """Open a connection for an authenticated ``user``; its first frame is ``welcome``.
+
+        Raises :class:`QuotaExceeded` when the user has ``connections_per_user`` open
+        connections in this process already (adapters close the socket with 4429)."""
         if self._task_group is None:
             raise UsageError("start the server first: async with server: ...")
         now = self.clock.now()
         limits = self.limits
+        open_conns = sum(c.outbox.close_code is None for c in self.hub.user_conns(user.id))
+        if open_conns >= limits.connections_per_user:
+            raise QuotaExceeded(
+                f"quota connections_per_user: {open_conns} connections open, the most allowed"
+            )
         conn = Conn(
             id=next(self._ids),
             user=user,
@@ -210,15 +256,27 @@ class ChatServer:
         return room
 
     async def create_room(
-        self, name: str, title: str | None = None, owner: User | None = None
+        self,
+        name: str,
+        title: str | None = None,
+        owner: User | None = None,
+        *,
+        quota: bool = True,
     ) -> Room:
+        """Create and announce a group room. A room with an ``owner`` counts against the
+        owner's quotas (``rooms_per_user``, ``rooms_per_hour``) unless ``quota`` is False;
+        past one it raises :class:`QuotaExceeded`."""
         check_room_name(name)
         if name.startswith(_DIRECT_PREFIX):
             raise InvalidField(
                 f"room names starting with {_DIRECT_PREFIX!r} are reserved", field="room"
             )
         room = Room(name=name, title=title or name, owner=owner.id if owner else None)
-        await self.store.create_room(room)
+        if owner is not None and quota:
+            async with self._room_quotas.creating(owner, self.store, owned=True):
+                await self.store.create_room(room)
+        else:
+            await self.store.create_room(room)
         await self._room_event("created", room)
         return room
 
@@ -289,7 +347,8 @@ class ChatServer:
                 raise Forbidden("you may not create rooms", field="room")
             room = Room(name=name, title=name, auto=True)
             try:
-                await self.store.create_room(room)
+                async with self._room_quotas.creating(conn.user, self.store, owned=False):
+                    await self.store.create_room(room)
                 await self._room_event("created", room)
             except RoomExists:
                 room = None
@@ -371,17 +430,16 @@ class ChatServer:
                     await self.clock.sleep_until(deadline)
             self._timer_scope = None
             for departure in self.hub.due(self.clock.now()):
-                try:
-                    await self._depart(departure)
-                except ChatError:
-                    log.warning(
-                        "could not announce that %s left %s", departure.user.id, departure.room
-                    )
-                except Exception:
-                    # A bug or a broken backend must not stop the timers of every other room.
-                    log.exception(
-                        "announcing that %s left %s failed", departure.user.id, departure.room
-                    )
+                await self._announce_departure(departure)
+
+    async def _announce_departure(self, departure: Departure) -> None:
+        try:
+            await self._depart(departure)
+        except ChatError:
+            log.warning("could not announce that %s left %s", departure.user.id, departure.room)
+        except Exception:
+            # A bug or a broken backend must not stop the timers of every other room.
+            log.exception("announcing that %s left %s failed", departure.user.id, departure.room)
 
     # messages
 

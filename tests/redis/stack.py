@@ -118,11 +118,7 @@ async def expect(client: LocalClient, kind: str, within: float = 5, **fields: An
                 if frame["type"] == kind and all(frame.get(k) == v for k, v in fields.items()):
                     del client.inbox[index]
                     return frame
-            try:
-                text = await client.connection.next_frame()
-            except Closed as closed:
-                client.close_code = closed.code
-                raise
+            text = await client.connection.next_frame()  # raises Closed once closed
             client.inbox.append(json.loads(text))
 
 
@@ -132,6 +128,7 @@ async def expect_closed(client: LocalClient, within: float = 5) -> int:
         while client.close_code is None:
             try:
                 client.inbox.append(json.loads(await client.connection.next_frame()))
-            except Closed as closed:
-                client.close_code = closed.code
+            except Closed:
+                pass  # client.close_code is set now
+    assert client.close_code is not None
     return int(client.close_code)
