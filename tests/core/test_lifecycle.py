@@ -86,6 +86,7 @@ async def test_a_usage_error_in_the_body_comes_out_as_itself() -> None:
 async def test_local_clients_see_the_close_code_once_the_server_stopped() -> None:
     async with ChatServer(clock=FakeClock()) as server:
         client = await LocalClient.connect(server, user("1"))
-        assert client.close_code is None
+        open_code = client.close_code
+    assert open_code is None
     assert client.close_code is CloseCode.GOING_AWAY
     assert [frame["type"] for frame in client.inbox] == ["welcome"]

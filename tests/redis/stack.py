@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -124,11 +125,9 @@ async def expect(client: LocalClient, kind: str, within: float = 5, **fields: An
 
 async def expect_closed(client: LocalClient, within: float = 5) -> int:
     """Wait until the server closes the client's connection; return the close code."""
-    with anyio.fail_after(within):
-        while client.close_code is None:
-            try:
-                client.inbox.append(json.loads(await client.connection.next_frame()))
-            except Closed:
-                pass  # client.close_code is set now
-    assert client.close_code is not None
-    return int(client.close_code)
+    with anyio.fail_after(within), contextlib.suppress(Closed):
+        while True:  # until next_frame raises Closed
+            client.inbox.append(json.loads(await client.connection.next_frame()))
+    code = client.close_code
+    assert code is not None
+    return int(code)
