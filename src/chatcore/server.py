@@ -10,7 +10,6 @@ from __future__ import annotations
 import itertools
 import logging
 import secrets
-import sys
 from collections.abc import Callable, Coroutine
 from types import TracebackType
 from typing import Any, Literal, Self
@@ -76,8 +75,6 @@ log = logging.getLogger("chatcore")
 
 _DIRECT_PREFIX = "dm-"
 _ROOMS_CHANNEL = "rooms"
-#: Seconds a stopping server gives the broker to forget its connections and presence.
-_STOP_TIMEOUT = 10.0
 
 
 @attrs.frozen
@@ -149,20 +146,17 @@ class ChatServer:
         tb: TracebackType | None,
     ) -> bool | None:
         """Close every connection with 1001 and forget them: a server entered again starts
-        with no connection, member or online user (rooms and history stay in the store)."""
+        with no connection, member or online user of its last run (the broker's ``run``
+        ending takes this process's presence away, as when a process dies). Rooms and
+        history stay in the store."""
         task_group, self._task_group = self._task_group, None
         spawner, self._spawner = self._spawner, None
         assert task_group is not None
         assert spawner is not None
-        conns = list(self.hub.conns.values())
-        for conn in conns:
+        for conn in list(self.hub.conns.values()):
             conn.outbox.close(CloseCode.GOING_AWAY)
         with anyio.CancelScope(shield=True):
             await spawner.aclose()
-            with anyio.move_on_after(_STOP_TIMEOUT):
-                await self._forget(conns)
-        self.hub = Hub(self.limits.presence_grace)
-        self._room_quotas.clear()
         task_group.cancel_scope.cancel()
         try:
             return await task_group.__aexit__(exc_type, exc, tb)
@@ -171,21 +165,13 @@ class ChatServer:
             if len(group.exceptions) != 1:
                 raise
             single = group.exceptions[0]
+        finally:
+            self.hub = Hub(self.limits.presence_grace)
+            self._timer_scope = None
+            self._room_quotas.clear()
         if single is exc:
             return False  # the error raised in the body, as it was
         raise single
-
-    async def _forget(self, conns: list[Conn]) -> None:
-        """Take the stopping server's connections out of the broker: they leave their rooms
-        now (the server will not be there when a grace period ends) and go offline."""
-        for conn in conns:
-            await self.disconnect(conn)
-        for departure in self.hub.due(sys.maxsize):
-            await self._announce_departure(departure)
-        try:
-            await self.broker.unsubscribe(_ROOMS_CHANNEL)
-        except ChatError:
-            log.warning("broker unavailable while the server stopped")
 
     @property
     def running(self) -> bool:
@@ -430,16 +416,17 @@ class ChatServer:
                     await self.clock.sleep_until(deadline)
             self._timer_scope = None
             for departure in self.hub.due(self.clock.now()):
-                await self._announce_departure(departure)
-
-    async def _announce_departure(self, departure: Departure) -> None:
-        try:
-            await self._depart(departure)
-        except ChatError:
-            log.warning("could not announce that %s left %s", departure.user.id, departure.room)
-        except Exception:
-            # A bug or a broken backend must not stop the timers of every other room.
-            log.exception("announcing that %s left %s failed", departure.user.id, departure.room)
+                try:
+                    await self._depart(departure)
+                except ChatError:
+                    log.warning(
+                        "could not announce that %s left %s", departure.user.id, departure.room
+                    )
+                except Exception:
+                    # A bug or a broken backend must not stop the timers of every other room.
+                    log.exception(
+                        "announcing that %s left %s failed", departure.user.id, departure.room
+                    )
 
     # messages
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import anyio
 import pytest
 
 from chatcore import ChatServer, CloseCode, FakeClock, MemoryBroker, MemoryBus, UsageError
@@ -20,6 +21,9 @@ async def test_a_server_entered_again_has_no_member_or_online_user_of_its_first_
         await alice.call("join", room="lobby")
         await alice.call("send", room="lobby", text="before the restart")
         await alice.call("rooms", watch=True)
+        dave = await LocalClient.connect(server, user("4"))
+        await dave.call("join", room="lobby")
+        await dave.close()  # still a member while the grace period runs
     async with server:
         assert not server.hub.conns
         assert await server.broker.members("lobby") == []
@@ -90,3 +94,17 @@ async def test_local_clients_see_the_close_code_once_the_server_stopped() -> Non
     assert open_code is None
     assert client.close_code is CloseCode.GOING_AWAY
     assert [frame["type"] for frame in client.inbox] == ["welcome"]
+
+
+async def test_an_auto_room_goes_when_the_server_of_its_last_member_stops() -> None:
+    bus, clock = MemoryBus(), FakeClock()
+    async with running(clock=clock, broker=MemoryBroker(bus), auto_create=True) as other:
+        watcher = await other.client("2")
+        await watcher.call("rooms", watch=True)
+        options = {"clock": clock, "broker": MemoryBroker(bus), "store": other.server.store}
+        async with running(auto_create=True, **options) as one:
+            alice = await one.client("1")
+            await alice.call("join", room="pop-up")
+        await anyio.wait_all_tasks_blocked()
+        assert [e["event"] for e in watcher.events("room")] == ["created", "deleted"]
+        assert await other.server.store.get_room("pop-up") is None
