@@ -101,8 +101,8 @@ async def test_an_auto_room_goes_when_the_server_of_its_last_member_stops() -> N
     async with running(clock=clock, broker=MemoryBroker(bus), auto_create=True) as other:
         watcher = await other.client("2")
         await watcher.call("rooms", watch=True)
-        options = {"clock": clock, "broker": MemoryBroker(bus), "store": other.server.store}
-        async with running(auto_create=True, **options) as one:
+        store = other.server.store
+        async with running(clock, broker=MemoryBroker(bus), store=store, auto_create=True) as one:
             alice = await one.client("1")
             await alice.call("join", room="pop-up")
         await anyio.wait_all_tasks_blocked()
