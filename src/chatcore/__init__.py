@@ -24,6 +24,7 @@ from .errors import InvalidField as InvalidField
 from .errors import NoSuchRoom as NoSuchRoom
 from .errors import NoSuchUser as NoSuchUser
 from .errors import NotMember as NotMember
+from .errors import QuotaExceeded as QuotaExceeded
 from .errors import RateLimited as RateLimited
 from .errors import RecipientUnavailable as RecipientUnavailable
 from .errors import RoomExists as RoomExists
@@ -77,6 +78,7 @@ __all__ = (
     "NotMember",
     "Policy",
     "PrivateEvent",
+    "QuotaExceeded",
     "RateLimited",
     "RecipientUnavailable",
     "Room",

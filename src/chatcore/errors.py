@@ -22,6 +22,7 @@ __all__ = (
     "NoSuchRoom",
     "NoSuchUser",
     "NotMember",
+    "QuotaExceeded",
     "RateLimited",
     "RecipientUnavailable",
     "RoomExists",
@@ -42,6 +43,9 @@ class CloseCode(enum.IntEnum):
     INTERNAL_ERROR = 1011
     TRY_AGAIN_LATER = 1013
     UNAUTHORIZED = 4401
+    #: The user has as many open connections as ``Limits.connections_per_user`` allows; sent
+    #: right after accepting the socket. Like HTTP 429: try again later (after closing one).
+    QUOTA_EXCEEDED = 4429
 
 
 class ErrorCode(enum.StrEnum):
@@ -60,6 +64,7 @@ class ErrorCode(enum.StrEnum):
     RECIPIENT_UNAVAILABLE = "recipient_unavailable"
     UNAVAILABLE = "unavailable"
     INTERNAL = "internal"
+    QUOTA_EXCEEDED = "quota_exceeded"
 
 
 class ChatError(Exception):
@@ -138,6 +143,13 @@ class NoSuchUser(ClientError):
 class RecipientUnavailable(ClientError):
     code = ErrorCode.RECIPIENT_UNAVAILABLE
     default_message = "the recipient has no open connection"
+
+
+class QuotaExceeded(ClientError):
+    """A per-user quota of :class:`~chatcore.limits.Limits` is used up; the message names it."""
+
+    code = ErrorCode.QUOTA_EXCEEDED
+    default_message = "a quota is used up"
 
 
 class Unavailable(ClientError):

@@ -55,11 +55,25 @@ class Limits:
     #: Rooms one connection may be in at once.
     rooms_per_connection: int = attrs.field(default=100, validator=_positive)
 
+    # Per-user quotas: past one, the client gets ``quota_exceeded`` (see docs/protocol.md).
+    #: Open connections of one user in this process; one more is closed at once with 4429.
+    connections_per_user: int = attrs.field(default=20, validator=_positive)
+    #: Group rooms one user may own (created with ``create_room`` and not deleted).
+    rooms_per_user: int = attrs.field(default=50, validator=_positive)
+    #: Rooms one user may create per hour in this process (``create_room``, and ``join`` of a
+    #: missing room with ``auto_create``): a token bucket that holds this many and refills at
+    #: this rate, so a user may create them all at once, then one every ``3600 / n`` seconds.
+    rooms_per_hour: int = attrs.field(default=20, validator=_positive)
+    #: Bytes of history the in-memory store keeps across all rooms (message text and client
+    #: ids, plus a fixed overhead per message); past it, the oldest messages go first.
+    history_bytes: int = attrs.field(default=64 * 1024 * 1024, validator=_positive)
+
     def __attrs_post_init__(self) -> None:
         if self.hard_frame_cap < self.max_frame:
             raise ValueError("hard_frame_cap must be at least max_frame")
-        if self.burst < 1 or self.outbox < 1:
-            raise ValueError("burst and outbox must be at least 1")
+        for name in ("burst", "outbox", "connections_per_user", "rooms_per_user", "rooms_per_hour"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
         if self.outbox_bytes < self.hard_frame_cap:
             raise ValueError("outbox_bytes must be at least hard_frame_cap")
 

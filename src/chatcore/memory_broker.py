@@ -14,7 +14,9 @@ import anyio
 from anyio.abc import TaskStatus
 
 from .broker import Deliver
-from .envelope import Envelope
+from .envelope import Departed, Envelope, ToRoom
+from .events import PresenceEvent
+from .protocol import encode
 from .values import User
 
 __all__ = ("MemoryBroker", "MemoryBus")
@@ -60,8 +62,41 @@ class MemoryBroker:
             await anyio.sleep_forever()
         finally:
             self._deliver = None
+            self._forget_process()
+
+    def _forget_process(self) -> None:
+        """This process stops, as a dead one would with Redis, but at once: its presence
+        entries are removed and their ``leave`` announced to the other processes, one of which
+        also gets ``Departed(room)`` (see the broker contract). A server started again on this
+        broker then finds no member or online user of its last run."""
+        self.channels.clear()
+        bus = self.bus
+        left: list[tuple[str, User]] = []
+        for room, members in list(bus.presence.items()):
+            for user_id, holders in list(members.items()):
+                if self.process in holders:
+                    holders.discard(self.process)
+                    if not holders:
+                        del members[user_id]
+                        left.append((room, bus.users[user_id]))
+            if not members:
+                del bus.presence[room]
+        for user_id, holders in list(bus.online.items()):
+            holders.discard(self.process)
+            if not holders:
+                del bus.online[user_id]
+        for room, user in left:
+            frame = encode(PresenceEvent(room=room, event="leave", user=user))
+            self._deliver_all(Envelope(ToRoom(room), frame))
+        announcer = next((b for b in bus.brokers.values() if b._deliver is not None), None)
+        if announcer is not None and announcer._deliver is not None:
+            for room in dict.fromkeys(room for room, _ in left):
+                announcer._deliver(Envelope(ToRoom(room), None, effect=Departed(room)))
 
     async def publish(self, envelope: Envelope) -> None:
+        self._deliver_all(envelope)
+
+    def _deliver_all(self, envelope: Envelope) -> None:
         channel = envelope.target.channel
         for broker in list(self.bus.brokers.values()):
             if channel in broker.channels and broker._deliver is not None:

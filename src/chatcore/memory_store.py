@@ -1,4 +1,12 @@
-"""The in-memory store: bounded history per room, nothing kept across restarts."""
+"""The in-memory store: bounded history per room and in all, nothing kept across restarts.
+
+Two bounds apply to history: ``history_size`` messages per room, and ``history_bytes`` across
+all rooms (see :func:`message_cost`). Past either, the oldest messages are dropped (for the
+total budget, the oldest of every room: messages leave in the order they came). A client that
+resumes from before a dropped message gets ``gap: true``, as after any trimming. New posts are
+never refused for it: the store is a cache of recent chat, and refusing posts once it is full
+would let old messages, or one busy room, stop every room.
+"""
 
 from __future__ import annotations
 
@@ -10,34 +18,70 @@ from .errors import NoSuchRoom, RoomExists
 from .store import Appended, HistoryPage
 from .values import Message, Room, User
 
-__all__ = ("MemoryStore",)
+__all__ = ("MESSAGE_OVERHEAD", "MemoryStore", "message_cost")
+
+#: Bytes a stored message counts for besides its text and client id: the ``Message`` object,
+#: its id and timestamp, its place in the room's queue and its client-id entry (about 160 to
+#: 250 bytes on CPython 3.11, measured with ``tracemalloc``).
+MESSAGE_OVERHEAD = 256
+
+
+def message_cost(message: Message) -> int:
+    """What ``message`` counts for against the store's ``history_bytes``."""
+    cost = MESSAGE_OVERHEAD + len(message.text.encode())
+    if message.client_id is not None:
+        cost += len(message.client_id.encode())
+    return cost
 
 
 class _RoomLog:
-    __slots__ = ("client_ids", "last_id", "messages", "room")
+    __slots__ = ("bytes", "client_ids", "gone", "last_id", "messages", "room")
 
-    def __init__(self, room: Room, size: int) -> None:
+    def __init__(self, room: Room) -> None:
         self.room = room
-        self.messages: deque[Message] = deque(maxlen=size)
+        self.messages: deque[Message] = deque()  # consecutive ids, oldest first
         self.last_id = 0
+        self.bytes = 0
+        self.gone = False  # deleted: its entries in the store's queue are stale
         self.client_ids: OrderedDict[tuple[str, str], Message] = OrderedDict()
+
+    def holds(self, message_id: int) -> bool:
+        return not self.gone and bool(self.messages) and message_id >= self.messages[0].id
 
 
 class MemoryStore:
-    """A :class:`~chatcore.store.Store` in memory, keeping ``history_size`` messages a room."""
+    """A :class:`~chatcore.store.Store` in memory, keeping ``history_size`` messages a room
+    and ``history_bytes`` in all (see the module's doc)."""
 
     #: The server publishes each message; an append never waits, so there is nothing to overlap.
     pipelined = False
 
-    def __init__(self, history_size: int = 1_000, client_ids: int = 1_000) -> None:
+    def __init__(
+        self,
+        history_size: int = 1_000,
+        client_ids: int = 1_000,
+        *,
+        history_bytes: int = 64 * 1024 * 1024,
+    ) -> None:
         self.history_size = history_size
+        self.history_bytes = history_bytes
         self._client_ids = client_ids
         self._rooms: dict[str, _RoomLog] = {}
+        # Every stored message as (room log, id), oldest first, for the total budget; it also
+        # holds stale entries (messages already dropped), removed now and then.
+        self._order: deque[tuple[_RoomLog, int]] = deque()
+        self._bytes = 0
+        self._count = 0
+
+    @property
+    def held_bytes(self) -> int:
+        """What the stored messages count for (see :func:`message_cost`)."""
+        return self._bytes
 
     async def create_room(self, room: Room) -> None:
         if room.name in self._rooms:
             raise RoomExists(field="room")
-        self._rooms[room.name] = _RoomLog(room, self.history_size)
+        self._rooms[room.name] = _RoomLog(room)
 
     async def get_room(self, name: str) -> Room | None:
         log = self._rooms.get(name)
@@ -49,8 +93,11 @@ class MemoryStore:
         return log.room
 
     async def delete_room(self, name: str) -> None:
-        self._log(name)
+        log = self._log(name)
         del self._rooms[name]
+        log.gone = True
+        self._bytes -= log.bytes
+        self._count -= len(log.messages)
 
     async def list_rooms(self, user_id: str) -> list[Room]:
         return [log.room for _, log in sorted(self._rooms.items()) if log.room.visible_to(user_id)]
@@ -67,10 +114,18 @@ class MemoryStore:
             id=log.last_id, room=room, ts=ts, sender=sender, text=text, client_id=client_id
         )
         log.messages.append(message)
+        cost = message_cost(message)
+        log.bytes += cost
+        self._bytes += cost
+        self._count += 1
+        self._order.append((log, message.id))
         if key is not None:
             log.client_ids[key] = message
             if len(log.client_ids) > self._client_ids:
                 log.client_ids.popitem(last=False)
+        if len(log.messages) > self.history_size:
+            self._drop_oldest(log)
+        self._keep_budget()
         return Appended(message, created=True)
 
     async def history(
@@ -93,3 +148,27 @@ class MemoryStore:
         if log is None:
             raise NoSuchRoom(field="room")
         return log
+
+    def _drop_oldest(self, log: _RoomLog) -> None:
+        message = log.messages.popleft()
+        cost = message_cost(message)
+        log.bytes -= cost
+        self._bytes -= cost
+        self._count -= 1
+        if message.client_id is not None:
+            key = (message.sender.id, message.client_id)
+            if log.client_ids.get(key) is message:
+                del log.client_ids[key]
+
+    def _keep_budget(self) -> None:
+        """Drop the oldest messages of all rooms until the rest fit ``history_bytes``."""
+        order = self._order
+        while self._bytes > self.history_bytes and order:
+            log, message_id = order.popleft()
+            if log.holds(message_id):
+                self._drop_oldest(log)
+        # Entries of messages dropped otherwise (per-room trimming, deleted rooms) are
+        # cleared once they outnumber the live ones, so the queue stays within twice the
+        # messages held.
+        if len(order) > 2 * self._count + 64:
+            self._order = deque(entry for entry in order if entry[0].holds(entry[1]))

@@ -19,6 +19,7 @@ import attrs
 from anyio.abc import TaskGroup
 
 from ._queue_lock import KeyedLock
+from ._quotas import RoomQuotas
 from ._spawn import Spawner
 from .broker import Broker
 from .clock import Clock, SystemClock
@@ -43,6 +44,7 @@ from .errors import (
     InvalidField,
     NoSuchRoom,
     NoSuchUser,
+    QuotaExceeded,
     RecipientUnavailable,
     RoomExists,
     UsageError,
@@ -110,17 +112,22 @@ class ChatServer:
         auto_create: bool = False,
     ) -> None:
         self.limits = limits or Limits()
-        self.store: Store = store or MemoryStore(self.limits.history_size)
+        self.store: Store = store or MemoryStore(
+            self.limits.history_size, history_bytes=self.limits.history_bytes
+        )
         self.broker: Broker = broker or MemoryBroker()
         self.directory: Directory = directory or MemoryDirectory()
         self.policy = policy or Policy()
         self.clock: Clock = clock or SystemClock()
         self.auto_create = auto_create
         self.hub = Hub(self.limits.presence_grace)
+        # Connection ids keep growing across runs: a connection of an earlier run that closes
+        # late must not be taken for a new one with its id.
         self._ids = itertools.count(1)
         self._task_group: TaskGroup | None = None
         self._timer_scope: anyio.CancelScope | None = None
         self._posting = KeyedLock()
+        self._room_quotas = RoomQuotas(self.limits, self.clock)
         self._spawner: Spawner | None = None
 
     # lifecycle
@@ -148,6 +155,10 @@ class ChatServer:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> bool | None:
+        """Close every connection with 1001 and forget them: a server entered again starts
+        with no connection, member or online user of its last run (the broker's ``run``
+        ending takes this process's presence away, as when a process dies). Rooms and
+        history stay in the store."""
         task_group, self._task_group = self._task_group, None
         spawner, self._spawner = self._spawner, None
         assert task_group is not None
@@ -157,7 +168,20 @@ class ChatServer:
         with anyio.CancelScope(shield=True):
             await spawner.aclose()
         task_group.cancel_scope.cancel()
-        return await task_group.__aexit__(exc_type, exc, tb)
+        try:
+            return await task_group.__aexit__(exc_type, exc, tb)
+        except BaseExceptionGroup as group:
+            # The task group wraps what it raises in a group; one error comes out as itself.
+            if len(group.exceptions) != 1:
+                raise
+            single = group.exceptions[0]
+        finally:
+            self.hub = Hub(self.limits.presence_grace)
+            self._timer_scope = None
+            self._room_quotas.clear()
+        if single is exc:
+            return False  # the error raised in the body, as it was
+        raise single
 
     @property
     def running(self) -> bool:
@@ -166,11 +190,19 @@ class ChatServer:
     # connections
 
     async def connect(self, user: User) -> Connection:
-        """Open a connection for an authenticated ``user``; its first frame is ``welcome``."""
+        """Open a connection for an authenticated ``user``; its first frame is ``welcome``.
+
+        Raises :class:`QuotaExceeded` when the user has ``connections_per_user`` open
+        connections in this process already (adapters close the socket with 4429)."""
         if self._task_group is None:
             raise UsageError("start the server first: async with server: ...")
         now = self.clock.now()
         limits = self.limits
+        open_conns = sum(c.outbox.close_code is None for c in self.hub.user_conns(user.id))
+        if open_conns >= limits.connections_per_user:
+            raise QuotaExceeded(
+                f"quota connections_per_user: {open_conns} connections open, the most allowed"
+            )
         conn = Conn(
             id=next(self._ids),
             user=user,
@@ -220,8 +252,16 @@ class ChatServer:
         return room
 
     async def create_room(
-        self, name: str, title: str | None = None, owner: User | None = None
+        self,
+        name: str,
+        title: str | None = None,
+        owner: User | None = None,
+        *,
+        quota: bool = True,
     ) -> Room:
+        """Create and announce a group room. A room with an ``owner`` counts against the
+        owner's quotas (``rooms_per_user``, ``rooms_per_hour``) unless ``quota`` is False;
+        past one it raises :class:`QuotaExceeded`."""
         check_room_name(name)
         if name.startswith(_DIRECT_PREFIX):
             raise InvalidField(
@@ -229,7 +269,11 @@ class ChatServer:
             )
         title = check_title(title) if title else name
         room = Room(name=name, title=title, owner=owner.id if owner else None)
-        await self.store.create_room(room)
+        if owner is not None and quota:
+            async with self._room_quotas.creating(owner, self.store, owned=True):
+                await self.store.create_room(room)
+        else:
+            await self.store.create_room(room)
         await self._room_event("created", room)
         return room
 
@@ -300,7 +344,8 @@ class ChatServer:
                 raise Forbidden("you may not create rooms", field="room")
             room = Room(name=name, title=name, auto=True)
             try:
-                await self.store.create_room(room)
+                async with self._room_quotas.creating(conn.user, self.store, owned=False):
+                    await self.store.create_room(room)
                 await self._room_event("created", room)
             except RoomExists:
                 room = None

@@ -47,7 +47,6 @@ class LocalClient:
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
         self.inbox: list[Frame] = []
-        self.close_code: CloseCode | None = None
 
     @classmethod
     async def connect(cls, server: ChatServer, user: User) -> LocalClient:
@@ -60,18 +59,22 @@ class LocalClient:
         return self.connection.user
 
     @property
+    def close_code(self) -> CloseCode | None:
+        """Set once the server has closed the connection (the server stopping included)."""
+        return self.connection.close_code
+
+    @property
     def welcome(self) -> Frame:
         return next(frame for frame in self.inbox if frame["type"] == "welcome")
 
     def pump(self) -> list[Frame]:
         """Move every queued frame into :attr:`inbox`; return the new ones."""
         new: list[Frame] = []
-        while self.close_code is None:
+        while True:
             try:
                 text = self.connection.next_frame_nowait()
-            except Closed as closed:
-                self.close_code = closed.code
-                break
+            except Closed:
+                break  # a closed outbox holds no frame
             if text is None:
                 break
             new.append(json.loads(text))

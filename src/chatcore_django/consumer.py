@@ -14,7 +14,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.db import DatabaseError
 
 from chatcore import CloseCode, Connection
-from chatcore.errors import Unavailable
+from chatcore.errors import QuotaExceeded, Unavailable
 
 from .runtime import get_server
 from .users import chat_user
@@ -62,6 +62,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         except (Unavailable, DatabaseError):  # not the client's fault: it may try again
             await self.accept()
             await self.close(code=int(CloseCode.TRY_AGAIN_LATER))
+            return
+        except QuotaExceeded as error:  # too many sockets of this user: close with the reason
+            await self.accept()
+            await self.close(code=int(CloseCode.QUOTA_EXCEEDED), reason=error.message)
             return
         await self.accept()
         self.pump = asyncio.create_task(self._pump(self.connection))

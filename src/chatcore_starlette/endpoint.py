@@ -13,7 +13,7 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from chatcore import ChatServer, CloseCode, Connection, User
-from chatcore.errors import Unavailable
+from chatcore.errors import QuotaExceeded, Unavailable
 
 __all__ = ("Authenticate", "ChatEndpoint", "chat_route")
 
@@ -58,6 +58,11 @@ class ChatEndpoint:
         except Unavailable:
             await websocket.accept()
             await websocket.close(CloseCode.TRY_AGAIN_LATER)
+            return
+        except QuotaExceeded as error:
+            # Accepted, then closed: unlike a 403, a browser sees the code and the reason.
+            await websocket.accept()
+            await websocket.close(CloseCode.QUOTA_EXCEEDED, error.message)
             return
         try:
             await websocket.accept()

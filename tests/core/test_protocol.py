@@ -239,4 +239,5 @@ def test_every_error_code_has_an_exception_class() -> None:
         "recipient_unavailable",
         "unavailable",
         "internal",
+        "quota_exceeded",
     ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -118,20 +119,15 @@ async def expect(client: LocalClient, kind: str, within: float = 5, **fields: An
                 if frame["type"] == kind and all(frame.get(k) == v for k, v in fields.items()):
                     del client.inbox[index]
                     return frame
-            try:
-                text = await client.connection.next_frame()
-            except Closed as closed:
-                client.close_code = closed.code
-                raise
+            text = await client.connection.next_frame()  # raises Closed once closed
             client.inbox.append(json.loads(text))
 
 
 async def expect_closed(client: LocalClient, within: float = 5) -> int:
     """Wait until the server closes the client's connection; return the close code."""
-    with anyio.fail_after(within):
-        while client.close_code is None:
-            try:
-                client.inbox.append(json.loads(await client.connection.next_frame()))
-            except Closed as closed:
-                client.close_code = closed.code
-    return int(client.close_code)
+    with anyio.fail_after(within), contextlib.suppress(Closed):
+        while True:  # until next_frame raises Closed
+            client.inbox.append(json.loads(await client.connection.next_frame()))
+    code = client.close_code
+    assert code is not None
+    return int(code)

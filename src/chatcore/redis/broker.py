@@ -180,6 +180,11 @@ class RedisBroker:
         finally:
             self._deliver = None
             self._pubsub = None
+            # What this process held ends with it (Redis forgets it after the expiry, or at
+            # once if the broker runs again: its first sync asserts this empty state).
+            self._presence.clear()
+            self._online.clear()
+            self._channels.clear()
             if self._wire is not None:
                 self._wire.close()
             with anyio.CancelScope(shield=True), anyio.move_on_after(self.timeout):
