@@ -168,3 +168,33 @@ async def test_the_sync_helper_reaches_open_sockets_from_a_view_thread() -> None
     event = await peer.event("message")
     assert (event["id"], event["text"], event["from"]["name"]) == (1, "from a view", "Poster")
     await peer.ws.disconnect()
+
+
+async def test_a_user_deactivated_in_this_process_is_closed_at_once() -> None:
+    # The interval check (CHATCORE['REVALIDATE'], 60 s here) is not what ends these sockets.
+    user = await sync_to_async(make_user)()
+    first, second = await Peer.open(user), await Peer.open(user)
+
+    def deactivate() -> None:
+        user.is_active = False
+        user.save()
+
+    await sync_to_async(deactivate)()
+    for peer in (first, second):
+        assert await peer.ws.receive_output(timeout=5) == {"type": "websocket.close", "code": 4401}
+
+
+async def test_a_session_deleted_in_this_process_closes_its_sockets_only() -> None:
+    from django.contrib.sessions.models import Session
+
+    user = await sync_to_async(make_user)()
+    cookie = await sync_to_async(session_cookie)(user)
+    doomed = socket(cookie)
+    assert (await doomed.connect())[0]
+    assert json.loads(await doomed.receive_from(timeout=5))["type"] == "welcome"
+    other = await Peer.open(user)  # another session of the same user
+    key = cookie.split("=", 1)[1]
+    await sync_to_async(lambda: Session.objects.get(session_key=key).delete())()
+    assert await doomed.receive_output(timeout=5) == {"type": "websocket.close", "code": 4401}
+    assert (await other.call("ping"))["type"] == "ok"
+    await other.ws.disconnect()
