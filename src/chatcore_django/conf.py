@@ -87,6 +87,13 @@ def chat_settings() -> ChatSettings:
     origins = raw.get("ALLOWED_ORIGINS", ())
     if isinstance(origins, str) or not all(isinstance(origin, str) for origin in origins):
         raise ImproperlyConfigured("CHATCORE['ALLOWED_ORIGINS'] is a list of origins (or '*')")
+    from .origin import normalize_origin
+
+    for origin in origins:
+        if origin != "*" and normalize_origin(origin) is None:
+            raise ImproperlyConfigured(
+                f"CHATCORE['ALLOWED_ORIGINS']: {origin!r} is not an origin like 'https://example.com'"
+            )
     policy_path = raw.get("POLICY")
     policy = import_string(policy_path)() if policy_path else Policy()
     return ChatSettings(
@@ -99,5 +106,5 @@ def chat_settings() -> ChatSettings:
         redis_url=raw.get("REDIS_URL") or None,
         redis_prefix=str(raw.get("REDIS_PREFIX") or "chatcore:"),
         revalidate=None if revalidate is None else float(revalidate),
-        allowed_origins=frozenset(origin.rstrip("/").lower() for origin in origins),
+        allowed_origins=frozenset(origins),
     )
