@@ -15,11 +15,21 @@ from typing import Any, TypeVar
 from asgiref.sync import async_to_sync
 
 from chatcore import ChatServer, CloseCode, Message, Room, User
+from chatcore.values import check_title
 
 from .runtime import build_server, running_server
 from .users import chat_user
 
-__all__ = ("direct_room", "disconnect_user", "post", "post_direct", "update_user")
+__all__ = (
+    "create_room",
+    "delete_room",
+    "direct_room",
+    "disconnect_user",
+    "post",
+    "post_direct",
+    "update_room",
+    "update_user",
+)
 
 _T = TypeVar("_T")
 
@@ -47,6 +57,36 @@ def post(room: str, text: str, sender: Any) -> Message:
         return (await server.post(room, text, sender=member)).message
 
     return _run(action)
+
+
+def create_room(name: str, title: str | None = None, owner: Any = None) -> Room:
+    """Create the group room ``name`` (``owner``: a Django user, a :class:`chatcore.User` or
+    None); watchers of the room list see it at once. Raises :class:`chatcore.errors.RoomExists`
+    or :class:`chatcore.errors.InvalidField`."""
+    member = None if owner is None else _as_chat_user(owner)
+
+    async def action(server: ChatServer) -> Room:
+        return await server.create_room(name, title, owner=member)
+
+    return _run(action)
+
+
+def update_room(name: str, title: str) -> Room:
+    """Give the room ``name`` a new title; its members and the list's watchers see it."""
+
+    async def action(server: ChatServer) -> Room:
+        return await server.update_room(name, check_title(title))
+
+    return _run(action)
+
+
+def delete_room(name: str) -> None:
+    """Delete the room ``name`` and its history; its members are removed from it."""
+
+    async def action(server: ChatServer) -> None:
+        await server.delete_room(name)
+
+    _run(action)
 
 
 def direct_room(user: Any, other: Any) -> Room:
