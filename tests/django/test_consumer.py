@@ -100,8 +100,10 @@ async def test_frames_flow_both_ways_between_two_users() -> None:
     assert created["room"]["title"] == "<b>Ours</b>"
     await alice.call("join", room=room)
     joined = await bob.call("join", room=room)
-    assert {m["name"] for m in joined["members"]} == {"Alice", "Bob"}
-    assert (await alice.event("presence", "Bob"))["event"] == "join"
+    # ChatBoard's chat names end with the (unique) username.
+    alice_name, bob_name = f"Alice @{alice_user.username}", f"Bob @{bob_user.username}"
+    assert {m["name"] for m in joined["members"]} == {alice_name, bob_name}
+    assert (await alice.event("presence", bob_name))["event"] == "join"
 
     sent = await bob.call("send", room=room, text="hello alice", client_id="x1")
     assert sent == {"type": "ok", "ref": bob.ref, "id": 1}
@@ -111,7 +113,7 @@ async def test_frames_flow_both_ways_between_two_users() -> None:
     private = await alice.call("send_private", to=str(bob_user.pk), text="psst")
     assert private["type"] == "ok"
     got = await bob.event("private")
-    assert (got["from"]["name"], got["text"]) == ("Alice", "psst")
+    assert (got["from"]["name"], got["text"]) == (alice_name, "psst")
     assert (await alice.event("private"))["id"] == got["id"]
 
     # Bad input gets error frames; the socket stays open.
@@ -166,7 +168,11 @@ async def test_the_sync_helper_reaches_open_sockets_from_a_view_thread() -> None
     message = await sync_to_async(sync.post)(room, "from a view", user)
     assert message.id == 1
     event = await peer.event("message")
-    assert (event["id"], event["text"], event["from"]["name"]) == (1, "from a view", "Poster")
+    assert (event["id"], event["text"], event["from"]["name"]) == (
+        1,
+        "from a view",
+        f"Poster @{user.username}",
+    )
     await peer.ws.disconnect()
 
 
