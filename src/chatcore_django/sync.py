@@ -10,9 +10,11 @@ methods there (``server = await chatcore_django.get_server()``).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from importlib import import_module
 from typing import Any, TypeVar
 
 from asgiref.sync import async_to_sync
+from django.conf import settings
 
 from chatcore import ChatServer, CloseCode, Message, Room, User
 from chatcore.values import check_title
@@ -25,6 +27,7 @@ __all__ = (
     "delete_room",
     "direct_room",
     "disconnect_user",
+    "login_session",
     "post",
     "post_direct",
     "update_room",
@@ -124,3 +127,17 @@ def disconnect_user(user: Any, code: CloseCode = CloseCode.UNAUTHORIZED) -> None
         await server.disconnect_user(user_id, code)
 
     _run(action)
+
+
+def login_session(user: Any) -> str:
+    """A new session logged in as ``user`` (a Django user); its key, the value of the session
+    cookie (``sessionid``) a bot sends with its socket. It lasts as long as any session
+    (``SESSION_COOKIE_AGE``); a new password or a deactivated account ends it, and its sockets."""
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+
+    session = import_module(settings.SESSION_ENGINE).SessionStore()
+    session[SESSION_KEY] = user._meta.pk.value_to_string(user)
+    session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    session.save()
+    return str(session.session_key)
