@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-EXTRAS := starlette,django,redis,client,test
+EXTRAS := starlette,django,chatboard,redis,client,test
 
 .PHONY: venv test lint typecheck docs pytest pytest-postgres demo clean bench-core bench bench-memory starlette-demo soak demo-scale
 

@@ -184,6 +184,11 @@ class Connection:
             except Closed:
                 return
 
+    def end(self, code: CloseCode) -> None:
+        """End this connection from the application's side (for example, its login is over):
+        :meth:`write_all` returns ``code`` and the adapter closes the socket with it."""
+        self._conn.outbox.close(code)
+
     async def close(self) -> None:
         """The socket is gone (closed by either side, or lost): leave rooms after the grace."""
         await self._server.disconnect(self._conn)

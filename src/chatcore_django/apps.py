@@ -1,5 +1,5 @@
 """The Django app: models, admin, and the signals that close a user's sockets (logout, a new
-password)."""
+password, a deactivated or deleted user, a deleted session)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 from django.apps import AppConfig
 from django.conf import settings
 from django.contrib.auth.signals import user_logged_out
-from django.db.models.signals import post_save
+from django.db.models.signals import post_delete, post_save
 
 from chatcore import CloseCode
 
@@ -28,6 +28,15 @@ class ChatcoreConfig(AppConfig):
             sender=settings.AUTH_USER_MODEL,
             dispatch_uid="chatcore_django.password",
         )
+        post_delete.connect(
+            _user_deleted, sender=settings.AUTH_USER_MODEL, dispatch_uid="chatcore_django.user"
+        )
+        if "django.contrib.sessions" in settings.INSTALLED_APPS:
+            from django.contrib.sessions.models import Session
+
+            post_delete.connect(
+                _session_deleted, sender=Session, dispatch_uid="chatcore_django.session"
+            )
 
 
 def _close_sockets(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
@@ -39,13 +48,37 @@ def _close_sockets(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
 
 
 def _recheck_sockets(sender: Any, instance: Any, **kwargs: Any) -> None:
-    """A new password ends the user's other sessions (Django checks a session against the
+    """A deactivated user keeps no open socket (4401, in every process).
+
+    A new password ends the user's other sessions (Django checks a session against the
     password at each request), so their sockets, authenticated once at the handshake, must not
     outlive them: close them all with 1013. Clients reconnect at once; a session that is still
     valid (the one that changed the password) gets in again, the others are refused (403)."""
+    if kwargs.get("created"):
+        return  # a new account has no sockets yet
+    if not getattr(instance, "is_active", True):
+        from .sync import disconnect_user
+
+        disconnect_user(instance)
+        return
     # ``set_password`` keeps the new raw password in ``_password`` until the save completes.
-    # A new account has no sockets yet.
-    if getattr(instance, "_password", None) is not None and not kwargs.get("created"):
+    if getattr(instance, "_password", None) is not None:
         from .sync import disconnect_user
 
         disconnect_user(instance, CloseCode.TRY_AGAIN_LATER)
+
+
+def _user_deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
+    """A deleted user keeps no open socket (4401, in every process)."""
+    if instance.pk is not None:
+        from .sync import disconnect_user
+
+        disconnect_user(str(instance.pk))
+
+
+def _session_deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
+    """The sockets of a deleted session close at once in this process (4401); other processes
+    see it at their next check (``CHATCORE['REVALIDATE']``)."""
+    from .logins import end_session
+
+    end_session(instance.session_key)

@@ -11,6 +11,8 @@ Keys (all optional)::
         "AUTO_CREATE": False,               # rooms that exist while someone is in them
         "REDIS_URL": None,                  # a Redis broker, for several server processes
         "REDIS_PREFIX": "chatcore:",        # its keys and channels start with this
+        "REVALIDATE": 60,                   # seconds between checks of each socket's login; None: never
+        "ALLOWED_ORIGINS": [],              # page origins allowed besides the site's own; "*": any
     }
 """
 
@@ -38,6 +40,8 @@ _KEYS = frozenset(
         "AUTO_CREATE",
         "REDIS_URL",
         "REDIS_PREFIX",
+        "REVALIDATE",
+        "ALLOWED_ORIGINS",
     }
 )
 _DEFAULT_USER_HOOK = "chatcore_django.users.default_chat_user"
@@ -55,6 +59,8 @@ class ChatSettings:
     auto_create: bool
     redis_url: str | None
     redis_prefix: str
+    revalidate: float | None
+    allowed_origins: frozenset[str]
 
 
 def chat_settings() -> ChatSettings:
@@ -73,6 +79,21 @@ def chat_settings() -> ChatSettings:
     history_size = raw.get("HISTORY_SIZE")
     if history_size is not None and (not isinstance(history_size, int) or history_size < 1):
         raise ImproperlyConfigured("CHATCORE['HISTORY_SIZE'] is a positive int or None")
+    revalidate = raw.get("REVALIDATE", 60)
+    if revalidate is not None and (
+        isinstance(revalidate, bool) or not isinstance(revalidate, int | float) or revalidate <= 0
+    ):
+        raise ImproperlyConfigured("CHATCORE['REVALIDATE'] is a positive number of seconds or None")
+    origins = raw.get("ALLOWED_ORIGINS", ())
+    if isinstance(origins, str) or not all(isinstance(origin, str) for origin in origins):
+        raise ImproperlyConfigured("CHATCORE['ALLOWED_ORIGINS'] is a list of origins (or '*')")
+    from .origin import normalize_origin
+
+    for origin in origins:
+        if origin != "*" and normalize_origin(origin) is None:
+            raise ImproperlyConfigured(
+                f"CHATCORE['ALLOWED_ORIGINS']: {origin!r} is not an origin like 'https://example.com'"
+            )
     policy_path = raw.get("POLICY")
     policy = import_string(policy_path)() if policy_path else Policy()
     return ChatSettings(
@@ -84,4 +105,6 @@ def chat_settings() -> ChatSettings:
         auto_create=bool(raw.get("AUTO_CREATE", False)),
         redis_url=raw.get("REDIS_URL") or None,
         redis_prefix=str(raw.get("REDIS_PREFIX") or "chatcore:"),
+        revalidate=None if revalidate is None else float(revalidate),
+        allowed_origins=frozenset(origins),
     )

@@ -16,6 +16,7 @@ from django.db import DatabaseError
 from chatcore import CloseCode, Connection
 from chatcore.errors import QuotaExceeded, Unavailable
 
+from .logins import Login, logins
 from .runtime import get_server
 from .users import chat_user
 
@@ -28,7 +29,8 @@ CLOSE_LINGER = 5.0
 class ChatConsumer(AsyncWebsocketConsumer):
     """Serves protocol v1 to the logged-in user of ``scope["user"]`` (``AuthMiddlewareStack``).
 
-    Anonymous sockets are refused at the handshake (HTTP 403).
+    Anonymous sockets are refused at the handshake (HTTP 403); a socket whose login ends (see
+    :mod:`chatcore_django.logins`) is closed with 4401.
     """
 
     connection: Connection | None = None
@@ -68,6 +70,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.close(code=int(CloseCode.QUOTA_EXCEEDED), reason=error.message)
             return
         await self.accept()
+        # Checked again at CHATCORE['REVALIDATE'] and on account signals (chatcore_django.logins).
+        session_key = getattr(self.scope.get("session"), "session_key", None)
+        logins().add(self.connection, Login(str(user.pk), session_key))
         self.pump = asyncio.create_task(self._pump(self.connection))
         self.linger = asyncio.create_task(self._end_when_closed(self.connection))
 
@@ -107,5 +112,6 @@ class ChatConsumer(AsyncWebsocketConsumer):
             if task is not None and task is not asyncio.current_task():
                 task.cancel()
         if self.connection is not None:
+            logins().discard(self.connection)
             # Shielded: the core must learn the socket is gone even if we are being cancelled.
             await asyncio.shield(self.connection.close())

@@ -2,9 +2,32 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.db import models
 
-__all__ = ("Message", "Room")
+from chatcore.errors import InvalidField
+from chatcore.values import check_room_name, check_title
+
+__all__ = ("DIRECT_PREFIX", "Message", "Room", "validate_room_name", "validate_title")
+
+#: Group room names starting with this are the server's (direct rooms are named ``dm-<hash>``).
+DIRECT_PREFIX = "dm-"
+
+
+def validate_room_name(value: str) -> None:
+    """A Django validator: the protocol's room name rule (1-64 of ``a-z 0-9 _ - .``)."""
+    try:
+        check_room_name(value)
+    except InvalidField as error:
+        raise ValidationError(error.message, code="invalid") from error
+
+
+def validate_title(value: str) -> None:
+    """A Django validator: the protocol's title rule (1-100 characters once trimmed)."""
+    try:
+        check_title(value)
+    except InvalidField as error:
+        raise ValidationError(error.message, code="invalid") from error
 
 
 class Room(models.Model):
@@ -14,8 +37,8 @@ class Room(models.Model):
         GROUP = "group", "group"
         DIRECT = "direct", "direct"
 
-    name = models.CharField(max_length=64, unique=True)
-    title = models.CharField(max_length=100)
+    name = models.CharField(max_length=64, unique=True, validators=[validate_room_name])
+    title = models.CharField(max_length=100, validators=[validate_title])
     owner = models.CharField(max_length=64, blank=True, default="", help_text="owner's user id")
     kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.GROUP)
     user_a = models.CharField(max_length=64, blank=True, default="", db_index=True)
@@ -29,6 +52,12 @@ class Room(models.Model):
 
     def __str__(self) -> str:
         return str(self.name)
+
+    def clean(self) -> None:
+        if self.kind == self.Kind.GROUP and str(self.name).startswith(DIRECT_PREFIX):
+            raise ValidationError(
+                {"name": f"room names starting with {DIRECT_PREFIX!r} are reserved"}
+            )
 
 
 class Message(models.Model):

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from channels.auth import AuthMiddlewareStack
-from channels.security.websocket import AllowedHostsOriginValidator
 from django.urls import path
 
+from .conf import chat_settings
 from .consumer import ChatConsumer
+from .origin import SameOriginValidator
 
 __all__ = ("websocket_application", "websocket_urlpatterns")
 
@@ -16,9 +17,11 @@ websocket_urlpatterns = [path("ws/", ChatConsumer.as_asgi())]
 
 
 def websocket_application(patterns: list[Any] | None = None) -> Any:
-    """The ``websocket`` app for ``ProtocolTypeRouter``: origin check, session user, routes."""
+    """The ``websocket`` app for ``ProtocolTypeRouter``: origin check (the site's own origin and
+    ``CHATCORE['ALLOWED_ORIGINS']``), session user, routes."""
     from channels.routing import URLRouter
 
-    return AllowedHostsOriginValidator(
-        AuthMiddlewareStack(URLRouter(patterns or websocket_urlpatterns))
+    return SameOriginValidator(
+        AuthMiddlewareStack(URLRouter(patterns or websocket_urlpatterns)),
+        chat_settings().allowed_origins,
     )

@@ -22,6 +22,7 @@ from chatcore import Broker, ChatServer, MemoryStore, Store
 from chatcore.errors import Unavailable
 
 from .conf import chat_settings
+from .logins import logins
 from .users import DjangoDirectory
 
 __all__ = ("build_server", "get_server", "lifespan", "running_server", "stop_server")
@@ -61,6 +62,7 @@ def build_server() -> ChatServer:
 class _Runtime:
     server: ChatServer
     started: asyncio.Future[None]
+    revalidate: float | None
     task: asyncio.Task[None] | None = None
 
     @property
@@ -75,7 +77,8 @@ async def _serve(runtime: _Runtime) -> None:
     try:
         async with runtime.server:
             runtime.started.set_result(None)
-            await asyncio.Event().wait()  # until cancelled
+            # Until cancelled: the sockets' logins are checked again at the interval.
+            await logins().watch(runtime.revalidate)
     except BaseException as error:
         if not runtime.started.done():
             unavailable = Unavailable("the chat server could not start")
@@ -95,7 +98,7 @@ async def get_server() -> ChatServer:
         for old in [old for old in _runtimes if old.is_closed()]:
             del _runtimes[old]
         # No await between the check and this line: concurrent callers share one start.
-        runtime = _Runtime(build_server(), loop.create_future())
+        runtime = _Runtime(build_server(), loop.create_future(), chat_settings().revalidate)
         runtime.task = loop.create_task(_serve(runtime), name="chatcore-server")
         _runtimes[loop] = runtime
     # Shielded: a caller that gives up must not cancel the start for the others.

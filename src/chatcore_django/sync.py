@@ -10,16 +10,29 @@ methods there (``server = await chatcore_django.get_server()``).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from importlib import import_module
 from typing import Any, TypeVar
 
 from asgiref.sync import async_to_sync
+from django.conf import settings
 
 from chatcore import ChatServer, CloseCode, Message, Room, User
+from chatcore.values import check_title
 
 from .runtime import build_server, running_server
 from .users import chat_user
 
-__all__ = ("direct_room", "disconnect_user", "post", "post_direct", "update_user")
+__all__ = (
+    "create_room",
+    "delete_room",
+    "direct_room",
+    "disconnect_user",
+    "login_session",
+    "post",
+    "post_direct",
+    "update_room",
+    "update_user",
+)
 
 _T = TypeVar("_T")
 
@@ -47,6 +60,36 @@ def post(room: str, text: str, sender: Any) -> Message:
         return (await server.post(room, text, sender=member)).message
 
     return _run(action)
+
+
+def create_room(name: str, title: str | None = None, owner: Any = None) -> Room:
+    """Create the group room ``name`` (``owner``: a Django user, a :class:`chatcore.User` or
+    None); watchers of the room list see it at once. Raises :class:`chatcore.errors.RoomExists`
+    or :class:`chatcore.errors.InvalidField`."""
+    member = None if owner is None else _as_chat_user(owner)
+
+    async def action(server: ChatServer) -> Room:
+        return await server.create_room(name, title, owner=member)
+
+    return _run(action)
+
+
+def update_room(name: str, title: str) -> Room:
+    """Give the room ``name`` a new title; its members and the list's watchers see it."""
+
+    async def action(server: ChatServer) -> Room:
+        return await server.update_room(name, check_title(title))
+
+    return _run(action)
+
+
+def delete_room(name: str) -> None:
+    """Delete the room ``name`` and its history; its members are removed from it."""
+
+    async def action(server: ChatServer) -> None:
+        await server.delete_room(name)
+
+    _run(action)
 
 
 def direct_room(user: Any, other: Any) -> Room:
@@ -84,3 +127,17 @@ def disconnect_user(user: Any, code: CloseCode = CloseCode.UNAUTHORIZED) -> None
         await server.disconnect_user(user_id, code)
 
     _run(action)
+
+
+def login_session(user: Any) -> str:
+    """A new session logged in as ``user`` (a Django user); its key, the value of the session
+    cookie (``sessionid``) a bot sends with its socket. It lasts as long as any session
+    (``SESSION_COOKIE_AGE``); a new password or a deactivated account ends it, and its sockets."""
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+
+    session = import_module(settings.SESSION_ENGINE).SessionStore()
+    session[SESSION_KEY] = user._meta.pk.value_to_string(user)
+    session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    session.save()
+    return str(session.session_key)

@@ -109,6 +109,11 @@ async def test_chatboard_scenario(site: Site, browser: object) -> None:
     await ben.fill("#id_display_name", "Ben")
     await ben.click("main button[type=submit]")
     await expect(ben.locator(".flash")).to_contain_text("Profile saved")
+    # Cat takes the same display name: the chat tells the two apart by their @username.
+    await cat.fill("#id_display_name", "Ben")
+    await cat.click("main button[type=submit]")
+    await expect(cat.locator(".flash")).to_contain_text("Profile saved")
+    ben_joined, ben_typing = f"Ben @{names['ben']} joined", f"Ben @{names['ben']} is typing…"
     # Ben reads Ann's profile: her about text is shown as text.
     await ben.goto(f"/users/{names['ann']}/")
     await expect(ben.locator(".about")).to_have_text(XSS_ABOUT)
@@ -129,15 +134,16 @@ async def test_chatboard_scenario(site: Site, browser: object) -> None:
     await expect(ann.locator("#text")).to_be_enabled()
     await ben_room.click()
     await expect(ben.locator("#text")).to_be_enabled()
-    await expect(ann.locator("#log .notice", has_text="Ben joined")).to_have_count(1)
+    await expect(ann.locator("#log .notice", has_text=ben_joined)).to_have_count(1)
     await expect(ann.locator("#members .member")).to_have_count(2)
     await expect(ben.locator("#members .member", has_text=XSS_NAME)).to_have_count(1)
     await ann.fill("#text", XSS_TEXT)
     await ann.press("#text", "Enter")
     await expect(ben.locator("#log .message .text").last).to_have_text(XSS_TEXT)
     await expect(ben.locator("#log .message .author").last).to_have_text(XSS_NAME)
+    await expect(ben.locator("#log .message .handle").last).to_have_text(f"@{names['ann']}")
     await ben.type("#text", "Hello An")
-    await expect(ann.locator("#typing")).to_have_text("Ben is typing…")
+    await expect(ann.locator("#typing")).to_have_text(ben_typing)
     await ben.press("#text", "Enter")
     await expect(ann.locator("#log .message .text").last).to_have_text("Hello An")
     await expect(ann.locator("#typing")).to_have_text("")
@@ -146,21 +152,29 @@ async def test_chatboard_scenario(site: Site, browser: object) -> None:
     await cat.goto(f"/rooms/{room}/")
     await expect(cat.locator("#text")).to_be_enabled()
     await expect(ann.locator("#members .member")).to_have_count(3)
+    # Two members called Ben, each shown with their own @username.
+    await expect(ann.locator("#members .member .name")).to_have_text([XSS_NAME, "Ben", "Ben"])
+    handles = await ann.locator("#members .member .handle").all_inner_texts()
+    assert sorted(handles) == sorted(f"@{names[who]}" for who in names)
+    await expect(ann.locator("#log .message .handle").last).to_have_text(f"@{names['ben']}")
     # A second tab of Ben's: still one Ben in the member list, and no second join notice.
     ben2 = await ben.context.new_page()
     await ben2.goto(f"/rooms/{room}/")
     await expect(ben2.locator("#text")).to_be_enabled()
     await expect(ben2.locator("#log .message .text")).to_have_text([XSS_TEXT, "Hello An"])
     await expect(ann.locator("#members .member")).to_have_count(3)
-    await expect(ann.locator("#log .notice", has_text="Ben joined")).to_have_count(1)
-    await ann.click('#members .member:has-text("Ben")')
+    await expect(ann.locator("#log .notice", has_text=ben_joined)).to_have_count(1)
+    await ann.click(f'#members .member:has-text("@{names["ben"]}")')
     await expect(ann.locator("#private-to")).to_be_visible()
     await ann.fill("#text", "just between us")
     await ann.press("#text", "Enter")
     await expect(ben.locator("#log .private .text")).to_have_text("just between us")
     await expect(ben.locator("#log .private .tag")).to_contain_text("Private from")
     await expect(ben2.locator("#log .private .text")).to_have_text("just between us")
-    await expect(ann.locator("#log .private .tag")).to_contain_text("Private to Ben")
+    await expect(ann.locator("#log .private .tag")).to_have_text(f"Private to Ben @{names['ben']}")
+    await expect(ben.locator("#log .private .tag")).to_have_text(
+        f"Private from {XSS_NAME} @{names['ann']}"
+    )
     await ann.click("#private-cancel")
     await ann.fill("#text", "everyone again")
     await ann.press("#text", "Enter")
@@ -176,13 +190,15 @@ async def test_chatboard_scenario(site: Site, browser: object) -> None:
     await settings.close()
     await expect(ben.locator("#members .member", has_text="Ann")).to_have_count(1)
     await expect(ben.locator("#members .member", has_text="onerror")).to_have_count(0)
-    await expect(ann.locator("#members .member", has_text="Ann (you)")).to_have_count(1)
+    await expect(
+        ann.locator("#members .member", has_text=f"Ann @{names['ann']} (you)")
+    ).to_have_count(1)
     await ann.screenshot(path=str(SHOTS / "chatboard-room.png"))
 
     # Ben leaves (after the grace period Ann sees it) and comes back to the history.
     await ben2.close()
     await ben.goto("/")
-    await expect(ann.locator("#log .notice", has_text="Ben left")).to_have_count(1)
+    await expect(ann.locator("#log .notice", has_text=f"Ben @{names['ben']} left")).to_have_count(1)
     await expect(ann.locator("#members .member")).to_have_count(2)
     await ben.goto(f"/rooms/{room}/")
     await expect(ben.locator("#log .message .text")).to_have_text(
@@ -190,6 +206,9 @@ async def test_chatboard_scenario(site: Site, browser: object) -> None:
     )
     # History shows each author as they are now (the avatar file of then may be gone).
     await expect(ben.locator("#log .message .author")).to_have_text(["Ann", "Ben", "Ann"])
+    await expect(ben.locator("#log .message .handle")).to_have_text(
+        [f"@{names['ann']}", f"@{names['ben']}", f"@{names['ann']}"]
+    )
 
     # Ann renames and then deletes the room: Ben's open room list follows.
     await ben.goto("/")

@@ -100,8 +100,10 @@ async def test_frames_flow_both_ways_between_two_users() -> None:
     assert created["room"]["title"] == "<b>Ours</b>"
     await alice.call("join", room=room)
     joined = await bob.call("join", room=room)
-    assert {m["name"] for m in joined["members"]} == {"Alice", "Bob"}
-    assert (await alice.event("presence", "Bob"))["event"] == "join"
+    # ChatBoard's chat names end with the (unique) username.
+    alice_name, bob_name = f"Alice @{alice_user.username}", f"Bob @{bob_user.username}"
+    assert {m["name"] for m in joined["members"]} == {alice_name, bob_name}
+    assert (await alice.event("presence", bob_name))["event"] == "join"
 
     sent = await bob.call("send", room=room, text="hello alice", client_id="x1")
     assert sent == {"type": "ok", "ref": bob.ref, "id": 1}
@@ -111,7 +113,7 @@ async def test_frames_flow_both_ways_between_two_users() -> None:
     private = await alice.call("send_private", to=str(bob_user.pk), text="psst")
     assert private["type"] == "ok"
     got = await bob.event("private")
-    assert (got["from"]["name"], got["text"]) == ("Alice", "psst")
+    assert (got["from"]["name"], got["text"]) == (alice_name, "psst")
     assert (await alice.event("private"))["id"] == got["id"]
 
     # Bad input gets error frames; the socket stays open.
@@ -166,5 +168,39 @@ async def test_the_sync_helper_reaches_open_sockets_from_a_view_thread() -> None
     message = await sync_to_async(sync.post)(room, "from a view", user)
     assert message.id == 1
     event = await peer.event("message")
-    assert (event["id"], event["text"], event["from"]["name"]) == (1, "from a view", "Poster")
+    assert (event["id"], event["text"], event["from"]["name"]) == (
+        1,
+        "from a view",
+        f"Poster @{user.username}",
+    )
     await peer.ws.disconnect()
+
+
+async def test_a_user_deactivated_in_this_process_is_closed_at_once() -> None:
+    # The interval check (CHATCORE['REVALIDATE'], 60 s here) is not what ends these sockets.
+    user = await sync_to_async(make_user)()
+    first, second = await Peer.open(user), await Peer.open(user)
+
+    def deactivate() -> None:
+        user.is_active = False
+        user.save()
+
+    await sync_to_async(deactivate)()
+    for peer in (first, second):
+        assert await peer.ws.receive_output(timeout=5) == {"type": "websocket.close", "code": 4401}
+
+
+async def test_a_session_deleted_in_this_process_closes_its_sockets_only() -> None:
+    from django.contrib.sessions.models import Session
+
+    user = await sync_to_async(make_user)()
+    cookie = await sync_to_async(session_cookie)(user)
+    doomed = socket(cookie)
+    assert (await doomed.connect())[0]
+    assert json.loads(await doomed.receive_from(timeout=5))["type"] == "welcome"
+    other = await Peer.open(user)  # another session of the same user
+    key = cookie.split("=", 1)[1]
+    await sync_to_async(lambda: Session.objects.get(session_key=key).delete())()
+    assert await doomed.receive_output(timeout=5) == {"type": "websocket.close", "code": 4401}
+    assert (await other.call("ping"))["type"] == "ok"
+    await other.ws.disconnect()

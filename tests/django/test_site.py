@@ -116,7 +116,8 @@ async def test_two_people_chat_history_survives_and_logout_closes_the_socket(sit
     room = f"site-{secrets.token_hex(4)}"
     async with Browserless.sign_up(site, "ann") as ann, Browserless.sign_up(site, "ben") as ben:
         async with ann.socket() as ws_ann, ben.socket() as ws_ben:
-            assert (await next_of(ws_ann, "welcome"))["user"]["name"] == ann.username
+            welcome = await next_of(ws_ann, "welcome")
+            assert welcome["user"]["name"] == f"{ann.username} @{ann.username}"
             await next_of(ws_ben, "welcome")
             assert (await call(ws_ann, "create_room", 1, room=room, title="Site test"))[
                 "type"

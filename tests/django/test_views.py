@@ -116,6 +116,10 @@ def test_profile_edit_and_other_users_profiles() -> None:
     too_long = client.post("/accounts/profile/", {"display_name": "x", "about": "a" * 501})
     assert too_long.status_code == 200
     assert "about" in too_long.context["form"].errors
+    # The chat shows "name @username": a display name cannot pass for a username.
+    posing = client.post("/accounts/profile/", {"display_name": "Bob @bob", "about": ""})
+    assert posing.status_code == 200
+    assert "display_name" in posing.context["form"].errors
     other = logged_in(make_user()).get(f"/users/{user.username}/")
     assert other.status_code == 200
     assert b"&lt;script&gt;x()&lt;/script&gt;" in other.content
@@ -238,5 +242,5 @@ def test_the_sync_helper_stores_a_direct_message_outside_any_server() -> None:
     assert sync.direct_room(recipient, sender).name == message.room
     page = async_to_sync(OrmStore().history)(message.room, limit=10)
     assert [(m.id, m.text, m.sender.name) for m in page.messages] == [
-        (1, "see you tomorrow", "Sender")
+        (1, "see you tomorrow", f"Sender @{sender.username}")
     ]

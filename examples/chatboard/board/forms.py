@@ -35,6 +35,8 @@ class ProfileForm(forms.Form):
         name: str = self.cleaned_data["display_name"]
         if any(not char.isprintable() for char in name):
             raise forms.ValidationError("Use printable characters only.")
+        if "@" in name:  # the chat shows "name @username": no name may pass for a username
+            raise forms.ValidationError("A display name cannot contain @.")
         return name
 
     def clean_avatar(self) -> bytes | None:

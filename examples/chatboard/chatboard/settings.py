@@ -6,6 +6,8 @@ ALLOWED_HOSTS   comma-separated host names (default: localhost names)
 DATABASE_URL    e.g. postgres://user@host:5432/chatboard (default: SQLite next to manage.py)
 CHATCORE_REDIS_URL  a Redis broker, so several server processes share rooms and presence
 CHATCORE_REDIS_PREFIX  its key prefix (default "chatboard:")
+CHATCORE_REVALIDATE  seconds between checks of each chat socket's login (default 60)
+CHATCORE_ALLOWED_ORIGINS  comma-separated page origins allowed besides the site's own
 CHATCORE_LIMITS  a JSON object of chatcore.Limits fields, e.g. {"rate": 20, "presence_grace": 3000}
 MEDIA_ROOT      where avatars are stored (default: media/ next to manage.py)
 """
@@ -120,6 +122,13 @@ CHATCORE = {
     # Set for several server processes: they share rooms, presence and fan-out through Redis.
     "REDIS_URL": os.environ.get("CHATCORE_REDIS_URL") or None,
     "REDIS_PREFIX": os.environ.get("CHATCORE_REDIS_PREFIX") or "chatboard:",
+    # A deactivated user, an ended session or a new password ends the sockets within this time.
+    "REVALIDATE": float(os.environ.get("CHATCORE_REVALIDATE") or 60),
+    "ALLOWED_ORIGINS": [
+        origin.strip()
+        for origin in os.environ.get("CHATCORE_ALLOWED_ORIGINS", "").split(",")
+        if origin.strip()
+    ],
     # Any chatcore.Limits field; chatcore_django checks them at start-up.
     "LIMITS": json.loads(os.environ.get("CHATCORE_LIMITS") or "{}"),
 }

@@ -19,6 +19,23 @@ export function avatar(user, cls = "avatar") {
   return el("img", { cls, attrs: { src, alt: "" } });
 }
 
+/**
+ * A chat name ("Ann @ann2", see board/chat.py) split into the display name and the username.
+ * A username has no spaces, so the handle is whatever follows the last " @".
+ */
+export function nameParts(user) {
+  const at = user.name.lastIndexOf(" @");
+  return at < 0 ? { name: user.name, handle: "" } : { name: user.name.slice(0, at), handle: user.name.slice(at + 1) };
+}
+
+/** The display name in an element of class `cls`, then the "@username" handle, muted. */
+export function userName(user, cls = "name") {
+  const { name, handle } = nameParts(user);
+  const node = el("span", { cls: "user-name" }, el("span", { cls, text: name }));
+  if (handle) node.append(" ", el("span", { cls: "handle muted", text: handle }));
+  return node;
+}
+
 export function clock(ts) {
   return new Date(ts).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
 }

@@ -1,5 +1,5 @@
 // A room: history, live messages, members, join/leave notices, typing, private messages.
-import { avatar, clock, connectChat, el } from "./common.js";
+import { avatar, clock, connectChat, el, userName } from "./common.js";
 
 const page = document.getElementById("room-page");
 const ROOM = page.dataset.room;
@@ -32,7 +32,7 @@ function messageItem(message, cls = "message") {
     el(
       "div",
       { cls: "body" },
-      el("div", { cls: "meta" }, el("span", { cls: "author", text: from.name }), el("time", { text: clock(message.ts) })),
+      el("div", { cls: "meta" }, userName(from, "author"), el("time", { text: clock(message.ts) })),
       el("div", { cls: "text", text: message.text }),
     ),
   );
@@ -67,7 +67,7 @@ function renderMembers() {
   membersList.replaceChildren(
     ...sorted.map((user) => {
       const me = user.id === chat.user?.id;
-      const button = el("button", { cls: "member", attrs: { type: "button", "data-user": user.id } }, avatar(user), el("span", { text: user.name }));
+      const button = el("button", { cls: "member", attrs: { type: "button", "data-user": user.id } }, avatar(user), userName(user));
       if (me) {
         button.disabled = true;
         button.append(el("span", { cls: "muted", text: " (you)" }));
@@ -81,7 +81,7 @@ function renderMembers() {
 
 function choosePrivate(user) {
   target = user;
-  document.getElementById("private-name").textContent = user.name;
+  document.getElementById("private-name").replaceChildren(userName(user));
   privateTo.hidden = false;
   input.placeholder = `Private message to ${user.name}`;
   input.focus();
@@ -111,9 +111,10 @@ chat.on("message", (message) => {
 
 chat.on("private", (event) => {
   const mine = event.from.id === chat.user?.id;
-  const label = mine ? `Private to ${event.to.name}` : `Private from ${event.from.name}`;
+  const other = mine ? event.to : event.from;
   const item = messageItem(event, "message private");
-  item.querySelector(".meta").append(el("span", { cls: "tag", text: label }));
+  const tag = el("span", { cls: "tag", text: mine ? "Private to " : "Private from " }, userName(other));
+  item.querySelector(".meta").append(tag);
   append(item);
 });
 

@@ -1,0 +1,118 @@
+"""Rooms in the Django admin: the protocol's rules as form errors, and create, rename and delete
+through the chat server, so that connected sockets get the ``room`` events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.contrib.auth import get_user_model
+from django.test import Client
+
+from chatcore_django.models import Room
+
+from .factories import make_user
+from .test_consumer import Peer
+
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("chat_runtime")]
+
+ADD = "/admin/chatcore_django/room/add/"
+
+
+def admin_client() -> Client:
+    username = f"admin{get_user_model().objects.count()}"
+    admin = get_user_model().objects.create_superuser(username, password="admin-password-1")
+    client = Client()
+    client.force_login(admin)
+    return client
+
+
+def errors(response: Any) -> dict[str, list[str]]:
+    """The admin form's errors by field (the page is shown again, status 200)."""
+    assert response.status_code == 200
+    form = response.context["adminform"].form
+    return {field: list(messages) for field, messages in form.errors.items()}
+
+
+async def test_invalid_rooms_are_form_errors_and_leave_no_row() -> None:
+    client = await sync_to_async(admin_client)()
+    post = sync_to_async(client.post)
+    for name, title, field in (
+        ("Bad Name!", "fine", "name"),
+        ("-starts-badly", "fine", "name"),
+        ("x" * 65, "fine", "name"),
+        ("dm-mine", "fine", "name"),  # the server's direct rooms
+        ("fine-name", "   ", "title"),
+        ("fine-name", "t" * 101, "title"),
+        ("fine-name", "fine", "owner"),  # no such user
+    ):
+        owner = "999999" if field == "owner" else ""
+        response = await post(ADD, {"name": name, "title": title, "owner": owner})
+        assert field in errors(response), (name, title)
+    assert not await sync_to_async(Room.objects.filter(title="fine").exists)()
+
+
+async def test_admin_create_rename_and_delete_reach_connected_sockets() -> None:
+    user = await sync_to_async(make_user)("watcher", "Watcher")
+    peer = await Peer.open(user)
+    await peer.call("rooms", watch=True)
+    client = await sync_to_async(admin_client)()
+    post = sync_to_async(client.post)
+    name = f"admin-{user.pk}"
+
+    created = await post(ADD, {"name": name, "title": "From the admin", "owner": str(user.pk)})
+    assert created.status_code == 302, errors(created)
+    event = await peer.event("room")
+    assert (event["event"], event["room"]["name"], event["room"]["owner"]) == (
+        "created",
+        name,
+        str(user.pk),
+    )
+    await peer.call("join", room=name)
+
+    pk = (await sync_to_async(Room.objects.get)(name=name)).pk
+    renamed = await post(f"/admin/chatcore_django/room/{pk}/change/", {"title": "Renamed"})
+    assert renamed.status_code == 302, errors(renamed)
+    event = await peer.event("room")
+    assert (event["event"], event["room"]["title"]) == ("updated", "Renamed")
+
+    deleted = await post(f"/admin/chatcore_django/room/{pk}/delete/", {"post": "yes"})
+    assert deleted.status_code == 302
+    event = await peer.event("room")
+    assert (event["event"], event["room"]["name"]) == ("deleted", name)
+    assert (await peer.call("send", room=name, text="still here?"))["code"] == "no_such_room"
+    await peer.ws.disconnect()
+
+
+async def test_the_admins_bulk_delete_goes_through_the_server() -> None:
+    user = await sync_to_async(make_user)()
+    peer = await Peer.open(user)
+    await peer.call("rooms", watch=True)
+    names = [f"bulk-{user.pk}-{n}" for n in range(2)]
+    for name in names:
+        await peer.call("create_room", room=name)
+    client = await sync_to_async(admin_client)()
+    pks = await sync_to_async(lambda: [room.pk for room in Room.objects.filter(name__in=names)])()
+    response = await sync_to_async(client.post)(
+        "/admin/chatcore_django/room/",
+        {"action": "delete_selected", "_selected_action": pks, "post": "yes"},
+    )
+    assert response.status_code == 302
+    gone: set[str] = set()
+    while len(gone) < 2:
+        event = await peer.event("room")
+        if event["event"] == "deleted":
+            gone.add(event["room"]["name"])
+    assert gone == set(names)
+    await peer.ws.disconnect()
+
+
+async def test_a_room_row_written_around_the_checks_does_not_break_the_room_list() -> None:
+    user = await sync_to_async(make_user)()
+    await sync_to_async(Room.objects.create)(name=f"Broken Row {user.pk}", title="bad")
+    peer = await Peer.open(user)
+    listed = await peer.call("rooms")
+    assert listed["type"] == "ok"
+    assert f"Broken Row {user.pk}" not in {room["name"] for room in listed["rooms"]}
+    await peer.ws.disconnect()
