@@ -122,20 +122,21 @@ def chatboard_server(tree: Path, port: int, count: int) -> Iterator[tuple[int, l
         env = base_env(tree) | {
             "DATABASE_URL": f"sqlite:///{work}/db.sqlite3",
             "DEBUG": "",
+            "SECRET_KEY": "memory-bench-secret-key",
             "ALLOWED_HOSTS": HOST,
             "PYTHONPATH": os.pathsep.join([str(tree / "src"), str(board)]),
         }
         python = [sys.executable]
         subprocess.run([*python, "manage.py", "migrate", "-v0"], cwd=board, env=env, check=True)
         made = subprocess.run(
-            [*python, "manage.py", "shell", "-c", _SESSIONS.replace("COUNT", str(count))],
+            [*python, "manage.py", "shell", "-v0", "-c", _SESSIONS.replace("COUNT", str(count))],
             cwd=board,
             env=env,
             check=True,
             capture_output=True,
             text=True,
         )
-        keys = made.stdout.split()
+        keys = made.stdout.split()[-count:]
         command = [*python, "-m", "uvicorn", "chatboard.asgi:application", "--host", HOST]
         command += ["--port", str(port), "--log-level", "warning"]
         with serve(command, board, env, f"http://{HOST}:{port}/accounts/login/") as pid:

@@ -45,6 +45,7 @@ LIMIT_VARIABLES = {
     "rate": "CHATCORE_RATE",
     "burst": "CHATCORE_BURST",
     "abuse_errors": "CHATCORE_ABUSE_ERRORS",
+    "max_connections": "CHATCORE_MAX_CONNECTIONS",
 }
 
 

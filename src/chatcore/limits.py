@@ -55,6 +55,11 @@ class Limits:
     #: Rooms one connection may be in at once.
     rooms_per_connection: int = attrs.field(default=100, validator=_positive)
 
+    #: Open connections of this process, all users together; one more is closed at once with
+    #: 1013 (the server is full: try again, perhaps on another process). The ASGI server's own
+    #: connection limit does not count WebSockets (uvicorn's ``--limit-concurrency`` does not).
+    max_connections: int = attrs.field(default=20_000, validator=_positive)
+
     # Per-user quotas: past one, the client gets ``quota_exceeded`` (see docs/protocol.md).
     #: Open connections of one user in this process; one more is closed at once with 4429.
     connections_per_user: int = attrs.field(default=20, validator=_positive)
@@ -71,7 +76,14 @@ class Limits:
     def __attrs_post_init__(self) -> None:
         if self.hard_frame_cap < self.max_frame:
             raise ValueError("hard_frame_cap must be at least max_frame")
-        for name in ("burst", "outbox", "connections_per_user", "rooms_per_user", "rooms_per_hour"):
+        for name in (
+            "burst",
+            "outbox",
+            "max_connections",
+            "connections_per_user",
+            "rooms_per_user",
+            "rooms_per_hour",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
         if self.outbox_bytes < self.hard_frame_cap:

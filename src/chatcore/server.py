@@ -47,6 +47,7 @@ from .errors import (
     QuotaExceeded,
     RecipientUnavailable,
     RoomExists,
+    Unavailable,
     UsageError,
 )
 from .events import (
@@ -193,11 +194,15 @@ class ChatServer:
         """Open a connection for an authenticated ``user``; its first frame is ``welcome``.
 
         Raises :class:`QuotaExceeded` when the user has ``connections_per_user`` open
-        connections in this process already (adapters close the socket with 4429)."""
+        connections in this process already (adapters close the socket with 4429), and
+        :class:`Unavailable` when the process has ``max_connections`` (adapters close it with
+        1013)."""
         if self._task_group is None:
             raise UsageError("start the server first: async with server: ...")
         now = self.clock.now()
         limits = self.limits
+        if len(self.hub.conns) >= limits.max_connections:
+            raise Unavailable("the server is full; try again later")
         open_conns = sum(c.outbox.close_code is None for c in self.hub.user_conns(user.id))
         if open_conns >= limits.connections_per_user:
             raise QuotaExceeded(

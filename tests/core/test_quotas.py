@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from chatcore import ChatServer, CloseCode, Limits, MemoryStore, Message, QuotaExceeded, Room
+from chatcore import (
+    ChatServer,
+    CloseCode,
+    Limits,
+    MemoryStore,
+    Message,
+    QuotaExceeded,
+    Room,
+    Unavailable,
+)
 from chatcore.memory_store import message_cost
 
 from .kit import Chat, running, user
@@ -39,6 +48,18 @@ async def test_a_connection_the_server_closed_no_longer_counts() -> None:
         await chat.client("1")
         with pytest.raises(QuotaExceeded):
             await chat.client("1")
+
+
+async def test_a_process_takes_at_most_max_connections_of_all_users() -> None:
+    assert Limits().max_connections == 20_000  # the documented default
+    async with running(limits=Limits(max_connections=3)) as chat:
+        clients = [await chat.client(user_id) for user_id in ("1", "2", "2")]
+        with pytest.raises(Unavailable, match="full") as refused:
+            await chat.client("3")
+        assert refused.value.code == "unavailable"  # the adapters close with 1013
+        assert len(chat.server.hub.conns) == 3
+        await clients[1].close()
+        await chat.client("3")
 
 
 # rooms created an hour

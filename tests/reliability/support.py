@@ -34,12 +34,16 @@ NO_LIMITS = {
 
 
 @contextmanager
-def running(grace_ms: int = 300, env: Mapping[str, str] | None = None) -> Iterator[ExampleServer]:
-    """The example app in a real uvicorn on a free port, with ``/debug/stats`` and ``env``."""
+def running(
+    grace_ms: int = 300, env: Mapping[str, str] | None = None, uvicorn_args: tuple[str, ...] = ()
+) -> Iterator[ExampleServer]:
+    """The example app in a real uvicorn on a free port, with ``/debug/stats``, ``env`` and
+    more uvicorn options."""
     if find_spec("uvicorn") is None or find_spec("starlette") is None:
         require("uvicorn", "install the 'starlette' extra to run the example app")
     server = ExampleServer(grace_ms=grace_ms)
     server.env.update({"CHATCORE_DEBUG_STATS": "1", **(env or {})})
+    server.uvicorn_args = list(uvicorn_args)
     server.start()
     try:
         yield server

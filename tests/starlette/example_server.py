@@ -38,6 +38,8 @@ class ExampleServer:
         for name in ("CHATCORE_REDIS_URL", "PYTHONTRACEMALLOC"):  # in-memory, and no crawl
             self.env.pop(name, None)
         self.process: subprocess.Popen[bytes] | None = None
+        #: More uvicorn options (``--limit-concurrency 10``...).
+        self.uvicorn_args: list[str] = []
 
     @property
     def url(self) -> str:
@@ -50,6 +52,7 @@ class ExampleServer:
     def start(self) -> None:
         command = [sys.executable, "-m", "uvicorn", "--app-dir", str(APP_DIR), "app:app"]
         command += ["--host", HOST, "--port", str(self.port), "--log-level", "warning"]
+        command += self.uvicorn_args
         self.process = process = subprocess.Popen(command, env=self.env, cwd=ROOT)
         deadline = time.monotonic() + 15
         while not port_open(HOST, self.port):
