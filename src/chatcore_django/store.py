@@ -177,8 +177,8 @@ class OrmStore:
                     seq=row.last_id,
                     ts=ts,
                     sender_id=sender.id,
-                    sender_name=sender.name,
-                    sender_avatar=sender.avatar or "",
+                    sender_name=_column(sender.name, _NAME_COLUMN),
+                    sender_avatar=_avatar_column(sender.avatar),
                     text=text,
                     client_id=client_id,
                 )
@@ -215,3 +215,20 @@ class OrmStore:
         users = chat_users(sorted({message.sender_id for message in newest}))
         page = tuple(_message(message, room, users) for message in newest)
         return HistoryPage(page, more, row.last_id)
+
+
+_NAME_COLUMN = models.Message._meta.get_field("sender_name").max_length
+_AVATAR_COLUMN = models.Message._meta.get_field("sender_avatar").max_length
+
+
+def _column(text: str, size: int) -> str:
+    """``text`` as a text column of ``size`` characters keeps it: no NUL (PostgreSQL refuses
+    it), cut to the size. For the copies of a sender's name, which the app's users may exceed."""
+    return text.replace("\x00", "")[:size]
+
+
+def _avatar_column(avatar: str | None) -> str:
+    """A sender's avatar link, or "" if the column cannot hold it whole (a cut link is wrong)."""
+    if avatar is None or len(avatar) > _AVATAR_COLUMN or "\x00" in avatar:
+        return ""
+    return avatar

@@ -5,7 +5,10 @@ from __future__ import annotations
 import secrets
 import threading
 
+from typing import Any
+
 import pytest
+from asgiref.sync import sync_to_async
 
 from chatcore import Room, RoomKind, User
 from chatcore.errors import NoSuchRoom, RoomExists
@@ -65,6 +68,28 @@ async def test_append_numbers_messages_and_repeated_client_ids_are_not_stored_tw
     assert page.messages[1].sender == BOB
     with pytest.raises(NoSuchRoom):
         await store.append(fresh(), ALICE, "nowhere", 1)
+
+
+async def test_a_sender_name_or_avatar_the_columns_cannot_hold_does_not_fail_the_post() -> None:
+    # The name and avatar columns keep a copy for senders the site no longer knows; an app's
+    # user hook may give longer names (first + last name) or a NUL, which PostgreSQL refuses.
+    store = OrmStore()
+    name = fresh()
+    await store.create_room(Room(name=name, title=name))
+    long_name = "N\x00" + "n" * 300
+    carol = User(id="9003", name=long_name, avatar="/media/" + "a" * 600)
+    appended = await store.append(name, carol, "hello", 1000)
+    assert appended.message.sender == carol  # the live message carries the user as given
+    (row,) = [row async for row in _rows(name)]
+    assert row.sender_name == ("N" + "n" * 300)[:200]
+    assert row.sender_avatar == ""  # a link cut short would point elsewhere
+
+
+async def _rows(room: str) -> Any:
+    from chatcore_django.models import Message
+
+    for row in await sync_to_async(list)(Message.objects.filter(room__name=room)):
+        yield row
 
 
 async def test_history_pages_and_a_recreated_room_starts_at_one() -> None:
