@@ -79,16 +79,19 @@ async def test_a_sender_name_or_avatar_the_columns_cannot_hold_does_not_fail_the
     carol = User(id="9003", name=long_name, avatar="/media/" + "a" * 600)
     appended = await store.append(name, carol, "hello", 1000)
     assert appended.message.sender == carol  # the live message carries the user as given
-    (row,) = [row async for row in _rows(name)]
+    (row,) = await _rows(name)
     assert row.sender_name == ("N" + "n" * 300)[:200]
     assert row.sender_avatar == ""  # a link cut short would point elsewhere
 
 
-async def _rows(room: str) -> Any:
+async def _rows(room: str) -> list[Any]:
+    """The stored rows of ``room``'s messages."""
     from chatcore_django.models import Message
 
-    for row in await sync_to_async(list)(Message.objects.filter(room__name=room)):
-        yield row
+    def read() -> list[Any]:
+        return list(Message.objects.filter(room__name=room))
+
+    return await sync_to_async(read)()
 
 
 async def test_history_pages_and_a_recreated_room_starts_at_one() -> None:
