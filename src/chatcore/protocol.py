@@ -2,7 +2,8 @@
 
 This is the only module that reads or writes client JSON. :func:`decode` never raises on client
 input: it returns a command, or a :class:`Rejected` carrying the error and the frame's ``ref``
-where one could be read.
+where one could be read. A backend that must write a frame whose message id it learns only
+later (the Redis store takes the id inside a script) gets it as a :class:`FrameTemplate`.
 """
 
 from __future__ import annotations
@@ -15,10 +16,19 @@ import attrs
 
 from . import commands as c
 from .errors import BadFrame, ClientError, InvalidField, TooLarge, UnknownType
-from .events import Event
-from .values import check_client_id, check_room_name, check_title
+from .events import Event, MessageEvent
+from .values import Message, check_client_id, check_room_name, check_title
 
-__all__ = ("MAX_REF", "Rejected", "decode", "encode", "frame_size", "wire_size")
+__all__ = (
+    "MAX_REF",
+    "FrameTemplate",
+    "Rejected",
+    "decode",
+    "encode",
+    "frame_size",
+    "message_template",
+    "wire_size",
+)
 
 MAX_REF = 128
 _MAX_ID = 2**53 - 1  # ids and counts stay exact in JavaScript numbers
@@ -30,6 +40,35 @@ _encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_cir
 def encode(event: Event) -> str:
     """The text frame of ``event``."""
     return _encoder.encode(event.to_wire())
+
+
+@attrs.frozen
+class FrameTemplate:
+    """A frame whose id is not known yet: its text is ``str(id).join(parts)``.
+
+    ``parts`` is the text around each place the id goes, so a script that learns the id can
+    fill it in with no JSON of its own (Lua: ``table.concat(parts, id)``)."""
+
+    parts: tuple[str, ...]
+
+    def fill(self, id: int) -> str:
+        """The frame with ``id`` in place."""
+        return str(id).join(self.parts)
+
+
+def message_template(message: Message) -> FrameTemplate:
+    """The ``message`` frame of ``message`` with its id left open: filled with ``n``, it is
+    ``encode(MessageEvent(message))`` for that message with id ``n`` (``message.id`` is
+    ignored)."""
+    wire = MessageEvent(message=message).to_wire()
+    keys = list(wire)
+    at = keys.index("id")
+    before = _encoder.encode({key: wire[key] for key in keys[:at]})
+    after = _encoder.encode({key: wire[key] for key in keys[at + 1 :]})
+    # "{...before" + ',"id":' + id + "," + "after...}", each side without its own braces
+    head = before[:-1] + ("," if at else "") + '"id":'
+    tail = "," + after[1:] if len(after) > 2 else "}"
+    return FrameTemplate((head, tail))
 
 
 @attrs.frozen

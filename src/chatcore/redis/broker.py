@@ -48,12 +48,11 @@ from anyio.abc import TaskStatus
 from ..broker import Deliver
 from ..envelope import Departed, Envelope, RoomRemoved, ToRoom, ToUser, UserKicked
 from ..errors import CloseCode, Unavailable, UsageError
-from ..events import PresenceEvent
-from ..protocol import encode
 from ..values import User
 from . import _scripts
 from ._client import make_client, resolve_url, unavailable
-from ._codec import decode_envelope, decode_user, encode_envelope, encode_user, message_id
+from ._codec import decode_envelope, encode_envelope
+from ._stored import decode_user, encode_user
 from ._wire import Wire, make_wire
 
 __all__ = ("RedisBroker",)
@@ -301,7 +300,7 @@ class RedisBroker:
 
     async def publish(self, envelope: Envelope) -> None:
         data = encode_envelope(envelope)
-        message = message_id(envelope)
+        message = envelope.message_id
         if message is None:
             with unavailable():
                 if self._wire is not None:
@@ -455,8 +454,7 @@ class RedisBroker:
         rooms: dict[str, None] = {}
         for i in range(0, len(flat), 3):
             room, user = flat[i], decode_user(flat[i + 1], flat[i + 2])
-            frame = encode(PresenceEvent(room=room, event=event, user=user))
-            await self.publish(Envelope(ToRoom(room), frame))
+            await self.publish(Envelope.presence(room, event, user))
             rooms[room] = None
         deliver = self._deliver
         if event == "leave" and deliver is not None:

@@ -20,20 +20,17 @@ from typing import Any
 
 from ..envelope import ToRoom
 from ..errors import NoSuchRoom, RoomExists, UsageError
-from ..events import MessageEvent
-from ..protocol import encode
+from ..protocol import message_template
 from ..store import Appended, HistoryPage
 from ..values import Message, Room, User
-from . import _scripts
+from . import _scripts, _stored
 from ._client import make_client, resolve_url, unavailable
-from ._codec import decode_message, decode_room, encode_header, encode_message, encode_room
+from ._codec import encode_header, message_envelope_template
 from ._wire import make_wire
 from .broker import RedisBroker
 
 __all__ = ("RedisStore",)
 
-# The message frame starts like this; the script writes the id in place of the 0.
-_FRAME_START = '{"type":"message","id":0,'
 # Rooms kept in memory at most; the oldest read goes first.
 _CACHED_ROOMS = 4_096
 
@@ -98,7 +95,7 @@ class RedisStore:
             _scripts.CREATE_ROOM,
             room.name,
             self._changes,
-            encode_room(room),
+            _stored.encode_room(room),
             room.title,
             room.kind.value,
             *users,
@@ -119,7 +116,7 @@ class RedisStore:
                 meta, title = await pipe.execute()
         if meta is None:
             return None
-        room = decode_room(name, meta, title)
+        room = _stored.decode_room(name, meta, title)
         if generation == self._generation and self._cache_valid():
             rooms = self._rooms
             if len(rooms) >= _CACHED_ROOMS:
@@ -132,7 +129,7 @@ class RedisStore:
         self._forget(name)
         if meta is None:
             raise NoSuchRoom(field="room")
-        return decode_room(name, meta, title)
+        return _stored.decode_room(name, meta, title)
 
     async def delete_room(self, name: str) -> None:
         deleted = await self._call(_scripts.DELETE_ROOM, name, self._changes)
@@ -153,49 +150,44 @@ class RedisStore:
 
     async def list_rooms(self, user_id: str) -> list[Room]:
         flat = await self._call(_scripts.LIST_ROOMS, user_id)
-        rooms = [decode_room(flat[i], flat[i + 1], flat[i + 2]) for i in range(0, len(flat), 3)]
+        rooms = [
+            _stored.decode_room(flat[i], flat[i + 1], flat[i + 2]) for i in range(0, len(flat), 3)
+        ]
         return sorted(rooms, key=lambda room: room.name)
 
     async def append(
         self, room: str, sender: User, text: str, ts: int, client_id: str | None = None
     ) -> Appended:
-        channel = head = tail = ""
+        published: tuple[str, ...] = ()
         if self.broker is not None:
-            frame = encode(
-                MessageEvent(message=Message(id=0, room=room, ts=ts, sender=sender, text=text))
-            )
-            if not frame.startswith(_FRAME_START):
-                raise AssertionError(f"unexpected message frame {frame[:40]!r}")
-            channel, head = self._publishing(room)
-            tail = frame[len(_FRAME_START) - 1 :]
+            channel, header = self._publishing(room)
+            frame = message_template(Message(id=0, room=room, ts=ts, sender=sender, text=text))
+            published = (channel, *message_envelope_template(header, frame))
         member = "" if client_id is None else f"{sender.id}\n{client_id}"
         result = await self._call(
             _scripts.APPEND,
             room,
-            encode_message(ts, sender, text, client_id),
+            *_stored.message_template(ts, sender, text, client_id),
             member,
             self.history_size,
-            channel,
-            head,
-            tail,
+            *(published or ("",)),
         )
         if result[0] == -1:
             raise NoSuchRoom(field="room")
         if result[0] == 0:
-            return Appended(decode_message(room, result[1]), created=False)
+            return Appended(_stored.decode_message(room, result[1]), created=False)
         message = Message(
             id=result[1], room=room, ts=ts, sender=sender, text=text, client_id=client_id
         )
-        return Appended(message, created=True, published=bool(channel))
+        return Appended(message, created=True, published=bool(published))
 
     def _publishing(self, room: str) -> tuple[str, str]:
-        """The channel of ``room``'s messages and what their envelopes start with."""
+        """The channel of ``room``'s messages and their envelopes' header."""
         known = self._heads.get(room)
         if known is None:
             assert self.broker is not None
             target = ToRoom(room)
-            channel = self.broker.channel_key(target.channel)
-            known = channel, f"{encode_header(target)}\n{_FRAME_START[:-2]}"
+            known = self.broker.channel_key(target.channel), encode_header(target)
             if len(self._heads) >= _CACHED_ROOMS:
                 self._heads.clear()
             self._heads[room] = known
@@ -213,7 +205,7 @@ class RedisStore:
         )
         if result[0] == -1:
             raise NoSuchRoom(field="room")
-        messages = tuple(decode_message(room, item) for item in result[2:])
+        messages = tuple(_stored.decode_message(room, item) for item in result[2:])
         return HistoryPage(messages, bool(result[1]), result[0])
 
     async def _call(self, script: str, *args: str | int) -> Any:
