@@ -24,7 +24,7 @@ from ..protocol import message_template
 from ..store import Appended, HistoryPage
 from ..values import Message, Room, User
 from . import _scripts, _stored
-from ._client import make_client, resolve_url, unavailable
+from ._client import resolve_url, unavailable
 from ._codec import encode_header, message_envelope_template
 from ._wire import make_wire
 from .broker import RedisBroker
@@ -58,13 +58,11 @@ class RedisStore:
         self.prefix = prefix
         self.history_size = history_size
         self.broker = broker
-        # With a broker, share its connections (and its reconnects after an outage).
+        # With a broker, share its connection (and its reconnects after an outage).
         if broker is not None and broker.url == self.url:
-            self._own_client, self._client, self._wire = False, broker.client, broker.wire
+            self._own_client, self._wire = False, broker.wire
         else:
-            self._own_client, self._client = True, make_client(self.url, timeout)
-            self._wire = make_wire(self._client, timeout)
-        self._scripts = {source: self._client.register_script(source) for source in _SOURCES}
+            self._own_client, self._wire = True, make_wire(self.url, timeout)
         # Rooms as last read, while the broker reports every change (see the module doc).
         self._rooms: dict[str, Room] = {}
         self._generation = 0  # moves on each forgotten room: a read across it is not kept
@@ -77,17 +75,15 @@ class RedisStore:
 
     @property
     def pipelined(self) -> bool:
-        """True with a broker and the lean connection: each append publishes its message, and
-        appends go out on one connection in call order (``_wire``), so they take ids in that
-        order even while several are in flight. (Through redis-py's pool they might not.)"""
-        return self.broker is not None and self._wire is not None
+        """True with a broker: each append publishes its message, and appends go out on one
+        connection in call order (``_wire``), so they take ids in that order even while
+        several are in flight."""
+        return self.broker is not None
 
     async def aclose(self) -> None:
-        """Close the store's own connections (they reopen on the next call)."""
+        """Close the store's own connection (it reopens on the next call)."""
         if self._own_client:
-            if self._wire is not None:
-                self._wire.close()
-            await self._client.aclose()
+            self._wire.close()
 
     async def create_room(self, room: Room) -> None:
         users = list(room.users) if room.is_direct else []
@@ -110,10 +106,9 @@ class RedisStore:
             return cached
         generation = self._generation
         with unavailable():
-            async with self._client.pipeline(transaction=True) as pipe:
-                pipe.hget(f"{self.prefix}rooms", name)
-                pipe.hget(f"{self.prefix}titles", name)
-                meta, title = await pipe.execute()
+            meta, title = await self._wire.transaction(
+                ("HGET", f"{self.prefix}rooms", name), ("HGET", f"{self.prefix}titles", name)
+            )
         if meta is None:
             return None
         room = _stored.decode_room(name, meta, title)
@@ -210,16 +205,4 @@ class RedisStore:
 
     async def _call(self, script: str, *args: str | int) -> Any:
         with unavailable():
-            if self._wire is not None:
-                return await self._wire.script(script, self.prefix, *args)
-            return await self._scripts[script](args=[self.prefix, *args])
-
-
-_SOURCES = (
-    _scripts.CREATE_ROOM,
-    _scripts.UPDATE_ROOM,
-    _scripts.DELETE_ROOM,
-    _scripts.LIST_ROOMS,
-    _scripts.APPEND,
-    _scripts.HISTORY,
-)
+            return await self._wire.script(script, self.prefix, *args)
