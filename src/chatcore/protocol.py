@@ -8,6 +8,7 @@ later (the Redis store takes the id inside a script) gets it as a :class:`FrameT
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from typing import Any
@@ -61,14 +62,32 @@ def message_template(message: Message) -> FrameTemplate:
     ``encode(MessageEvent(message))`` for that message with id ``n`` (``message.id`` is
     ignored)."""
     wire = MessageEvent(message=message).to_wire()
-    keys = list(wire)
-    at = keys.index("id")
-    before = _encoder.encode({key: wire[key] for key in keys[:at]})
-    after = _encoder.encode({key: wire[key] for key in keys[at + 1 :]})
-    # "{...before" + ',"id":' + id + "," + "after...}", each side without its own braces
-    head = before[:-1] + ("," if at else "") + '"id":'
-    tail = "," + after[1:] if len(after) > 2 else "}"
-    return FrameTemplate((head, tail))
+    if wire["id"] != 0:
+        wire["id"] = 0
+    text = _encoder.encode(wire)
+    # The items before the id encode as the frame starts (JSON writes a dict's items in
+    # order), so the id's 0 stands right after them and '"id":'.
+    items = []
+    for item in wire.items():
+        if item[0] == "id":
+            break
+        items.append(item)
+    head = tuple(items)
+    try:
+        start = _id_start(head)
+    except TypeError:  # an unhashable value before the id
+        start = _id_start.__wrapped__(head)
+    if text[start - 5 : start + 1] != '"id":0':
+        raise AssertionError(f"cannot place the id in {text[:80]!r}")
+    return FrameTemplate((text[:start], text[start + 1 :]))
+
+
+@functools.lru_cache(maxsize=64)
+def _id_start(head: tuple[tuple[str, Any], ...]) -> int:
+    """Where a frame's id value starts, after the items ``head`` (the same for every message
+    frame: encoding them again for each message would cost more than the frame itself)."""
+    before = _encoder.encode(dict(head)) if head else "{}"
+    return len(before) - 1 + (1 if head else 0) + len('"id":')
 
 
 @attrs.frozen
