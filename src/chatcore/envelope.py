@@ -1,16 +1,23 @@
 """What the broker carries between processes: an encoded frame, who gets it, and what it changes.
 
 A frame is encoded once, where the event happens; every process hands the same text to its
-local recipients. Effects change local state (a deleted room's members, a changed user name)
-in every process that holds affected connections.
+local recipients. Beside the frame an envelope carries typed facts, so that no backend reads
+or writes frame JSON (:mod:`chatcore.protocol` is its one owner): the id of the room message
+it carries (a broker that orders a room's messages reads it there) and an effect. Effects
+change local state (a deleted room's members, a changed user name) in every process that
+holds affected connections.
 """
 
 from __future__ import annotations
 
+from typing import Literal
+
 import attrs
 
 from .errors import CloseCode
-from .values import User
+from .events import MessageEvent, PresenceEvent
+from .protocol import encode
+from .values import Message, User
 
 __all__ = (
     "Departed",
@@ -102,3 +109,17 @@ class Envelope:
     frame: str | None = None
     ephemeral: bool = False
     effect: Effect | None = None
+    #: The id of the room ``message`` event in ``frame``; None for any other frame.
+    message_id: int | None = None
+
+    @classmethod
+    def message(cls, message: Message) -> Envelope:
+        """``message``'s ``message`` event, to its room."""
+        return cls(
+            ToRoom(message.room), encode(MessageEvent(message=message)), message_id=message.id
+        )
+
+    @classmethod
+    def presence(cls, room: str, event: Literal["join", "leave", "update"], user: User) -> Envelope:
+        """A ``presence`` event, to the room."""
+        return cls(ToRoom(room), encode(PresenceEvent(room=room, event=event, user=user)))

@@ -2,11 +2,13 @@
 
 This is the only module that reads or writes client JSON. :func:`decode` never raises on client
 input: it returns a command, or a :class:`Rejected` carrying the error and the frame's ``ref``
-where one could be read.
+where one could be read. A backend that must write a frame whose message id it learns only
+later (the Redis store takes the id inside a script) gets it as a :class:`FrameTemplate`.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from typing import Any
@@ -15,10 +17,19 @@ import attrs
 
 from . import commands as c
 from .errors import BadFrame, ClientError, InvalidField, TooLarge, UnknownType
-from .events import Event
-from .values import check_client_id, check_room_name, check_title
+from .events import Event, MessageEvent
+from .values import Message, check_client_id, check_room_name, check_title
 
-__all__ = ("MAX_REF", "Rejected", "decode", "encode", "frame_size", "wire_size")
+__all__ = (
+    "MAX_REF",
+    "FrameTemplate",
+    "Rejected",
+    "decode",
+    "encode",
+    "frame_size",
+    "message_template",
+    "wire_size",
+)
 
 MAX_REF = 128
 _MAX_ID = 2**53 - 1  # ids and counts stay exact in JavaScript numbers
@@ -30,6 +41,53 @@ _encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_cir
 def encode(event: Event) -> str:
     """The text frame of ``event``."""
     return _encoder.encode(event.to_wire())
+
+
+@attrs.frozen
+class FrameTemplate:
+    """A frame whose id is not known yet: its text is ``str(id).join(parts)``.
+
+    ``parts`` is the text around each place the id goes, so a script that learns the id can
+    fill it in with no JSON of its own (Lua: ``table.concat(parts, id)``)."""
+
+    parts: tuple[str, ...]
+
+    def fill(self, id: int) -> str:
+        """The frame with ``id`` in place."""
+        return str(id).join(self.parts)
+
+
+def message_template(message: Message) -> FrameTemplate:
+    """The ``message`` frame of ``message`` with its id left open: filled with ``n``, it is
+    ``encode(MessageEvent(message))`` for that message with id ``n`` (``message.id`` is
+    ignored)."""
+    wire = MessageEvent(message=message).to_wire()
+    if wire["id"] != 0:
+        wire["id"] = 0
+    text = _encoder.encode(wire)
+    # The items before the id encode as the frame starts (JSON writes a dict's items in
+    # order), so the id's 0 stands right after them and '"id":'.
+    items = []
+    for item in wire.items():
+        if item[0] == "id":
+            break
+        items.append(item)
+    head = tuple(items)
+    try:
+        start = _id_start(head)
+    except TypeError:  # an unhashable value before the id
+        start = _id_start.__wrapped__(head)
+    if text[start - 5 : start + 1] != '"id":0':
+        raise AssertionError(f"cannot place the id in {text[:80]!r}")
+    return FrameTemplate((text[:start], text[start + 1 :]))
+
+
+@functools.lru_cache(maxsize=64)
+def _id_start(head: tuple[tuple[str, Any], ...]) -> int:
+    """Where a frame's id value starts, after the items ``head`` (the same for every message
+    frame: encoding them again for each message would cost more than the frame itself)."""
+    before = _encoder.encode(dict(head)) if head else "{}"
+    return len(before) - 1 + (1 if head else 0) + len('"id":')
 
 
 @attrs.frozen

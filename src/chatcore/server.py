@@ -52,7 +52,6 @@ from .errors import (
 )
 from .events import (
     Event,
-    MessageEvent,
     PresenceEvent,
     PrivateEvent,
     RoomEvent,
@@ -464,12 +463,12 @@ class ChatServer:
             appended = await self.store.append(room, sender, text, now, client_id)
             publish = appended.created and not appended.published
             if publish and not self.broker.orders_messages:
-                await self._publish(ToRoom(room), MessageEvent(message=appended.message))
+                await self.broker.publish(Envelope.message(appended.message))
                 publish = False
         finally:
             self._posting.release(room)
         if publish:
-            await self._publish(ToRoom(room), MessageEvent(message=appended.message))
+            await self.broker.publish(Envelope.message(appended.message))
         return appended
 
     @property

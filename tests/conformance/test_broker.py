@@ -21,7 +21,7 @@ from chatcore.envelope import (
     UserKicked,
 )
 from chatcore.errors import CloseCode
-from chatcore.values import User
+from chatcore.values import Message, User
 from tests.conformance.backends import Cluster, Process
 
 pytestmark = pytest.mark.anyio
@@ -91,6 +91,9 @@ async def test_a_channel_subscribed_twice_delivers_once(cluster: Cluster) -> Non
         Envelope(ToRoomList("lobby"), '{"type":"room"}', effect=RoomRemoved("lobby")),
         Envelope(ToRoom("lobby"), None, effect=RoomRemoved("lobby")),
         Envelope(ToRoom("lobby"), None, effect=Departed("lobby")),
+        Envelope.message(
+            Message(id=7, room="lobby", ts=1, sender=User(id="1", name="A"), text="7 ]")
+        ),
     ],
 )
 async def test_envelopes_arrive_unchanged(cluster: Cluster, envelope: Envelope) -> None:

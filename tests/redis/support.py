@@ -75,29 +75,66 @@ def _free_port() -> int:
         return port
 
 
+def _openssl(*args: str | Path) -> None:
+    subprocess.run(["openssl", *map(str, args)], check=True, capture_output=True)
+
+
+def make_certificates(folder: Path) -> None:
+    """A throwaway CA (``ca.crt``) and a server certificate it signed for 127.0.0.1 and
+    localhost (``server.crt``, ``server.key``), in ``folder``."""
+    if shutil.which("openssl") is None:
+        require("openssl", "the openssl program is not installed")
+    ca_key, ca, key, request = (folder / n for n in ("ca.key", "ca.crt", "server.key", "s.csr"))
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+             "/CN=chatcore test CA", "-keyout", ca_key, "-out", ca)  # fmt: skip
+    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
+             "-keyout", key, "-out", request)  # fmt: skip
+    extensions = folder / "san.cnf"
+    extensions.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    _openssl("x509", "-req", "-in", request, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial",
+             "-days", "2", "-extfile", extensions, "-out", folder / "server.crt")  # fmt: skip
+
+
 class ThrowawayRedis:
     """A private ``redis-server`` on a free port that a test may stop and start again.
 
     Its data lives in an append-only file in a temporary directory, so a restart keeps it
     (as a production Redis with persistence would); :meth:`wipe` loses it instead.
+    ``listen`` is ``"tcp"``, ``"tls"`` (TLS only, with a throwaway CA whose certificate is
+    :attr:`ca`; the URL names it) or ``"unix"`` (a Unix socket only, with a password and
+    database 1 in the URL).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, listen: str = "tcp") -> None:
         server = shutil.which("redis-server")
         if server is None:
             require("redis-server", "the redis-server program is not installed")
         self._server = server or "redis-server"
         self.port = _free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
         self._dir = Path(tempfile.mkdtemp(prefix="chatcore-redis-"))
+        self._certs = Path(tempfile.mkdtemp(prefix="chatcore-certs-"))
+        self.ca = self._certs / "ca.crt"
+        self._listen = ["--port", str(self.port)]
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        if listen == "tls":
+            make_certificates(self._certs)
+            self._listen = ["--port", "0", "--tls-port", str(self.port)]
+            self._listen += ["--tls-cert-file", str(self._certs / "server.crt")]
+            self._listen += ["--tls-key-file", str(self._certs / "server.key")]
+            self._listen += ["--tls-ca-cert-file", str(self.ca), "--tls-auth-clients", "no"]
+            self.url = f"rediss://127.0.0.1:{self.port}/0?ssl_ca_certs={self.ca}"
+        elif listen == "unix":
+            socket_path = self._certs / "redis.sock"
+            self._listen = ["--port", "0", "--unixsocket", str(socket_path)]
+            self._listen += ["--requirepass", "secret"]
+            self.url = f"unix://:secret@{socket_path}?db=1"
         self._process: Process | None = None
 
     async def start(self) -> None:
         self._process = process = await anyio.open_process(
             [
                 self._server,
-                "--port",
-                str(self.port),
+                *self._listen,
                 "--bind",
                 "127.0.0.1",
                 "--save",
@@ -114,8 +151,9 @@ class ThrowawayRedis:
         assert process.stdout is not None
         log = b""
         with anyio.fail_after(10):
-            # Redis says so once it has loaded its data and listens.
-            while b"Ready to accept connections" not in log:
+            # Redis says so once it has loaded its data and listens ("Ready to accept
+            # connections tcp", or "... now ready to accept connections at <socket>").
+            while b"eady to accept connections" not in log:
                 try:
                     log += await process.stdout.receive()
                 except anyio.EndOfStream:
@@ -136,11 +174,12 @@ class ThrowawayRedis:
     async def close(self) -> None:
         await self.stop()
         shutil.rmtree(self._dir, ignore_errors=True)
+        shutil.rmtree(self._certs, ignore_errors=True)
 
 
 @asynccontextmanager
-async def throwaway_redis() -> AsyncIterator[ThrowawayRedis]:
-    server = ThrowawayRedis()
+async def throwaway_redis(listen: str = "tcp") -> AsyncIterator[ThrowawayRedis]:
+    server = ThrowawayRedis(listen)
     try:
         await server.start()
         yield server

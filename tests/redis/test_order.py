@@ -57,7 +57,8 @@ async def test_two_processes_writing_at_once(store: str) -> None:
 
 
 def message(room: str, id: int) -> Envelope:
-    return Envelope(ToRoom(room), f'{{"type":"message","id":{id},"room":"{room}","text":"m"}}')
+    frame = f'{{"type":"message","id":{id},"room":"{room}","text":"m"}}'
+    return Envelope(ToRoom(room), frame, message_id=id)
 
 
 async def test_a_message_waits_for_its_predecessor_or_the_order_wait() -> None:

@@ -1,8 +1,9 @@
-"""The lean connection for scripts and PUBLISH: replies, errors, reconnects and timeouts."""
+"""chatcore's Redis connection: URLs, replies, errors, reconnects and timeouts."""
 
 from __future__ import annotations
 
 import asyncio
+import ssl
 from typing import Any
 
 import anyio
@@ -10,8 +11,15 @@ import pytest
 import redis.asyncio
 import redis.exceptions
 
-from chatcore.redis._client import make_client
-from chatcore.redis._wire import Wire, _Incomplete, _pack, _parse, _Protocol, make_wire
+from chatcore.redis._wire import (
+    Endpoint,
+    Wire,
+    _Incomplete,
+    _pack,
+    _parse,
+    _Protocol,
+    make_wire,
+)
 from tests.redis.support import need_redis, throwaway_redis
 
 pytestmark = [pytest.mark.anyio]
@@ -73,17 +81,30 @@ def test_commands_are_packed_as_bulk_strings() -> None:
     assert _pack(("SET", "é")) == b"*2\r\n$3\r\nSET\r\n$2\r\n\xc3\xa9\r\n"
 
 
-def test_only_plain_tcp_urls_get_a_wire() -> None:
-    assert make_wire(make_client("redis://u:p@127.0.0.1:1/2", 1), 1) is not None
-    assert make_wire(make_client("rediss://127.0.0.1", 1), 1) is None
-    assert make_wire(make_client("unix:///tmp/redis.sock", 1), 1) is None
+def test_every_url_redis_py_reads_gets_a_wire() -> None:
+    plain = make_wire("redis://u:p@127.0.0.1:1/2", 1, name="n").endpoint
+    assert plain == Endpoint(
+        ("127.0.0.1", 1), (("AUTH", "u", "p"), ("CLIENT", "SETNAME", "n"), ("SELECT", 2))
+    )
+    unix = make_wire("unix:///tmp/redis.sock?db=3&password=p", 1).endpoint
+    assert unix == Endpoint("/tmp/redis.sock", (("AUTH", "p"), ("SELECT", 3)))
+    tls = make_wire("rediss://127.0.0.1", 1).endpoint
+    assert tls.address == ("127.0.0.1", 6379)
+    assert tls.ssl is not None
+    # redis-py's defaults: the certificate and the host name are checked.
+    assert tls.ssl.verify_mode == ssl.CERT_REQUIRED
+    assert tls.ssl.check_hostname
+    lax = make_wire("rediss://h:1?ssl_cert_reqs=none", 1).endpoint
+    assert lax.ssl is not None
+    assert lax.ssl.verify_mode == ssl.CERT_NONE
+    with pytest.raises(ValueError, match="scheme"):
+        make_wire("http://127.0.0.1", 1)
 
 
 @pytest.mark.network
 async def test_calls_pipeline_and_scripts_load_themselves() -> None:
     url = need_redis()
-    wire = make_wire(make_client(url, 5, name="chatcore-wire-test"), 5)
-    assert wire is not None
+    wire = make_wire(url, 5, name="chatcore-wire-test")
     try:
         results: list[object] = []
 
@@ -108,8 +129,7 @@ async def test_calls_pipeline_and_scripts_load_themselves() -> None:
 @pytest.mark.network
 async def test_commands_given_in_one_turn_go_out_in_one_write() -> None:
     url = need_redis()
-    wire = make_wire(make_client(url, 5), 5)
-    assert wire is not None
+    wire = make_wire(url, 5)
     try:
         assert await wire.call("PING") == "PONG"
         protocol = wire._protocol
@@ -139,7 +159,7 @@ async def test_commands_given_in_one_turn_go_out_in_one_write() -> None:
 async def test_a_lost_connection_fails_the_call_and_the_next_call_reconnects() -> None:
     need_redis()
     async with throwaway_redis() as server:
-        wire = Wire("127.0.0.1", server.port, timeout=0.5)
+        wire = Wire(Endpoint(("127.0.0.1", server.port)), timeout=0.5)
         assert await wire.call("PING") == "PONG"
         await server.stop()
         with pytest.raises((redis.exceptions.ConnectionError, OSError)):
@@ -167,8 +187,7 @@ async def test_a_lost_connection_fails_the_call_and_the_next_call_reconnects() -
 @pytest.mark.network
 async def test_the_subscriber_hands_over_messages_then_the_loss() -> None:
     url = need_redis()
-    wire = make_wire(make_client(url, 5, name="chatcore-wire-sub"), 5)
-    assert wire is not None
+    wire = make_wire(url, 5, name="chatcore-wire-sub")
     subscriber = wire.pubsub()
     admin = redis.asyncio.Redis.from_url(url, decode_responses=True)
     try:

@@ -1,8 +1,13 @@
-"""Text forms of what Redis carries: envelopes on pub/sub, users, rooms and messages in keys.
+"""The text form of an envelope on Redis pub/sub.
 
-An envelope travels as one line of JSON (target, ephemeral flag, effect), then, if it has a
-frame, a newline and the frame's text unchanged: the frame is encoded once, where the event
-happens, and never escaped again. Compact JSON has no raw newline, so the first one splits.
+An envelope travels as one line, its header, then, if it has a frame, a newline and the frame's
+text unchanged: the frame is encoded once, where the event happens, and never escaped again.
+The header is compact JSON (target, ephemeral flag, effect), which has no raw newline, so the
+first newline splits; an envelope that carries a room message adds a space and the message id
+after the JSON (``["r","lobby",null,0] 17``), so every envelope of a room shares one JSON part,
+parsed once. This module reads and writes only that header: the frame's text is
+:mod:`chatcore.protocol`'s, which also gives the template of a message frame whose id a script
+fills in (:func:`message_envelope_template`).
 """
 
 from __future__ import annotations
@@ -23,26 +28,16 @@ from ..envelope import (
     UserKicked,
 )
 from ..errors import CloseCode
-from ..values import Message, Room, RoomKind, User
+from ..protocol import FrameTemplate
+from ..values import User
 
-__all__ = (
-    "decode_envelope",
-    "decode_message",
-    "decode_room",
-    "decode_user",
-    "encode_envelope",
-    "encode_header",
-    "encode_message",
-    "encode_room",
-    "encode_user",
-    "message_id",
-)
+__all__ = ("decode_envelope", "encode_envelope", "encode_header", "message_envelope_template")
 
 _json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 def encode_header(target: Target, ephemeral: bool = False, effect: Effect | None = None) -> str:
-    """The first line of an envelope."""
+    """The JSON part of an envelope's first line."""
     if isinstance(target, ToRoom):
         head: list[Any] = ["r", target.room, target.exclude_user]
     elif isinstance(target, ToUser):
@@ -63,12 +58,27 @@ def encode_header(target: Target, ephemeral: bool = False, effect: Effect | None
 
 def encode_envelope(envelope: Envelope) -> str:
     header = encode_header(envelope.target, envelope.ephemeral, envelope.effect)
+    if envelope.message_id is not None:
+        header = f"{header} {envelope.message_id}"
     return header if envelope.frame is None else f"{header}\n{envelope.frame}"
+
+
+def message_envelope_template(header: str, frame: FrameTemplate) -> tuple[str, ...]:
+    """The text of a message envelope whose id is not known yet, as the parts around each
+    place the id goes (``str(id).join(parts)``): ``header`` (of :func:`encode_header`), the
+    id, then the frame of ``frame`` with the same id. :func:`decode_envelope` reads it back
+    as ``Envelope(target, frame.fill(id), message_id=id)``."""
+    first, *rest = frame.parts
+    return (f"{header} ", f"\n{first}", *rest)
 
 
 def decode_envelope(data: str) -> Envelope:
     """The envelope of :func:`encode_envelope`; ``ValueError`` (or a subclass) if malformed."""
     header, newline, frame = data.partition("\n")
+    message_id: int | None = None
+    if not header.endswith("]"):
+        header, _, id_text = header.rpartition(" ")
+        message_id = int(id_text)
     parts = _headers.get(header)
     if parts is None:
         parts = _decode_header(header)
@@ -76,7 +86,7 @@ def decode_envelope(data: str) -> Envelope:
             _headers.clear()
         _headers[header] = parts
     target, ephemeral, effect = parts
-    return Envelope(target, frame if newline else None, ephemeral, effect)
+    return Envelope(target, frame if newline else None, ephemeral, effect, message_id)
 
 
 # A room's envelopes share one header, so each header is parsed once (its parts are frozen).
@@ -110,71 +120,3 @@ def _decode_header(header: str) -> tuple[Target, bool, Effect | None]:
         else:
             raise ValueError(f"unknown effect {tag!r}")
     return target, bool(ephemeral), effect
-
-
-# How `protocol.encode` starts a `message` frame (type first, then id); a test in
-# tests/redis checks that ordering still works, so a change here cannot go unnoticed.
-_MESSAGE_START = '{"type":"message","id":'
-
-
-def message_id(envelope: Envelope) -> int | None:
-    """The message id if ``envelope`` carries a room's ``message`` frame, else None."""
-    frame = envelope.frame
-    if type(envelope.target) is not ToRoom or frame is None:
-        return None
-    if not frame.startswith(_MESSAGE_START):
-        return None
-    end = frame.find(",", len(_MESSAGE_START))
-    try:
-        return int(frame[len(_MESSAGE_START) : end])
-    except ValueError:
-        return None
-
-
-def encode_user(user: User) -> str:
-    """A user without the id (the id is the field or key it is stored under)."""
-    return _json.encode([user.name, user.avatar])
-
-
-def decode_user(user_id: str, data: str | None) -> User:
-    if not data:
-        return User(id=user_id, name=user_id)
-    name, avatar = json.loads(data)
-    return User(id=user_id, name=name, avatar=avatar)
-
-
-def encode_room(room: Room) -> str:
-    """A room without its name and title (stored as hash fields of their own)."""
-    return _json.encode(
-        {"owner": room.owner, "kind": room.kind.value, "users": list(room.users), "auto": room.auto}
-    )
-
-
-def decode_room(name: str, data: str, title: str | None) -> Room:
-    meta = json.loads(data)
-    return Room(
-        name=name,
-        title=title or name,
-        owner=meta["owner"],
-        kind=RoomKind(meta["kind"]),
-        users=tuple(meta["users"]),
-        auto=meta["auto"],
-    )
-
-
-def encode_message(ts: int, sender: User, text: str, client_id: str | None) -> str:
-    """A message without its id (Redis assigns it; the stored item is ``"<id> <this>"``)."""
-    return _json.encode([ts, sender.id, sender.name, sender.avatar, text, client_id])
-
-
-def decode_message(room: str, item: str) -> Message:
-    id_text, _, data = item.partition(" ")
-    ts, sender_id, name, avatar, text, client_id = json.loads(data)
-    return Message(
-        id=int(id_text),
-        room=room,
-        ts=ts,
-        sender=User(id=sender_id, name=name, avatar=avatar),
-        text=text,
-        client_id=client_id,
-    )

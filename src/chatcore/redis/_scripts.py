@@ -386,13 +386,14 @@ end
 return out
 """
 
-# ARGV: prefix, room, message json, "<sender>\\n<client_id>" or "", history size,
-#       channel or "", envelope head, envelope tail
+# ARGV: prefix, room, the stored item before and after its id (``_stored``),
+#       "<sender>\\n<client_id>" or "", history size, channel or "", then the parts of the
+#       message envelope around each place its id goes (``_codec``, from ``protocol``)
 # -> {-1} no such room, {1, id} appended, {0, item} a repeated client id (the first message).
-# With a channel, the message frame (head .. id .. tail) is published in the same step, so
-# the room's messages reach every subscriber in id order whichever process appended them.
+# With a channel, the message envelope is published in the same step, so the room's messages
+# reach every subscriber in id order whichever process appended them.
 APPEND = """
-local P, room, member, size = ARGV[1], ARGV[2], ARGV[4], tonumber(ARGV[5])
+local P, room, member, size = ARGV[1], ARGV[2], ARGV[5], tonumber(ARGV[6])
 if redis.call('HEXISTS', P .. 'rooms', room) == 0 then return {-1} end
 local log, cids = P .. 'log:' .. room, P .. 'cid:' .. room
 if member ~= '' then
@@ -404,11 +405,13 @@ if member ~= '' then
   end
 end
 local id = redis.call('INCR', P .. 'seq:' .. room)
-redis.call('RPUSH', log, id .. ' ' .. ARGV[3])
+redis.call('RPUSH', log, ARGV[3] .. id .. ARGV[4])
 redis.call('LTRIM', log, -size, -1)
 if member ~= '' then redis.call('ZADD', cids, id, member) end
 redis.call('ZREMRANGEBYSCORE', cids, '-inf', id - size)
-if ARGV[6] ~= '' then redis.call('PUBLISH', ARGV[6], ARGV[7] .. id .. ARGV[8]) end
+if ARGV[7] ~= '' then
+  redis.call('PUBLISH', ARGV[7], table.concat({unpack(ARGV, 8)}, tostring(id)))
+end
 return {1, id}
 """
 

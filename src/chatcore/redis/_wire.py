@@ -7,10 +7,12 @@ writes the commands given in one turn of the event loop with one transport write
 and parses the replies as they arrive, so concurrent calls share the connection, pipelined,
 with their replies matched in order. Commands go out, and run, in the order they were given.
 
-It speaks RESP2 and handles what the server needs from Redis on that path: ``redis://``
-URLs with a password, user, database and client name. For anything else (TLS, a Unix socket)
-:func:`make_wire` returns None and the callers use redis-py. Errors are redis-py's exception
-types, so :func:`~chatcore.redis._client.unavailable` treats them alike; a reply that does not
+It speaks RESP2 and is the only way chatcore talks to Redis. :func:`make_wire` reads the URL
+as redis-py reads it (``redis.asyncio.connection.parse_url``): ``redis://`` (TCP), ``rediss://``
+(TLS, with redis-py's query options ``ssl_cert_reqs``, ``ssl_ca_certs``, ``ssl_certfile``,
+``ssl_keyfile``, ``ssl_check_hostname`` ..., and its defaults: the server's certificate is
+checked) and ``unix://`` (a socket path), each with a password, user, database and client
+name. Errors are redis-py's exception types, so :func:`~chatcore.redis._client.unavailable` treats them alike; a reply that does not
 come within the timeout closes the connection (its order is unknown after that) and the next
 call opens a new one. Calls are never retried: a retried script could append a message twice.
 
@@ -23,13 +25,16 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import socket
+import ssl as ssl_module
 from collections import deque
 from typing import Any, TypeVar, cast
 
+import attrs
 import redis.asyncio
 import redis.exceptions
+from redis.asyncio.connection import RedisSSLContext, parse_url
 
-__all__ = ("Subscriber", "Wire", "make_wire")
+__all__ = ("Endpoint", "Subscriber", "Wire", "make_wire")
 
 _CRLF = b"\r\n"
 # Error replies redis-py turns into its own classes; `unavailable()` relies on these.
@@ -235,73 +240,88 @@ class _PushProtocol(_Protocol):
 _P = TypeVar("_P", bound=_Protocol)
 
 
-async def _open(
-    factory: type[_P], address: tuple[str, int], hello: list[tuple[str | int, ...]], due: float
-) -> _P:
-    """Connect, send the handshake (AUTH, CLIENT SETNAME, SELECT) and check its replies (each
-    due within ``due`` seconds; the caller bounds the whole too)."""
-    loop = asyncio.get_running_loop()
-    transport, protocol = await loop.create_connection(factory, *address)
-    try:
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-        waiters = [loop.create_future() for _ in hello]
-        for waiter in waiters:
-            protocol.expect(waiter, due)
-        if hello:
-            transport.write(b"".join(_pack(command) for command in hello))
-        for waiter in waiters:
-            reply = await waiter
-            if isinstance(reply, redis.exceptions.RedisError):
-                raise reply
-    except BaseException as error:
-        protocol.close(error)
-        raise
-    return protocol
+@attrs.frozen
+class Endpoint:
+    """Where a Redis server is and how to greet it: a TCP ``(host, port)``, maybe with TLS,
+    or a Unix socket path; ``hello`` is sent first on each connection (AUTH, CLIENT SETNAME,
+    SELECT)."""
+
+    address: tuple[str, int] | str
+    hello: tuple[tuple[str | int, ...], ...] = ()
+    ssl: ssl_module.SSLContext | None = None
+
+    async def open(self, factory: type[_P], due: float) -> _P:
+        """Connect, send the handshake and check its replies (each due within ``due``
+        seconds; the caller bounds the whole too)."""
+        loop = asyncio.get_running_loop()
+        if isinstance(self.address, str):
+            transport, protocol = await loop.create_unix_connection(factory, self.address)
+        else:
+            host, port = self.address
+            transport, protocol = await loop.create_connection(
+                factory, host, port, ssl=self.ssl, server_hostname=host if self.ssl else None
+            )
+        try:
+            sock = transport.get_extra_info("socket")
+            if sock is not None and sock.family != socket.AF_UNIX:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+            waiters = [loop.create_future() for _ in self.hello]
+            for waiter in waiters:
+                protocol.expect(waiter, due)
+            if self.hello:
+                transport.write(b"".join(_pack(command) for command in self.hello))
+            for waiter in waiters:
+                reply = await waiter
+                if isinstance(reply, redis.exceptions.RedisError):
+                    raise reply
+        except BaseException as error:
+            protocol.close(error)
+            raise
+        return protocol
 
 
 class Wire:
     """One pipelined connection to Redis; see the module doc."""
 
-    def __init__(
-        self,
-        host: str,
-        port: int,
-        *,
-        db: int = 0,
-        username: str | None = None,
-        password: str | None = None,
-        name: str | None = None,
-        timeout: float = 5.0,
-    ) -> None:
-        self._address = (host, port)
+    def __init__(self, endpoint: Endpoint, *, timeout: float = 5.0) -> None:
+        self.endpoint = endpoint
         self._timeout = timeout
-        hello: list[tuple[str | int, ...]] = []
-        if password is not None:
-            hello.append(("AUTH", username, password) if username else ("AUTH", password))
-        if name:
-            hello.append(("CLIENT", "SETNAME", name))
-        if db:
-            hello.append(("SELECT", db))
-        self._hello = hello
         self._protocol: _Protocol | None = None
         self._connecting: asyncio.Future[_Protocol] | None = None
         self._shas: dict[str, str] = {}
 
     async def call(self, *args: str | int) -> Any:
         """Send one command; its reply (error replies raised as redis-py's exceptions)."""
+        (reply,) = await self.calls(args)
+        return reply
+
+    async def calls(self, *commands: tuple[str | int, ...]) -> list[Any]:
+        """Send ``commands`` one after the other, with nothing else between them; their
+        replies (the first error reply raised)."""
         protocol = self._protocol
         if protocol is None or protocol.closed:
             protocol = await self._connect()
         assert protocol.transport is not None
-        waiter = protocol.loop.create_future()
-        protocol.expect(waiter, self._timeout)
-        protocol.send(_pack(args))
-        reply = await waiter
-        if isinstance(reply, redis.exceptions.RedisError):
-            raise reply
-        return reply
+        waiters = []
+        for command in commands:
+            waiter = protocol.loop.create_future()
+            protocol.expect(waiter, self._timeout)
+            protocol.send(_pack(command))
+            waiters.append(waiter)
+        replies = [await waiter for waiter in waiters]
+        for reply in replies:
+            if isinstance(reply, redis.exceptions.RedisError):
+                raise reply
+        return replies
+
+    async def transaction(self, *commands: tuple[str | int, ...]) -> list[Any]:
+        """Run ``commands`` in one MULTI/EXEC: their replies, read at one point in time."""
+        replies = await self.calls(("MULTI",), *commands, ("EXEC",))
+        done: list[Any] = replies[-1]
+        for reply in done:
+            if isinstance(reply, redis.exceptions.RedisError):
+                raise reply
+        return done
 
     async def script(self, source: str, *args: str | int) -> Any:
         """Run a Lua script with no keys and ``args`` as ARGV; load it on first use."""
@@ -321,7 +341,7 @@ class Wire:
         self._connecting = connecting = loop.create_future()
         try:
             protocol = await asyncio.wait_for(
-                _open(_Protocol, self._address, self._hello, self._timeout), self._timeout
+                self.endpoint.open(_Protocol, self._timeout), self._timeout
             )
         except BaseException as error:
             connecting.set_exception(
@@ -344,7 +364,7 @@ class Wire:
 
     def pubsub(self) -> Subscriber:
         """A new pub/sub connection to the same server (it connects on its first subscribe)."""
-        return Subscriber(self._address, self._hello, self._timeout)
+        return Subscriber(self.endpoint, self._timeout)
 
 
 class Subscriber:
@@ -353,11 +373,8 @@ class Subscriber:
     as redis-py's dicts (``type``, ``channel``, ``data``); once the connection is lost,
     ``get_message`` raises ``ConnectionError`` (after the messages that came before)."""
 
-    def __init__(
-        self, address: tuple[str, int], hello: list[tuple[str | int, ...]], timeout: float
-    ) -> None:
-        self._address = address
-        self._hello = hello
+    def __init__(self, endpoint: Endpoint, timeout: float) -> None:
+        self._endpoint = endpoint
         self._timeout = timeout
         self._protocol: _PushProtocol | None = None
 
@@ -365,7 +382,7 @@ class Subscriber:
         protocol = self._protocol
         if protocol is None:
             protocol = await asyncio.wait_for(
-                _open(_PushProtocol, self._address, self._hello, self._timeout), self._timeout
+                self._endpoint.open(_PushProtocol, self._timeout), self._timeout
             )
             self._protocol = protocol
         if protocol.closed or protocol.transport is None:
@@ -404,18 +421,45 @@ class Subscriber:
             protocol.transport.close()
 
 
-def make_wire(client: redis.asyncio.Redis, timeout: float) -> Wire | None:
-    """A :class:`Wire` to the server ``client`` talks to, or None for TLS or a Unix socket."""
-    pool = client.connection_pool
-    if pool.connection_class is not redis.asyncio.Connection:
-        return None
-    kwargs = pool.connection_kwargs
-    return Wire(
-        kwargs.get("host", "localhost"),
-        int(kwargs.get("port", 6379)),
-        db=int(kwargs.get("db", 0) or 0),
-        username=kwargs.get("username"),
-        password=kwargs.get("password"),
-        name=kwargs.get("client_name"),
-        timeout=timeout,
-    )
+def make_wire(url: str, timeout: float, name: str | None = None) -> Wire:
+    """A :class:`Wire` to the server of ``url`` (read as redis-py reads it), named ``name`` in
+    ``CLIENT LIST``. ``ValueError`` for a URL redis-py would refuse."""
+    kwargs: dict[str, Any] = dict(parse_url(url))
+    connection_class = kwargs.pop("connection_class", None)
+    hello: list[tuple[str | int, ...]] = []
+    password, username = kwargs.get("password"), kwargs.get("username")
+    if password is not None:
+        hello.append(("AUTH", username, password) if username else ("AUTH", password))
+    if name:
+        hello.append(("CLIENT", "SETNAME", name))
+    db = int(kwargs.get("db", 0) or 0)
+    if db:
+        hello.append(("SELECT", db))
+    address: tuple[str, int] | str
+    context = None
+    if connection_class is redis.asyncio.UnixDomainSocketConnection:
+        address = kwargs.get("path", "")
+    else:
+        address = (kwargs.get("host", "localhost"), int(kwargs.get("port", 6379)))
+        if connection_class is redis.asyncio.SSLConnection:
+            context = _ssl_context(kwargs)
+    return Wire(Endpoint(address, tuple(hello), context), timeout=timeout)
+
+
+def _ssl_context(options: dict[str, Any]) -> ssl_module.SSLContext:
+    """The TLS context redis-py would build from the URL's ``ssl_*`` options, with its
+    defaults (a certificate is required and checked, and so is the host name)."""
+    return RedisSSLContext(
+        keyfile=options.get("ssl_keyfile"),
+        certfile=options.get("ssl_certfile"),
+        cert_reqs=options.get("ssl_cert_reqs", "required"),
+        include_verify_flags=options.get("ssl_include_verify_flags"),
+        exclude_verify_flags=options.get("ssl_exclude_verify_flags"),
+        ca_certs=options.get("ssl_ca_certs"),
+        ca_data=options.get("ssl_ca_data"),
+        ca_path=options.get("ssl_ca_path"),
+        check_hostname=options.get("ssl_check_hostname", True),
+        min_version=options.get("ssl_min_version"),
+        ciphers=options.get("ssl_ciphers"),
+        password=options.get("ssl_password"),
+    ).get()

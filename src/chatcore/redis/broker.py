@@ -48,29 +48,17 @@ from anyio.abc import TaskStatus
 from ..broker import Deliver
 from ..envelope import Departed, Envelope, RoomRemoved, ToRoom, ToUser, UserKicked
 from ..errors import CloseCode, Unavailable, UsageError
-from ..events import PresenceEvent
-from ..protocol import encode
 from ..values import User
 from . import _scripts
 from ._client import make_client, resolve_url, unavailable
-from ._codec import decode_envelope, decode_user, encode_envelope, encode_user, message_id
-from ._wire import Wire, make_wire
+from ._codec import decode_envelope, encode_envelope
+from ._stored import decode_user, encode_user
+from ._wire import Subscriber, Wire, make_wire
 
 __all__ = ("RedisBroker",)
 
 log = logging.getLogger("chatcore.redis")
 
-_SCRIPTS = (
-    _scripts.JOIN,
-    _scripts.LEAVE,
-    _scripts.CONNECT,
-    _scripts.DISCONNECT,
-    _scripts.MEMBERS,
-    _scripts.CLEAR,
-    _scripts.BEAT,
-    _scripts.SYNC,
-    _scripts.PUBLISH_MESSAGE,
-)
 # Anything Redis or the socket may raise ends the subscription connection; the reader opens
 # a new one rather than let the server fail.
 _LOST = (redis.exceptions.RedisError, OSError, TimeoutError)
@@ -114,13 +102,13 @@ class RedisBroker:
         self.retry = retry
         self._order_wait = int(order_wait * 1000)
         self.process = secrets.token_hex(8)
-        self._client = make_client(self.url, timeout, name=f"chatcore-{self.process}")
-        # Scripts and PUBLISH go through the lean connection when the URL allows one.
-        self._wire = make_wire(self._client, timeout)
+        # Every command, and the subscription, goes through connections of chatcore's own.
+        self._wire = make_wire(self.url, timeout, name=f"chatcore-{self.process}")
+        self._client: redis.asyncio.Redis | None = None
         self._deliver: Deliver | None = None
         self._channels: set[str] = set()
-        # A redis-py PubSub, or the wire's Subscriber, while subscriptions flow.
-        self._pubsub: Any = None
+        # The wire's Subscriber, while subscriptions flow.
+        self._pubsub: Subscriber | None = None
         self._waiters: dict[str, deque[anyio.Event]] = {}
         self._changes_key = self.channel_key(_scripts.ROOM_CHANGES)
         self._own_channels = frozenset(
@@ -132,16 +120,19 @@ class RedisBroker:
         self._online: dict[str, User] = {}
         self._dirty = False
         self._lock = anyio.Lock()
-        self._scripts = {source: self._client.register_script(source) for source in _SCRIPTS}
 
     @property
     def client(self) -> redis.asyncio.Redis:
-        """The Redis client; a :class:`RedisStore` given this broker shares it."""
+        """A redis-py client on the broker's URL, for the application's own commands
+        (chatcore does not use it; it is made on first use and closed when the broker stops)."""
+        if self._client is None:
+            self._client = make_client(self.url, self.timeout, name=f"chatcore-{self.process}")
         return self._client
 
     @property
-    def wire(self) -> Wire | None:
-        """The lean connection for scripts (see ``_wire``); the store shares it too."""
+    def wire(self) -> Wire:
+        """The broker's connection for commands (see ``_wire``); a store given the broker
+        shares it."""
         return self._wire
 
     def channel_key(self, channel: str) -> str:
@@ -185,23 +176,21 @@ class RedisBroker:
             self._presence.clear()
             self._online.clear()
             self._channels.clear()
-            if self._wire is not None:
-                self._wire.close()
-            with anyio.CancelScope(shield=True), anyio.move_on_after(self.timeout):
-                await self._client.aclose()
+            self._wire.close()
+            client, self._client = self._client, None
+            if client is not None:
+                with anyio.CancelScope(shield=True), anyio.move_on_after(self.timeout):
+                    await client.aclose()
 
     async def _listen(self, *, task_status: TaskStatus[None]) -> None:
         started = lost = False
         delay = 0.0
         while True:
-            pubsub = self._wire.pubsub() if self._wire is not None else self._client.pubsub()
+            pubsub = self._wire.pubsub()
             try:
                 await self._open(pubsub)
                 if lost:
-                    # Idle pooled connections may be dead too (a restarted Redis): drop them
-                    # now rather than fail a command on each.
-                    # (The wire notices a restart itself: Redis closed its socket.)
-                    await self._client.connection_pool.disconnect(inuse_connections=False)
+                    # (The command connection notices a restart itself: Redis closed it.)
                     self._kick_local()
                     lost = False
                 if not started:
@@ -301,15 +290,10 @@ class RedisBroker:
 
     async def publish(self, envelope: Envelope) -> None:
         data = encode_envelope(envelope)
-        message = message_id(envelope)
+        message = envelope.message_id
         if message is None:
             with unavailable():
-                if self._wire is not None:
-                    await self._wire.call(
-                        "PUBLISH", self.channel_key(envelope.target.channel), data
-                    )
-                else:
-                    await self._client.publish(self.channel_key(envelope.target.channel), data)
+                await self._wire.call("PUBLISH", self.channel_key(envelope.target.channel), data)
         else:
             # A room's messages go out in id order, whichever process appended them.
             assert isinstance(envelope.target, ToRoom)
@@ -372,10 +356,7 @@ class RedisBroker:
         if not rooms:
             return {}
         with unavailable():
-            async with self._client.pipeline(transaction=False) as pipe:
-                for room in rooms:
-                    pipe.hlen(f"{self.prefix}pm:{room}")
-                found = await pipe.execute()
+            found = await self._wire.calls(*(("HLEN", f"{self.prefix}pm:{room}") for room in rooms))
         return dict(zip(rooms, found, strict=True))
 
     async def clear(self, room: str) -> None:
@@ -390,10 +371,10 @@ class RedisBroker:
         if user.id in self._online:
             self._online[user.id] = user
         with unavailable():
-            async with self._client.pipeline(transaction=True) as pipe:
-                pipe.hset(f"{self.prefix}users", user.id, encode_user(user))
-                pipe.smembers(f"{self.prefix}ur:{user.id}")
-                _, rooms = await pipe.execute()
+            _, rooms = await self._wire.transaction(
+                ("HSET", f"{self.prefix}users", user.id, encode_user(user)),
+                ("SMEMBERS", f"{self.prefix}ur:{user.id}"),
+            )
         return sorted(rooms)
 
     # online
@@ -410,7 +391,7 @@ class RedisBroker:
 
     async def is_online(self, user_id: str) -> bool:
         with unavailable():
-            count = await self._client.scard(f"{self.prefix}on:{user_id}")
+            count = await self._wire.call("SCARD", f"{self.prefix}on:{user_id}")
         return bool(count)
 
     # heartbeat
@@ -455,8 +436,7 @@ class RedisBroker:
         rooms: dict[str, None] = {}
         for i in range(0, len(flat), 3):
             room, user = flat[i], decode_user(flat[i + 1], flat[i + 2])
-            frame = encode(PresenceEvent(room=room, event=event, user=user))
-            await self.publish(Envelope(ToRoom(room), frame))
+            await self.publish(Envelope.presence(room, event, user))
             rooms[room] = None
         deliver = self._deliver
         if event == "leave" and deliver is not None:
@@ -478,9 +458,7 @@ class RedisBroker:
     async def _call(self, script: str, *args: str | int) -> Any:
         try:
             with unavailable():
-                if self._wire is not None:
-                    return await self._wire.script(script, self.prefix, *args)
-                return await self._scripts[script](args=[self.prefix, *args])
+                return await self._wire.script(script, self.prefix, *args)
         except Unavailable:
             self._dirty = True
             raise

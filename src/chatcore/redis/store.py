@@ -20,20 +20,17 @@ from typing import Any
 
 from ..envelope import ToRoom
 from ..errors import NoSuchRoom, RoomExists, UsageError
-from ..events import MessageEvent
-from ..protocol import encode
+from ..protocol import message_template
 from ..store import Appended, HistoryPage
 from ..values import Message, Room, User
-from . import _scripts
-from ._client import make_client, resolve_url, unavailable
-from ._codec import decode_message, decode_room, encode_header, encode_message, encode_room
+from . import _scripts, _stored
+from ._client import resolve_url, unavailable
+from ._codec import encode_header, message_envelope_template
 from ._wire import make_wire
 from .broker import RedisBroker
 
 __all__ = ("RedisStore",)
 
-# The message frame starts like this; the script writes the id in place of the 0.
-_FRAME_START = '{"type":"message","id":0,'
 # Rooms kept in memory at most; the oldest read goes first.
 _CACHED_ROOMS = 4_096
 
@@ -61,13 +58,11 @@ class RedisStore:
         self.prefix = prefix
         self.history_size = history_size
         self.broker = broker
-        # With a broker, share its connections (and its reconnects after an outage).
+        # With a broker, share its connection (and its reconnects after an outage).
         if broker is not None and broker.url == self.url:
-            self._own_client, self._client, self._wire = False, broker.client, broker.wire
+            self._own_client, self._wire = False, broker.wire
         else:
-            self._own_client, self._client = True, make_client(self.url, timeout)
-            self._wire = make_wire(self._client, timeout)
-        self._scripts = {source: self._client.register_script(source) for source in _SOURCES}
+            self._own_client, self._wire = True, make_wire(self.url, timeout)
         # Rooms as last read, while the broker reports every change (see the module doc).
         self._rooms: dict[str, Room] = {}
         self._generation = 0  # moves on each forgotten room: a read across it is not kept
@@ -80,17 +75,15 @@ class RedisStore:
 
     @property
     def pipelined(self) -> bool:
-        """True with a broker and the lean connection: each append publishes its message, and
-        appends go out on one connection in call order (``_wire``), so they take ids in that
-        order even while several are in flight. (Through redis-py's pool they might not.)"""
-        return self.broker is not None and self._wire is not None
+        """True with a broker: each append publishes its message, and appends go out on one
+        connection in call order (``_wire``), so they take ids in that order even while
+        several are in flight."""
+        return self.broker is not None
 
     async def aclose(self) -> None:
-        """Close the store's own connections (they reopen on the next call)."""
+        """Close the store's own connection (it reopens on the next call)."""
         if self._own_client:
-            if self._wire is not None:
-                self._wire.close()
-            await self._client.aclose()
+            self._wire.close()
 
     async def create_room(self, room: Room) -> None:
         users = list(room.users) if room.is_direct else []
@@ -98,7 +91,7 @@ class RedisStore:
             _scripts.CREATE_ROOM,
             room.name,
             self._changes,
-            encode_room(room),
+            _stored.encode_room(room),
             room.title,
             room.kind.value,
             *users,
@@ -113,13 +106,12 @@ class RedisStore:
             return cached
         generation = self._generation
         with unavailable():
-            async with self._client.pipeline(transaction=True) as pipe:
-                pipe.hget(f"{self.prefix}rooms", name)
-                pipe.hget(f"{self.prefix}titles", name)
-                meta, title = await pipe.execute()
+            meta, title = await self._wire.transaction(
+                ("HGET", f"{self.prefix}rooms", name), ("HGET", f"{self.prefix}titles", name)
+            )
         if meta is None:
             return None
-        room = decode_room(name, meta, title)
+        room = _stored.decode_room(name, meta, title)
         if generation == self._generation and self._cache_valid():
             rooms = self._rooms
             if len(rooms) >= _CACHED_ROOMS:
@@ -132,7 +124,7 @@ class RedisStore:
         self._forget(name)
         if meta is None:
             raise NoSuchRoom(field="room")
-        return decode_room(name, meta, title)
+        return _stored.decode_room(name, meta, title)
 
     async def delete_room(self, name: str) -> None:
         deleted = await self._call(_scripts.DELETE_ROOM, name, self._changes)
@@ -153,49 +145,44 @@ class RedisStore:
 
     async def list_rooms(self, user_id: str) -> list[Room]:
         flat = await self._call(_scripts.LIST_ROOMS, user_id)
-        rooms = [decode_room(flat[i], flat[i + 1], flat[i + 2]) for i in range(0, len(flat), 3)]
+        rooms = [
+            _stored.decode_room(flat[i], flat[i + 1], flat[i + 2]) for i in range(0, len(flat), 3)
+        ]
         return sorted(rooms, key=lambda room: room.name)
 
     async def append(
         self, room: str, sender: User, text: str, ts: int, client_id: str | None = None
     ) -> Appended:
-        channel = head = tail = ""
+        published: tuple[str, ...] = ()
         if self.broker is not None:
-            frame = encode(
-                MessageEvent(message=Message(id=0, room=room, ts=ts, sender=sender, text=text))
-            )
-            if not frame.startswith(_FRAME_START):
-                raise AssertionError(f"unexpected message frame {frame[:40]!r}")
-            channel, head = self._publishing(room)
-            tail = frame[len(_FRAME_START) - 1 :]
+            channel, header = self._publishing(room)
+            frame = message_template(Message(id=0, room=room, ts=ts, sender=sender, text=text))
+            published = (channel, *message_envelope_template(header, frame))
         member = "" if client_id is None else f"{sender.id}\n{client_id}"
         result = await self._call(
             _scripts.APPEND,
             room,
-            encode_message(ts, sender, text, client_id),
+            *_stored.message_template(ts, sender, text, client_id),
             member,
             self.history_size,
-            channel,
-            head,
-            tail,
+            *(published or ("",)),
         )
         if result[0] == -1:
             raise NoSuchRoom(field="room")
         if result[0] == 0:
-            return Appended(decode_message(room, result[1]), created=False)
+            return Appended(_stored.decode_message(room, result[1]), created=False)
         message = Message(
             id=result[1], room=room, ts=ts, sender=sender, text=text, client_id=client_id
         )
-        return Appended(message, created=True, published=bool(channel))
+        return Appended(message, created=True, published=bool(published))
 
     def _publishing(self, room: str) -> tuple[str, str]:
-        """The channel of ``room``'s messages and what their envelopes start with."""
+        """The channel of ``room``'s messages and their envelopes' header."""
         known = self._heads.get(room)
         if known is None:
             assert self.broker is not None
             target = ToRoom(room)
-            channel = self.broker.channel_key(target.channel)
-            known = channel, f"{encode_header(target)}\n{_FRAME_START[:-2]}"
+            known = self.broker.channel_key(target.channel), encode_header(target)
             if len(self._heads) >= _CACHED_ROOMS:
                 self._heads.clear()
             self._heads[room] = known
@@ -213,21 +200,9 @@ class RedisStore:
         )
         if result[0] == -1:
             raise NoSuchRoom(field="room")
-        messages = tuple(decode_message(room, item) for item in result[2:])
+        messages = tuple(_stored.decode_message(room, item) for item in result[2:])
         return HistoryPage(messages, bool(result[1]), result[0])
 
     async def _call(self, script: str, *args: str | int) -> Any:
         with unavailable():
-            if self._wire is not None:
-                return await self._wire.script(script, self.prefix, *args)
-            return await self._scripts[script](args=[self.prefix, *args])
-
-
-_SOURCES = (
-    _scripts.CREATE_ROOM,
-    _scripts.UPDATE_ROOM,
-    _scripts.DELETE_ROOM,
-    _scripts.LIST_ROOMS,
-    _scripts.APPEND,
-    _scripts.HISTORY,
-)
+            return await self._wire.script(script, self.prefix, *args)
