@@ -10,7 +10,7 @@ from __future__ import annotations
 import attrs
 
 from .errors import CloseCode
-from .values import User
+from .values import ROOM_LIST_CHANNEL, User
 
 __all__ = (
     "Departed",
@@ -57,7 +57,7 @@ class ToRoomList:
 
     @property
     def channel(self) -> str:
-        return "rooms"
+        return ROOM_LIST_CHANNEL
 
 
 Target = ToRoom | ToUser | ToRoomList
