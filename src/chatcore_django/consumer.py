@@ -82,7 +82,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     def _send_text(self, text: str) -> Awaitable[None]:
         # The ASGI message itself (as ``send(text_data=...)`` would make it), with no coroutine
-        # of ours around it: this runs once per frame and recipient.
+        # of ours around it: this runs once per frame and recipient (docs/performance.md,
+        # "The adapters' raw send").
         return self.base_send({"type": "websocket.send", "text": text})  # type: ignore[no-any-return]
 
     async def _close(self, code: CloseCode) -> None:
