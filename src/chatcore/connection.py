@@ -10,6 +10,7 @@ import anyio
 
 from ._handlers import check_send, handle, post_send
 from ._inline import start
+from ._serve import CloseSocket, Receive, serve
 from .commands import Command, Ref
 from .commands import Send as SendCommand
 from .errors import ClientError, CloseCode, InternalError, RateLimited, Unavailable
@@ -35,9 +36,10 @@ _Handler = Callable[["ChatServer", Conn, Any], Awaitable[Any]]
 class Connection:
     """One authenticated client connection of a :class:`~chatcore.server.ChatServer`.
 
-    An adapter feeds every frame the client sends to :meth:`receive` (one at a time), runs
-    :meth:`write_all` with its socket's send in a task of its own and sends a close frame with
-    the code it returns. When the socket ends, for any reason, it calls :meth:`close`.
+    An adapter accepts the socket and calls :meth:`serve` with three functions: read a frame,
+    send a frame, send the close frame. (:meth:`serve` feeds every frame the client sends to
+    :meth:`receive`, one at a time, runs :meth:`write_all` with the socket's send, sends a close
+    frame with the code it returns, and calls :meth:`close` when the socket ends.)
     (:meth:`next_frame` and :meth:`frames` serve clients that pull frames instead, such as
     :class:`~chatcore.testing.LocalClient`.)
     """
@@ -192,3 +194,23 @@ class Connection:
     async def close(self) -> None:
         """The socket is gone (closed by either side, or lost): leave rooms after the grace."""
         await self._server.disconnect(self._conn)
+
+    async def serve(
+        self,
+        receive: Receive,
+        send: Send,
+        close: CloseSocket,
+        *,
+        gone: tuple[type[Exception], ...] = (OSError,),
+    ) -> None:
+        """Serve this connection on an accepted socket until the socket ends; then :meth:`close`.
+
+        ``receive()`` returns the client's next frame, or None once the socket ended; ``send``
+        sends one text frame (see :meth:`write_all`: a plain function returning the socket's
+        awaitable keeps the fast path); ``close(code)`` sends the close frame. ``gone`` lists what
+        ``send`` and ``close`` raise once the socket is gone. ``Limits.close_linger`` after the
+        server closed the connection, the socket is ended even if its close frame is unsent (the
+        client stopped reading): this method returns, and the adapter's app with it.
+        """
+        linger = self._server.limits.close_linger / 1000
+        await serve(self, receive, send, close, linger=linger, gone=gone)

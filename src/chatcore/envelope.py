@@ -17,7 +17,7 @@ import attrs
 from .errors import CloseCode
 from .events import MessageEvent, PresenceEvent
 from .protocol import encode
-from .values import Message, User
+from .values import ROOM_LIST_CHANNEL, Message, User
 
 __all__ = (
     "Departed",
@@ -64,7 +64,7 @@ class ToRoomList:
 
     @property
     def channel(self) -> str:
-        return "rooms"
+        return ROOM_LIST_CHANNEL
 
 
 Target = ToRoom | ToUser | ToRoomList

@@ -52,6 +52,9 @@ class Limits:
     typing_interval: int = attrs.field(default=2_000, validator=_positive)
     #: How long a user stays a member after their last connection in a room closes.
     presence_grace: int = attrs.field(default=5_000, validator=_positive)
+    #: How long a socket may take to send its close frame once the server closed its
+    #: connection; then the adapter ends it anyway (a client that stopped reading cannot take it).
+    close_linger: int = attrs.field(default=5_000, validator=_positive)
     #: Rooms one connection may be in at once.
     rooms_per_connection: int = attrs.field(default=100, validator=_positive)
 

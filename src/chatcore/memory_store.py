@@ -15,6 +15,7 @@ from collections import OrderedDict, deque
 import attrs
 
 from .errors import NoSuchRoom, RoomExists
+from .limits import Limits
 from .store import Appended, HistoryPage
 from .values import Message, Room, User
 
@@ -49,6 +50,10 @@ class _RoomLog:
         return not self.gone and bool(self.messages) and message_id >= self.messages[0].id
 
 
+#: The bounds' defaults are the server's (``Limits.history_size``, ``Limits.history_bytes``).
+_DEFAULTS = Limits()
+
+
 class MemoryStore:
     """A :class:`~chatcore.store.Store` in memory, keeping ``history_size`` messages a room
     and ``history_bytes`` in all (see the module's doc)."""
@@ -58,10 +63,10 @@ class MemoryStore:
 
     def __init__(
         self,
-        history_size: int = 1_000,
+        history_size: int = _DEFAULTS.history_size,
         client_ids: int = 1_000,
         *,
-        history_bytes: int = 64 * 1024 * 1024,
+        history_bytes: int = _DEFAULTS.history_bytes,
     ) -> None:
         self.history_size = history_size
         self.history_bytes = history_bytes

@@ -67,6 +67,8 @@ from .policy import Policy
 from .protocol import encode
 from .ratelimit import TokenBucket
 from .store import Appended, HistoryPage, Store
+from .values import DIRECT_PREFIX as _DIRECT_PREFIX
+from .values import ROOM_LIST_CHANNEL as _ROOMS_CHANNEL
 from .values import (
     Room,
     RoomKind,
@@ -82,9 +84,6 @@ from .values import (
 __all__ = ("ChatServer", "Joining")
 
 log = logging.getLogger("chatcore")
-
-_DIRECT_PREFIX = "dm-"
-_ROOMS_CHANNEL = "rooms"
 
 
 @attrs.frozen

@@ -20,10 +20,13 @@ import attrs
 from .errors import InvalidField
 
 __all__ = (
+    "DIRECT_PREFIX",
     "MAX_CLIENT_ID",
     "MAX_ROOM_NAME",
     "MAX_TEXT",
     "MAX_TITLE",
+    "ROOM_LIST_CHANNEL",
+    "ROOM_NAME_PATTERN",
     "Message",
     "Room",
     "RoomKind",
@@ -42,7 +45,13 @@ MAX_ROOM_NAME = 64
 MAX_TITLE = 100
 MAX_TEXT = 4000
 MAX_CLIENT_ID = 100
-_ROOM_NAME = re.compile(r"[a-z0-9][a-z0-9_.\-]{0,63}")
+#: A room name (a slug), as a regular expression: also for URL patterns that take one.
+ROOM_NAME_PATTERN = r"[a-z0-9][a-z0-9_.\-]{0,63}"
+#: Direct rooms are named this and a hash; group room names may not start with it.
+DIRECT_PREFIX = "dm-"
+#: The broker channel of room list changes (``rooms`` with ``watch``).
+ROOM_LIST_CHANNEL = "rooms"
+_ROOM_NAME = re.compile(ROOM_NAME_PATTERN)
 # C0 and C1 control characters, and DEL; text keeps tab and line feed.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _TEXT_REFUSED = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -163,7 +172,7 @@ def direct_room_name(a: str, b: str) -> str:
     """The server's name for the direct room of users ``a`` and ``b`` (order does not matter)."""
     low, high = sorted((a, b))
     digest = hashlib.blake2b(f"{low}\x00{high}".encode(), digest_size=10).hexdigest()
-    return f"dm-{digest}"
+    return f"{DIRECT_PREFIX}{digest}"
 
 
 def direct_room_title(a: User, b: User) -> str:

@@ -8,6 +8,7 @@ Keys (all optional)::
         "POLICY": "myapp.chat.SitePolicy",  # a chatcore.Policy subclass
         "STORE": "orm",                     # "orm" (the site's database) or "memory"
         "HISTORY_SIZE": None,               # messages kept per room by the ORM store; None: all
+                                            # (the memory store keeps LIMITS["history_size"])
         "AUTO_CREATE": False,               # rooms that exist while someone is in them
         "REDIS_URL": None,                  # a Redis broker, for several server processes
         "REDIS_PREFIX": "chatcore:",        # its keys and channels start with this

@@ -5,13 +5,11 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from chatcore import values
 from chatcore.errors import InvalidField
-from chatcore.values import check_room_name, check_title
+from chatcore.values import DIRECT_PREFIX, check_room_name, check_title
 
 __all__ = ("DIRECT_PREFIX", "Message", "Room", "validate_room_name", "validate_title")
-
-#: Group room names starting with this are the server's (direct rooms are named ``dm-<hash>``).
-DIRECT_PREFIX = "dm-"
 
 
 def validate_room_name(value: str) -> None:
@@ -52,6 +50,17 @@ class Room(models.Model):
 
     def __str__(self) -> str:
         return str(self.name)
+
+    def chat_room(self) -> values.Room:
+        """This room as the chat server sees it."""
+        return values.Room(
+            name=self.name,
+            title=self.title,
+            owner=self.owner or None,
+            kind=values.RoomKind(self.kind),
+            users=tuple(user for user in (self.user_a, self.user_b) if user),
+            auto=self.auto,
+        )
 
     def clean(self) -> None:
         if self.kind == self.Kind.GROUP and str(self.name).startswith(DIRECT_PREFIX):

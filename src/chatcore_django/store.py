@@ -15,7 +15,7 @@ from channels.db import database_sync_to_async
 from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import F, Q
 
-from chatcore import Message, Room, RoomKind, User
+from chatcore import Message, Room, User
 from chatcore.errors import InvalidField, NoSuchRoom, RoomExists, Unavailable
 from chatcore.store import Appended, HistoryPage
 
@@ -49,18 +49,6 @@ class _Repeated(Exception):
 
     def __init__(self, message: Message) -> None:
         self.message = message
-
-
-def _room(row: models.Room) -> Room:
-    users = tuple(user for user in (row.user_a, row.user_b) if user)
-    return Room(
-        name=row.name,
-        title=row.title,
-        owner=row.owner or None,
-        kind=RoomKind(row.kind),
-        users=users,
-        auto=row.auto,
-    )
 
 
 def _message(row: models.Message, room: str, users: dict[str, User]) -> Message:
@@ -112,7 +100,7 @@ class OrmStore:
     @_db
     def _get_room(self, name: str) -> Room | None:
         row = models.Room.objects.filter(name=name).first()
-        return None if row is None else _room(row)
+        return None if row is None else row.chat_room()
 
     async def update_room(self, name: str, title: str) -> Room:
         room: Room = await database_sync_to_async(self._update_room)(name, title)
@@ -122,7 +110,8 @@ class OrmStore:
     def _update_room(self, name: str, title: str) -> Room:
         if not models.Room.objects.filter(name=name).update(title=title):
             raise NoSuchRoom(field="room")
-        return _room(models.Room.objects.get(name=name))
+        row: models.Room = models.Room.objects.get(name=name)
+        return row.chat_room()
 
     async def delete_room(self, name: str) -> None:
         await database_sync_to_async(self._delete_room)(name)
@@ -143,7 +132,7 @@ class OrmStore:
         rooms = []
         for row in models.Room.objects.filter(visible).order_by("name"):
             try:
-                rooms.append(_room(row))
+                rooms.append(row.chat_room())
             except InvalidField:  # written around the model's checks: one bad row hides itself
                 log.warning("room %r in the database breaks the room rules; not listed", row.name)
         return rooms

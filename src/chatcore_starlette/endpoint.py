@@ -4,21 +4,18 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable, Collection
+from functools import partial
 from urllib.parse import urlsplit
 
-import anyio
 from starlette.responses import PlainTextResponse
 from starlette.routing import WebSocketRoute
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from chatcore import ChatServer, CloseCode, Connection, User
+from chatcore import ChatServer, CloseCode, User
 from chatcore.errors import QuotaExceeded, Unavailable
 
 __all__ = ("Authenticate", "ChatEndpoint", "chat_route")
-
-#: Seconds a closed connection's socket may take to send its close frame before it is ended.
-CLOSE_LINGER = 5.0
 
 #: Finds the user of a socket at the handshake (from its session, cookie, token...), or None.
 Authenticate = Callable[[WebSocket], Awaitable[User | None] | User | None]
@@ -54,29 +51,31 @@ class ChatEndpoint:
             await _refuse(websocket, "log in first")
             return
         try:
+            await websocket.accept()
+        except WebSocketDisconnect:
+            return  # the socket went away while accepting
+        try:
             connection = await self.server.connect(user)
         except Unavailable:
-            await websocket.accept()
             await websocket.close(CloseCode.TRY_AGAIN_LATER)
             return
         except QuotaExceeded as error:
             # Accepted, then closed: unlike a 403, a browser sees the code and the reason.
-            await websocket.accept()
             await websocket.close(CloseCode.QUOTA_EXCEEDED, error.message)
             return
-        try:
-            await websocket.accept()
-            async with anyio.create_task_group() as tasks:
-                tasks.start_soon(_pump, websocket, send, connection, tasks.cancel_scope)
-                tasks.start_soon(_end_when_closed, connection, tasks.cancel_scope)
-                await _read(websocket, connection)
-                tasks.cancel_scope.cancel()
-        except WebSocketDisconnect:
-            pass  # the socket went away while accepting
-        finally:
-            # Whatever ended the socket (close frame, reset, cancellation), the core must know.
-            with anyio.CancelScope(shield=True):
-                await connection.close()
+
+        def send_text(text: str) -> Awaitable[None]:
+            # The ASGI message itself, without WebSocket.send_text's coroutines and checks: this
+            # runs once per frame and recipient, and serve sends only while the socket is open.
+            # Measured to matter: see docs/performance.md, "The adapters' raw send".
+            return send({"type": "websocket.send", "text": text})
+
+        await connection.serve(
+            partial(_read, websocket),
+            send_text,
+            websocket.close,
+            gone=(WebSocketDisconnect, OSError),
+        )
 
     def origin_allowed(self, websocket: WebSocket) -> bool:
         """Whether the handshake's ``Origin`` (if any) may open a socket."""
@@ -99,41 +98,13 @@ async def _refuse(websocket: WebSocket, reason: str) -> None:
         await websocket.close(CloseCode.POLICY_VIOLATION)
 
 
-async def _read(websocket: WebSocket, connection: Connection) -> None:
-    """Feed client frames to the core until the client closes or the socket is lost."""
-    while True:
-        message = await websocket.receive()
-        if message["type"] == "websocket.disconnect":
-            return
-        text = message.get("text")
-        await connection.receive(text if text is not None else message.get("bytes") or b"")
-
-
-async def _pump(
-    websocket: WebSocket, send: Send, connection: Connection, reader: anyio.CancelScope
-) -> None:
-    """Send the core's frames; close the socket with the core's code when it closes."""
-
-    def send_text(text: str) -> Awaitable[None]:
-        # The ASGI message itself, without WebSocket.send_text's checks: this runs once per
-        # frame and recipient, and the socket is known to be accepted.
-        return send({"type": "websocket.send", "text": text})
-
-    try:
-        code = await connection.write_all(send_text)
-        await websocket.close(code)
-    except (WebSocketDisconnect, OSError):
-        pass  # the socket is gone; the reader sees the disconnect or is cancelled below
-    reader.cancel()
-
-
-async def _end_when_closed(connection: Connection, socket: anyio.CancelScope) -> None:
-    """Once the core closes the connection, give the pump ``CLOSE_LINGER`` seconds to send the
-    close frame, then end the socket anyway: a client that stopped reading (a slow consumer
-    closed with 1013) would otherwise keep a send, and its membership, pending forever."""
-    await connection.wait_closed()
-    await anyio.sleep(CLOSE_LINGER)
-    socket.cancel()
+async def _read(websocket: WebSocket) -> str | bytes | None:
+    """The client's next frame, or None once the socket ended."""
+    message = await websocket.receive()
+    if message["type"] == "websocket.disconnect":
+        return None
+    text = message.get("text")
+    return text if text is not None else message.get("bytes") or b""
 
 
 def chat_route(

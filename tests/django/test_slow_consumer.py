@@ -21,7 +21,7 @@ pytestmark = [pytest.mark.anyio, pytest.mark.network]
 
 LIMITS = {"outbox": 8, "rate": 5_000, "burst": 5_000, "presence_grace": 200}
 #: uvicorn's own keepalive would end a silent socket 40 s after it opened (20 s ping + 20 s
-#: timeout); the consumer must end it before that (it takes ~5 s of CLOSE_LINGER after the
+#: timeout); the consumer must end it before that (it takes ~5 s of close_linger after the
 #: outbox overflows, and 10-20 s of posting to fill the socket buffers).
 BOUND = 35.0
 

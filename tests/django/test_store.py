@@ -11,6 +11,8 @@ from asgiref.sync import sync_to_async
 
 from chatcore import Room, RoomKind, User
 from chatcore.errors import NoSuchRoom, RoomExists
+from chatcore.values import DIRECT_PREFIX
+from chatcore_django import models
 from chatcore_django.store import OrmStore
 
 pytestmark = pytest.mark.anyio
@@ -158,3 +160,15 @@ def test_concurrent_appends_get_ids_without_gaps_or_repeats() -> None:
         thread.join()
     assert errors == []
     assert sorted(ids) == list(range(1, 61))
+
+
+def test_a_room_row_is_the_chat_room_it_stores() -> None:
+    assert models.DIRECT_PREFIX is DIRECT_PREFIX
+    direct = models.Room(name="dm-x", title="A & B", kind="direct", user_a="1", user_b="2")
+    assert direct.chat_room() == Room(
+        name="dm-x", title="A & B", kind=RoomKind.DIRECT, users=("1", "2")
+    )
+    assert direct.chat_room().visible_to("2")
+    assert not direct.chat_room().visible_to("3")
+    group = models.Room(name="lobby", title="Lobby", owner="1", auto=True)
+    assert group.chat_room() == Room(name="lobby", title="Lobby", owner="1", auto=True)

@@ -3,7 +3,7 @@
 A stalled socket's kernel buffers fill, then its outbox (``Limits.outbox`` frames); one more
 chat frame closes it with 1013 and the frames queued for it are dropped, so server memory stays
 bounded. If it reads again soon it gets the 1013 close frame; if it never does, the adapter ends
-the socket after ``CLOSE_LINGER`` seconds and its user leaves the room after the grace.
+the socket after ``Limits.close_linger`` and its user leaves the room after the grace.
 The other users must get every message, with a p99 latency within 2x of a run without it.
 """
 
@@ -17,8 +17,8 @@ from collections.abc import Awaitable, Iterator
 import anyio
 import pytest
 
+from chatcore import Limits
 from chatcore.client import ChatClient
-from chatcore_starlette.endpoint import CLOSE_LINGER
 from tests.reliability.support import NO_LIMITS, StalledSocket, client, p99, rss_kb, running, stats
 from tests.starlette.example_server import ExampleServer
 from tests.starlette.test_uvicorn import until
@@ -149,7 +149,7 @@ async def test_a_stalled_reader_is_closed_with_1013_and_memory_stays_bounded() -
             frames, code = await anyio.to_thread.run_sync(comes_back.drain)
             assert code == 1013
             # The one that never reads is ended after the linger; both leave after the grace.
-            await wait_stats(server, "connections", 3, within=CLOSE_LINGER + 10)
+            await wait_stats(server, "connections", 3, within=Limits().close_linger / 1000 + 10)
             left: set[str] = set()
             while left != {"returning", "gone"}:
                 leave, _ = await until(chatters[1], "presence", lambda e: e["event"] == "leave")

@@ -5,11 +5,13 @@ from __future__ import annotations
 from django.contrib.auth import views as auth
 from django.urls import path, re_path
 
+from chatcore.values import ROOM_NAME_PATTERN
+
 from . import views
 
 urlpatterns = [
     path("", views.home, name="home"),
-    re_path(r"^rooms/(?P<name>[a-z0-9][a-z0-9_.\-]{0,63})/$", views.room, name="room"),
+    re_path(rf"^rooms/(?P<name>{ROOM_NAME_PATTERN})/$", views.room, name="room"),
     path("people/", views.people, name="people"),
     path("people/<int:user_id>/direct/", views.direct, name="direct"),
     path("users/<str:username>/", views.user_profile, name="user"),

@@ -43,9 +43,7 @@ def home(request: HttpRequest) -> HttpResponse:
 def room(request: HttpRequest, name: str) -> HttpResponse:
     found = Room.objects.filter(name=name).first()
     user_id = str(request.user.pk)
-    if found is None or (
-        found.kind == Room.Kind.DIRECT and user_id not in (found.user_a, found.user_b)
-    ):
+    if found is None or not found.chat_room().visible_to(user_id):
         raise Http404("no such room")
     other = None
     if found.kind == Room.Kind.DIRECT:

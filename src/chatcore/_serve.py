@@ -1,0 +1,86 @@
+"""One socket's life, for every adapter: frames in, frames out, the close, and the end.
+
+An adapter authenticates and accepts the socket, then hands :func:`serve` three functions:
+``receive`` (the next client frame, or None once the socket ended), ``send`` (one text frame) and
+``close`` (the close frame with a code). Three jobs run until the socket ends:
+
+- the reader feeds every client frame to :meth:`Connection.receive`, one at a time;
+- the pump runs :meth:`Connection.write_all` with ``send`` and, when the core closes the
+  connection (1008, 1009, 1013, 4401, 4429, 1001), sends the close frame with its code;
+- the linger ends the socket ``linger`` seconds after the core closed the connection, even if
+  the close frame is still unsent: a client that stopped reading blocks every send, the close
+  frame's included, and would otherwise keep the socket, and its memberships, forever.
+
+When the client ends the socket, the pump stops; when the pump is done, the reader stops (and
+the adapter's ASGI app returns, which ends the socket). Whatever ended it (a close frame, a reset,
+the linger, a cancellation), :meth:`Connection.close` runs, shielded, so the core always learns.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+import anyio
+
+from .errors import CloseCode
+from .outbox import Send
+
+if TYPE_CHECKING:
+    from .connection import Connection
+
+__all__ = ("CloseSocket", "Receive", "serve")
+
+#: The next frame from the client (text, or bytes for a binary frame), or None once the
+#: socket has ended (closed by the client, or lost).
+Receive = Callable[[], Awaitable[str | bytes | None]]
+
+#: Sends the close frame with this code.
+CloseSocket = Callable[[CloseCode], Awaitable[object]]
+
+
+async def serve(
+    connection: Connection,
+    receive: Receive,
+    send: Send,
+    close: CloseSocket,
+    *,
+    linger: float,
+    gone: tuple[type[Exception], ...],
+) -> None:
+    """Serve ``connection`` on one accepted socket until the socket ends (see the module's doc).
+
+    ``gone`` lists the exceptions ``send`` and ``close`` raise once the socket is gone.
+    """
+    try:
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(_pump, connection, send, close, gone, tasks.cancel_scope)
+            tasks.start_soon(_linger, connection, linger, tasks.cancel_scope)
+            while (data := await receive()) is not None:
+                await connection.receive(data)
+            tasks.cancel_scope.cancel()
+    finally:
+        with anyio.CancelScope(shield=True):
+            await connection.close()
+
+
+async def _pump(
+    connection: Connection,
+    send: Send,
+    close: CloseSocket,
+    gone: tuple[type[Exception], ...],
+    reader: anyio.CancelScope,
+) -> None:
+    """Send the core's frames; close the socket with the core's code when it closes."""
+    # If the socket is gone, the reader sees its end, or is cancelled below.
+    with contextlib.suppress(*gone):
+        await close(await connection.write_all(send))
+    reader.cancel()
+
+
+async def _linger(connection: Connection, linger: float, socket: anyio.CancelScope) -> None:
+    """End the socket ``linger`` seconds after the core closed the connection."""
+    await connection.wait_closed()
+    await anyio.sleep(linger)
+    socket.cancel()

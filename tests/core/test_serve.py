@@ -1,0 +1,172 @@
+"""``Connection.serve``: the socket loop every adapter shares, driven by an in-memory socket."""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from typing import Any
+
+import anyio
+import pytest
+
+from chatcore import CloseCode, Connection, Limits
+
+from .kit import Chat, running, user
+
+pytestmark = pytest.mark.anyio
+
+
+class Socket:
+    """An accepted socket in memory: frames the client sends, frames and the close it gets."""
+
+    def __init__(self) -> None:
+        self._frames: deque[str | None] = deque()
+        self._arrived = anyio.Event()
+        self.sent: list[dict[str, Any]] = []
+        self.closed_with: list[CloseCode] = []
+        self.stalled = False  # the client stopped reading: every send waits forever
+        self.failure: Exception | None = None  # raised by every send
+        self.served = False  # serve returned
+
+    def put(self, frame: str | None) -> None:
+        """The client sends ``frame``; None: the client ends the socket."""
+        self._frames.append(frame)
+        self._arrived.set()
+
+    async def receive(self) -> str | bytes | None:
+        while not self._frames:
+            self._arrived = anyio.Event()
+            await self._arrived.wait()
+        return self._frames.popleft()
+
+    async def send(self, text: str) -> None:
+        if self.failure is not None:
+            raise self.failure
+        if self.stalled:
+            await anyio.Event().wait()
+        self.sent.append(json.loads(text))
+
+    async def close(self, code: CloseCode) -> None:
+        if self.stalled:
+            await anyio.Event().wait()
+        self.closed_with.append(code)
+
+    def types(self) -> list[str]:
+        return [frame["type"] for frame in self.sent]
+
+
+def is_connected(chat: Chat, user_id: str) -> bool:
+    return bool(chat.server.hub.user_conns(user_id))
+
+
+async def serve(connection: Connection, socket: Socket, **options: Any) -> None:
+    await connection.serve(socket.receive, socket.send, socket.close, **options)
+    socket.served = True
+
+
+async def test_frames_flow_until_the_client_ends_the_socket(chat: Chat) -> None:
+    connection = await chat.server.connect(user("1"))
+    socket = Socket()
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(serve, connection, socket)
+        socket.put('{"type": "ping", "ref": 1}')
+        socket.put('{"type": "create_room", "room": "lobby", "ref": 2}')
+        await anyio.wait_all_tasks_blocked()
+        assert socket.types() == ["welcome", "ok", "ok"]
+        assert is_connected(chat, "1")
+        socket.put(None)  # the client closed, or the socket was lost
+        await anyio.wait_all_tasks_blocked()
+        assert socket.served
+    assert socket.closed_with == []
+    assert not is_connected(chat, "1")
+
+
+async def test_a_binary_frame_is_answered_as_the_core_answers_it(chat: Chat) -> None:
+    connection = await chat.server.connect(user("1"))
+    frames = iter([b'{"type": "ping"}', None])
+    sent: list[str] = []
+
+    async def receive() -> str | bytes | None:
+        await anyio.wait_all_tasks_blocked()
+        return next(frames)
+
+    async def send(text: str) -> None:
+        sent.append(text)
+
+    async def close(code: CloseCode) -> None:
+        raise AssertionError(code)
+
+    await connection.serve(receive, send, close)
+    assert json.loads(sent[-1])["code"] == "bad_frame"
+
+
+@pytest.mark.parametrize(
+    "code", [CloseCode.UNAUTHORIZED, CloseCode.TRY_AGAIN_LATER, CloseCode.POLICY_VIOLATION]
+)
+async def test_the_core_closing_sends_its_code_and_ends_the_socket(
+    chat: Chat, code: CloseCode
+) -> None:
+    connection = await chat.server.connect(user("1"))
+    socket = Socket()
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(serve, connection, socket)
+        await anyio.wait_all_tasks_blocked()
+        connection.end(code)
+        await anyio.wait_all_tasks_blocked()
+        # serve returned without the client ending the socket, nor the linger running out
+        assert socket.served
+    assert socket.closed_with == [code]
+    assert not is_connected(chat, "1")
+
+
+async def test_a_frame_over_the_hard_cap_closes_with_1009(chat: Chat) -> None:
+    connection = await chat.server.connect(user("1"))
+    socket = Socket()
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(serve, connection, socket)
+        socket.put("x" * (chat.limits.hard_frame_cap + 1))
+    assert socket.closed_with == [CloseCode.MESSAGE_TOO_BIG]
+
+
+async def test_a_client_that_stopped_reading_is_ended_after_the_linger() -> None:
+    async with running(limits=Limits(close_linger=1)) as chat:
+        connection = await chat.server.connect(user("1"))
+        socket = Socket()
+        socket.stalled = True
+        # Neither the welcome nor the close frame can be sent; the linger ends the socket.
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(serve, connection, socket)
+            await anyio.wait_all_tasks_blocked()
+            connection.end(CloseCode.TRY_AGAIN_LATER)
+        assert socket.closed_with == []
+        assert not is_connected(chat, "1")
+
+
+@pytest.mark.parametrize("failure", [ConnectionResetError(), OSError()])
+async def test_a_send_to_a_lost_socket_ends_it(chat: Chat, failure: Exception) -> None:
+    connection = await chat.server.connect(user("1"))
+    socket = Socket()
+    socket.failure = failure
+    await serve(connection, socket)  # returns although the client never ended the socket
+    assert not is_connected(chat, "1")
+
+
+async def test_the_adapter_names_what_its_send_raises_when_the_socket_is_gone(chat: Chat) -> None:
+    class Gone(Exception):
+        pass
+
+    connection = await chat.server.connect(user("1"))
+    socket = Socket()
+    socket.failure = Gone()
+    await serve(connection, socket, gone=(Gone,))
+    assert not is_connected(chat, "1")
+
+
+async def test_a_cancelled_serve_still_tells_the_core(chat: Chat) -> None:
+    connection = await chat.server.connect(user("1"))
+    socket = Socket()
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(serve, connection, socket)
+        await anyio.wait_all_tasks_blocked()
+        tasks.cancel_scope.cancel()
+    assert not is_connected(chat, "1")
