@@ -12,6 +12,7 @@ fills in (:func:`message_envelope_template`).
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
@@ -79,21 +80,12 @@ def decode_envelope(data: str) -> Envelope:
     if not header.endswith("]"):
         header, _, id_text = header.rpartition(" ")
         message_id = int(id_text)
-    parts = _headers.get(header)
-    if parts is None:
-        parts = _decode_header(header)
-        if len(_headers) >= _HEADERS_KEPT:
-            _headers.clear()
-        _headers[header] = parts
-    target, ephemeral, effect = parts
+    target, ephemeral, effect = _decode_header(header)
     return Envelope(target, frame if newline else None, ephemeral, effect, message_id)
 
 
 # A room's envelopes share one header, so each header is parsed once (its parts are frozen).
-_HEADERS_KEPT = 1_024
-_headers: dict[str, tuple[Target, bool, Effect | None]] = {}
-
-
+@functools.lru_cache(maxsize=1_024)
 def _decode_header(header: str) -> tuple[Target, bool, Effect | None]:
     head = json.loads(header)
     kind, name, exclude, ephemeral = head[:4]

@@ -1,8 +1,8 @@
 """Lean Redis connections for what happens once per message: scripts, ``PUBLISH``, pub/sub.
 
-redis-py's asyncio client spends about 100 µs of CPU on each command (a pool checkout, retry
-and observability wrappers, a stream reader awaited once per line of the reply): more than a
-whole fan-out to ten local sockets. :class:`Wire` keeps one plain TCP connection per process,
+redis-py's asyncio client spends more CPU on each command (a pool checkout, retry and
+observability wrappers, a stream reader awaited once per line of the reply) than a whole
+fan-out to ten local sockets costs (figures in docs/performance.md). :class:`Wire` keeps one plain TCP connection per process,
 writes the commands given in one turn of the event loop with one transport write at its end
 and parses the replies as they arrive, so concurrent calls share the connection, pipelined,
 with their replies matched in order. Commands go out, and run, in the order they were given.
@@ -12,8 +12,8 @@ as redis-py reads it (``redis.asyncio.connection.parse_url``): ``redis://`` (TCP
 (TLS, with redis-py's query options ``ssl_cert_reqs``, ``ssl_ca_certs``, ``ssl_certfile``,
 ``ssl_keyfile``, ``ssl_check_hostname`` ..., and its defaults: the server's certificate is
 checked) and ``unix://`` (a socket path), each with a password, user, database and client
-name. Errors are redis-py's exception types, so :func:`~chatcore.redis._client.unavailable` treats them alike; a reply that does not
-come within the timeout closes the connection (its order is unknown after that) and the next
+name. Errors are redis-py's exception types, so :func:`~chatcore.redis._client.unavailable`
+treats them alike; a reply that does not come within the timeout closes the connection (its order is unknown after that) and the next
 call opens a new one. Calls are never retried: a retried script could append a message twice.
 
 :meth:`Wire.pubsub` gives the pub/sub connection the same way: a :class:`Subscriber` offers the
