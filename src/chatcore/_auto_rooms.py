@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Literal
 
 from ._quotas import RoomQuotas
 from .broker import Broker
@@ -22,8 +23,8 @@ log = logging.getLogger("chatcore")
 
 
 class AutoRooms:
-    """Creates and deletes the auto-created rooms of one server. ``announce`` tells every
-    process of a new room; ``delete`` deletes one (and tells them)."""
+    """Creates and deletes the auto-created rooms of one server. ``announce`` sends the
+    ``room`` event of a new room; ``delete`` deletes one (and tells every process)."""
 
     __slots__ = ("_announce", "_broker", "_delete", "_quotas", "_store")
 
@@ -32,7 +33,7 @@ class AutoRooms:
         store: Store,
         broker: Broker,
         quotas: RoomQuotas,
-        announce: Callable[[Room], Awaitable[None]],
+        announce: Callable[[Literal["created"], Room], Awaitable[None]],
         delete: Callable[[str], Awaitable[None]],
     ) -> None:
         self._store = store
@@ -48,7 +49,7 @@ class AutoRooms:
         try:
             async with self._quotas.creating(creator, self._store, owned=False):
                 await self._store.create_room(room)
-            await self._announce(room)
+            await self._announce("created", room)
         except RoomExists:
             return await self._store.get_room(name)
         return room

@@ -18,44 +18,33 @@ import logging
 import secrets
 from collections.abc import Callable, Coroutine
 from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Self
 
 import anyio
 from anyio.abc import TaskGroup
 
 from . import _checks, _posting
 from ._auto_rooms import AutoRooms
+from ._joins import Joins
 from ._leave_timers import LeaveTimers
 from ._quotas import RoomQuotas
+from ._rooms import DIRECT_PREFIX, Rooms
 from ._spawn import Spawner
 from .broker import Broker
 from .clock import Clock, SystemClock
 from .connection import Connection
 from .directory import Directory, MemoryDirectory
-from .envelope import (
-    Departed,
-    Effect,
-    Envelope,
-    RoomRemoved,
-    Target,
-    ToRoom,
-    ToRoomList,
-    ToUser,
-    UserChanged,
-    UserKicked,
-)
+from .envelope import Departed, Envelope, Target, ToRoom, ToUser, UserChanged, UserKicked
 from .errors import (
     ChatError,
     CloseCode,
     InvalidField,
-    NoSuchRoom,
     NoSuchUser,
     RecipientUnavailable,
-    RoomExists,
     UsageError,
 )
-from .events import Event, PresenceEvent, PrivateEvent, RoomEvent, TypingEvent, Welcome
-from .hub import Departure, Hub, Joined, Session
+from .events import Event, PresenceEvent, PrivateEvent, TypingEvent, Welcome
+from .hub import Hub, Session
 from .limits import Limits
 from .memory_broker import MemoryBroker
 from .memory_store import MemoryStore
@@ -65,23 +54,12 @@ from .ports import Joining
 from .protocol import encode
 from .ratelimit import TokenBucket
 from .store import Appended, HistoryPage, Store
-from .values import (
-    Room,
-    RoomKind,
-    User,
-    check_client_id,
-    check_room_name,
-    check_text,
-    check_title,
-    direct_room_name,
-    direct_room_title,
-)
+from .values import Room, User, check_client_id, check_text
 
 __all__ = ("ChatServer", "Joining")
 
 log = logging.getLogger("chatcore")
 
-_DIRECT_PREFIX = "dm-"
 _ROOMS_CHANNEL = "rooms"
 
 
@@ -116,14 +94,14 @@ class ChatServer:
         self._spawner: Spawner | None = None
         self._posting = _posting.choose(self.store, self.broker)
         self._room_quotas = RoomQuotas(self.limits, self.clock)
-        self._timers = LeaveTimers(self.clock, self._depart)
+        self._rooms = Rooms(self.store, self.broker, self._room_quotas, self.find_user)
         self._auto_rooms = AutoRooms(
-            self.store,
-            self.broker,
-            self._room_quotas,
-            lambda room: self._room_event("created", room),
-            self.delete_room,
+            self.store, self.broker, self._room_quotas, self._rooms.announce, self._rooms.delete
         )
+        self._joins = Joins(
+            self.store, self.broker, self.limits, self._auto_rooms if auto_create else None
+        )
+        self._timers = LeaveTimers(self.clock, self._joins.depart)
 
     # lifecycle
 
@@ -257,10 +235,7 @@ class ChatServer:
 
     async def get_room(self, name: str, user: User | None = None) -> Room:
         """The room ``name``, as ``user`` may see it; :class:`NoSuchRoom` otherwise."""
-        room = await self.store.get_room(name)
-        if room is None or (user is not None and not room.visible_to(user.id)):
-            raise NoSuchRoom(field="room")
-        return room
+        return await self._rooms.get(name, user)
 
     async def create_room(
         self,
@@ -273,90 +248,33 @@ class ChatServer:
         """Create and announce a group room. A room with an ``owner`` counts against the
         owner's quotas (``rooms_per_user``, ``rooms_per_hour``) unless ``quota`` is False;
         past one it raises :class:`QuotaExceeded`."""
-        check_room_name(name)
-        if name.startswith(_DIRECT_PREFIX):
-            raise InvalidField(
-                f"room names starting with {_DIRECT_PREFIX!r} are reserved", field="room"
-            )
-        title = check_title(title) if title else name
-        room = Room(name=name, title=title, owner=owner.id if owner else None)
-        if owner is not None and quota:
-            async with self._room_quotas.creating(owner, self.store, owned=True):
-                await self.store.create_room(room)
-        else:
-            await self.store.create_room(room)
-        await self._room_event("created", room)
-        return room
+        return await self._rooms.create(name, title, owner, quota)
 
     async def update_room(self, name: str, title: str) -> Room:
         """Rename the room ``name`` and announce it."""
-        room = await self.store.update_room(name, check_title(title))
-        await self._room_event("updated", room)
-        return room
+        return await self._rooms.update(name, title)
 
     async def delete_room(self, name: str) -> None:
         """Delete the room ``name`` and its history; its members are removed from it."""
-        room = await self.get_room(name)
-        await self.store.delete_room(name)
-        await self.broker.clear(name)
-        await self._room_event("deleted", room, effect=RoomRemoved(name))
+        await self._rooms.delete(name)
 
     async def list_rooms(self, user: User) -> list[dict[str, object]]:
         """The rooms ``user`` can see, in wire form."""
-        rooms = await self.store.list_rooms(user.id)
-        counts = await self.broker.counts([room.name for room in rooms])
-        return [room.to_wire(counts.get(room.name, 0)) for room in rooms]
+        return await self._rooms.listed(user)
 
     async def room_wire(self, room: Room) -> dict[str, object]:
         """``room`` in wire form, with its member count."""
-        counts = await self.broker.counts([room.name])
-        return room.to_wire(counts.get(room.name, 0))
+        return await self._rooms.wire(room)
 
     async def direct_room(self, user: User, other: str | User) -> Room:
         """The direct room of ``user`` and ``other`` (a user id, or the user), created (and
         announced) on first use."""
-        other_id = other if isinstance(other, str) else other.id
-        if other_id == user.id:
-            raise InvalidField("a direct conversation needs another user", field="to")
-        if isinstance(other, str):
-            other = await self.find_user(other)
-        name = direct_room_name(user.id, other.id)
-        room = await self.store.get_room(name)
-        if room is not None:
-            return room
-        room = Room(
-            name=name,
-            title=direct_room_title(user, other),
-            kind=RoomKind.DIRECT,
-            users=tuple(sorted((user.id, other.id))),
-        )
-        try:
-            await self.store.create_room(room)
-        except RoomExists:
-            return await self.get_room(name)
-        await self._room_event("created", room)
-        return room
-
-    async def _room_event(
-        self,
-        event: Literal["created", "updated", "deleted"],
-        room: Room,
-        effect: Effect | None = None,
-    ) -> None:
-        members = 0 if event == "deleted" else (await self.broker.counts([room.name]))[room.name]
-        frame = encode(RoomEvent(event=event, room=room, members=members))
-        if room.is_direct:
-            for user_id in room.users:
-                await self.broker.publish(Envelope(ToUser(user_id), frame, effect=effect))
-            if effect is not None:
-                await self.broker.publish(Envelope(ToRoom(room.name), None, effect=effect))
-        else:
-            await self.broker.publish(Envelope(ToRoomList(room.name), frame, effect=effect))
+        return await self._rooms.direct(user, other)
 
     def auto_creates(self, name: str) -> bool:
         """Whether joining ``name`` creates it when it is missing (``auto_create``; never a
         direct room's name)."""
-        return self.auto_create and not name.startswith(_DIRECT_PREFIX)
+        return self.auto_create and not name.startswith(DIRECT_PREFIX)
 
     async def create_auto_room(self, name: str, creator: User) -> Room | None:
         """Create the room ``name`` that ``creator`` joins, to be deleted with its last
@@ -372,48 +290,11 @@ class ChatServer:
     async def join(self, session: Session, room: Room, since: int | None = None) -> Joining:
         """Put ``session`` in ``room``, announcing the user if new there; the members and the
         history (the newest page, or what came after ``since``)."""
-        name = room.name
-        joined, new_room = self.hub.join(session, name)
-        try:
-            if new_room:
-                await self.broker.subscribe(ToRoom(name).channel)
-            if joined is Joined.FIRST and await self.broker.join(name, session.user):
-                await self._publish(
-                    ToRoom(name), PresenceEvent(room=name, event="join", user=session.user)
-                )
-            # History is read after the connection is in the room, so nothing falls between the
-            # two; a message may come both live and in history, and clients keep one per id.
-            limits = self.limits
-            if since is None:
-                page = await self.store.history(name, limit=limits.join_history)
-                gap = False
-            else:
-                page = await self.store.history(name, limit=limits.resume_limit, after=since)
-                first = page.messages[0].id if page.messages else page.last_id + 1
-                gap = first != since + 1 or since > page.last_id
-            members = await self.broker.members(name)
-        except BaseException:
-            # A failed join answers with an error, so the connection must not stay in the room.
-            if joined is not Joined.ALREADY:
-                await self.leave(session, name)
-            raise
-        return Joining(room, members, page, gap)
+        return await self._joins.join(self.hub, session, room, since)
 
     async def leave(self, session: Session, name: str) -> None:
         """Take ``session`` out of the room ``name`` (the user leaves it with their last one)."""
-        left = self.hub.leave(session, name)
-        if left.room_empty:
-            await self.broker.unsubscribe(ToRoom(name).channel)
-        if left.departed:
-            await self._depart(Departure(name, session.user))
-
-    async def _depart(self, departure: Departure) -> None:
-        room, user = departure.room, departure.user
-        if not await self.broker.leave(room, user.id):
-            return
-        await self._publish(ToRoom(room), PresenceEvent(room=room, event="leave", user=user))
-        if self.auto_create:
-            await self._auto_rooms.drop_if_unused(room)
+        await self._joins.leave(self.hub, session, name)
 
     async def members(self, room: str) -> list[User]:
         """The users in ``room``, in every process."""
