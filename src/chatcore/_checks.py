@@ -21,6 +21,7 @@ from .values import Room, User, check_text
 
 __all__ = (
     "admit",
+    "in_room",
     "joinable_room",
     "managed_room",
     "may_create",
@@ -57,6 +58,14 @@ async def member_room(runtime: Runtime, session: Session, name: str) -> Room:
     if name not in session.rooms:
         raise NotMember(field="room")
     return room
+
+
+async def in_room(runtime: Runtime, session: Session, name: str) -> None:
+    """``session`` must have joined the room; unlike :func:`member_room`, the room is read
+    only when it has not (``typing`` is frequent)."""
+    if name not in session.rooms:
+        await visible_room(runtime, session.user, name)
+        raise NotMember(field="room")
 
 
 async def readable_room(runtime: Runtime, session: Session, name: str) -> Room:

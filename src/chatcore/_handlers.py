@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from . import _checks as check
 from . import commands as c
-from .errors import InvalidField, NotMember
+from .errors import InvalidField
 from .hub import Session
 from .limits import Limits
 from .ports import Runtime
@@ -108,9 +108,7 @@ async def _send_private(runtime: Runtime, session: Session, cmd: c.SendPrivate) 
 
 @_handles(c.Typing)
 async def _typing(runtime: Runtime, session: Session, cmd: c.Typing) -> Result:
-    if cmd.room not in session.rooms:
-        await check.visible_room(runtime, session.user, cmd.room)
-        raise NotMember(field="room")
+    await check.in_room(runtime, session, cmd.room)
     await runtime.typing(session, cmd.room)
     return {}
 

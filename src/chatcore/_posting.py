@@ -53,8 +53,9 @@ def choose(store: Store, broker: Broker) -> Posting:
     return WholeLocked(store, broker)
 
 
-async def _publish(broker: Broker, room: str, message: Message) -> None:
-    await broker.publish(Envelope(ToRoom(room), encode(MessageEvent(message=message))))
+def _envelope(room: str, message: Message) -> Envelope:
+    # (Built here rather than awaited through a helper: one coroutine less on the hot path.)
+    return Envelope(ToRoom(room), encode(MessageEvent(message=message)))
 
 
 class StorePublishes:
@@ -93,7 +94,7 @@ class AppendLocked:
         finally:
             self._lock.release(room)
         if appended.created and not appended.published:
-            await _publish(self._broker, room, appended.message)
+            await self._broker.publish(_envelope(room, appended.message))
         return appended
 
 
@@ -116,7 +117,7 @@ class WholeLocked:
         try:
             appended = await self._store.append(room, sender, text, now, client_id)
             if appended.created and not appended.published:
-                await _publish(self._broker, room, appended.message)
+                await self._broker.publish(_envelope(room, appended.message))
         finally:
             self._lock.release(room)
         return appended

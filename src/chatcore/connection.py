@@ -38,6 +38,8 @@ class Connection:
     the code it returns. When the socket ends, for any reason, it calls :meth:`close`.
     (:meth:`next_frame` and :meth:`frames` serve clients that pull frames instead, such as
     :class:`~chatcore.testing.LocalClient`.)
+
+    It sees the server only through :class:`~chatcore.ports.Runtime`.
     """
 
     def __init__(self, runtime: Runtime, session: Session) -> None:
