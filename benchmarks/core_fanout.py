@@ -68,11 +68,11 @@ async def fanout_ns(receivers: int, posts: int) -> tuple[float, str]:
     limits = Limits(outbox=posts + receivers + 16, rate=1_000_000, burst=1_000_000)
     async with ChatServer(limits=limits) as server:
         sender = User(id="sender", name="Sender")
-        await server.create_room("bench", "Bench")
+        bench = await server.create_room("bench", "Bench")
         connections = []
         for index in range(receivers):
             connection = await server.connect(User(id=f"u{index}", name=f"User {index}"))
-            await server.join(connection._conn, "bench")
+            await server.join(connection._session, bench)
             connections.append(connection)
             if index % 100 == 0:
                 drain(connections)  # join notices, untimed
@@ -93,7 +93,7 @@ async def fanout_ns(receivers: int, posts: int) -> tuple[float, str]:
 async def idle_memory(connections: int) -> tuple[float, float]:
     """Bytes per idle connection in a room: (tracemalloc, RSS)."""
     async with ChatServer() as server:
-        await server.create_room("idle", "Idle")
+        idle = await server.create_room("idle", "Idle")
         gc.collect()
         tracemalloc.start()
         before_traced = tracemalloc.get_traced_memory()[0]
@@ -101,7 +101,7 @@ async def idle_memory(connections: int) -> tuple[float, float]:
         held = []
         for index in range(connections):
             connection = await server.connect(User(id=f"u{index}", name=f"User {index}"))
-            await server.join(connection._conn, "idle")
+            await server.join(connection._session, idle)
             held.append(connection)
             if index % 100 == 0:
                 drain(held)  # join notices would otherwise pile up in the outboxes

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 import anyio
 
 from .errors import CloseCode
-from .outbox import Send
+from .outbox import SendFrame
 
 if TYPE_CHECKING:
     from .connection import Connection
@@ -43,7 +43,7 @@ CloseSocket = Callable[[CloseCode], Awaitable[object]]
 async def serve(
     connection: Connection,
     receive: Receive,
-    send: Send,
+    send: SendFrame,
     close: CloseSocket,
     *,
     linger: float,
@@ -67,7 +67,7 @@ async def serve(
 
 async def _pump(
     connection: Connection,
-    send: Send,
+    send: SendFrame,
     close: CloseSocket,
     gone: tuple[type[Exception], ...],
     reader: anyio.CancelScope,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anyio
 
@@ -15,13 +15,11 @@ from .commands import Command, Ref
 from .commands import Send as SendCommand
 from .errors import ClientError, CloseCode, InternalError, RateLimited, Unavailable
 from .events import ErrorReply, OkReply
-from .hub import Conn
-from .outbox import Closed, Send
+from .hub import Session
+from .outbox import Closed, SendFrame
+from .ports import Runtime
 from .protocol import Rejected, decode, encode, frame_size
 from .values import User
-
-if TYPE_CHECKING:
-    from .server import ChatServer
 
 __all__ = ("PIPELINE_DEPTH", "Closed", "Connection")
 
@@ -30,7 +28,7 @@ log = logging.getLogger("chatcore")
 #: At most this many ``send`` frames of one connection are in flight at once.
 PIPELINE_DEPTH = 32
 
-_Handler = Callable[["ChatServer", Conn, Any], Awaitable[Any]]
+_Handler = Callable[[Runtime, Session, Any], Awaitable[Any]]
 
 
 class Connection:
@@ -42,46 +40,48 @@ class Connection:
     frame with the code it returns, and calls :meth:`close` when the socket ends.)
     (:meth:`next_frame` and :meth:`frames` serve clients that pull frames instead, such as
     :class:`~chatcore.testing.LocalClient`.)
+
+    It sees the server only through :class:`~chatcore.ports.Runtime`.
     """
 
-    def __init__(self, server: ChatServer, conn: Conn) -> None:
-        self._server = server
-        self._conn = conn
+    def __init__(self, runtime: Runtime, session: Session) -> None:
+        self._runtime = runtime  # all it sees of the server
+        self._session = session
         self._sending = 0  # pipelined sends in flight
         self._sent: anyio.Event | None = None  # set when one of them ends
         self._last_started: anyio.Event | None = None  # the newest one's first step ran
 
     @property
     def id(self) -> int:
-        return self._conn.id
+        return self._session.id
 
     @property
     def user(self) -> User:
-        return self._conn.user
+        return self._session.user
 
     @property
     def close_code(self) -> CloseCode | None:
         """Set once the server has closed this connection."""
-        return self._conn.outbox.close_code
+        return self._session.outbox.close_code
 
     async def receive(self, data: str | bytes) -> None:
         """Handle one frame from the client. Never raises for anything the client sent."""
-        conn = self._conn
-        if conn.outbox.close_code is not None:
+        session = self._session
+        if session.outbox.close_code is not None:
             return
-        limits = self._server.limits
+        limits = self._runtime.limits
         size = len(data) if isinstance(data, bytes) else frame_size(data)
         if size > limits.hard_frame_cap:
-            conn.outbox.close(CloseCode.MESSAGE_TOO_BIG)
+            session.outbox.close(CloseCode.MESSAGE_TOO_BIG)
             return
         command = decode(data, limits.max_frame)
         if isinstance(command, Rejected):
             self._fail(command.error, command.ref)
             return
-        if not conn.rate.take(self._server.clock.now()):
+        if not session.rate.take(self._runtime.clock.now()):
             self._fail(RateLimited(), command.ref)
             return
-        if type(command) is SendCommand and self._server.pipelines_sends:
+        if type(command) is SendCommand and self._runtime.pipelines_sends:
             await self._pipeline(command)
             return
         while self._sending:  # any other command comes after the sends before it
@@ -100,12 +100,12 @@ class Connection:
         # in the order it sent them. Tasks on asyncio take their first steps in the order they
         # were made; elsewhere each waits for the one before.
         self._sending += 1
-        if self._server._spawns_in_order:
-            self._server._spawn(self._post, command, None, None)
+        if self._runtime.spawns_in_order:
+            self._runtime.spawn(self._post, command, None, None)
         else:
             started = anyio.Event()
             before, self._last_started = self._last_started, started
-            self._server._spawn(self._post, command, before, started)
+            self._runtime.spawn(self._post, command, before, started)
 
     async def _post(
         self, command: SendCommand, before: anyio.Event | None, started: anyio.Event | None
@@ -134,29 +134,29 @@ class Connection:
     async def _run(self, handler: _Handler, command: Command, *, reply: bool = True) -> bool:
         """Run ``handler`` for ``command`` and answer: ``ok`` with its result (if ``reply``),
         or the error. Whether it succeeded."""
-        conn = self._conn
+        session = self._session
         try:
-            result = await handler(self._server, conn, command)
+            result = await handler(self._runtime, session, command)
         except ClientError as error:
             self._fail(error, command.ref)
             return False
         except Exception:
-            log.exception("%s failed for user %s", type(command).__name__, conn.user.id)
+            log.exception("%s failed for user %s", type(command).__name__, session.user.id)
             self._fail(InternalError(), command.ref)
             return False
         if reply and command.ref is not None:
-            conn.outbox.put(encode(OkReply(ref=command.ref, result=result)))
+            session.outbox.put(encode(OkReply(ref=command.ref, result=result)))
         return True
 
     def _fail(self, error: ClientError, ref: Ref) -> None:
-        outbox = self._conn.outbox
+        outbox = self._session.outbox
         outbox.put(encode(ErrorReply.from_error(error, ref)))
         if isinstance(error, Unavailable | InternalError):
             return  # not the client's fault
-        if not self._conn.abuse.take(self._server.clock.now()):
+        if not self._session.abuse.take(self._runtime.clock.now()):
             outbox.close(CloseCode.POLICY_VIOLATION)
 
-    async def write_all(self, send: Send) -> CloseCode:
+    async def write_all(self, send: SendFrame) -> CloseCode:
         """Send every frame with ``send`` (e.g. ``websocket.send_text``) until the server closes
         the connection; the close code to send then. An exception from ``send`` propagates.
 
@@ -164,41 +164,41 @@ class Connection:
         waking this task (see :mod:`chatcore.outbox`); ``send`` must not depend on the task
         it runs in.
         """
-        return await self._conn.outbox.write_all(send)
+        return await self._session.outbox.write_all(send)
 
     async def next_frame(self) -> str:
         """Wait for the next frame to send. Raises :class:`Closed` when the server closes."""
-        return await self._conn.outbox.get()
+        return await self._session.outbox.get()
 
     def next_frame_nowait(self) -> str | None:
         """The next queued frame, or None. Raises :class:`Closed` when the server closes."""
-        return self._conn.outbox.get_nowait()
+        return self._session.outbox.get_nowait()
 
     async def wait_closed(self) -> CloseCode:
         """Wait until the server closes this connection (a send may still be under way)."""
-        return await self._conn.outbox.wait_closed()
+        return await self._session.outbox.wait_closed()
 
     async def frames(self) -> AsyncIterator[str]:
         """Every frame to send, until the server closes the connection."""
         while True:
             try:
-                yield await self._conn.outbox.get()
+                yield await self._session.outbox.get()
             except Closed:
                 return
 
     def end(self, code: CloseCode) -> None:
         """End this connection from the application's side (for example, its login is over):
         :meth:`write_all` returns ``code`` and the adapter closes the socket with it."""
-        self._conn.outbox.close(code)
+        self._session.outbox.close(code)
 
     async def close(self) -> None:
         """The socket is gone (closed by either side, or lost): leave rooms after the grace."""
-        await self._server.disconnect(self._conn)
+        await self._runtime.disconnect(self._session)
 
     async def serve(
         self,
         receive: Receive,
-        send: Send,
+        send: SendFrame,
         close: CloseSocket,
         *,
         gone: tuple[type[Exception], ...] = (OSError,),
@@ -212,5 +212,5 @@ class Connection:
         server closed the connection, the socket is ended even if its close frame is unsent (the
         client stopped reading): this method returns, and the adapter's app with it.
         """
-        linger = self._server.limits.close_linger / 1000
+        linger = self._runtime.limits.close_linger / 1000
         await serve(self, receive, send, close, linger=linger, gone=gone)

@@ -40,7 +40,7 @@ from .protocol import frame_size
 from .ratelimit import TokenBucket
 from .values import User
 
-__all__ = ("Conn", "Departure", "Hub", "Joined", "Left")
+__all__ = ("Departure", "Hub", "Joined", "Left", "Session")
 
 
 class Joined(enum.Enum):
@@ -63,8 +63,9 @@ class Departure:
 
 
 @attrs.define(eq=False)
-class Conn:
-    """One connection as the hub sees it. Identity is the object."""
+class Session:
+    """One connection as the hub sees it (its user, outbox, rate buckets and rooms); the
+    :class:`~chatcore.connection.Connection` wraps it for adapters. Identity is the object."""
 
     id: int
     user: User
@@ -72,14 +73,13 @@ class Conn:
     rate: TokenBucket
     abuse: TokenBucket
     rooms: set[str] = attrs.Factory(set)
-    watching: bool = False
 
 
 class _LocalRoom:
     __slots__ = ("_boxes", "members")
 
     def __init__(self) -> None:
-        self.members: dict[str, set[Conn]] = {}
+        self.members: dict[str, set[Session]] = {}
         self._boxes: list[Outbox] | None = None
 
     def changed(self) -> None:
@@ -88,17 +88,17 @@ class _LocalRoom:
     @property
     def boxes(self) -> list[Outbox]:
         if self._boxes is None:
-            self._boxes = [conn.outbox for conns in self.members.values() for conn in conns]
+            self._boxes = [session.outbox for conns in self.members.values() for session in conns]
         return self._boxes
 
 
 class Hub:
     def __init__(self, grace: int) -> None:
         self.grace = grace
-        self.conns: dict[int, Conn] = {}
-        self._users: dict[str, set[Conn]] = {}
+        self.conns: dict[int, Session] = {}
+        self._users: dict[str, set[Session]] = {}
         self._rooms: dict[str, _LocalRoom] = {}
-        self._watchers: set[Conn] = set()
+        self._watchers: set[Session] = set()
         # (room, user id) -> (deadline, user); the heap may hold stale deadlines
         self._pending: dict[tuple[str, str], tuple[int, User]] = {}
         self._timers: list[tuple[int, str, str]] = []
@@ -106,86 +106,85 @@ class Hub:
 
     # connections
 
-    def connect(self, conn: Conn) -> bool:
-        """Add ``conn``; True if it is the user's first local connection."""
-        self.conns[conn.id] = conn
-        conns = self._users.setdefault(conn.user.id, set())
-        conns.add(conn)
+    def connect(self, session: Session) -> bool:
+        """Add ``session``; True if it is the user's first local connection."""
+        self.conns[session.id] = session
+        conns = self._users.setdefault(session.user.id, set())
+        conns.add(session)
         return len(conns) == 1
 
-    def disconnect(self, conn: Conn, now: int) -> tuple[bool, list[str]]:
-        """Remove ``conn``: (was the user's last local connection, rooms now empty locally).
+    def disconnect(self, session: Session, now: int) -> tuple[bool, list[str]]:
+        """Remove ``session``: (was the user's last local connection, rooms now empty locally).
 
         Rooms the user has no other local connection in get a leave timer.
         """
-        if self.conns.pop(conn.id, None) is None:
+        if self.conns.pop(session.id, None) is None:
             return False, []
-        self._watchers.discard(conn)
+        self._watchers.discard(session)
         empty: list[str] = []
-        for room in list(conn.rooms):
-            left = self._remove(conn, room)
+        for room in list(session.rooms):
+            left = self._remove(session, room)
             if left.departed:
-                self._start_timer(room, conn.user, now + self.grace)
+                self._start_timer(room, session.user, now + self.grace)
             if left.room_empty:
                 empty.append(room)
-        conns = self._users[conn.user.id]
-        conns.discard(conn)
+        conns = self._users[session.user.id]
+        conns.discard(session)
         if conns:
             return False, empty
-        del self._users[conn.user.id]
+        del self._users[session.user.id]
         return True, empty
 
-    def user_conns(self, user_id: str) -> set[Conn]:
+    def user_conns(self, user_id: str) -> set[Session]:
         return self._users.get(user_id, set())
 
     # membership
 
-    def join(self, conn: Conn, room: str) -> tuple[Joined, bool]:
-        """Put ``conn`` in ``room``: (what it means for presence, first local connection in room)."""
-        if room in conn.rooms:
+    def join(self, session: Session, room: str) -> tuple[Joined, bool]:
+        """Put ``session`` in ``room``: (what it means for presence, first local connection in room)."""
+        if room in session.rooms:
             return Joined.ALREADY, False
         local = self._rooms.get(room)
         new_room = local is None
         if local is None:
             local = self._rooms[room] = _LocalRoom()
-        conns = local.members.setdefault(conn.user.id, set())
-        conns.add(conn)
+        conns = local.members.setdefault(session.user.id, set())
+        conns.add(session)
         local.changed()
-        conn.rooms.add(room)
+        session.rooms.add(room)
         if len(conns) > 1:
             return Joined.ADDED, new_room
-        if self._pending.pop((room, conn.user.id), None) is not None:
+        if self._pending.pop((room, session.user.id), None) is not None:
             return Joined.RESUMED, new_room
         return Joined.FIRST, new_room
 
-    def leave(self, conn: Conn, room: str) -> Left:
-        if room not in conn.rooms:
+    def leave(self, session: Session, room: str) -> Left:
+        if room not in session.rooms:
             return Left(departed=False, room_empty=False)
-        return self._remove(conn, room)
+        return self._remove(session, room)
 
-    def in_room(self, conn: Conn, room: str) -> bool:
-        return room in conn.rooms
+    def in_room(self, session: Session, room: str) -> bool:
+        return room in session.rooms
 
     def has_local(self, room: str) -> bool:
         return room in self._rooms
 
-    def watch(self, conn: Conn, on: bool) -> None:
-        conn.watching = on
+    def watch(self, session: Session, on: bool) -> None:
         if on:
-            self._watchers.add(conn)
+            self._watchers.add(session)
         else:
-            self._watchers.discard(conn)
+            self._watchers.discard(session)
 
-    def _remove(self, conn: Conn, room: str) -> Left:
-        conn.rooms.discard(room)
+    def _remove(self, session: Session, room: str) -> Left:
+        session.rooms.discard(room)
         local = self._rooms[room]
-        conns = local.members[conn.user.id]
-        conns.discard(conn)
+        conns = local.members[session.user.id]
+        conns.discard(session)
         local.changed()
         departed = not conns
         if departed:
-            del local.members[conn.user.id]
-            self._typing.pop((conn.user.id, room), None)
+            del local.members[session.user.id]
+            self._typing.pop((session.user.id, room), None)
         room_empty = not local.members
         if room_empty:
             del self._rooms[room]
@@ -248,11 +247,11 @@ class Hub:
                     else:
                         for user_id, conns in local.members.items():
                             if user_id != target.exclude_user:
-                                for conn in conns:
-                                    conn.outbox.put(frame, ephemeral, size)
+                                for session in conns:
+                                    session.outbox.put(frame, ephemeral, size)
             else:
-                for conn in self._recipients(target):
-                    conn.outbox.put(frame, ephemeral, size)
+                for session in self._recipients(target):
+                    session.outbox.put(frame, ephemeral, size)
         effect = envelope.effect
         if effect is None:
             return []
@@ -261,11 +260,11 @@ class Hub:
         if isinstance(effect, UserChanged):
             self._change_user(effect.user)
         elif isinstance(effect, UserKicked) and isinstance(target, ToUser):
-            for conn in self.user_conns(target.user_id):
-                conn.outbox.close(effect.code)
+            for session in self.user_conns(target.user_id):
+                session.outbox.close(effect.code)
         return []
 
-    def _recipients(self, target: ToUser | ToRoomList | ToRoom) -> set[Conn]:
+    def _recipients(self, target: ToUser | ToRoomList | ToRoom) -> set[Session]:
         if isinstance(target, ToUser):
             return self.user_conns(target.user_id)
         recipients = set(self._watchers)
@@ -283,13 +282,13 @@ class Hub:
             return []
         for user_id, conns in local.members.items():
             self._typing.pop((user_id, room), None)
-            for conn in conns:
-                conn.rooms.discard(room)
+            for session in conns:
+                session.rooms.discard(room)
         return [room]
 
     def _change_user(self, user: User) -> None:
-        for conn in self.user_conns(user.id):
-            conn.user = user
+        for session in self.user_conns(user.id):
+            session.user = user
         for key, (deadline, _) in list(self._pending.items()):
             if key[1] == user.id:
                 self._pending[key] = (deadline, user)

@@ -33,11 +33,11 @@ from ._inline import Rest, start
 from .errors import CloseCode
 from .protocol import frame_size
 
-__all__ = ("Closed", "Outbox", "Send")
+__all__ = ("Closed", "Outbox", "SendFrame")
 
 #: Sends one text frame on a socket: a function returning an awaitable (a coroutine, a
 #: future), such as an adapter's wrapper around its ASGI ``send``.
-Send = Callable[[str], Awaitable[object]]
+SendFrame = Callable[[str], Awaitable[object]]
 
 
 class Closed(Exception):
@@ -80,7 +80,7 @@ class Outbox:
         #: Ephemeral frames dropped so far.
         self.dropped = 0
         # Set while write_all() runs: frames may then be sent from put().
-        self._send: Send | None = None
+        self._send: SendFrame | None = None
         self._busy = False  # a send is under way: put() queues
         self._rest: Rest | None = None  # a send put() started that has to wait
         self._failure: Exception | None = None  # a send put() started failed
@@ -116,7 +116,7 @@ class Outbox:
         self._wake()
         return True
 
-    def _send_now(self, send: Send, text: str, size: int) -> None:
+    def _send_now(self, send: SendFrame, text: str, size: int) -> None:
         """Send ``text`` in the caller's frame; leave any wait, or failure, to the writer."""
         self._busy = True
         try:
@@ -220,7 +220,7 @@ class Outbox:
             self._waiter = anyio.Event()
         await self._waiter.wait()
 
-    async def write_all(self, send: Send) -> CloseCode:
+    async def write_all(self, send: SendFrame) -> CloseCode:
         """Send every frame with ``send``, in order, until the outbox closes; its close code.
 
         Meanwhile :meth:`put` sends frames itself when it can (see the module's doc). A send

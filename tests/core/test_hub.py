@@ -16,7 +16,7 @@ from chatcore.envelope import (
     UserChanged,
     UserKicked,
 )
-from chatcore.hub import Conn, Departure, Hub, Joined, Left
+from chatcore.hub import Departure, Hub, Joined, Left, Session
 from chatcore.outbox import Outbox
 from chatcore.ratelimit import TokenBucket
 
@@ -24,8 +24,8 @@ GRACE = 100
 _ids = itertools.count(1)
 
 
-def conn(user_id: str, name: str = "") -> Conn:
-    return Conn(
+def conn(user_id: str, name: str = "") -> Session:
+    return Session(
         id=next(_ids),
         user=User(id=user_id, name=name or f"user {user_id}"),
         outbox=Outbox(16),
@@ -34,7 +34,7 @@ def conn(user_id: str, name: str = "") -> Conn:
     )
 
 
-def frames(c: Conn) -> list[str]:
+def frames(c: Session) -> list[str]:
     out = []
     while (text := c.outbox.get_nowait()) is not None:
         out.append(text)

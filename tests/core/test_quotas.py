@@ -43,7 +43,7 @@ async def test_a_connection_the_server_closed_no_longer_counts() -> None:
     async with running(limits=Limits(connections_per_user=2)) as chat:
         first = await chat.client("1")
         await chat.client("1")
-        first.connection._conn.outbox.close(CloseCode.TRY_AGAIN_LATER)  # a slow consumer
+        first.connection._session.outbox.close(CloseCode.TRY_AGAIN_LATER)  # a slow consumer
         # Its socket may take a while to end; the client reconnecting must not be refused.
         await chat.client("1")
         with pytest.raises(QuotaExceeded):

@@ -1,0 +1,89 @@
+"""Joining and leaving rooms: the hub's membership, the broker's presence and the ``presence``
+events that follow from them, for one server.
+
+The hub says what a local join or leave means for the user (see :mod:`chatcore.hub`); this
+part makes the broker calls that follows from it, announces a user who is new in a room or
+gone from it, and reads the history a join returns. Whether the client may join is checked
+before (``_checks``).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from ._auto_rooms import AutoRooms
+from .broker import Broker
+from .envelope import Envelope, ToRoom
+from .events import PresenceEvent
+from .hub import Departure, Hub, Joined, Session
+from .limits import Limits
+from .ports import Joining
+from .protocol import encode
+from .store import Store
+from .values import Room, User
+
+__all__ = ("Joins",)
+
+
+class Joins:
+    """Joins and departures of one server; ``auto_rooms`` (with ``auto_create``) deletes an
+    auto-created room its last member left."""
+
+    __slots__ = ("_auto_rooms", "_broker", "_limits", "_store")
+
+    def __init__(
+        self, store: Store, broker: Broker, limits: Limits, auto_rooms: AutoRooms | None
+    ) -> None:
+        self._store = store
+        self._broker = broker
+        self._limits = limits
+        self._auto_rooms = auto_rooms
+
+    async def join(
+        self, hub: Hub, session: Session, room: Room, since: int | None = None
+    ) -> Joining:
+        name = room.name
+        joined, new_room = hub.join(session, name)
+        try:
+            if new_room:
+                await self._broker.subscribe(ToRoom(name).channel)
+            if joined is Joined.FIRST and await self._broker.join(name, session.user):
+                await self._announce(name, "join", session.user)
+            # History is read after the connection is in the room, so nothing falls between the
+            # two; a message may come both live and in history, and clients keep one per id.
+            limits = self._limits
+            if since is None:
+                page = await self._store.history(name, limit=limits.join_history)
+                gap = False
+            else:
+                page = await self._store.history(name, limit=limits.resume_limit, after=since)
+                first = page.messages[0].id if page.messages else page.last_id + 1
+                gap = first != since + 1 or since > page.last_id
+            members = await self._broker.members(name)
+        except BaseException:
+            # A failed join answers with an error, so the connection must not stay in the room.
+            if joined is not Joined.ALREADY:
+                await self.leave(hub, session, name)
+            raise
+        return Joining(room, members, page, gap)
+
+    async def leave(self, hub: Hub, session: Session, name: str) -> None:
+        left = hub.leave(session, name)
+        if left.room_empty:
+            await self._broker.unsubscribe(ToRoom(name).channel)
+        if left.departed:
+            await self.depart(Departure(name, session.user))
+
+    async def depart(self, departure: Departure) -> None:
+        """The user has no connection of this process in the room any more (they left, or
+        their grace ran out): announce it if no other process holds them there."""
+        room, user = departure.room, departure.user
+        if not await self._broker.leave(room, user.id):
+            return
+        await self._announce(room, "leave", user)
+        if self._auto_rooms is not None:
+            await self._auto_rooms.drop_if_unused(room)
+
+    async def _announce(self, room: str, event: Literal["join", "leave"], user: User) -> None:
+        frame = encode(PresenceEvent(room=room, event=event, user=user))
+        await self._broker.publish(Envelope(ToRoom(room), frame))

@@ -1,0 +1,119 @@
+"""The server as a connection sees it: :class:`Runtime`, the one interface between the two.
+
+:class:`~chatcore.connection.Connection` and the command handlers (``_handlers``, with the
+client checks of ``_checks``) use nothing of :class:`~chatcore.server.ChatServer` but what is
+named here, so the server's other parts can change without them, and a test can put any object
+with these members in the server's place. ``ChatServer`` provides it (the type checker holds
+it to that where ``connect`` makes a ``Connection``).
+
+The operations here act with full authority, as the application API does: every check on
+behalf of a client is made before them, in ``_checks``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Any, Protocol
+
+import attrs
+
+from .clock import Clock
+from .events import PrivateEvent
+from .hub import Session
+from .limits import Limits
+from .policy import Policy
+from .store import Appended, HistoryPage
+from .values import Room, User
+
+__all__ = ("Joining", "Runtime")
+
+
+@attrs.frozen
+class Joining:
+    """What a connection gets when it joins a room."""
+
+    room: Room
+    members: list[User]
+    history: HistoryPage
+    gap: bool
+
+
+class Runtime(Protocol):
+    """What a connection and its handlers may use of the server."""
+
+    @property
+    def limits(self) -> Limits: ...
+
+    @property
+    def clock(self) -> Clock: ...
+
+    @property
+    def policy(self) -> Policy: ...
+
+    # the connection's own machinery
+
+    @property
+    def pipelines_sends(self) -> bool:
+        """Whether ``send`` frames may overlap (see :class:`~chatcore.connection.Connection`)."""
+        ...
+
+    @property
+    def spawns_in_order(self) -> bool:
+        """Whether tasks from :meth:`spawn` take their first steps in the order started."""
+        ...
+
+    def spawn(self, function: Callable[..., Coroutine[Any, Any, None]], *args: Any) -> None:
+        """Run ``function(*args)`` in a short task that ends with the server."""
+        ...
+
+    async def disconnect(self, session: Session) -> None: ...
+
+    # rooms
+
+    async def get_room(self, name: str, user: User | None = None) -> Room: ...
+
+    def auto_creates(self, name: str) -> bool:
+        """Whether joining ``name`` creates it when it is missing (``auto_create``)."""
+        ...
+
+    async def create_auto_room(self, name: str, creator: User) -> Room | None: ...
+
+    async def create_room(
+        self, name: str, title: str | None = None, owner: User | None = None, *, quota: bool = True
+    ) -> Room: ...
+
+    async def update_room(self, name: str, title: str) -> Room: ...
+
+    async def delete_room(self, name: str) -> None: ...
+
+    async def direct_room(self, user: User, other: str | User) -> Room: ...
+
+    async def list_rooms(self, user: User) -> list[dict[str, object]]: ...
+
+    async def room_wire(self, room: Room) -> dict[str, object]: ...
+
+    def watch_rooms(self, session: Session, on: bool) -> None: ...
+
+    # membership and reading
+
+    async def join(self, session: Session, room: Room, since: int | None = None) -> Joining: ...
+
+    async def leave(self, session: Session, name: str) -> None: ...
+
+    async def members(self, room: str) -> list[User]: ...
+
+    async def history(self, room: str, *, limit: int, before: int | None = None) -> HistoryPage: ...
+
+    # messages
+
+    async def find_user(self, user_id: str) -> User: ...
+
+    async def post(
+        self, room: str, text: str, *, sender: User, client_id: str | None = None
+    ) -> Appended: ...
+
+    async def send_private(
+        self, sender: User, to: str | User, text: str, room: str | None = None
+    ) -> PrivateEvent: ...
+
+    async def typing(self, session: Session, room: str) -> None: ...
