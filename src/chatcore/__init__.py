@@ -27,6 +27,7 @@ from .errors import NotMember as NotMember
 from .errors import QuotaExceeded as QuotaExceeded
 from .errors import RateLimited as RateLimited
 from .errors import RecipientUnavailable as RecipientUnavailable
+from .errors import ReplyError as ReplyError
 from .errors import RoomExists as RoomExists
 from .errors import TooLarge as TooLarge
 from .errors import Unavailable as Unavailable
@@ -81,6 +82,7 @@ __all__ = (
     "QuotaExceeded",
     "RateLimited",
     "RecipientUnavailable",
+    "ReplyError",
     "Room",
     "RoomExists",
     "RoomKind",

@@ -33,6 +33,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 from websockets.typing import Origin
 
+from .errors import ReplyError
+
 __all__ = ("Backoff", "ChatClient", "ClientClosed", "ConnectionLost", "Frame", "ReplyError")
 
 log = logging.getLogger("chatcore.client")
@@ -54,17 +56,6 @@ class ClientClosed(Exception):
 
 class ConnectionLost(Exception):
     """The socket was lost before the reply to a request arrived; it may or may not have run."""
-
-
-class ReplyError(Exception):
-    """The server answered a request with an ``error`` frame; ``code`` is its wire code."""
-
-    def __init__(self, frame: Frame) -> None:
-        self.frame = frame
-        self.code: str = str(frame.get("code", "internal"))
-        self.message: str = str(frame.get("message", ""))
-        self.field: str | None = frame.get("field")
-        super().__init__(f"{self.code}: {self.message}")
 
 
 @attrs.frozen

@@ -8,7 +8,7 @@ library by application code raises :class:`UsageError` instead and never reaches
 from __future__ import annotations
 
 import enum
-from typing import ClassVar
+from typing import Any, ClassVar
 
 __all__ = (
     "BadFrame",
@@ -25,6 +25,7 @@ __all__ = (
     "QuotaExceeded",
     "RateLimited",
     "RecipientUnavailable",
+    "ReplyError",
     "RoomExists",
     "TooLarge",
     "Unavailable",
@@ -160,3 +161,16 @@ class Unavailable(ClientError):
 class InternalError(ClientError):
     code = ErrorCode.INTERNAL
     default_message = "internal error"
+
+
+class ReplyError(ChatError):
+    """A client's request was answered with an ``error`` frame (raised by the Python client
+    and by :class:`~chatcore.testing.LocalClient`): ``code`` is its wire code, ``frame`` the
+    whole frame."""
+
+    def __init__(self, frame: dict[str, Any]) -> None:
+        self.frame = frame
+        self.code: str = str(frame.get("code", "internal"))
+        self.message: str = str(frame.get("message", ""))
+        self.field: str | None = frame.get("field")
+        super().__init__(f"{self.code}: {self.message}")

@@ -19,7 +19,7 @@ from typing import Any
 import anyio
 
 from .connection import Connection
-from .errors import CloseCode
+from .errors import CloseCode, ReplyError
 from .outbox import Closed
 from .server import ChatServer
 from .values import User
@@ -27,16 +27,6 @@ from .values import User
 __all__ = ("Frame", "LocalClient", "ReplyError")
 
 Frame = dict[str, Any]
-
-
-class ReplyError(Exception):
-    """The server answered a request with an ``error`` frame."""
-
-    def __init__(self, frame: Frame) -> None:
-        super().__init__(f"{frame.get('code')}: {frame.get('message')}")
-        self.frame = frame
-        self.code: str = frame["code"]
-        self.field: str | None = frame.get("field")
 
 
 class LocalClient:
