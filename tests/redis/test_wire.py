@@ -51,6 +51,42 @@ def test_a_reply_cut_anywhere_waits_for_the_rest(cut: int) -> None:
         _parse(bytearray(data[:cut]), 0)
 
 
+# Two transactions' replies back to back (MULTI, QUEUED..., EXEC's array), with a nil, an
+# empty string, a CRLF inside a string and an error reply among them.
+_TWO_TRANSACTIONS = (
+    b"+OK\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n$5\r\nhe\r\nl\r\n$-1\r\n"
+    b"+OK\r\n+QUEUED\r\n*2\r\n:7\r\n$0\r\n\r\n-ERR no\r\n"
+)
+
+
+async def test_replies_cut_at_any_two_places_reach_their_waiters_in_order() -> None:
+    size = len(_TWO_TRANSACTIONS)
+    for first in range(1, size):
+        for second in range(first, size):
+            protocol = _Protocol()
+            waiters: list[asyncio.Future[Any]] = [protocol.loop.create_future() for _ in range(8)]
+            for waiter in waiters:
+                protocol.expect(waiter, 5)
+            for chunk in (slice(0, first), slice(first, second), slice(second, size)):
+                protocol.data_received(_TWO_TRANSACTIONS[chunk])
+            replies = [waiter.result() for waiter in waiters]
+            assert replies[:7] == [
+                "OK",
+                "QUEUED",
+                "QUEUED",
+                ["he\r\nl", None],
+                "OK",
+                "QUEUED",
+                [7, ""],
+            ]
+            assert isinstance(replies[7], redis.exceptions.ResponseError)
+            assert not protocol.buffer
+            assert not protocol.waiting
+            assert not protocol.closed
+            if protocol.watchdog is not None:
+                protocol.watchdog.cancel()
+
+
 async def test_a_large_reply_in_many_chunks_is_parsed_once_it_is_all_there(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
