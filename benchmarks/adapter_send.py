@@ -1,6 +1,6 @@
 """The Starlette adapter's send, raw ASGI message against ``WebSocket.send_text``: CPU per call.
 
-Each send is driven as the outbox drives it (``chatcore._inline.start``) over an ASGI ``send``
+Each send is driven as the outbox drives it (``chatcore.runtime._inline.start``) over an ASGI ``send``
 that completes at once, as uvicorn's does when the socket buffer has room; the two kinds run
 back to back in each round. See docs/performance.md, "The adapters' raw send".
 Run: ``.venv/bin/python benchmarks/adapter_send.py [calls] [rounds]``.
@@ -16,7 +16,7 @@ from typing import Any
 
 from starlette.websockets import WebSocket
 
-from chatcore._inline import start
+from chatcore.runtime._inline import start
 
 TEXT = '{"type":"message","id":1,"room":"bench","text":"hello"}'
 

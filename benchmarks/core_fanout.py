@@ -22,7 +22,7 @@ import tracemalloc
 import anyio
 
 from chatcore import ChatServer, Limits, User
-from chatcore.connection import Connection
+from chatcore.runtime.connection import Connection
 
 FRAME_TEXT = "hello, this is a chat message of a typical length for the benchmark"
 

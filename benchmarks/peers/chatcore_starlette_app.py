@@ -19,7 +19,7 @@ from starlette.applications import Starlette
 from starlette.websockets import WebSocket
 
 from chatcore import ChatServer, Limits, MemoryDirectory, User
-from chatcore.errors import RoomExists
+from chatcore.wire.errors import RoomExists
 from chatcore_starlette import chat_route
 
 LIMITS = Limits(rate=1_000_000, burst=1_000_000, outbox=4_096)

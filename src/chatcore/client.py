@@ -33,7 +33,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 from websockets.typing import Origin
 
-from .errors import ReplyError
+from .wire.errors import ReplyError
 
 __all__ = ("Backoff", "ChatClient", "ClientClosed", "ConnectionLost", "Frame", "ReplyError")
 

@@ -6,7 +6,7 @@ says, a direct room stays visible to its two users only.
 
 from __future__ import annotations
 
-from .values import Room, User
+from .wire.values import Room, User
 
 __all__ = ("Policy",)
 

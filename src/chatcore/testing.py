@@ -1,4 +1,4 @@
-"""A test kit: in-process clients of a :class:`~chatcore.server.ChatServer`, no sockets.
+"""A test kit: in-process clients of a :class:`~chatcore.runtime.server.ChatServer`, no sockets.
 
 Like a real client they speak JSON frames; unlike one, they read the server's outbox directly,
 so a test can say "every frame sent so far" without sleeping::
@@ -18,11 +18,11 @@ from typing import Any
 
 import anyio
 
-from .connection import Connection
-from .errors import CloseCode, ReplyError
-from .outbox import Closed
-from .server import ChatServer
-from .values import User
+from .runtime.connection import Connection
+from .runtime.outbox import Closed
+from .runtime.server import ChatServer
+from .wire.errors import CloseCode, ReplyError
+from .wire.values import User
 
 __all__ = ("Frame", "LocalClient", "ReplyError")
 

@@ -12,7 +12,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.db import DatabaseError
 
 from chatcore import CloseCode
-from chatcore.errors import QuotaExceeded, Unavailable
+from chatcore.wire.errors import QuotaExceeded, Unavailable
 
 from .logins import Login, logins
 from .runtime import get_server

@@ -5,9 +5,9 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from chatcore import values
-from chatcore.errors import InvalidField
-from chatcore.values import DIRECT_PREFIX, check_room_name, check_title
+from chatcore.wire import values
+from chatcore.wire.errors import InvalidField
+from chatcore.wire.values import DIRECT_PREFIX, check_room_name, check_title
 
 __all__ = ("DIRECT_PREFIX", "Message", "Room", "validate_room_name", "validate_title")
 

@@ -4,7 +4,7 @@ Channels has no lifespan events, so the first socket (or the first sync call mad
 of the server's loop) starts the :class:`~chatcore.ChatServer` in a background task of that loop.
 The task runs ``async with server`` until it is cancelled; if it ever ends (a broker failure),
 its connections have been closed with 1001 and the next caller starts a fresh server. A failed
-start is reported to every waiting caller as :class:`~chatcore.errors.Unavailable` (sockets get
+start is reported to every waiting caller as :class:`~chatcore.wire.errors.Unavailable` (sockets get
 1013 and their clients retry). Under an ASGI server that sends lifespan events, :func:`lifespan`
 starts the server at startup and stops it cleanly at shutdown.
 """
@@ -19,7 +19,7 @@ import attrs
 from django.core.exceptions import ImproperlyConfigured
 
 from chatcore import Broker, ChatServer, MemoryStore, Store
-from chatcore.errors import Unavailable
+from chatcore.wire.errors import Unavailable
 
 from .conf import chat_settings
 from .logins import logins

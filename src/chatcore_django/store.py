@@ -16,8 +16,8 @@ from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import F, Q
 
 from chatcore import Message, Room, User
-from chatcore.errors import InvalidField, NoSuchRoom, RoomExists, Unavailable
-from chatcore.store import Appended, HistoryPage
+from chatcore.backends.store import Appended, HistoryPage
+from chatcore.wire.errors import InvalidField, NoSuchRoom, RoomExists, Unavailable
 
 from . import models
 from .users import chat_users

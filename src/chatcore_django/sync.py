@@ -17,7 +17,7 @@ from asgiref.sync import async_to_sync
 from django.conf import settings
 
 from chatcore import ChatServer, CloseCode, Message, Room, User
-from chatcore.values import check_title
+from chatcore.wire.values import check_title
 
 from .runtime import build_server, running_server
 from .users import chat_user
@@ -64,8 +64,8 @@ def post(room: str, text: str, sender: Any) -> Message:
 
 def create_room(name: str, title: str | None = None, owner: Any = None) -> Room:
     """Create the group room ``name`` (``owner``: a Django user, a :class:`chatcore.User` or
-    None); watchers of the room list see it at once. Raises :class:`chatcore.errors.RoomExists`
-    or :class:`chatcore.errors.InvalidField`."""
+    None); watchers of the room list see it at once. Raises :class:`chatcore.wire.errors.RoomExists`
+    or :class:`chatcore.wire.errors.InvalidField`."""
     member = None if owner is None else _as_chat_user(owner)
 
     async def action(server: ChatServer) -> Room:

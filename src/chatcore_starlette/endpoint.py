@@ -13,7 +13,7 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from chatcore import ChatServer, CloseCode, User
-from chatcore.errors import QuotaExceeded, Unavailable
+from chatcore.wire.errors import QuotaExceeded, Unavailable
 
 __all__ = ("Authenticate", "ChatEndpoint", "chat_route")
 

@@ -5,7 +5,7 @@ Adding an implementation
 Write an async context manager factory and add it to :data:`BROKERS` or :data:`STORES`
 (``tests/conformance/backends.py``); every test in ``test_broker.py`` / ``test_store.py`` then
 runs against it too, unchanged. A store factory is called with ``history_size`` and yields two
-:class:`~chatcore.store.Store` objects on the same data, as two processes would hold them (the
+:class:`~chatcore.backends.store.Store` objects on the same data, as two processes would hold them (the
 same object twice is fine for a store with no outside state)::
 
     @asynccontextmanager
@@ -28,12 +28,12 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 import anyio
 from anyio.abc import TaskGroup, TaskStatus
 
-from chatcore.broker import Broker
-from chatcore.envelope import Envelope
-from chatcore.memory_broker import MemoryBroker, MemoryBus
-from chatcore.memory_store import MemoryStore
+from chatcore.backends.broker import Broker
+from chatcore.backends.envelope import Envelope
+from chatcore.backends.memory_broker import MemoryBroker, MemoryBus
+from chatcore.backends.memory_store import MemoryStore
+from chatcore.backends.store import Store
 from chatcore.redis import RedisBroker, RedisStore
-from chatcore.store import Store
 from tests.redis.support import redis_prefix
 
 __all__ = ("BROKERS", "MORTAL", "NETWORK", "PIPELINED", "STORES", "Cluster", "Process")

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from chatcore.store import Store
+from chatcore.backends.store import Store
 from tests.conformance.backends import BROKERS, MORTAL, NETWORK, PIPELINED, STORES, Cluster
 
 HISTORY_SIZE = 5

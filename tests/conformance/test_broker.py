@@ -10,7 +10,7 @@ import json
 import anyio
 import pytest
 
-from chatcore.envelope import (
+from chatcore.backends.envelope import (
     Departed,
     Envelope,
     RoomRemoved,
@@ -20,8 +20,8 @@ from chatcore.envelope import (
     UserChanged,
     UserKicked,
 )
-from chatcore.errors import CloseCode
-from chatcore.values import Message, User
+from chatcore.wire.errors import CloseCode
+from chatcore.wire.values import Message, User
 from tests.conformance.backends import Cluster, Process
 
 pytestmark = pytest.mark.anyio

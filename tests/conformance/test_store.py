@@ -12,10 +12,10 @@ import anyio
 import pytest
 
 from chatcore import ChatServer
-from chatcore.errors import InvalidField, NoSuchRoom, RoomExists
-from chatcore.store import Store
+from chatcore.backends.store import Store
 from chatcore.testing import LocalClient
-from chatcore.values import (
+from chatcore.wire.errors import InvalidField, NoSuchRoom, RoomExists
+from chatcore.wire.values import (
     MAX_CLIENT_ID,
     MAX_ROOM_NAME,
     MAX_TEXT,

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from chatcore import MemoryBroker, MemoryStore
-from chatcore.envelope import Envelope
-from chatcore.store import Appended, HistoryPage
-from chatcore.values import Room, User
+from chatcore.backends.envelope import Envelope
+from chatcore.backends.store import Appended, HistoryPage
+from chatcore.wire.values import Room, User
 
 
 class Failures:

@@ -46,7 +46,12 @@ def _defined_names(module: ModuleType) -> set[str]:
 
 
 def test_the_core_has_public_modules() -> None:
-    assert {"chatcore", "chatcore.server", "chatcore.protocol", "chatcore.testing"} <= set(MODULES)
+    assert {
+        "chatcore",
+        "chatcore.runtime.server",
+        "chatcore.wire.protocol",
+        "chatcore.testing",
+    } <= set(MODULES)
     assert "chatcore" in PACKAGES
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from chatcore import MemoryDirectory
 from chatcore.testing import LocalClient
-from chatcore.values import direct_room_name
+from chatcore.wire.values import direct_room_name
 
 from .kit import Chat, lobby, running, user, wire
 

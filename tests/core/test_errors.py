@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from chatcore import ChatServer, CloseCode, Limits, MemoryDirectory, Policy, UsageError
-from chatcore.errors import Unavailable
 from chatcore.testing import LocalClient, ReplyError
-from chatcore.values import Room, User, direct_room_name
+from chatcore.wire.errors import Unavailable
+from chatcore.wire.values import Room, User, direct_room_name
 
 from .doubles import FlakyBroker, FlakyStore
 from .kit import Chat, lobby, running, user

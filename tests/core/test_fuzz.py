@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chatcore import ChatServer, CloseCode, Connection, FakeClock
-from chatcore.protocol import Rejected, decode
+from chatcore.wire.protocol import Rejected, decode
 
 from .kit import user
 

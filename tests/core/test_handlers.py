@@ -9,9 +9,9 @@ import typing
 
 import attrs
 
-from chatcore import commands
-from chatcore._handlers import HANDLERS
-from chatcore.protocol import _PARSERS, decode
+from chatcore.runtime._handlers import HANDLERS
+from chatcore.wire import commands
+from chatcore.wire.protocol import _PARSERS, decode
 
 # Enough fields for any command's required ones; each parser ignores the others.
 _FIELDS = {"room": "a", "text": "x", "to": "u", "title": "t"}

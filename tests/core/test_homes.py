@@ -7,9 +7,9 @@ import re
 import pytest
 
 from chatcore import Limits, MemoryStore
-from chatcore.envelope import ToRoomList
-from chatcore.errors import InvalidField
-from chatcore.values import (
+from chatcore.backends.envelope import ToRoomList
+from chatcore.wire.errors import InvalidField
+from chatcore.wire.values import (
     DIRECT_PREFIX,
     ROOM_LIST_CHANNEL,
     ROOM_NAME_PATTERN,

@@ -7,7 +7,7 @@ import itertools
 import pytest
 
 from chatcore import CloseCode, User
-from chatcore.envelope import (
+from chatcore.backends.envelope import (
     Envelope,
     RoomRemoved,
     ToRoom,
@@ -16,9 +16,9 @@ from chatcore.envelope import (
     UserChanged,
     UserKicked,
 )
-from chatcore.hub import Departure, Hub, Joined, Left, Session
-from chatcore.outbox import Outbox
-from chatcore.ratelimit import TokenBucket
+from chatcore.runtime.hub import Departure, Hub, Joined, Left, Session
+from chatcore.runtime.outbox import Outbox
+from chatcore.runtime.ratelimit import TokenBucket
 
 GRACE = 100
 _ids = itertools.count(1)

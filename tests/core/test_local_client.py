@@ -8,11 +8,11 @@ import anyio.lowlevel
 import pytest
 
 from chatcore import ChatServer, MemoryBroker, MemoryStore, User
-from chatcore.envelope import Envelope, ToRoom
-from chatcore.events import MessageEvent
-from chatcore.protocol import encode
-from chatcore.store import Appended
+from chatcore.backends.envelope import Envelope, ToRoom
+from chatcore.backends.store import Appended
 from chatcore.testing import LocalClient
+from chatcore.wire.events import MessageEvent
+from chatcore.wire.protocol import encode
 
 from .kit import user
 

@@ -8,9 +8,9 @@ import anyio
 import pytest
 
 from chatcore import CloseCode, Limits
-from chatcore.outbox import Outbox
-from chatcore.protocol import frame_size
+from chatcore.runtime.outbox import Outbox
 from chatcore.testing import LocalClient
+from chatcore.wire.protocol import frame_size
 
 from .kit import Chat, lobby, running, user
 from .test_outbox_writer import Socket, write_catching

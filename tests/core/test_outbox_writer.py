@@ -7,8 +7,8 @@ import anyio
 import pytest
 
 from chatcore import CloseCode
-from chatcore._inline import start
-from chatcore.outbox import Outbox
+from chatcore.runtime._inline import start
+from chatcore.runtime.outbox import Outbox
 
 pytestmark = pytest.mark.anyio
 

@@ -6,10 +6,10 @@ import anyio
 import pytest
 
 from chatcore import CloseCode, Closed, FakeClock, Limits, MemoryStore
-from chatcore.errors import InvalidField, NoSuchRoom, RoomExists
-from chatcore.outbox import Outbox
-from chatcore.ratelimit import TokenBucket
-from chatcore.values import (
+from chatcore.runtime.outbox import Outbox
+from chatcore.runtime.ratelimit import TokenBucket
+from chatcore.wire.errors import InvalidField, NoSuchRoom, RoomExists
+from chatcore.wire.values import (
     Message,
     Room,
     RoomKind,

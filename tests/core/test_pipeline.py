@@ -16,13 +16,13 @@ import anyio
 import pytest
 
 from chatcore import ChatServer, FakeClock, Limits, MemoryBroker, MemoryStore, User
-from chatcore.connection import PIPELINE_DEPTH
-from chatcore.envelope import Envelope, ToRoom
-from chatcore.errors import CloseCode, Unavailable
-from chatcore.events import MessageEvent
-from chatcore.protocol import encode
-from chatcore.store import Appended
+from chatcore.backends.envelope import Envelope, ToRoom
+from chatcore.backends.store import Appended
+from chatcore.runtime.connection import PIPELINE_DEPTH
 from chatcore.testing import LocalClient
+from chatcore.wire.errors import CloseCode, Unavailable
+from chatcore.wire.events import MessageEvent
+from chatcore.wire.protocol import encode
 
 from .kit import user
 

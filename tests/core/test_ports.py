@@ -10,19 +10,9 @@ from types import ModuleType
 
 import pytest
 
-from chatcore import (
-    ChatServer,
-    MemoryBroker,
-    MemoryStore,
-    Policy,
-    Room,
-    User,
-    _checks,
-    _handlers,
-    _posting,
-    connection,
-)
-from chatcore.ports import Runtime
+from chatcore import ChatServer, MemoryBroker, MemoryStore, Policy, Room, User
+from chatcore.runtime import _checks, _handlers, _posting, connection
+from chatcore.runtime.ports import Runtime
 
 from .kit import lobby, running, user
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from chatcore import MemoryDirectory
-from chatcore.errors import NoSuchUser, RecipientUnavailable
-from chatcore.values import direct_room_name
+from chatcore.wire.errors import NoSuchUser, RecipientUnavailable
+from chatcore.wire.values import direct_room_name
 
 from .kit import Chat, lobby, running, user
 

@@ -7,9 +7,16 @@ from typing import Any
 
 import pytest
 
-from chatcore import commands as c
-from chatcore.errors import BadFrame, ErrorCode, InvalidField, RateLimited, TooLarge, UnknownType
-from chatcore.events import (
+from chatcore.wire import commands as c
+from chatcore.wire.errors import (
+    BadFrame,
+    ErrorCode,
+    InvalidField,
+    RateLimited,
+    TooLarge,
+    UnknownType,
+)
+from chatcore.wire.events import (
     ErrorReply,
     MessageEvent,
     OkReply,
@@ -19,8 +26,8 @@ from chatcore.events import (
     TypingEvent,
     Welcome,
 )
-from chatcore.protocol import Rejected, decode, encode, frame_size
-from chatcore.values import Message, Room, RoomKind, User
+from chatcore.wire.protocol import Rejected, decode, encode, frame_size
+from chatcore.wire.values import Message, Room, RoomKind, User
 
 ALICE = User(id="1", name="Alice")
 BOB = User(id="2", name="Bob", avatar="/b.png")
@@ -217,7 +224,7 @@ def test_encode_every_event_shape() -> None:
 
 
 def test_every_error_code_has_an_exception_class() -> None:
-    from chatcore import errors
+    from chatcore.wire import errors
 
     classes = [
         value

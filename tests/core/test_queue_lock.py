@@ -6,7 +6,7 @@ import anyio
 import anyio.lowlevel
 import pytest
 
-from chatcore._queue_lock import KeyedLock
+from chatcore.runtime._queue_lock import KeyedLock
 
 pytestmark = pytest.mark.anyio
 

@@ -14,7 +14,7 @@ from chatcore import (
     Room,
     Unavailable,
 )
-from chatcore.memory_store import message_cost
+from chatcore.backends.memory_store import message_cost
 
 from .kit import Chat, running, user
 
@@ -151,7 +151,7 @@ async def test_application_code_may_create_rooms_past_the_quotas() -> None:
 
 
 async def test_room_creation_buckets_of_users_who_stopped_creating_are_forgotten() -> None:
-    from chatcore._quotas import UserBuckets
+    from chatcore.runtime._quotas import UserBuckets
 
     buckets = UserBuckets(per_hour=20)
     for index in range(1_000):

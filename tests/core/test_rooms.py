@@ -5,7 +5,7 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from chatcore.errors import InvalidField, NoSuchRoom, RoomExists
+from chatcore.wire.errors import InvalidField, NoSuchRoom, RoomExists
 
 from .kit import Chat, lobby, running, user, wire
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from chatcore.errors import InvalidField
-from chatcore.values import (
+from chatcore.wire.errors import InvalidField
+from chatcore.wire.values import (
     MAX_CLIENT_ID,
     MAX_TITLE,
     User,

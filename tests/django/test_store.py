@@ -10,8 +10,8 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from chatcore import Room, RoomKind, User
-from chatcore.errors import NoSuchRoom, RoomExists
-from chatcore.values import DIRECT_PREFIX
+from chatcore.wire.errors import NoSuchRoom, RoomExists
+from chatcore.wire.values import DIRECT_PREFIX
 from chatcore_django import models
 from chatcore_django.store import OrmStore
 

@@ -14,7 +14,7 @@ import pytest
 from channels.db import database_sync_to_async
 from django.contrib.auth import get_user_model
 
-from chatcore.store import Store
+from chatcore.backends.store import Store
 from chatcore_django.models import Room
 from chatcore_django.store import OrmStore
 from tests.conformance import test_store as suite

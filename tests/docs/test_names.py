@@ -55,7 +55,7 @@ def test_every_core_name_api_md_shows_bare_is_importable_from_chatcore() -> None
 
 def test_every_error_class_is_importable_from_chatcore() -> None:
     # api.md: each application call raises "the ClientError subclass of the matching wire code".
-    errors = importlib.import_module("chatcore.errors")
+    errors = importlib.import_module("chatcore.wire.errors")
     assert sorted(set(errors.__all__) - set(chatcore.__all__)) == []
 
 

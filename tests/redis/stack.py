@@ -10,14 +10,14 @@ from typing import Any
 
 import anyio
 
-from chatcore.directory import MemoryDirectory
-from chatcore.limits import Limits
-from chatcore.outbox import Closed
+from chatcore.backends.directory import MemoryDirectory
+from chatcore.backends.store import Store
 from chatcore.redis import RedisBroker, RedisStore
-from chatcore.server import ChatServer
-from chatcore.store import Store
+from chatcore.runtime.outbox import Closed
+from chatcore.runtime.server import ChatServer
 from chatcore.testing import LocalClient
-from chatcore.values import User
+from chatcore.wire.limits import Limits
+from chatcore.wire.values import User
 
 __all__ = (
     "ALICE",

@@ -6,7 +6,7 @@ import anyio
 import pytest
 import redis.asyncio
 
-from chatcore.envelope import Envelope, ToRoom, ToUser
+from chatcore.backends.envelope import Envelope, ToRoom, ToUser
 from chatcore.redis import RedisBroker
 from chatcore.redis._codec import encode_envelope
 from tests.conformance.backends import Process

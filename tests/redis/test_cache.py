@@ -8,9 +8,9 @@ import anyio
 import pytest
 
 from chatcore.redis import RedisStore
-from chatcore.server import ChatServer
+from chatcore.runtime.server import ChatServer
 from chatcore.testing import LocalClient
-from chatcore.values import Room
+from chatcore.wire.values import Room
 from tests.redis.stack import ALICE, BOB, Cluster, expect
 from tests.redis.test_outage import kill_subscription
 

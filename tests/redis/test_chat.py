@@ -9,7 +9,7 @@ import anyio
 import pytest
 
 from chatcore.testing import LocalClient, ReplyError
-from chatcore.values import User
+from chatcore.wire.values import User
 from tests.redis.stack import (
     ALICE,
     BOB,

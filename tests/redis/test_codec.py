@@ -8,9 +8,7 @@ import anyio
 import attrs
 import pytest
 
-from chatcore.envelope import Envelope, ToRoom, ToUser, UserChanged
-from chatcore.events import MessageEvent
-from chatcore.protocol import encode, message_template
+from chatcore.backends.envelope import Envelope, ToRoom, ToUser, UserChanged
 from chatcore.redis import RedisBroker, RedisStore
 from chatcore.redis._codec import (
     decode_envelope,
@@ -20,7 +18,9 @@ from chatcore.redis._codec import (
 )
 from chatcore.redis._stored import decode_message
 from chatcore.redis._stored import message_template as stored_template
-from chatcore.values import Message, Room, User
+from chatcore.wire.events import MessageEvent
+from chatcore.wire.protocol import encode, message_template
+from chatcore.wire.values import Message, Room, User
 from tests.conformance.backends import Process
 from tests.redis.support import redis_prefix
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from chatcore.errors import UsageError
 from chatcore.redis import URL_VARIABLE, RedisBroker, RedisStore
+from chatcore.wire.errors import UsageError
 
 
 def test_the_url_comes_from_the_argument_or_the_environment(

@@ -8,12 +8,12 @@ import random
 import anyio
 import pytest
 
-from chatcore.envelope import Envelope, ToRoom
-from chatcore.memory_store import MemoryStore
+from chatcore.backends.envelope import Envelope, ToRoom
+from chatcore.backends.memory_store import MemoryStore
+from chatcore.backends.store import Appended
 from chatcore.redis import RedisBroker
-from chatcore.store import Appended
 from chatcore.testing import LocalClient
-from chatcore.values import User
+from chatcore.wire.values import User
 from tests.conformance.backends import Process
 from tests.redis.stack import ALICE, BOB, expect, redis_cluster
 from tests.redis.support import redis_prefix

@@ -6,8 +6,8 @@ import anyio
 import pytest
 import redis.asyncio
 
-from chatcore.errors import Unavailable
 from chatcore.testing import LocalClient
+from chatcore.wire.errors import Unavailable
 from tests.redis.stack import (
     ALICE,
     BOB,

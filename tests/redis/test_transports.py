@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from chatcore.errors import Unavailable
 from chatcore.redis import RedisBroker
 from chatcore.testing import LocalClient
+from chatcore.wire.errors import Unavailable
 from tests.conformance.backends import Process
 from tests.redis.stack import ALICE, BOB, expect, redis_cluster
 from tests.redis.support import throwaway_redis, unique_prefix

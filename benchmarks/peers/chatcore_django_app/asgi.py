@@ -21,7 +21,7 @@ from django.urls import path  # noqa: E402
 
 import chatcore_django  # noqa: E402
 from chatcore import User  # noqa: E402
-from chatcore.errors import RoomExists  # noqa: E402
+from chatcore.wire.errors import RoomExists  # noqa: E402
 from chatcore_django.consumer import ChatConsumer  # noqa: E402
 
 

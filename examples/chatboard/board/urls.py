@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib.auth import views as auth
 from django.urls import path, re_path
 
-from chatcore.values import ROOM_NAME_PATTERN
+from chatcore.wire.values import ROOM_NAME_PATTERN
 
 from . import views
 

@@ -14,7 +14,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from chatcore.errors import ChatError
+from chatcore.wire.errors import ChatError
 from chatcore_django import sync
 from chatcore_django.models import Room
 

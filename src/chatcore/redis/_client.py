@@ -11,7 +11,7 @@ import redis.exceptions
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from ..errors import Unavailable, UsageError
+from ..wire.errors import Unavailable, UsageError
 
 __all__ = ("URL_VARIABLE", "make_client", "resolve_url", "unavailable")
 
@@ -54,7 +54,7 @@ def make_client(url: str, timeout: float, name: str | None = None) -> redis.asyn
 
 @contextmanager
 def unavailable() -> Iterator[None]:
-    """Turn a lost or refused Redis connection into :class:`~chatcore.errors.Unavailable`."""
+    """Turn a lost or refused Redis connection into :class:`~chatcore.wire.errors.Unavailable`."""
     try:
         yield
     except _ERRORS as error:

@@ -6,7 +6,7 @@ The header is compact JSON (target, ephemeral flag, effect), which has no raw ne
 first newline splits; an envelope that carries a room message adds a space and the message id
 after the JSON (``["r","lobby",null,0] 17``), so every envelope of a room shares one JSON part,
 parsed once. This module reads and writes only that header: the frame's text is
-:mod:`chatcore.protocol`'s, which also gives the template of a message frame whose id a script
+:mod:`chatcore.wire.protocol`'s, which also gives the template of a message frame whose id a script
 fills in (:func:`message_envelope_template`).
 """
 
@@ -16,7 +16,7 @@ import functools
 import json
 from typing import Any
 
-from ..envelope import (
+from ..backends.envelope import (
     Departed,
     Effect,
     Envelope,
@@ -28,9 +28,9 @@ from ..envelope import (
     UserChanged,
     UserKicked,
 )
-from ..errors import CloseCode
-from ..protocol import FrameTemplate
-from ..values import User
+from ..wire.errors import CloseCode
+from ..wire.protocol import FrameTemplate
+from ..wire.values import User
 
 __all__ = ("decode_envelope", "encode_envelope", "encode_header", "message_envelope_template")
 

@@ -2,7 +2,7 @@
 
 These forms outlive a process: a newer chatcore reads what an older one wrote, so they change
 only with a way to read the old form (tests/redis/test_stored.py pins them). They are not
-frames: the frames clients get are :mod:`chatcore.protocol`'s alone.
+frames: the frames clients get are :mod:`chatcore.wire.protocol`'s alone.
 
 A message is stored as ``"<id> <json>"``, the JSON holding everything but the id (Redis
 assigns it, inside the script that stores the message): :func:`message_template` gives the
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 
-from ..values import Message, Room, RoomKind, User
+from ..wire.values import Message, Room, RoomKind, User
 
 __all__ = (
     "decode_message",

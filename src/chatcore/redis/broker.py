@@ -22,7 +22,7 @@ Room changes
     one as soon as it changes (see :meth:`~RedisBroker.watch_rooms`).
 
 Outages
-    Commands raise :class:`~chatcore.errors.Unavailable` while Redis is unreachable. The reader
+    Commands raise :class:`~chatcore.wire.errors.Unavailable` while Redis is unreachable. The reader
     reconnects with backoff and subscribes again. Envelopes published while a process was cut
     off are lost to it, so once the subscription is back the broker closes the process's
     connections with 1013 (try again later) through ``deliver``: clients reconnect and resume
@@ -45,10 +45,10 @@ import redis.asyncio
 import redis.exceptions
 from anyio.abc import TaskStatus
 
-from ..broker import Deliver
-from ..envelope import Departed, Envelope, RoomRemoved, ToRoom, ToUser, UserKicked
-from ..errors import CloseCode, Unavailable, UsageError
-from ..values import User
+from ..backends.broker import Deliver
+from ..backends.envelope import Departed, Envelope, RoomRemoved, ToRoom, ToUser, UserKicked
+from ..wire.errors import CloseCode, Unavailable, UsageError
+from ..wire.values import User
 from . import _scripts
 from ._client import make_client, resolve_url, unavailable
 from ._codec import decode_envelope, encode_envelope
@@ -68,7 +68,7 @@ _PUBSUB_LOST = (*_LOST, RuntimeError)
 
 
 class RedisBroker:
-    """A :class:`~chatcore.broker.Broker` over Redis, for many server processes.
+    """A :class:`~chatcore.backends.broker.Broker` over Redis, for many server processes.
 
     ``url`` defaults to ``$CHATCORE_REDIS_URL``. Keys and channels start with ``prefix``.
     A dead process's users leave within ``expiry + heartbeat`` seconds (20 by default).

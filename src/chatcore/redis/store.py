@@ -3,7 +3,7 @@
 Ids come from one counter per room, incremented in the same script that stores the message,
 so processes appending at once still get 1, 2, 3, ... with no gaps. Given the process's
 :class:`~chatcore.redis.RedisBroker`, the same script also publishes the ``message`` frame, so
-a room's messages reach every process in id order (see :attr:`chatcore.store.Appended.published`).
+a room's messages reach every process in id order (see :attr:`chatcore.backends.store.Appended.published`).
 A repeated ``client_id`` is recognised while its first message is still in the history.
 
 With a broker on the same Redis and prefix, the store also keeps the rooms it has read in
@@ -18,11 +18,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..envelope import ToRoom
-from ..errors import NoSuchRoom, RoomExists, UsageError
-from ..protocol import message_template
-from ..store import Appended, HistoryPage
-from ..values import Message, Room, User
+from ..backends.envelope import ToRoom
+from ..backends.store import Appended, HistoryPage
+from ..wire.errors import NoSuchRoom, RoomExists, UsageError
+from ..wire.protocol import message_template
+from ..wire.values import Message, Room, User
 from . import _scripts, _stored
 from ._client import resolve_url, unavailable
 from ._codec import encode_header, message_envelope_template
@@ -36,7 +36,7 @@ _CACHED_ROOMS = 4_096
 
 
 class RedisStore:
-    """A :class:`~chatcore.store.Store` in Redis, keeping ``history_size`` messages a room.
+    """A :class:`~chatcore.backends.store.Store` in Redis, keeping ``history_size`` messages a room.
 
     ``url`` defaults to ``$CHATCORE_REDIS_URL`` (or the broker's); keys start with ``prefix``.
     Pass the process's ``broker`` to have appends publish their message in the same step, in

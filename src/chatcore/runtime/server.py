@@ -3,8 +3,8 @@
 :class:`ChatServer` is the application API and the process's lifecycle. Its public methods act
 with full authority: they check values (texts, titles, room names) but ask no policy, and
 count no per-client limit, on anyone's behalf. Adapters call :meth:`ChatServer.connect` for an
-authenticated user and get a :class:`~chatcore.connection.Connection`, whose commands pass the
-client checks (``_checks``) before reaching the server through :class:`~chatcore.ports.Runtime`.
+authenticated user and get a :class:`~chatcore.runtime.connection.Connection`, whose commands pass the
+client checks (``_checks``) before reaching the server through :class:`~chatcore.runtime.ports.Runtime`.
 
 Its parts with a job of their own: ``_posting`` (how a post is stored and sent, chosen once
 here), ``_leave_timers`` (presence grace), ``_auto_rooms`` (rooms that come and go with their
@@ -23,19 +23,15 @@ from typing import Any, Self
 import anyio
 from anyio.abc import TaskGroup
 
-from . import _checks, _posting
-from ._auto_rooms import AutoRooms
-from ._joins import Joins
-from ._leave_timers import LeaveTimers
-from ._quotas import RoomQuotas
-from ._rooms import Rooms
-from ._spawn import Spawner
-from .broker import Broker
-from .clock import Clock, SystemClock
-from .connection import Connection
-from .directory import Directory, MemoryDirectory
-from .envelope import Departed, Envelope, Target, ToRoom, ToUser, UserChanged, UserKicked
-from .errors import (
+from ..backends.broker import Broker
+from ..backends.directory import Directory, MemoryDirectory
+from ..backends.envelope import Departed, Envelope, Target, ToRoom, ToUser, UserChanged, UserKicked
+from ..backends.memory_broker import MemoryBroker
+from ..backends.memory_store import MemoryStore
+from ..backends.store import Appended, HistoryPage, Store
+from ..clock import Clock, SystemClock
+from ..policy import Policy
+from ..wire.errors import (
     ChatError,
     CloseCode,
     InvalidField,
@@ -43,19 +39,23 @@ from .errors import (
     RecipientUnavailable,
     UsageError,
 )
-from .events import Event, PresenceEvent, PrivateEvent, TypingEvent, Welcome
+from ..wire.events import Event, PresenceEvent, PrivateEvent, TypingEvent, Welcome
+from ..wire.limits import Limits
+from ..wire.protocol import encode
+from ..wire.values import DIRECT_PREFIX, Room, User, check_client_id, check_text
+from ..wire.values import ROOM_LIST_CHANNEL as _ROOMS_CHANNEL
+from . import _checks, _posting
+from ._auto_rooms import AutoRooms
+from ._joins import Joins
+from ._leave_timers import LeaveTimers
+from ._quotas import RoomQuotas
+from ._rooms import Rooms
+from ._spawn import Spawner
+from .connection import Connection
 from .hub import Hub, Session
-from .limits import Limits
-from .memory_broker import MemoryBroker
-from .memory_store import MemoryStore
 from .outbox import Outbox
-from .policy import Policy
 from .ports import Joining
-from .protocol import encode
 from .ratelimit import TokenBucket
-from .store import Appended, HistoryPage, Store
-from .values import DIRECT_PREFIX, Room, User, check_client_id, check_text
-from .values import ROOM_LIST_CHANNEL as _ROOMS_CHANNEL
 
 __all__ = ("ChatServer", "Joining")
 
@@ -214,7 +214,7 @@ class ChatServer:
     @property
     def pipelines_sends(self) -> bool:
         """Whether a connection's ``send`` frames are pipelined: each one's post is started
-        while the ones before are still in flight (see :class:`~chatcore.connection.Connection`).
+        while the ones before are still in flight (see :class:`~chatcore.runtime.connection.Connection`).
         True when posts can overlap: the store or the broker keeps a room's messages in order."""
         return self._posting.overlaps
 

@@ -27,7 +27,7 @@ Loss
     broke) delivers ``UserKicked(TRY_AGAIN_LATER)`` to each local user once it is connected
     again, so clients reconnect and resume with ``join``/``since``.
 
-Any method may raise :class:`~chatcore.errors.Unavailable` when the backend cannot be reached.
+Any method may raise :class:`~chatcore.wire.errors.Unavailable` when the backend cannot be reached.
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ from typing import Protocol
 
 from anyio.abc import TaskStatus
 
+from ..wire.values import User
 from .envelope import Envelope
-from .values import User
 
 __all__ = ("Broker", "Deliver")
 

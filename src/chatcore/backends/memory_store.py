@@ -14,10 +14,10 @@ from collections import OrderedDict, deque
 
 import attrs
 
-from .errors import NoSuchRoom, RoomExists
-from .limits import Limits
+from ..wire.errors import NoSuchRoom, RoomExists
+from ..wire.limits import Limits
+from ..wire.values import Message, Room, User
 from .store import Appended, HistoryPage
-from .values import Message, Room, User
 
 __all__ = ("MESSAGE_OVERHEAD", "MemoryStore", "message_cost")
 
@@ -55,7 +55,7 @@ _DEFAULTS = Limits()
 
 
 class MemoryStore:
-    """A :class:`~chatcore.store.Store` in memory, keeping ``history_size`` messages a room
+    """A :class:`~chatcore.backends.store.Store` in memory, keeping ``history_size`` messages a room
     and ``history_bytes`` in all (see the module's doc)."""
 
     #: The server publishes each message; an append never waits, so there is nothing to overlap.

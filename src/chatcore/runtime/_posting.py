@@ -20,11 +20,11 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from ..backends.broker import Broker
+from ..backends.envelope import Envelope
+from ..backends.store import Appended, Store
+from ..wire.values import Message, User
 from ._queue_lock import KeyedLock
-from .broker import Broker
-from .envelope import Envelope
-from .store import Appended, Store
-from .values import Message, User
 
 __all__ = ("AppendLocked", "Posting", "StorePublishes", "WholeLocked", "choose")
 

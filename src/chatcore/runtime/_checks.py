@@ -2,9 +2,9 @@
 the per-connection limits.
 
 The command handlers (``_handlers``) and :meth:`ChatServer.connect
-<chatcore.server.ChatServer.connect>` call these before the server acts; the server's own
+<chatcore.runtime.server.ChatServer.connect>` call these before the server acts; the server's own
 methods check none of them, so application code acts with full authority. What a check finds
-wrong is a :class:`~chatcore.errors.ClientError`, raised in the order the protocol promises
+wrong is a :class:`~chatcore.wire.errors.ClientError`, raised in the order the protocol promises
 (``tests/core/test_errors.py`` pins the codes and their order). Checks on the values themselves
 (a text's length, a reserved room name) stay with the operation, since application input
 passes them too, as do the per-user room quotas (``Limits.rooms_per_user``/``rooms_per_hour``),
@@ -13,11 +13,11 @@ which the application API applies by default.
 
 from __future__ import annotations
 
-from .errors import Forbidden, InvalidField, NoSuchRoom, NotMember, QuotaExceeded, Unavailable
+from ..wire.errors import Forbidden, InvalidField, NoSuchRoom, NotMember, QuotaExceeded, Unavailable
+from ..wire.limits import Limits
+from ..wire.values import Room, User, check_text
 from .hub import Hub, Session
-from .limits import Limits
 from .ports import Runtime
-from .values import Room, User, check_text
 
 __all__ = (
     "admit",

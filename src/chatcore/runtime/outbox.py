@@ -29,9 +29,9 @@ from collections.abc import Awaitable, Callable
 
 import anyio
 
+from ..wire.errors import CloseCode
+from ..wire.protocol import frame_size
 from ._inline import Rest, start
-from .errors import CloseCode
-from .protocol import frame_size
 
 __all__ = ("Closed", "Outbox", "SendFrame")
 

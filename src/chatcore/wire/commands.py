@@ -1,6 +1,6 @@
 """Client commands: one frozen class per frame ``type`` a client may send.
 
-:mod:`chatcore.protocol` builds them from frames; fields are already checked when a command
+:mod:`chatcore.wire.protocol` builds them from frames; fields are already checked when a command
 exists. ``ref`` is the client's correlation value, echoed in the reply.
 """
 

@@ -2,7 +2,7 @@
 
 A frame is encoded once, where the event happens; every process hands the same text to its
 local recipients. Beside the frame an envelope carries typed facts, so that no backend reads
-or writes frame JSON (:mod:`chatcore.protocol` is its one owner): the id of the room message
+or writes frame JSON (:mod:`chatcore.wire.protocol` is its one owner): the id of the room message
 it carries (a broker that orders a room's messages reads it there) and an effect. Effects
 change local state (a deleted room's members, a changed user name) in every process that
 holds affected connections.
@@ -14,10 +14,10 @@ from typing import Literal
 
 import attrs
 
-from .errors import CloseCode
-from .events import MessageEvent, PresenceEvent
-from .protocol import encode
-from .values import ROOM_LIST_CHANNEL, Message, User
+from ..wire.errors import CloseCode
+from ..wire.events import MessageEvent, PresenceEvent
+from ..wire.protocol import encode
+from ..wire.values import ROOM_LIST_CHANNEL, Message, User
 
 __all__ = (
     "Departed",

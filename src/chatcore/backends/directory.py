@@ -1,10 +1,10 @@
-"""The user directory hook: from a user id to the :class:`~chatcore.values.User` to show."""
+"""The user directory hook: from a user id to the :class:`~chatcore.wire.values.User` to show."""
 
 from __future__ import annotations
 
 from typing import Protocol
 
-from .values import User
+from ..wire.values import User
 
 __all__ = ("Directory", "MemoryDirectory")
 

@@ -147,7 +147,7 @@ class RecipientUnavailable(ClientError):
 
 
 class QuotaExceeded(ClientError):
-    """A per-user quota of :class:`~chatcore.limits.Limits` is used up; the message names it."""
+    """A per-user quota of :class:`~chatcore.wire.limits.Limits` is used up; the message names it."""
 
     code = ErrorCode.QUOTA_EXCEEDED
     default_message = "a quota is used up"

@@ -34,11 +34,19 @@ import heapq
 
 import attrs
 
-from .envelope import Envelope, RoomRemoved, ToRoom, ToRoomList, ToUser, UserChanged, UserKicked
+from ..backends.envelope import (
+    Envelope,
+    RoomRemoved,
+    ToRoom,
+    ToRoomList,
+    ToUser,
+    UserChanged,
+    UserKicked,
+)
+from ..wire.protocol import frame_size
+from ..wire.values import User
 from .outbox import Outbox
-from .protocol import frame_size
 from .ratelimit import TokenBucket
-from .values import User
 
 __all__ = ("Departure", "Hub", "Joined", "Left", "Session")
 
@@ -65,7 +73,7 @@ class Departure:
 @attrs.define(eq=False)
 class Session:
     """One connection as the hub sees it (its user, outbox, rate buckets and rooms); the
-    :class:`~chatcore.connection.Connection` wraps it for adapters. Identity is the object."""
+    :class:`~chatcore.runtime.connection.Connection` wraps it for adapters. Identity is the object."""
 
     id: int
     user: User

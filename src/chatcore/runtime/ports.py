@@ -1,7 +1,7 @@
 """The server as a connection sees it: :class:`Runtime`, the one interface between the two.
 
-:class:`~chatcore.connection.Connection` and the command handlers (``_handlers``, with the
-client checks of ``_checks``) use nothing of :class:`~chatcore.server.ChatServer` but what is
+:class:`~chatcore.runtime.connection.Connection` and the command handlers (``_handlers``, with the
+client checks of ``_checks``) use nothing of :class:`~chatcore.runtime.server.ChatServer` but what is
 named here, so the server's other parts can change without them, and a test can put any object
 with these members in the server's place. ``ChatServer`` provides it (the type checker holds
 it to that where ``connect`` makes a ``Connection``).
@@ -17,13 +17,13 @@ from typing import Any, Protocol
 
 import attrs
 
-from .clock import Clock
-from .events import PrivateEvent
+from ..backends.store import Appended, HistoryPage
+from ..clock import Clock
+from ..policy import Policy
+from ..wire.events import PrivateEvent
+from ..wire.limits import Limits
+from ..wire.values import Room, User
 from .hub import Session
-from .limits import Limits
-from .policy import Policy
-from .store import Appended, HistoryPage
-from .values import Room, User
 
 __all__ = ("Joining", "Runtime")
 
@@ -54,7 +54,7 @@ class Runtime(Protocol):
 
     @property
     def pipelines_sends(self) -> bool:
-        """Whether ``send`` frames may overlap (see :class:`~chatcore.connection.Connection`)."""
+        """Whether ``send`` frames may overlap (see :class:`~chatcore.runtime.connection.Connection`)."""
         ...
 
     @property

@@ -12,14 +12,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Literal
 
-from ._quotas import RoomQuotas
-from .broker import Broker
-from .envelope import Effect, Envelope, RoomRemoved, ToRoom, ToRoomList, ToUser
-from .errors import InvalidField, NoSuchRoom, RoomExists
-from .events import RoomEvent
-from .protocol import encode
-from .store import Store
-from .values import (
+from ..backends.broker import Broker
+from ..backends.envelope import Effect, Envelope, RoomRemoved, ToRoom, ToRoomList, ToUser
+from ..backends.store import Store
+from ..wire.errors import InvalidField, NoSuchRoom, RoomExists
+from ..wire.events import RoomEvent
+from ..wire.protocol import encode
+from ..wire.values import (
     DIRECT_PREFIX,
     Room,
     RoomKind,
@@ -29,6 +28,7 @@ from .values import (
     direct_room_name,
     direct_room_title,
 )
+from ._quotas import RoomQuotas
 
 __all__ = ("Rooms",)
 

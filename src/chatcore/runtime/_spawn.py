@@ -1,6 +1,6 @@
 """Short background tasks for the server, at a tenth of what an anyio task costs on asyncio.
 
-A pipelined ``send`` (see :class:`~chatcore.connection.Connection`) finishes in a task of its
+A pipelined ``send`` (see :class:`~chatcore.runtime.connection.Connection`) finishes in a task of its
 own, one task per message. On asyncio, ``TaskGroup.start_soon`` costs about ten times what
 ``loop.create_task`` does (its cancel-scope bookkeeping), which is as much as the rest of a
 message's work in one process (figures in docs/performance.md). So on asyncio the tasks are plain ones, kept in a set (a

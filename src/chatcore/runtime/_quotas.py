@@ -9,13 +9,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from ..backends.store import Store
+from ..clock import Clock
+from ..wire.errors import QuotaExceeded
+from ..wire.limits import Limits
+from ..wire.values import User
 from ._queue_lock import KeyedLock
-from .clock import Clock
-from .errors import QuotaExceeded
-from .limits import Limits
 from .ratelimit import TokenBucket
-from .store import Store
-from .values import User
 
 __all__ = ("RoomQuotas", "UserBuckets")
 
@@ -67,7 +67,7 @@ class UserBuckets:
 
 
 class RoomQuotas:
-    """The room quotas of :class:`~chatcore.limits.Limits`: ``rooms_per_user`` (rooms owned,
+    """The room quotas of :class:`~chatcore.wire.limits.Limits`: ``rooms_per_user`` (rooms owned,
     counted in the store, so across processes) and ``rooms_per_hour`` (this process's bucket)."""
 
     __slots__ = ("_buckets", "_clock", "_limits", "_lock")

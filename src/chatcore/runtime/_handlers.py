@@ -1,5 +1,5 @@
 """One coroutine per client command: its checks (``_checks``), then the server's operation
-(through :class:`~chatcore.ports.Runtime`, nothing else of the server), then the fields of its
+(through :class:`~chatcore.runtime.ports.Runtime`, nothing else of the server), then the fields of its
 ``ok`` reply.
 
 :data:`HANDLERS` maps each command class to its handler; ``tests/core/test_handlers.py`` fails
@@ -11,14 +11,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
+from ..wire import commands as c
+from ..wire.errors import InvalidField
+from ..wire.limits import Limits
+from ..wire.protocol import wire_size
+from ..wire.values import Message, check_text, check_title
 from . import _checks as check
-from . import commands as c
-from .errors import InvalidField
 from .hub import Session
-from .limits import Limits
 from .ports import Runtime
-from .protocol import wire_size
-from .values import Message, check_text, check_title
 
 __all__ = ("HANDLERS", "check_send", "handle", "post_send")
 

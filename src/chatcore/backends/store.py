@@ -2,8 +2,8 @@
 
 Contract (``docs/backends.md``), for every implementation:
 
-- room names are unique: :meth:`create_room` raises :class:`~chatcore.errors.RoomExists`;
-  :meth:`update_room` and :meth:`delete_room` raise :class:`~chatcore.errors.NoSuchRoom`;
+- room names are unique: :meth:`create_room` raises :class:`~chatcore.wire.errors.RoomExists`;
+  :meth:`update_room` and :meth:`delete_room` raise :class:`~chatcore.wire.errors.NoSuchRoom`;
 - :meth:`append` gives a room's messages ids 1, 2, 3, ... with no gaps, even when several
   processes append at once; an append that repeats a (sender, ``client_id``) pair seen recently
   in the room stores nothing and returns the first message with ``created=False``;
@@ -15,7 +15,7 @@ Contract (``docs/backends.md``), for every implementation:
   ``after < id < before``, with ``more`` true when older ones in that range were left out and
   ``last_id`` the room's newest id (0 when empty).
 
-Any method may raise :class:`~chatcore.errors.Unavailable` when the backend cannot be reached.
+Any method may raise :class:`~chatcore.wire.errors.Unavailable` when the backend cannot be reached.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Protocol
 
 import attrs
 
-from .values import Message, Room, User
+from ..wire.values import Message, Room, User
 
 __all__ = ("Appended", "HistoryPage", "Store")
 

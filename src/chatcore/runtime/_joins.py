@@ -1,7 +1,7 @@
 """Joining and leaving rooms: the hub's membership, the broker's presence and the ``presence``
 events that follow from them, for one server.
 
-The hub says what a local join or leave means for the user (see :mod:`chatcore.hub`); this
+The hub says what a local join or leave means for the user (see :mod:`chatcore.runtime.hub`); this
 part makes the broker calls that follows from it, announces a user who is new in a room or
 gone from it, and reads the history a join returns. Whether the client may join is checked
 before (``_checks``).
@@ -11,16 +11,16 @@ from __future__ import annotations
 
 from typing import Literal
 
+from ..backends.broker import Broker
+from ..backends.envelope import Envelope, ToRoom
+from ..backends.store import Store
+from ..wire.events import PresenceEvent
+from ..wire.limits import Limits
+from ..wire.protocol import encode
+from ..wire.values import Room, User
 from ._auto_rooms import AutoRooms
-from .broker import Broker
-from .envelope import Envelope, ToRoom
-from .events import PresenceEvent
 from .hub import Departure, Hub, Joined, Session
-from .limits import Limits
 from .ports import Joining
-from .protocol import encode
-from .store import Store
-from .values import Room, User
 
 __all__ = ("Joins",)
 

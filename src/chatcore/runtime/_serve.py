@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from .errors import CloseCode
+from ..wire.errors import CloseCode
 from .outbox import SendFrame
 
 if TYPE_CHECKING:

@@ -8,18 +8,18 @@ from typing import Any
 
 import anyio
 
+from ..wire.commands import Command, Ref
+from ..wire.commands import Send as SendCommand
+from ..wire.errors import ClientError, CloseCode, InternalError, RateLimited, Unavailable
+from ..wire.events import ErrorReply, OkReply
+from ..wire.protocol import Rejected, decode, encode, frame_size
+from ..wire.values import User
 from ._handlers import check_send, handle, post_send
 from ._inline import start
 from ._serve import CloseSocket, Receive, serve
-from .commands import Command, Ref
-from .commands import Send as SendCommand
-from .errors import ClientError, CloseCode, InternalError, RateLimited, Unavailable
-from .events import ErrorReply, OkReply
 from .hub import Session
 from .outbox import Closed, SendFrame
 from .ports import Runtime
-from .protocol import Rejected, decode, encode, frame_size
-from .values import User
 
 __all__ = ("PIPELINE_DEPTH", "Closed", "Connection")
 
@@ -32,7 +32,7 @@ _Handler = Callable[[Runtime, Session, Any], Awaitable[Any]]
 
 
 class Connection:
-    """One authenticated client connection of a :class:`~chatcore.server.ChatServer`.
+    """One authenticated client connection of a :class:`~chatcore.runtime.server.ChatServer`.
 
     An adapter accepts the socket and calls :meth:`serve` with three functions: read a frame,
     send a frame, send the close frame. (:meth:`serve` feeds every frame the client sends to
@@ -41,7 +41,7 @@ class Connection:
     (:meth:`next_frame` and :meth:`frames` serve clients that pull frames instead, such as
     :class:`~chatcore.testing.LocalClient`.)
 
-    It sees the server only through :class:`~chatcore.ports.Runtime`.
+    It sees the server only through :class:`~chatcore.runtime.ports.Runtime`.
     """
 
     def __init__(self, runtime: Runtime, session: Session) -> None:
@@ -161,7 +161,7 @@ class Connection:
         the connection; the close code to send then. An exception from ``send`` propagates.
 
         While this runs, frames for an idle socket are sent as they are produced, without
-        waking this task (see :mod:`chatcore.outbox`); ``send`` must not depend on the task
+        waking this task (see :mod:`chatcore.runtime.outbox`); ``send`` must not depend on the task
         it runs in.
         """
         return await self._session.outbox.write_all(send)

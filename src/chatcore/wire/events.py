@@ -1,6 +1,6 @@
 """Server events: one frozen class per frame ``type`` the server sends.
 
-Each knows its wire form (:meth:`to_wire`); :func:`chatcore.protocol.encode` turns it into text.
+Each knows its wire form (:meth:`to_wire`); :func:`chatcore.wire.protocol.encode` turns it into text.
 """
 
 from __future__ import annotations

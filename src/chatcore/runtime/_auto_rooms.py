@@ -11,11 +11,11 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Literal
 
+from ..backends.broker import Broker
+from ..backends.store import Store
+from ..wire.errors import ChatError, NoSuchRoom, RoomExists
+from ..wire.values import Room, User
 from ._quotas import RoomQuotas
-from .broker import Broker
-from .errors import ChatError, NoSuchRoom, RoomExists
-from .store import Store
-from .values import Room, User
 
 __all__ = ("AutoRooms",)
 

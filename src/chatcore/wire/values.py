@@ -2,7 +2,7 @@
 
 They are frozen and checked at construction, so a value that exists is valid. The checks that
 client input must pass (room slugs, titles, text, client ids: docs/protocol.md, "Values") live
-here too, as plain functions that raise :class:`~chatcore.errors.InvalidField`. They admit only
+here too, as plain functions that raise :class:`~chatcore.wire.errors.InvalidField`. They admit only
 what every store can keep exactly (PostgreSQL refuses NUL; the ORM's ``client_id`` column has
 100 characters), so a store never refuses a value the protocol let through.
 """

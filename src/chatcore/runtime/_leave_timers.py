@@ -13,8 +13,8 @@ from collections.abc import Awaitable, Callable
 
 import anyio
 
-from .clock import Clock
-from .errors import ChatError
+from ..clock import Clock
+from ..wire.errors import ChatError
 from .hub import Departure, Hub
 
 __all__ = ("LeaveTimers",)

@@ -13,11 +13,11 @@ from collections import defaultdict
 import anyio
 from anyio.abc import TaskStatus
 
+from ..wire.events import PresenceEvent
+from ..wire.protocol import encode
+from ..wire.values import User
 from .broker import Deliver
 from .envelope import Departed, Envelope, ToRoom
-from .events import PresenceEvent
-from .protocol import encode
-from .values import User
 
 __all__ = ("MemoryBroker", "MemoryBus")
 
@@ -44,7 +44,7 @@ class MemoryBus:
 
 
 class MemoryBroker:
-    """A :class:`~chatcore.broker.Broker` held in memory."""
+    """A :class:`~chatcore.backends.broker.Broker` held in memory."""
 
     #: Envelopes are delivered as they are published.
     orders_messages = False
