@@ -13,8 +13,6 @@ from collections import defaultdict
 import anyio
 from anyio.abc import TaskStatus
 
-from ..wire.events import PresenceEvent
-from ..wire.protocol import encode
 from ..wire.values import User
 from .broker import Deliver
 from .envelope import Departed, Envelope, ToRoom
@@ -86,8 +84,7 @@ class MemoryBroker:
             if not holders:
                 del bus.online[user_id]
         for room, user in left:
-            frame = encode(PresenceEvent(room=room, event="leave", user=user))
-            self._deliver_all(Envelope(ToRoom(room), frame))
+            self._deliver_all(Envelope.presence(room, "leave", user))
         announcer = next((b for b in bus.brokers.values() if b._deliver is not None), None)
         if announcer is not None and announcer._deliver is not None:
             for room in dict.fromkeys(room for room, _ in left):

@@ -21,6 +21,7 @@ from typing import Any
 from ..backends.envelope import ToRoom
 from ..backends.store import Appended, HistoryPage
 from ..wire.errors import NoSuchRoom, RoomExists, UsageError
+from ..wire.limits import Limits
 from ..wire.protocol import message_template
 from ..wire.values import Message, Room, User
 from . import _scripts, _stored
@@ -48,7 +49,7 @@ class RedisStore:
         url: str | None = None,
         *,
         prefix: str = "chatcore:",
-        history_size: int = 1_000,
+        history_size: int = Limits().history_size,
         broker: RedisBroker | None = None,
         timeout: float = 5.0,
     ) -> None:
