@@ -29,7 +29,7 @@ pytestmark = [pytest.mark.network]
 #: Stable error codes a hostile frame may get; ``internal`` would be a server bug.
 CLIENT_CODES = {"bad_frame", "unknown_type", "invalid_field", "too_large", "no_such_room"}
 CLIENT_CODES |= {"room_exists", "not_member", "forbidden", "no_such_user"}
-CLIENT_CODES |= {"recipient_unavailable", "rate_limited"}
+CLIENT_CODES |= {"recipient_unavailable", "rate_limited", "quota_exceeded"}
 CHAT_EVERY = 25
 
 
