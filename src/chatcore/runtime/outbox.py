@@ -101,19 +101,23 @@ class Outbox:
         if size < 0:
             size = frame_size(text)
         frames = self._frames
-        if self._full(len(frames), self._held, size) and not self._make_room(ephemeral, size):
+        held = self._held
+        # (_full, written out: this runs once per frame and recipient.)
+        if (len(frames) >= self._capacity or (held and held + size > self._budget)) and not (
+            self._make_room(ephemeral, size)
+        ):
             # A dropped ephemeral frame leaves the outbox open; a chat frame that found no room
             # has closed it (1013).
             return ephemeral
-        frames = self._frames  # _make_room may have made a new queue
-        if self._send is not None and not frames and not self._busy:
+        if not frames and self._send is not None and not self._busy:
             self._send_now(self._send, text, size)
             return True
         frames.append((text, ephemeral, size))
         self._held += size
         if ephemeral:
             self._ephemeral += 1
-        self._wake()
+        if self._waiter is not None:
+            self._wake()
         return True
 
     def _send_now(self, send: SendFrame, text: str, size: int) -> None:
@@ -159,7 +163,9 @@ class Outbox:
                     self.dropped += 1
                 else:
                     kept.append(frame)
-            self._frames, self._held = kept, held
+            frames.clear()  # the same queue: put() holds it
+            frames.extend(kept)
+            self._held = held
             if not self._full(count, held, size):
                 return True
         self.close(CloseCode.TRY_AGAIN_LATER)
