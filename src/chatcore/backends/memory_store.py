@@ -29,7 +29,8 @@ MESSAGE_OVERHEAD = 256
 
 def message_cost(message: Message) -> int:
     """What ``message`` counts for against the store's ``history_bytes``."""
-    cost = MESSAGE_OVERHEAD + len(message.text.encode())
+    text = message.text
+    cost = MESSAGE_OVERHEAD + (len(text) if text.isascii() else len(text.encode()))
     if message.client_id is not None:
         cost += len(message.client_id.encode())
     return cost
@@ -130,7 +131,8 @@ class MemoryStore:
                 log.client_ids.popitem(last=False)
         if len(log.messages) > self.history_size:
             self._drop_oldest(log)
-        self._keep_budget()
+        if self._bytes > self.history_bytes or len(self._order) > 2 * self._count + 64:
+            self._keep_budget()
         return Appended(message, created=True)
 
     async def history(
