@@ -88,7 +88,7 @@ def chat_settings() -> ChatSettings:
     origins = raw.get("ALLOWED_ORIGINS", ())
     if isinstance(origins, str) or not all(isinstance(origin, str) for origin in origins):
         raise ImproperlyConfigured("CHATCORE['ALLOWED_ORIGINS'] is a list of origins (or '*')")
-    from .origin import normalize_origin
+    from chatcore.origins import normalize_origin
 
     for origin in origins:
         if origin != "*" and normalize_origin(origin) is None:

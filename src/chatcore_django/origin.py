@@ -15,28 +15,14 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from typing import Any
-from urllib.parse import urlsplit
 
 from channels.security.websocket import WebsocketDenier
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 
-__all__ = ("SameOriginValidator", "normalize_origin", "own_origin")
+from chatcore.origins import AllowedOrigins, socket_origin
 
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
-def normalize_origin(origin: str) -> str | None:
-    """``scheme://host:port`` in lower case with the port always given; None if not an origin."""
-    try:
-        parts = urlsplit(origin.strip().rstrip("/").lower())
-        port = parts.port
-    except ValueError:
-        return None
-    if parts.scheme not in _DEFAULT_PORTS or not parts.hostname or parts.path or parts.query:
-        return None
-    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
-    return f"{parts.scheme}://{host}:{port or _DEFAULT_PORTS[parts.scheme]}"
+__all__ = ("SameOriginValidator", "own_origin")
 
 
 def _header(scope: dict[str, Any], name: bytes) -> str | None:
@@ -62,8 +48,7 @@ def own_origin(scope: dict[str, Any]) -> str | None:
     domain, _port = split_domain_port(host.lower())
     if not domain or not validate_host(domain, _allowed_hosts()):
         return None
-    scheme = "https" if scope.get("scheme") == "wss" else "http"
-    return normalize_origin(f"{scheme}://{host}")
+    return socket_origin(str(scope.get("scheme", "ws")), host)
 
 
 class SameOriginValidator:
@@ -72,10 +57,7 @@ class SameOriginValidator:
 
     def __init__(self, application: Any, allowed_origins: Collection[str] = ()) -> None:
         self.application = application
-        self.any_origin = "*" in allowed_origins
-        self.allowed_origins = frozenset(
-            found for found in map(normalize_origin, allowed_origins) if found is not None
-        )
+        self.allowed_origins = AllowedOrigins(allowed_origins)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
         if scope["type"] == "websocket" and not self.allows(scope):
@@ -84,10 +66,5 @@ class SameOriginValidator:
 
     def allows(self, scope: dict[str, Any]) -> bool:
         """Whether the handshake's ``Origin`` (if any) may open a socket."""
-        origin = _header(scope, b"origin")
-        if origin is None or self.any_origin:
-            return True
-        normal = normalize_origin(origin)  # "null" (a sandboxed page) is no origin: refused
-        if normal is None:
-            return False
-        return normal in self.allowed_origins or normal == own_origin(scope)
+        # (A listed origin adds to the site's own; "null", a sandboxed page, is refused.)
+        return self.allowed_origins.allow(_header(scope, b"origin"), own_origin(scope))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable, Collection
 from functools import partial
-from urllib.parse import urlsplit
 
 from starlette.responses import PlainTextResponse
 from starlette.routing import WebSocketRoute
@@ -13,6 +12,7 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from chatcore import ChatServer, CloseCode, User
+from chatcore.origins import AllowedOrigins, socket_origin
 from chatcore.wire.errors import QuotaExceeded, Unavailable
 
 __all__ = ("Authenticate", "ChatEndpoint", "chat_route")
@@ -25,8 +25,9 @@ class ChatEndpoint:
     """An ASGI WebSocket app that connects each authenticated socket to ``server``.
 
     ``allowed_origins`` lists the ``Origin`` values browsers may connect from (``"*"`` allows
-    any); by default only the socket's own host is allowed. A socket without an ``Origin`` header
-    does not come from a browser page, so the origin check does not apply to it.
+    any); by default only the socket's own origin is allowed: its scheme, host and port (see
+    :mod:`chatcore.origins`). A socket without an ``Origin`` header does not come from a browser
+    page, so the origin check does not apply to it.
     """
 
     def __init__(
@@ -37,7 +38,7 @@ class ChatEndpoint:
     ) -> None:
         self.server = server
         self.authenticate = authenticate
-        self.allowed_origins = frozenset(origin.rstrip("/") for origin in allowed_origins)
+        self.allowed_origins = AllowedOrigins(allowed_origins)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         websocket = WebSocket(scope, receive, send)
@@ -79,14 +80,12 @@ class ChatEndpoint:
 
     def origin_allowed(self, websocket: WebSocket) -> bool:
         """Whether the handshake's ``Origin`` (if any) may open a socket."""
-        origin = websocket.headers.get("origin")
-        if origin is None or "*" in self.allowed_origins:
-            return True
-        origin = origin.rstrip("/")
-        if self.allowed_origins:
-            return origin in self.allowed_origins
         host = websocket.headers.get("host")
-        return host is not None and urlsplit(origin).netloc == host
+        # A list given replaces the site's own origin (behind a proxy that rewrites Host, the
+        # socket's own origin is not the public one).
+        listed = self.allowed_origins.origins
+        own = socket_origin(websocket.url.scheme, host) if host and not listed else None
+        return self.allowed_origins.allow(websocket.headers.get("origin"), own)
 
 
 async def _refuse(websocket: WebSocket, reason: str) -> None:

@@ -6,6 +6,7 @@
     redis                         (a broker and a store)
     runtime                       (the server, connections, handlers, hub, outboxes)
     policy, clock                 (hooks the runtime is given)
+    origins                       (the adapters' origin check; imports nothing)
     backends                      (the broker and store contracts, envelopes, memory versions)
     wire                          (values, commands, events, errors, limits, protocol)
 """
@@ -27,6 +28,7 @@ ALLOWED = {
     "backends": {"wire"},
     "policy": {"wire"},
     "clock": set(),
+    "origins": set(),
     "runtime": {"wire", "backends", "policy", "clock"},
     "redis": {"wire", "backends", "clock"},
     "testing": {"wire", "backends", "runtime", "policy", "clock"},

@@ -100,6 +100,15 @@ def test_a_foreign_origin_is_refused_and_the_own_origin_allowed(client: TestClie
         assert ws.receive_json()["type"] == "welcome"
 
 
+def test_the_own_host_on_another_scheme_is_refused(client: TestClient) -> None:
+    # The socket is ws://testserver: a page of https://testserver is another origin.
+    with pytest.raises(WebSocketDenialResponse) as refused:
+        client.websocket_connect(
+            "/ws", headers={"x-user": "alice", "origin": "https://testserver"}
+        ).__enter__()
+    assert refused.value.status_code == 403
+
+
 def test_allowed_origins_are_the_only_ones_allowed(server: ChatServer) -> None:
     app = make_app(server, allowed_origins=["https://app.example/"])
     alice = {"x-user": "alice"}
