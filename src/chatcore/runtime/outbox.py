@@ -192,14 +192,8 @@ class Outbox:
 
     def get_nowait(self) -> str | None:
         """The next frame, or None if none is queued. Raises :class:`Closed` once closed."""
-        if self.close_code is not None:
-            raise Closed(self.close_code)
-        if not self._frames:
-            return None
-        text, ephemeral, size = self._frames.popleft()
-        if ephemeral:
-            self._ephemeral -= 1
-        self._held -= size
+        text = self._pop()
+        self._sent()
         return text
 
     def _pop(self) -> str | None:
