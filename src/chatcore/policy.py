@@ -1,4 +1,4 @@
-"""Permissions: who may create, join, write to and manage rooms, and message whom.
+"""Permissions: who may create, join, write to, manage and moderate rooms, and message whom.
 
 Subclass :class:`Policy` and override what your site decides otherwise. Whatever the policy
 says, a direct room stays visible to its two users only.
@@ -26,6 +26,11 @@ class Policy:
 
     async def can_manage(self, user: User, room: Room) -> bool:
         """Rename or delete the room."""
+        return room.owner is not None and room.owner == user.id
+
+    async def can_moderate(self, user: User, room: Room) -> bool:
+        """Delete other people's messages in the room (authors may always delete their own).
+        The default: the room's owner."""
         return room.owner is not None and room.owner == user.id
 
     async def can_message(self, sender: User, recipient: User) -> bool:

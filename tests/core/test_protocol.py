@@ -247,4 +247,5 @@ def test_every_error_code_has_an_exception_class() -> None:
         "unavailable",
         "internal",
         "quota_exceeded",
+        "no_such_message",
     ]

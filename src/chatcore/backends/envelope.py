@@ -15,9 +15,10 @@ from typing import Literal
 import attrs
 
 from ..wire.errors import CloseCode
-from ..wire.events import MessageEvent, PresenceEvent
+from ..wire.events import MessageChanged, MessageEvent, PresenceEvent
 from ..wire.protocol import encode
-from ..wire.values import ROOM_LIST_CHANNEL, Message, User
+from ..wire.values import ROOM_LIST_CHANNEL, ChangeKind, Message, User
+from .store import Change
 
 __all__ = (
     "Departed",
@@ -111,6 +112,9 @@ class Envelope:
     effect: Effect | None = None
     #: The id of the room ``message`` event in ``frame``; None for any other frame.
     message_id: int | None = None
+    #: For a ``message_changed`` event: the room's newest message id when the change was made.
+    #: A broker that orders messages publishes it after that message (it must not overtake it).
+    after: int | None = None
 
     @classmethod
     def message(cls, message: Message) -> Envelope:
@@ -118,6 +122,16 @@ class Envelope:
         return cls(
             ToRoom(message.room), encode(MessageEvent(message=message)), message_id=message.id
         )
+
+    @classmethod
+    def changed(cls, change: Change) -> Envelope:
+        """The ``message_changed`` event of a change, to its room."""
+        return cls.change_of(change.kind, change.message, change.after)
+
+    @classmethod
+    def change_of(cls, kind: ChangeKind, message: Message, after: int) -> Envelope:
+        frame = encode(MessageChanged(change=kind, message=message))
+        return cls(ToRoom(message.room), frame, after=after)
 
     @classmethod
     def presence(cls, room: str, event: Literal["join", "leave", "update"], user: User) -> Envelope:

@@ -11,13 +11,15 @@ would let old messages, or one busy room, stop every room.
 from __future__ import annotations
 
 from collections import OrderedDict, deque
+from collections.abc import Mapping
+from typing import Any
 
 import attrs
 
-from ..wire.errors import NoSuchRoom, RoomExists
+from ..wire.errors import NoSuchMessage, NoSuchRoom, RoomExists
 from ..wire.limits import Limits
-from ..wire.values import Message, Room, User
-from .store import Appended, HistoryPage
+from ..wire.values import ChangeKind, Message, Room, User
+from .store import UNREAD_CAP, Appended, Change, ChangePage, HistoryPage, Reading
 
 __all__ = ("MESSAGE_OVERHEAD", "MemoryStore", "message_cost")
 
@@ -33,11 +35,33 @@ def message_cost(message: Message) -> int:
     cost = MESSAGE_OVERHEAD + (len(text) if text.isascii() else len(text.encode()))
     if message.client_id is not None:
         cost += len(message.client_id.encode())
+    if message.meta is not None or message.reactions:
+        cost += _extra_cost(message)
+    return cost
+
+
+def _extra_cost(message: Message) -> int:
+    cost = 0
+    if message.meta is not None:
+        cost += len(repr(message.meta).encode())
+    for reaction in message.reactions:
+        cost += 64 + len(reaction.emoji.encode()) + sum(16 + len(u) for u in reaction.users)
     return cost
 
 
 class _RoomLog:
-    __slots__ = ("bytes", "client_ids", "gone", "last_id", "messages", "room")
+    __slots__ = (
+        "bytes",
+        "change_seq",
+        "changes",
+        "client_ids",
+        "dropped_after",
+        "gone",
+        "last_id",
+        "marks",
+        "messages",
+        "room",
+    )
 
     def __init__(self, room: Room) -> None:
         self.room = room
@@ -46,6 +70,17 @@ class _RoomLog:
         self.bytes = 0
         self.gone = False  # deleted: its entries in the store's queue are stale
         self.client_ids: OrderedDict[tuple[str, str], Message] = OrderedDict()
+        self.changes: deque[Change] = deque()
+        self.change_seq = 0
+        self.dropped_after = -1  # ``after`` of the newest change no longer kept
+        self.marks: dict[str, int] = {}
+
+    def index(self, message_id: int) -> int | None:
+        """Where message ``message_id`` is in :attr:`messages`, or None."""
+        if not self.messages:
+            return None
+        index = message_id - self.messages[0].id
+        return index if 0 <= index < len(self.messages) else None
 
     def holds(self, message_id: int) -> bool:
         return not self.gone and bool(self.messages) and message_id >= self.messages[0].id
@@ -109,15 +144,30 @@ class MemoryStore:
         return [log.room for _, log in sorted(self._rooms.items()) if log.room.visible_to(user_id)]
 
     async def append(
-        self, room: str, sender: User, text: str, ts: int, client_id: str | None = None
+        self,
+        room: str,
+        sender: User,
+        text: str,
+        ts: int,
+        client_id: str | None = None,
+        *,
+        reply_to: int | None = None,
+        meta: Mapping[str, Any] | None = None,
     ) -> Appended:
         log = self._log(room)
         key = (sender.id, client_id) if client_id is not None else None
         if key is not None and key in log.client_ids:
-            return Appended(log.client_ids[key], created=False)
+            return Appended(self._current(log, log.client_ids[key]), created=False)
         log.last_id += 1
         message = Message(
-            id=log.last_id, room=room, ts=ts, sender=sender, text=text, client_id=client_id
+            id=log.last_id,
+            room=room,
+            ts=ts,
+            sender=sender,
+            text=text,
+            client_id=client_id,
+            reply_to=reply_to,
+            meta=meta,
         )
         log.messages.append(message)
         cost = message_cost(message)
@@ -150,6 +200,76 @@ class MemoryStore:
         page = tuple(messages[i] for i in range(start, high)) if start < high else ()
         return HistoryPage(page, start > low, log.last_id)
 
+    async def get_message(self, room: str, id: int) -> Message | None:
+        log = self._log(room)
+        index = log.index(id)
+        return None if index is None else log.messages[index]
+
+    async def change(self, room: str, kind: ChangeKind, message: Message) -> Change | None:
+        log = self._log(room)
+        index = log.index(message.id)
+        if index is None:
+            raise NoSuchMessage(field="id")
+        old = log.messages[index]
+        if old.version != message.version - 1:
+            return None
+        message = attrs.evolve(message, room=room, client_id=old.client_id)
+        log.messages[index] = message
+        cost = message_cost(message) - message_cost(old)
+        log.bytes += cost
+        self._bytes += cost
+        if key := (old.sender.id, old.client_id) if old.client_id is not None else None:
+            if log.client_ids.get(key) is old:
+                log.client_ids[key] = message
+        log.change_seq += 1
+        change = Change(kind, message, log.change_seq, log.last_id)
+        log.changes.append(change)
+        while len(log.changes) > self.history_size:
+            log.dropped_after = log.changes.popleft().after
+        if self._bytes > self.history_bytes:
+            self._keep_budget()
+        return change
+
+    async def changes(self, room: str, *, since: int, limit: int) -> ChangePage:
+        log = self._log(room)
+        found = [change for change in log.changes if change.after >= since]
+        gap = log.dropped_after >= since or len(found) > limit
+        return ChangePage(tuple(found[:limit]), gap)
+
+    async def mark_read(self, room: str, user_id: str, id: int | None) -> int:
+        log = self._log(room)
+        mark = log.marks.get(user_id)
+        if id is None:
+            if mark is None:
+                mark = log.marks[user_id] = log.last_id
+            return mark
+        new = min(id, log.last_id)
+        if mark is None or new > mark:
+            log.marks[user_id] = mark = new
+        return mark
+
+    async def read_marks(self, room: str) -> dict[str, int]:
+        log = self._log(room)
+        marks = dict.fromkeys(log.room.users, 0) if log.room.is_direct else {}
+        marks.update(log.marks)
+        return marks
+
+    async def reading(self, user_id: str) -> dict[str, Reading]:
+        found: dict[str, Reading] = {}
+        for name, log in self._rooms.items():
+            mark = log.marks.get(user_id)
+            if mark is None:
+                if not (log.room.is_direct and user_id in log.room.users):
+                    continue
+                mark = 0
+            found[name] = Reading(mark, _unread(log, user_id, mark))
+        return found
+
+    @staticmethod
+    def _current(log: _RoomLog, message: Message) -> Message:
+        index = log.index(message.id)
+        return message if index is None else log.messages[index]
+
     def _log(self, name: str) -> _RoomLog:
         log = self._rooms.get(name)
         if log is None:
@@ -179,3 +299,21 @@ class MemoryStore:
         # messages held.
         if len(order) > 2 * self._count + 64:
             self._order = deque(entry for entry in order if entry[0].holds(entry[1]))
+
+
+def _unread(log: _RoomLog, user_id: str, mark: int) -> int:
+    """Messages after ``mark`` that ``user_id`` did not send and that are not deleted."""
+    count = 0
+    messages = log.messages
+    start = log.index(mark + 1)
+    if start is None:
+        if not messages or mark + 1 > messages[-1].id:
+            return 0
+        start = 0
+    for i in range(start, len(messages)):
+        message = messages[i]
+        if message.sender.id != user_id and not message.deleted:
+            count += 1
+            if count >= UNREAD_CAP:
+                break
+    return count

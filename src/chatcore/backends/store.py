@@ -11,22 +11,46 @@ Contract (``docs/backends.md``), for every implementation:
 - with :attr:`~Store.pipelined` true, appends may overlap: appends started one after another
   (each called before the previous one returned) take ids in the order they were started, and
   each publishes its own ``message`` event (:attr:`Appended.published`);
-- :meth:`history` returns messages in id order, the newest ``limit`` of those with
-  ``after < id < before``, with ``more`` true when older ones in that range were left out and
-  ``last_id`` the room's newest id (0 when empty).
+- :meth:`history` returns messages in id order, in their current state, the newest ``limit``
+  of those with ``after < id < before``, with ``more`` true when older ones in that range were
+  left out and ``last_id`` the room's newest id (0 when empty).
+
+The room event log: besides appends, a room's history takes *changes* (an edit, a deletion,
+new reactions) to messages it still holds. Each is one call, :meth:`change`, which replaces
+the message by its new state if nobody changed it since it was read (its ``version`` is one
+more than the stored one; otherwise nothing happens and it returns None, and the caller reads
+again and retries). A change takes the next number of the room's change counter (``seq``: 1,
+2, 3, ... with no gaps) and records the room's newest message id when it was made
+(``after``), so it has a place among the appends; :meth:`changes` returns those made after
+message ``since`` was appended (``after >= since``), oldest first, for a client that resumes.
+A store keeps at least the newest ``history_size`` changes of a room; ``gap`` is true when one
+it should return is no longer kept. With :attr:`~Store.pipelined` true and a broker, a change
+publishes its ``message_changed`` event in the same atomic step (``Changed.published``).
+
+Read marks: per (room, user), the id up to which the user has read the room. :meth:`mark_read`
+moves it forward only, never past the room's newest id; with ``id`` None it creates the mark
+at the newest id if the user has none (a first join) and otherwise leaves it. A user *belongs*
+to the rooms they have a mark in and to their direct rooms (mark 0 until they set one);
+:meth:`reading` gives each of them with its mark and unread count: the messages after the mark
+that the user did not send and that are not deleted, counted up to :data:`UNREAD_CAP`.
+Deleting a room deletes its changes and marks.
 
 Any method may raise :class:`~chatcore.wire.errors.Unavailable` when the backend cannot be reached.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 import attrs
 
-from ..wire.values import Message, Room, User
+from ..wire.values import ChangeKind, Message, Room, User
 
-__all__ = ("Appended", "HistoryPage", "Store")
+__all__ = ("UNREAD_CAP", "Appended", "Change", "ChangePage", "HistoryPage", "Reading", "Store")
+
+#: Unread counts stop at this (a client shows "100+").
+UNREAD_CAP = 100
 
 
 @attrs.frozen
@@ -43,6 +67,35 @@ class Appended:
     #: The store already published the ``message`` event to the room in the same atomic step
     #: as the append (the Redis store does, so messages reach every process in id order).
     published: bool = False
+
+
+@attrs.frozen
+class Change:
+    """One change in a room's log: ``message`` as it is after it."""
+
+    kind: ChangeKind
+    message: Message
+    #: The room's change counter: 1, 2, 3, ...
+    seq: int
+    #: The room's newest message id when the change was made: it comes after that message.
+    after: int
+    #: The store already published the ``message_changed`` event in the same atomic step.
+    published: bool = False
+
+
+@attrs.frozen
+class ChangePage:
+    changes: tuple[Change, ...]
+    #: Some change made after ``since`` is no longer kept (or more than ``limit`` were made).
+    gap: bool
+
+
+@attrs.frozen
+class Reading:
+    """A room a user belongs to: the user's read mark and how many messages are unread."""
+
+    read: int
+    unread: int
 
 
 class Store(Protocol):
@@ -65,9 +118,50 @@ class Store(Protocol):
         ...
 
     async def append(
-        self, room: str, sender: User, text: str, ts: int, client_id: str | None = None
+        self,
+        room: str,
+        sender: User,
+        text: str,
+        ts: int,
+        client_id: str | None = None,
+        *,
+        reply_to: int | None = None,
+        meta: Mapping[str, Any] | None = None,
     ) -> Appended: ...
 
     async def history(
         self, room: str, *, limit: int, after: int | None = None, before: int | None = None
     ) -> HistoryPage: ...
+
+    # the room event log
+
+    async def get_message(self, room: str, id: int) -> Message | None:
+        """The message ``id`` of ``room`` in its current state (deleted ones too), or None
+        when the room's history does not hold it; :class:`NoSuchRoom` for a missing room."""
+        ...
+
+    async def change(self, room: str, kind: ChangeKind, message: Message) -> Change | None:
+        """Replace message ``message.id`` by ``message`` (its new state) if its stored
+        ``version`` is ``message.version - 1``, and log the change; None (and no change) if the
+        version moved. :class:`NoSuchRoom`, or :class:`NoSuchMessage` when the history does not
+        hold the message."""
+        ...
+
+    async def changes(self, room: str, *, since: int, limit: int) -> ChangePage:
+        """The changes made after message ``since`` was appended, oldest first (see above)."""
+        ...
+
+    # read state
+
+    async def mark_read(self, room: str, user_id: str, id: int | None) -> int:
+        """Move ``user_id``'s mark in ``room`` forward to ``id`` (clamped to the newest id), or
+        with None create it at the newest id if there is none; return the mark."""
+        ...
+
+    async def read_marks(self, room: str) -> dict[str, int]:
+        """Every user's mark in ``room`` (for direct rooms: how far the other one has read)."""
+        ...
+
+    async def reading(self, user_id: str) -> dict[str, Reading]:
+        """The rooms ``user_id`` belongs to, by name, with the mark and the unread count."""
+        ...

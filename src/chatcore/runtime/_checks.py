@@ -13,14 +13,28 @@ which the application API applies by default.
 
 from __future__ import annotations
 
-from ..wire.errors import Forbidden, InvalidField, NoSuchRoom, NotMember, QuotaExceeded, Unavailable
+from ..wire.errors import (
+    Forbidden,
+    InvalidField,
+    NoSuchMessage,
+    NoSuchRoom,
+    NotMember,
+    QuotaExceeded,
+    RateLimited,
+    Unavailable,
+)
 from ..wire.limits import Limits
-from ..wire.values import Room, User, check_text
+from ..wire.values import DIRECT_PREFIX, Message, Room, User, check_text
 from .hub import Hub, Session
 from .ports import Runtime
+from .ratelimit import TokenBucket
 
 __all__ = (
     "admit",
+    "deletable",
+    "editable",
+    "message_room",
+    "reactable",
     "in_room",
     "joinable_room",
     "managed_room",
@@ -130,3 +144,57 @@ async def recipient(runtime: Runtime, sender: User, user_id: str, to_self: str) 
     if not await runtime.policy.can_message(sender, found):
         raise Forbidden("you may not message this user", field="to")
     return found
+
+
+async def message_room(runtime: Runtime, session: Session, name: str) -> Room:
+    """The room of a message command (``edit``, ``delete_message``, ``react``, ``unreact``),
+    which ``session`` must have joined. Another pair's direct room, or a direct room's name
+    that does not exist, is :class:`NoSuchMessage`, as a message not in the room is."""
+    try:
+        room = await runtime.get_room(name)
+    except NoSuchRoom:
+        if name.startswith(DIRECT_PREFIX):
+            raise NoSuchMessage(field="id") from None
+        raise
+    if not room.visible_to(session.user.id):
+        raise NoSuchMessage(field="id")
+    if name not in session.rooms:
+        raise NotMember(field="room")
+    return room
+
+
+async def editable(runtime: Runtime, session: Session, name: str, message_id: int) -> Message:
+    """The message ``session``'s user may edit: their own, in a room they may write in."""
+    room = await message_room(runtime, session, name)
+    if not await runtime.policy.can_send(session.user, room):
+        raise Forbidden("you may not write in this room", field="room")
+    message = await runtime.get_message(name, message_id)
+    if message.sender.id != session.user.id:
+        raise Forbidden("only its author may edit a message", field="id")
+    return message
+
+
+async def deletable(runtime: Runtime, session: Session, name: str, message_id: int) -> Message:
+    """The message ``session``'s user may delete: their own, or any if they moderate the
+    room (``Policy.can_moderate``: by default, its owner)."""
+    room = await message_room(runtime, session, name)
+    message = await runtime.get_message(name, message_id)
+    if message.sender.id != session.user.id and not await runtime.policy.can_moderate(
+        session.user, room
+    ):
+        raise Forbidden("only its author or a moderator may delete a message", field="id")
+    return message
+
+
+async def reactable(runtime: Runtime, session: Session, name: str) -> None:
+    """``session`` may react in the room now: joined, allowed to write, and within
+    ``reaction_rate``."""
+    room = await message_room(runtime, session, name)
+    if not await runtime.policy.can_send(session.user, room):
+        raise Forbidden("you may not react in this room", field="room")
+    limits = runtime.limits
+    now = runtime.clock.now()
+    if session.reacting is None:
+        session.reacting = TokenBucket(limits.reaction_rate, limits.reaction_burst, now)
+    if not session.reacting.take(now):
+        raise RateLimited("too many reactions; slow down")

@@ -11,18 +11,31 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
+import attrs
+
+from ..backends.store import Change
 from ..wire import commands as c
 from ..wire.errors import InvalidField
+from ..wire.events import MessageChanged
 from ..wire.limits import Limits
-from ..wire.protocol import wire_size
+from ..wire.protocol import encode, frame_size, wire_size
 from ..wire.values import Message, check_text, check_title
 from . import _checks as check
 from .hub import Session
 from .ports import Runtime
 
-__all__ = ("HANDLERS", "check_send", "handle", "post_send")
+__all__ = ("HANDLERS", "Reply", "check_send", "handle", "post_send")
 
-Result = dict[str, Any]
+
+@attrs.frozen
+class Reply:
+    """A result whose ``ok`` reply is followed by more frames for the same connection."""
+
+    fields: dict[str, Any]
+    then: tuple[str, ...]
+
+
+Result = dict[str, Any] | Reply
 _C = TypeVar("_C", bound=c.Command)
 _Handler = Callable[[Runtime, Session, Any], Awaitable[Result]]
 #: The handler of each command class.
@@ -55,19 +68,40 @@ def _newest_fitting(limits: Limits, messages: Sequence[Message]) -> tuple[list[A
     return wire, False
 
 
+def _oldest_fitting(limits: Limits, changes: Sequence[Change]) -> tuple[tuple[str, ...], bool]:
+    """The ``message_changed`` frames of the oldest ``changes`` that fit in a quarter of the
+    outbox's byte budget, and whether some were left out."""
+    frames: list[str] = []
+    room = limits.outbox_bytes // 4
+    for change in changes:
+        frame = encode(MessageChanged(change=change.kind, message=change.message))
+        room -= frame_size(frame)
+        if room < 0:
+            return tuple(frames), True
+        frames.append(frame)
+    return tuple(frames), False
+
+
 @_handles(c.Join)
 async def _join(runtime: Runtime, session: Session, cmd: c.Join) -> Result:
     room = await check.joinable_room(runtime, session, cmd.room)
     joining = await runtime.join(session, room, cmd.since)
-    history, cut = _newest_fitting(runtime.limits, joining.history.messages)
-    return {
+    limits = runtime.limits
+    history, cut = _newest_fitting(limits, joining.history.messages)
+    # The changes made since follow the reply as ``message_changed`` events, in order.
+    changes, cut_changes = _oldest_fitting(limits, joining.changes)
+    fields: dict[str, Any] = {
         "room": joining.room.to_wire(len(joining.members)),
         "members": [user.to_wire() for user in joining.members],
         "history": history,
         # A resume that had to leave messages out is a gap; a first join is a page of the
         # newest messages, and the client asks ``history`` for older ones.
-        "gap": joining.gap or (cut and cmd.since is not None),
+        "gap": joining.gap or ((cut or cut_changes) and cmd.since is not None),
+        "read": joining.read,
     }
+    if joining.seen is not None:
+        fields["seen"] = joining.seen
+    return Reply(fields, changes) if changes else fields
 
 
 @_handles(c.Leave)
@@ -90,8 +124,56 @@ async def check_send(runtime: Runtime, session: Session, cmd: c.Send) -> None:
 
 async def post_send(runtime: Runtime, session: Session, cmd: c.Send) -> Result:
     """The checked ``send``: store and publish its message."""
-    appended = await runtime.post(cmd.room, cmd.text, sender=session.user, client_id=cmd.client_id)
+    if cmd.reply_to is None and cmd.meta is None:
+        appended = await runtime.post(
+            cmd.room, cmd.text, sender=session.user, client_id=cmd.client_id
+        )
+    else:
+        appended = await runtime.post(
+            cmd.room,
+            cmd.text,
+            sender=session.user,
+            client_id=cmd.client_id,
+            reply_to=cmd.reply_to,
+            meta=cmd.meta,
+        )
     return {"id": appended.message.id}
+
+
+@_handles(c.Edit)
+async def _edit(runtime: Runtime, session: Session, cmd: c.Edit) -> Result:
+    text = check_text(cmd.text, runtime.limits.max_text)
+    await check.editable(runtime, session, cmd.room, cmd.id)
+    message = await runtime.edit_message(cmd.room, cmd.id, text, meta=cmd.meta)
+    return {"message": message.to_wire()}
+
+
+@_handles(c.DeleteMessage)
+async def _delete_message(runtime: Runtime, session: Session, cmd: c.DeleteMessage) -> Result:
+    await check.deletable(runtime, session, cmd.room, cmd.id)
+    await runtime.delete_message(cmd.room, cmd.id)
+    return {}
+
+
+@_handles(c.React)
+async def _react(runtime: Runtime, session: Session, cmd: c.React) -> Result:
+    await check.reactable(runtime, session, cmd.room)
+    await runtime.react(cmd.room, cmd.id, session.user, cmd.emoji)
+    return {}
+
+
+@_handles(c.Unreact)
+async def _unreact(runtime: Runtime, session: Session, cmd: c.Unreact) -> Result:
+    await check.reactable(runtime, session, cmd.room)
+    await runtime.unreact(cmd.room, cmd.id, session.user, cmd.emoji)
+    return {}
+
+
+@_handles(c.Read)
+async def _read(runtime: Runtime, session: Session, cmd: c.Read) -> Result:
+    room = await check.readable_room(runtime, session, cmd.room)
+    mark = await runtime.mark_read(room, session.user, cmd.id)
+    return {"room": room.name, "id": mark}
 
 
 @_handles(c.SendPrivate)
@@ -117,7 +199,10 @@ async def _typing(runtime: Runtime, session: Session, cmd: c.Typing) -> Result:
 async def _rooms(runtime: Runtime, session: Session, cmd: c.ListRooms) -> Result:
     if cmd.watch is not None:
         runtime.watch_rooms(session, cmd.watch)
-    return {"rooms": await runtime.list_rooms(session.user)}
+    rooms = await runtime.list_rooms(session.user)
+    if cmd.watch is False or (cmd.watch and cmd.unread is not None):
+        await runtime.follow_unread(session, bool(cmd.watch and cmd.unread))
+    return {"rooms": rooms}
 
 
 @_handles(c.CreateRoom)

@@ -13,7 +13,7 @@ from typing import Literal
 
 from ..backends.broker import Broker
 from ..backends.envelope import Envelope, ToRoom
-from ..backends.store import Store
+from ..backends.store import Change, Store
 from ..wire.events import PresenceEvent
 from ..wire.limits import Limits
 from ..wire.protocol import encode
@@ -59,13 +59,31 @@ class Joins:
                 page = await self._store.history(name, limit=limits.resume_limit, after=since)
                 first = page.messages[0].id if page.messages else page.last_id + 1
                 gap = first != since + 1 or since > page.last_id
+            # (Changes are read after the history: the last one the client gets is at least
+            # as new as the history's state of its message.)
+            changes: tuple[Change, ...] = ()
+            if since is not None and since <= page.last_id:
+                log = await self._store.changes(name, since=since, limit=limits.resume_limit)
+                changes, gap = log.changes, gap or log.gap
+            read, seen = await self._marks(room, session.user.id)
             members = await self._broker.members(name)
         except BaseException:
             # A failed join answers with an error, so the connection must not stay in the room.
             if joined is not Joined.ALREADY:
                 await self.leave(hub, session, name)
             raise
-        return Joining(room, members, page, gap)
+        if session.follows_unread and name not in session.following:
+            hub.follow(session, [*session.following, name])  # it belongs to the room now
+        return Joining(room, members, page, gap, changes, read, seen)
+
+    async def _marks(self, room: Room, user_id: str) -> tuple[int, int | None]:
+        """The user's read mark (made at the newest message on a first join of a group
+        room), and in a direct room the other user's."""
+        if not room.is_direct:
+            return await self._store.mark_read(room.name, user_id, None), None
+        marks = await self._store.read_marks(room.name)
+        other = next((user for user in room.users if user != user_id), user_id)
+        return marks.get(user_id, 0), marks.get(other, 0)
 
     async def leave(self, hub: Hub, session: Session, name: str) -> None:
         left = hub.leave(session, name)

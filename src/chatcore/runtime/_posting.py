@@ -14,16 +14,23 @@ neither (in-memory, ORM)       append and publish under the room's lock     one 
 =============================  ===========================================  ================
 
 "Overlap" is :attr:`Posting.overlaps`: a connection may then pipeline its ``send`` frames.
+
+A change to a message (:meth:`Posting.change`) goes the same way: the pipelined store publishes
+its ``message_changed`` event in the same step; otherwise it is stored and published under the
+room's lock, so it never overtakes a message appended before it in this process, and with a
+broker that orders messages its envelope says which message it comes after
+(``Envelope.after``).
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 from ..backends.broker import Broker
 from ..backends.envelope import Envelope
-from ..backends.store import Appended, Store
-from ..wire.values import User
+from ..backends.store import Appended, Change, Store
+from ..wire.values import ChangeKind, Message, User
 from ._queue_lock import KeyedLock
 
 __all__ = ("AppendLocked", "Posting", "StorePublishes", "WholeLocked", "choose")
@@ -36,9 +43,20 @@ class Posting(Protocol):
         ...
 
     async def post(
-        self, room: str, sender: User, text: str, now: int, client_id: str | None
+        self,
+        room: str,
+        sender: User,
+        text: str,
+        now: int,
+        client_id: str | None,
+        reply_to: int | None = None,
+        meta: Mapping[str, Any] | None = None,
     ) -> Appended:
         """Store the checked ``text`` in ``room`` and send it to the room's connections."""
+        ...
+
+    async def change(self, room: str, kind: ChangeKind, message: Message) -> Change | None:
+        """``Store.change``, and the ``message_changed`` event to the room if it was made."""
         ...
 
 
@@ -61,9 +79,23 @@ class StorePublishes:
         self._store = store
 
     async def post(
-        self, room: str, sender: User, text: str, now: int, client_id: str | None
+        self,
+        room: str,
+        sender: User,
+        text: str,
+        now: int,
+        client_id: str | None,
+        reply_to: int | None = None,
+        meta: Mapping[str, Any] | None = None,
     ) -> Appended:
-        return await self._store.append(room, sender, text, now, client_id)
+        if reply_to is None and meta is None:
+            return await self._store.append(room, sender, text, now, client_id)
+        return await self._store.append(
+            room, sender, text, now, client_id, reply_to=reply_to, meta=meta
+        )
+
+    async def change(self, room: str, kind: ChangeKind, message: Message) -> Change | None:
+        return await self._store.change(room, kind, message)
 
 
 class AppendLocked:
@@ -79,16 +111,26 @@ class AppendLocked:
         self._lock = KeyedLock()
 
     async def post(
-        self, room: str, sender: User, text: str, now: int, client_id: str | None
+        self,
+        room: str,
+        sender: User,
+        text: str,
+        now: int,
+        client_id: str | None,
+        reply_to: int | None = None,
+        meta: Mapping[str, Any] | None = None,
     ) -> Appended:
         await self._lock.acquire(room)
         try:
-            appended = await self._store.append(room, sender, text, now, client_id)
+            appended = await _append(self._store, room, sender, text, now, client_id, reply_to, meta)
         finally:
             self._lock.release(room)
         if appended.created and not appended.published:
             await self._broker.publish(Envelope.message(appended.message))
         return appended
+
+    async def change(self, room: str, kind: ChangeKind, message: Message) -> Change | None:
+        return await _locked_change(self._lock, self._store, self._broker, room, kind, message)
 
 
 class WholeLocked:
@@ -104,13 +146,51 @@ class WholeLocked:
         self._lock = KeyedLock()
 
     async def post(
-        self, room: str, sender: User, text: str, now: int, client_id: str | None
+        self,
+        room: str,
+        sender: User,
+        text: str,
+        now: int,
+        client_id: str | None,
+        reply_to: int | None = None,
+        meta: Mapping[str, Any] | None = None,
     ) -> Appended:
         await self._lock.acquire(room)
         try:
-            appended = await self._store.append(room, sender, text, now, client_id)
+            appended = await _append(self._store, room, sender, text, now, client_id, reply_to, meta)
             if appended.created and not appended.published:
                 await self._broker.publish(Envelope.message(appended.message))
         finally:
             self._lock.release(room)
         return appended
+
+    async def change(self, room: str, kind: ChangeKind, message: Message) -> Change | None:
+        return await _locked_change(self._lock, self._store, self._broker, room, kind, message)
+
+
+async def _append(
+    store: Store,
+    room: str,
+    sender: User,
+    text: str,
+    now: int,
+    client_id: str | None,
+    reply_to: int | None,
+    meta: Mapping[str, Any] | None,
+) -> Appended:
+    if reply_to is None and meta is None:  # a plain message, as before the fields existed
+        return await store.append(room, sender, text, now, client_id)
+    return await store.append(room, sender, text, now, client_id, reply_to=reply_to, meta=meta)
+
+
+async def _locked_change(
+    lock: KeyedLock, store: Store, broker: Broker, room: str, kind: ChangeKind, message: Message
+) -> Change | None:
+    await lock.acquire(room)
+    try:
+        change = await store.change(room, kind, message)
+        if change is not None and not change.published:
+            await broker.publish(Envelope.changed(change))
+    finally:
+        lock.release(room)
+    return change

@@ -86,9 +86,24 @@ class Rooms:
         await self.announce("deleted", room, effect=RoomRemoved(name))
 
     async def listed(self, user: User) -> list[dict[str, object]]:
+        """The rooms ``user`` sees; those they belong to with ``read`` (their mark) and
+        ``unread`` (see ``Store.reading``)."""
         rooms = await self._store.list_rooms(user.id)
         counts = await self._broker.counts([room.name for room in rooms])
-        return [room.to_wire(counts.get(room.name, 0)) for room in rooms]
+        reading = await self._store.reading(user.id)
+        listed = []
+        for room in rooms:
+            wire = room.to_wire(counts.get(room.name, 0))
+            state = reading.get(room.name)
+            if state is not None:
+                wire["read"] = state.read
+                wire["unread"] = state.unread
+            listed.append(wire)
+        return listed
+
+    async def belonging(self, user: User) -> list[str]:
+        """The rooms ``user`` belongs to (see ``Store.reading``)."""
+        return sorted(await self._store.reading(user.id))
 
     async def wire(self, room: Room) -> dict[str, object]:
         counts = await self._broker.counts([room.name])

@@ -14,7 +14,7 @@ from ..wire.errors import ClientError, CloseCode, InternalError, RateLimited, Un
 from ..wire.events import ErrorReply, OkReply
 from ..wire.protocol import Rejected, decode, encode, frame_size
 from ..wire.values import User
-from ._handlers import check_send, handle, post_send
+from ._handlers import Reply, check_send, handle, post_send
 from ._inline import start
 from ._serve import CloseSocket, Receive, serve
 from .hub import Session
@@ -144,7 +144,12 @@ class Connection:
             log.exception("%s failed for user %s", type(command).__name__, session.user.id)
             self._fail(InternalError(), command.ref)
             return False
-        if reply and command.ref is not None:
+        if type(result) is Reply:
+            if command.ref is not None:
+                session.outbox.put(encode(OkReply(ref=command.ref, result=result.fields)))
+            for frame in result.then:
+                session.outbox.put(frame)
+        elif reply and command.ref is not None:
             session.outbox.put(encode(OkReply(ref=command.ref, result=result)))
         return True
 

@@ -22,6 +22,10 @@ disconnect, last local       a leave timer: departure at ``now + grace`` unless 
 connection of the user       user joins again first
 ===========================  =====================================================
 
+A connection may also *follow* rooms without being in them (``rooms`` with ``unread``): it gets
+their new ``message`` events only (no presence, typing or changes), so a client keeps unread
+counts current. A room with followers but no local member stays subscribed.
+
 Delivery hands one encoded text to every local recipient's outbox. A room keeps a cached list
 of its outboxes, rebuilt only when its membership changes, so a message to a room of N
 connections costs N ``Outbox.put`` calls and nothing else.
@@ -81,6 +85,11 @@ class Session:
     rate: TokenBucket
     abuse: TokenBucket
     rooms: set[str] = attrs.Factory(set)
+    following: set[str] = attrs.Factory(set)
+    #: Follows every room its user belongs to (``rooms`` with ``watch`` and ``unread``).
+    follows_unread: bool = False
+    #: ``react``/``unreact`` bucket, made on the first one.
+    reacting: TokenBucket | None = None
 
 
 class _LocalRoom:
@@ -107,6 +116,7 @@ class Hub:
         self._users: dict[str, set[Session]] = {}
         self._rooms: dict[str, _LocalRoom] = {}
         self._watchers: set[Session] = set()
+        self._followers: dict[str, set[Session]] = {}
         # (room, user id) -> (deadline, user); the heap may hold stale deadlines
         self._pending: dict[tuple[str, str], tuple[int, User]] = {}
         self._timers: list[tuple[int, str, str]] = []
@@ -129,7 +139,7 @@ class Hub:
         if self.conns.pop(session.id, None) is None:
             return False, []
         self._watchers.discard(session)
-        empty: list[str] = []
+        empty: list[str] = self.unfollow(session)
         for room in list(session.rooms):
             left = self._remove(session, room)
             if left.departed:
@@ -153,7 +163,7 @@ class Hub:
         if room in session.rooms:
             return Joined.ALREADY, False
         local = self._rooms.get(room)
-        new_room = local is None
+        new_room = local is None and room not in self._followers
         if local is None:
             local = self._rooms[room] = _LocalRoom()
         conns = local.members.setdefault(session.user.id, set())
@@ -175,7 +185,42 @@ class Hub:
         return room in session.rooms
 
     def has_local(self, room: str) -> bool:
-        return room in self._rooms
+        """Whether a local connection is in ``room`` or follows it."""
+        return room in self._rooms or room in self._followers
+
+    def follow(self, session: Session, rooms: list[str]) -> tuple[list[str], list[str]]:
+        """``session`` follows ``rooms`` from now on, instead of those it followed: (the rooms
+        that had no local connection before, to subscribe; those that have none now, to
+        unsubscribe)."""
+        gone = set(self.unfollow(session))
+        new: list[str] = []
+        for room in rooms:
+            followers = self._followers.get(room)
+            if followers is None:
+                if room not in self._rooms and room not in gone:
+                    new.append(room)
+                gone.discard(room)
+                followers = self._followers[room] = set()
+            followers.add(session)
+            session.following.add(room)
+        return new, sorted(gone)
+
+    def unfollow(self, session: Session, room: str | None = None) -> list[str]:
+        """``session`` stops following ``room`` (None: every room); the rooms no local
+        connection is in or follows any more (to unsubscribe)."""
+        rooms = list(session.following) if room is None else [room]
+        empty: list[str] = []
+        for name in rooms:
+            if name not in session.following:
+                continue
+            session.following.discard(name)
+            followers = self._followers[name]
+            followers.discard(session)
+            if not followers:
+                del self._followers[name]
+                if name not in self._rooms:
+                    empty.append(name)
+        return empty
 
     def watch(self, session: Session, on: bool) -> None:
         if on:
@@ -196,7 +241,7 @@ class Hub:
         room_empty = not local.members
         if room_empty:
             del self._rooms[room]
-        return Left(departed=departed, room_empty=room_empty)
+        return Left(departed=departed, room_empty=room_empty and room not in self._followers)
 
     # leave timers
 
@@ -257,6 +302,8 @@ class Hub:
                             if user_id != target.exclude_user:
                                 for session in conns:
                                     session.outbox.put(frame, ephemeral, size)
+                if envelope.message_id is not None and self._followers:
+                    self._to_followers(target.room, frame, size)
             else:
                 for session in self._recipients(target):
                     session.outbox.put(frame, ephemeral, size)
@@ -272,6 +319,11 @@ class Hub:
                 session.outbox.close(effect.code)
         return []
 
+    def _to_followers(self, room: str, frame: str, size: int) -> None:
+        for session in self._followers.get(room, ()):
+            if room not in session.rooms:  # (a member has it already)
+                session.outbox.put(frame, False, size)
+
     def _recipients(self, target: ToUser | ToRoomList | ToRoom) -> set[Session]:
         if isinstance(target, ToUser):
             return self.user_conns(target.user_id)
@@ -285,9 +337,12 @@ class Hub:
     def _remove_room(self, room: str) -> list[str]:
         for key in [key for key in self._pending if key[0] == room]:
             del self._pending[key]
+        followers = self._followers.pop(room, set())
+        for session in followers:
+            session.following.discard(room)
         local = self._rooms.pop(room, None)
         if local is None:
-            return []
+            return [room] if followers else []
         for user_id, conns in local.members.items():
             self._typing.pop((user_id, room), None)
             for session in conns:

@@ -12,17 +12,17 @@ behalf of a client is made before them, in ``_checks``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, Protocol
 
 import attrs
 
-from ..backends.store import Appended, HistoryPage
+from ..backends.store import Appended, Change, HistoryPage
 from ..clock import Clock
 from ..policy import Policy
 from ..wire.events import PrivateEvent
 from ..wire.limits import Limits
-from ..wire.values import Room, User
+from ..wire.values import Message, Room, User
 from .hub import Session
 
 __all__ = ("Joining", "Runtime")
@@ -36,6 +36,11 @@ class Joining:
     members: list[User]
     history: HistoryPage
     gap: bool
+    #: With ``since``: the changes made after it, oldest first (see ``Store.changes``).
+    changes: tuple[Change, ...] = ()
+    #: The user's read mark in the room; in a direct room, the other user's too.
+    read: int = 0
+    seen: int | None = None
 
 
 class Runtime(Protocol):
@@ -109,8 +114,33 @@ class Runtime(Protocol):
     async def find_user(self, user_id: str) -> User: ...
 
     async def post(
-        self, room: str, text: str, *, sender: User, client_id: str | None = None
+        self,
+        room: str,
+        text: str,
+        *,
+        sender: User,
+        client_id: str | None = None,
+        reply_to: int | None = None,
+        meta: Mapping[str, Any] | None = None,
     ) -> Appended: ...
+
+    async def get_message(self, room: str, message_id: int) -> Message: ...
+
+    async def edit_message(
+        self, room: str, message_id: int, text: str, *, meta: Mapping[str, Any] | None = ...
+    ) -> Message: ...
+
+    async def delete_message(self, room: str, message_id: int) -> Message: ...
+
+    async def react(self, room: str, message_id: int, user: User, emoji: str) -> Message: ...
+
+    async def unreact(self, room: str, message_id: int, user: User, emoji: str) -> Message: ...
+
+    async def mark_read(self, room: Room, user: User, message_id: int) -> int: ...
+
+    async def follow_unread(self, session: Session, on: bool) -> None:
+        """Whether ``session`` gets the new messages of every room its user belongs to."""
+        ...
 
     async def send_private(
         self, sender: User, to: str | User, text: str, room: str | None = None

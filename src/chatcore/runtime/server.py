@@ -16,7 +16,7 @@ from __future__ import annotations
 import itertools
 import logging
 import secrets
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from types import TracebackType
 from typing import Any, Self
 
@@ -42,12 +42,21 @@ from ..wire.errors import (
 from ..wire.events import Event, PresenceEvent, PrivateEvent, TypingEvent, Welcome
 from ..wire.limits import Limits
 from ..wire.protocol import encode
-from ..wire.values import DIRECT_PREFIX, Room, User, check_client_id, check_text
+from ..wire.values import (
+    DIRECT_PREFIX,
+    Message,
+    Room,
+    User,
+    check_client_id,
+    check_meta,
+    check_text,
+)
 from ..wire.values import ROOM_LIST_CHANNEL as _ROOMS_CHANNEL
 from . import _checks, _posting
 from ._auto_rooms import AutoRooms
 from ._joins import Joins
 from ._leave_timers import LeaveTimers
+from ._messages import KEEP, Messages
 from ._quotas import RoomQuotas
 from ._rooms import Rooms
 from ._spawn import Spawner
@@ -101,6 +110,7 @@ class ChatServer:
             self.store, self.broker, self.limits, self._auto_rooms if auto_create else None
         )
         self._timers = LeaveTimers(self.clock, self._joins.depart)
+        self._messages = Messages(self.store, self.broker, self._posting, self.limits, self.clock)
 
     # lifecycle
 
@@ -306,13 +316,72 @@ class ChatServer:
     # messages
 
     async def post(
-        self, room: str, text: str, *, sender: User, client_id: str | None = None
+        self,
+        room: str,
+        text: str,
+        *,
+        sender: User,
+        client_id: str | None = None,
+        reply_to: int | None = None,
+        meta: Mapping[str, Any] | None = None,
     ) -> Appended:
-        """Store ``text`` in ``room`` and send it to the room's connections."""
+        """Store ``text`` in ``room`` and send it to the room's connections. ``reply_to`` must
+        be the id of a message the room's history holds (:class:`InvalidField` otherwise);
+        ``meta`` is the app's JSON object (at most 2,048 bytes encoded)."""
         text = check_text(text, self.limits.max_text)
         if client_id is not None:
             check_client_id(client_id)
-        return await self._posting.post(room, sender, text, self.clock.now(), client_id)
+        if reply_to is None and meta is None:
+            return await self._posting.post(room, sender, text, self.clock.now(), client_id)
+        if meta is not None:
+            check_meta(meta)
+        if reply_to is not None and await self.store.get_message(room, reply_to) is None:
+            raise InvalidField("'reply_to' is not a message of this room", field="reply_to")
+        return await self._posting.post(
+            room, sender, text, self.clock.now(), client_id, reply_to, meta
+        )
+
+    async def get_message(self, room: str, message_id: int) -> Message:
+        """The message ``message_id`` of ``room`` as it is now; :class:`NoSuchMessage` when the
+        history does not hold it or it was deleted."""
+        return await self._messages.get(room, message_id)
+
+    async def edit_message(
+        self, room: str, message_id: int, text: str, *, meta: Mapping[str, Any] | None = KEEP
+    ) -> Message:
+        """Change a message's text (and ``meta``, if given: None removes it); the room gets
+        ``message_changed``. Anyone's message: the author check is the client's."""
+        return await self._messages.edit(room, message_id, text, meta)
+
+    async def delete_message(self, room: str, message_id: int) -> Message:
+        """Delete a message: it keeps its id and place, and loses its text, meta and
+        reactions; the room gets ``message_changed``."""
+        return await self._messages.delete(room, message_id)
+
+    async def react(self, room: str, message_id: int, user: User, emoji: str) -> Message:
+        """Add ``user``'s ``emoji`` to a message (once per user and emoji)."""
+        return await self._messages.react(room, message_id, user.id, emoji)
+
+    async def unreact(self, room: str, message_id: int, user: User, emoji: str) -> Message:
+        """Take ``user``'s ``emoji`` off a message."""
+        return await self._messages.unreact(room, message_id, user.id, emoji)
+
+    async def mark_read(self, room: Room, user: User, message_id: int) -> int:
+        """Move ``user``'s read mark in ``room`` forward to ``message_id`` (clamped to the
+        newest message); their connections, and in a direct room the other user's, get
+        ``read``. Returns the mark."""
+        return await self._messages.mark_read(room, user.id, message_id)
+
+    async def follow_unread(self, session: Session, on: bool) -> None:
+        """Whether ``session`` gets the new ``message`` events of every room its user belongs
+        to, joined or not (to keep unread counts current)."""
+        session.follows_unread = on
+        rooms = await self._rooms.belonging(session.user) if on else []
+        subscribe, unsubscribe = self.hub.follow(session, rooms)
+        for room in subscribe:
+            await self.broker.subscribe(ToRoom(room).channel)
+        for room in unsubscribe:
+            await self.broker.unsubscribe(ToRoom(room).channel)
 
     async def send_private(
         self, sender: User, to: str | User, text: str, room: str | None = None

@@ -6,23 +6,31 @@ exists. ``ref`` is the client's correlation value, echoed in the reply.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import attrs
 
 __all__ = (
     "Command",
     "CreateRoom",
+    "DeleteMessage",
     "DeleteRoom",
     "Direct",
+    "Edit",
     "History",
     "Join",
     "Leave",
     "ListRooms",
     "Members",
     "Ping",
+    "React",
+    "Read",
     "Ref",
     "Send",
     "SendPrivate",
     "Typing",
+    "Unreact",
     "UpdateRoom",
 )
 
@@ -47,6 +55,49 @@ class Send:
     room: str
     text: str
     client_id: str | None = None
+    reply_to: int | None = None
+    meta: Mapping[str, Any] | None = attrs.field(default=None, hash=False)
+    ref: Ref = None
+
+
+@attrs.frozen(kw_only=True)
+class Edit:
+    room: str
+    id: int
+    text: str
+    meta: Mapping[str, Any] | None = attrs.field(default=None, hash=False)
+    ref: Ref = None
+
+
+@attrs.frozen(kw_only=True)
+class DeleteMessage:
+    room: str
+    id: int
+    ref: Ref = None
+
+
+@attrs.frozen(kw_only=True)
+class React:
+    room: str
+    id: int
+    emoji: str
+    ref: Ref = None
+
+
+@attrs.frozen(kw_only=True)
+class Unreact:
+    room: str
+    id: int
+    emoji: str
+    ref: Ref = None
+
+
+@attrs.frozen(kw_only=True)
+class Read:
+    """Mark ``room`` read up to message ``id``."""
+
+    room: str
+    id: int
     ref: Ref = None
 
 
@@ -67,6 +118,7 @@ class Typing:
 @attrs.frozen(kw_only=True)
 class ListRooms:
     watch: bool | None = None
+    unread: bool | None = None
     ref: Ref = None
 
 
@@ -129,4 +181,9 @@ Command = (
     | Members
     | History
     | Ping
+    | Edit
+    | DeleteMessage
+    | React
+    | Unreact
+    | Read
 )

@@ -19,6 +19,7 @@ __all__ = (
     "Forbidden",
     "InternalError",
     "InvalidField",
+    "NoSuchMessage",
     "NoSuchRoom",
     "NoSuchUser",
     "NotMember",
@@ -66,6 +67,7 @@ class ErrorCode(enum.StrEnum):
     UNAVAILABLE = "unavailable"
     INTERNAL = "internal"
     QUOTA_EXCEEDED = "quota_exceeded"
+    NO_SUCH_MESSAGE = "no_such_message"
 
 
 class ChatError(Exception):
@@ -134,6 +136,14 @@ class NotMember(ClientError):
 class Forbidden(ClientError):
     code = ErrorCode.FORBIDDEN
     default_message = "not allowed"
+
+
+class NoSuchMessage(ClientError):
+    """The message is not in the room (or no longer in its history), was deleted, or is in a
+    room the client may not see: all look the same."""
+
+    code = ErrorCode.NO_SUCH_MESSAGE
+    default_message = "no such message"
 
 
 class NoSuchUser(ClientError):

@@ -11,16 +11,18 @@ import attrs
 
 from .commands import Ref
 from .errors import ClientError
-from .values import Message, Room, User
+from .values import ChangeKind, Message, Room, User
 
 __all__ = (
     "PROTOCOL_VERSION",
     "ErrorReply",
     "Event",
+    "MessageChanged",
     "MessageEvent",
     "OkReply",
     "PresenceEvent",
     "PrivateEvent",
+    "ReadEvent",
     "RoomEvent",
     "TypingEvent",
     "Welcome",
@@ -49,6 +51,30 @@ class MessageEvent:
 
     def to_wire(self) -> dict[str, Any]:
         return {"type": "message", **self.message.to_wire()}
+
+
+@attrs.frozen(kw_only=True)
+class MessageChanged:
+    """A message of the room was edited, deleted, or its reactions changed; ``message`` is
+    its state after the change."""
+
+    change: ChangeKind
+    message: Message
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"type": "message_changed", "change": self.change, "message": self.message.to_wire()}
+
+
+@attrs.frozen(kw_only=True)
+class ReadEvent:
+    """``user`` has read ``room`` up to message ``id``."""
+
+    room: str
+    user: str
+    id: int
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"type": "read", "room": self.room, "user": self.user, "id": self.id}
 
 
 @attrs.frozen(kw_only=True)
@@ -140,6 +166,8 @@ class ErrorReply:
 Event = (
     Welcome
     | MessageEvent
+    | MessageChanged
+    | ReadEvent
     | PrivateEvent
     | PresenceEvent
     | TypingEvent

@@ -57,6 +57,12 @@ class Limits:
     close_linger: int = attrs.field(default=5_000, validator=_positive)
     #: Rooms one connection may be in at once.
     rooms_per_connection: int = attrs.field(default=100, validator=_positive)
+    #: Different emoji one message may carry; one more gets ``quota_exceeded``.
+    reactions_per_message: int = attrs.field(default=20, validator=_positive)
+    #: ``react``/``unreact`` per second per connection, and the burst allowed above it (on
+    #: top of ``rate``): a reaction costs a fan-out to the whole room, as a message does.
+    reaction_rate: int = attrs.field(default=5, validator=_positive)
+    reaction_burst: int = attrs.field(default=10, validator=_positive)
 
     #: Open connections of this process, all users together; one more is closed at once with
     #: 1013 (the server is full: try again, perhaps on another process). The ASGI server's own
@@ -81,6 +87,7 @@ class Limits:
             raise ValueError("hard_frame_cap must be at least max_frame")
         for name in (
             "burst",
+            "reaction_burst",
             "outbox",
             "max_connections",
             "connections_per_user",

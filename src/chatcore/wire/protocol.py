@@ -18,7 +18,14 @@ import attrs
 from . import commands as c
 from .errors import BadFrame, ClientError, InvalidField, TooLarge, UnknownType
 from .events import Event, MessageEvent
-from .values import Message, check_client_id, check_room_name, check_title
+from .values import (
+    Message,
+    check_client_id,
+    check_emoji,
+    check_meta,
+    check_room_name,
+    check_title,
+)
 
 __all__ = (
     "MAX_REF",
@@ -218,6 +225,22 @@ class _Fields:
             raise InvalidField(f"'{name}' must be a non-negative integer", field=name)
         return value
 
+    def message_id(self, name: str = "id", *, minimum: int = 1) -> int:
+        """A required message id (``minimum`` or more)."""
+        value = self.id(name)
+        if value is None or value < minimum:
+            raise InvalidField(
+                f"'{name}' must be a message id (an integer, {minimum} or more)", field=name
+            )
+        return value
+
+    def meta(self) -> dict[str, Any] | None:
+        value = self._frame.get("meta")
+        return None if value is None else check_meta(value)
+
+    def emoji(self) -> str:
+        return check_emoji(self._frame.get("emoji"))
+
     def flag(self, name: str) -> bool | None:
         value = self._frame.get(name)
         if value is None or isinstance(value, bool):
@@ -268,13 +291,24 @@ _PARSERS: dict[str, _Parser] = {
         room=_room(f),
         text=_text(f, "text"),
         client_id=f.client_id(),
+        reply_to=f.id("reply_to"),
+        meta=f.meta(),
         ref=ref,
     ),
+    "edit": lambda f, ref: c.Edit(
+        room=_room(f), id=f.message_id(), text=_text(f, "text"), meta=f.meta(), ref=ref
+    ),
+    "delete_message": lambda f, ref: c.DeleteMessage(room=_room(f), id=f.message_id(), ref=ref),
+    "react": lambda f, ref: c.React(room=_room(f), id=f.message_id(), emoji=f.emoji(), ref=ref),
+    "unreact": lambda f, ref: c.Unreact(
+        room=_room(f), id=f.message_id(), emoji=f.emoji(), ref=ref
+    ),
+    "read": lambda f, ref: c.Read(room=_room(f), id=f.message_id(minimum=0), ref=ref),
     "send_private": lambda f, ref: c.SendPrivate(
         to=f.user(), text=_text(f, "text"), room=f.room(required=False), ref=ref
     ),
     "typing": lambda f, ref: c.Typing(room=_room(f), ref=ref),
-    "rooms": lambda f, ref: c.ListRooms(watch=f.flag("watch"), ref=ref),
+    "rooms": lambda f, ref: c.ListRooms(watch=f.flag("watch"), unread=f.flag("unread"), ref=ref),
     "create_room": lambda f, ref: c.CreateRoom(
         room=_room(f), title=f.title(required=False), ref=ref
     ),

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import json
 import re
 import unicodedata
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Literal
 
 import attrs
 
@@ -22,16 +24,23 @@ from .errors import InvalidField
 __all__ = (
     "DIRECT_PREFIX",
     "MAX_CLIENT_ID",
+    "MAX_EMOJI",
+    "MAX_META",
     "MAX_ROOM_NAME",
     "MAX_TEXT",
     "MAX_TITLE",
     "ROOM_LIST_CHANNEL",
     "ROOM_NAME_PATTERN",
+    "REACTION_USERS_SHOWN",
     "Message",
+    "ChangeKind",
+    "Reaction",
     "Room",
     "RoomKind",
     "User",
     "check_client_id",
+    "check_emoji",
+    "check_meta",
     "check_room_name",
     "check_text",
     "check_title",
@@ -45,6 +54,12 @@ MAX_ROOM_NAME = 64
 MAX_TITLE = 100
 MAX_TEXT = 4000
 MAX_CLIENT_ID = 100
+#: Largest ``meta`` object, in bytes of compact UTF-8 JSON.
+MAX_META = 2048
+#: Longest reaction emoji, in characters.
+MAX_EMOJI = 32
+#: A reaction's wire form lists at most this many of its users (the first ones).
+REACTION_USERS_SHOWN = 25
 #: A room name (a slug), as a regular expression: also for URL patterns that take one.
 ROOM_NAME_PATTERN = r"[a-z0-9][a-z0-9_.\-]{0,63}"
 #: Direct rooms are named this and a hash; group room names may not start with it.
@@ -132,6 +147,42 @@ def check_client_id(value: object, field: str = "client_id") -> str:
     bad = _CONTROL.search(value)
     if bad is not None:
         raise InvalidField(f"a client_id may not contain {_name(bad.group())}", field=field)
+    return value
+
+
+_meta_encoder = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), allow_nan=False, check_circular=True
+)
+
+
+def check_meta(value: object, field: str = "meta") -> dict[str, Any]:
+    """Return ``value`` if it is an app's ``meta``: a JSON object of at most :data:`MAX_META`
+    bytes encoded, with no NaN or infinity (JavaScript cannot read them), no lone surrogate and
+    no U+0000 (PostgreSQL's JSON refuses it)."""
+    if not isinstance(value, dict):
+        raise InvalidField("'meta' must be a JSON object", field=field)
+    try:
+        text = _meta_encoder.encode(value)
+    except (TypeError, ValueError, RecursionError):
+        raise InvalidField("'meta' must be plain JSON (no NaN or infinity)", field=field) from None
+    _check_encodable(text, field)
+    if "\\u0000" in text or "\x00" in text:
+        raise InvalidField("'meta' may not contain U+0000", field=field)
+    if len(text.encode()) > MAX_META:
+        raise InvalidField(f"'meta' is at most {MAX_META} bytes of JSON", field=field)
+    return value
+
+
+def check_emoji(value: object, field: str = "emoji") -> str:
+    """Return ``value`` if it is a reaction: 1-32 characters, visible, with no whitespace and
+    no control character (any short text: an emoji, or a ``:shortcode:``)."""
+    if not isinstance(value, str) or not 1 <= len(value) <= MAX_EMOJI:
+        raise InvalidField(f"an emoji is a string of 1-{MAX_EMOJI} characters", field=field)
+    _check_encodable(value, field)
+    if any(char.isspace() for char in value) or _TITLE_REFUSED.search(value) is not None:
+        raise InvalidField("an emoji may not contain whitespace or control characters", field=field)
+    if not has_visible(value):
+        raise InvalidField("an emoji needs a visible character", field=field)
     return value
 
 
@@ -241,9 +292,30 @@ class Room:
         return wire
 
 
+@attrs.frozen
+class Reaction:
+    """One emoji on a message, and everyone who reacted with it, first ones first."""
+
+    emoji: str
+    users: tuple[str, ...]
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"count": len(self.users), "users": list(self.users[:REACTION_USERS_SHOWN])}
+
+
+#: How a message changed (``message_changed``'s ``change``).
+ChangeKind = Literal["edited", "deleted", "reactions"]
+
+
 @attrs.frozen(kw_only=True)
 class Message:
-    """A message in a room's history; ``id`` grows by one per room."""
+    """A message in a room's history; ``id`` grows by one per room.
+
+    ``meta`` is the app's JSON object (treat it as read-only); ``edited`` is when the text last
+    changed (ms); a deleted message keeps its id and place with no text, meta or reactions.
+    ``version`` counts the changes made to it (stores compare it to change it safely); it is
+    not sent to clients.
+    """
 
     id: int
     room: str
@@ -251,12 +323,35 @@ class Message:
     sender: User
     text: str
     client_id: str | None = None
+    reply_to: int | None = None
+    meta: Mapping[str, Any] | None = attrs.field(default=None, hash=False)
+    edited: int | None = None
+    deleted: bool = False
+    reactions: tuple[Reaction, ...] = ()
+    version: int = 0
 
     def to_wire(self) -> dict[str, Any]:
-        return {
+        wire: dict[str, Any] = {
             "id": self.id,
             "room": self.room,
             "ts": self.ts,
             "from": self.sender.to_wire(),
             "text": self.text,
         }
+        if self.reply_to is not None:
+            wire["reply_to"] = self.reply_to
+        if self.meta is not None:
+            wire["meta"] = self.meta
+        if self.edited is not None:
+            wire["edited"] = self.edited
+        if self.deleted:
+            wire["deleted"] = True
+        if self.reactions:
+            wire["reactions"] = {r.emoji: r.to_wire() for r in self.reactions}
+        return wire
+
+    def reaction(self, emoji: str) -> Reaction | None:
+        for reaction in self.reactions:
+            if reaction.emoji == emoji:
+                return reaction
+        return None
