@@ -39,7 +39,8 @@ async def test_replies_and_meta_are_stored_and_read_back(stores: tuple[Store, St
     assert (message.reply_to, message.meta, message.id) == (1, META, 2)
     page = await b.history("lobby", limit=10)
     assert page.messages[1] == message
-    assert page.messages[0].reply_to is None and page.messages[0].meta is None
+    assert page.messages[0].reply_to is None
+    assert page.messages[0].meta is None
     assert await b.get_message("lobby", 2) == message
     # a repeated client id gives the first message, fields and all
     again = await b.append("lobby", BOB, "other", TS + 6, "c-1")
@@ -68,11 +69,14 @@ async def test_a_change_replaces_the_message_and_takes_the_next_number(
     assert await a.get_message("lobby", 1) == new
     assert (await a.history("lobby", limit=10)).messages == (new, second)
     gone = await a.change("lobby", "deleted", removed(second))
-    assert gone is not None and (gone.seq, gone.after) == (2, 2)
+    assert gone is not None
+    assert (gone.seq, gone.after) == (2, 2)
     stored = await b.get_message("lobby", 2)
     assert stored is not None
     assert (stored.deleted, stored.text, stored.meta, stored.version) == (True, "", None, 1)
-    assert stored.id == 2 and stored.sender == second.sender and stored.ts == second.ts
+    assert stored.id == 2
+    assert stored.sender == second.sender
+    assert stored.ts == second.ts
 
 
 async def test_a_change_from_a_stale_read_is_not_made(stores: tuple[Store, Store]) -> None:
@@ -80,7 +84,8 @@ async def test_a_change_from_a_stale_read_is_not_made(stores: tuple[Store, Store
     (first,) = await _room(a, "one")
     one = reacted(first, "1", "👍", 20)
     two = reacted(first, "2", "🎉", 20)  # read before the first change was made
-    assert one is not None and two is not None
+    assert one is not None
+    assert two is not None
     assert await a.change("lobby", "reactions", one) is not None
     assert await b.change("lobby", "reactions", two) is None
     current = await b.get_message("lobby", 1)
@@ -89,7 +94,8 @@ async def test_a_change_from_a_stale_read_is_not_made(stores: tuple[Store, Store
     three = reacted(current, "2", "🎉", 20)
     assert three is not None
     change = await b.change("lobby", "reactions", three)
-    assert change is not None and change.seq == 2
+    assert change is not None
+    assert change.seq == 2
     stored = await a.get_message("lobby", 1)
     assert stored is not None
     assert stored.reactions == (Reaction("👍", ("1",)), Reaction("🎉", ("2",)))
@@ -97,7 +103,8 @@ async def test_a_change_from_a_stale_read_is_not_made(stores: tuple[Store, Store
     assert back is not None
     await a.change("lobby", "reactions", back)
     final = await b.get_message("lobby", 1)
-    assert final is not None and final.reactions == (Reaction("🎉", ("2",)),)
+    assert final is not None
+    assert final.reactions == (Reaction("🎉", ("2",)),)
 
 
 async def test_many_reactors_keep_their_order(stores: tuple[Store, Store]) -> None:
@@ -127,7 +134,7 @@ async def test_changing_a_message_not_held_is_no_such_message(stores: tuple[Stor
 
 async def test_changes_since_a_message_in_order(stores: tuple[Store, Store]) -> None:
     a, b = stores
-    m1, m2 = await _room(a, "one", "two")
+    m1, _m2 = await _room(a, "one", "two")
     e1 = edited(m1, "one v2", None, TS + 10)
     await a.change("lobby", "edited", e1)  # after 2
     (m3,) = [(await b.append("lobby", BOB, "three", TS + 11)).message]
@@ -144,10 +151,12 @@ async def test_changes_since_a_message_in_order(stores: tuple[Store, Store]) -> 
         ("deleted", d1, 3, 3),
     ]
     later = await a.changes("lobby", since=3, limit=10)
-    assert [c.seq for c in later.changes] == [2, 3] and not later.gap
+    assert [c.seq for c in later.changes] == [2, 3]
+    assert not later.gap
     assert (await a.changes("lobby", since=4, limit=10)).changes == ()
     cut = await a.changes("lobby", since=2, limit=2)
-    assert [c.seq for c in cut.changes] == [1, 2] and cut.gap
+    assert [c.seq for c in cut.changes] == [1, 2]
+    assert cut.gap
     with pytest.raises(NoSuchRoom):
         await a.changes("missing", since=0, limit=10)
 
@@ -183,7 +192,8 @@ async def test_a_deleted_room_forgets_its_changes_and_marks(stores: tuple[Store,
     assert "lobby" not in await b.reading(BOB.id)
     (again,) = [(await a.append("lobby", ALICE, "new", TS)).message]
     change = await a.change("lobby", "edited", edited(again, "y", None, TS))
-    assert change is not None and change.seq == 1
+    assert change is not None
+    assert change.seq == 1
 
 
 async def test_read_marks_move_forward_and_are_clamped(stores: tuple[Store, Store]) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from chatcore import MemoryBroker, MemoryStore
 from chatcore.backends.envelope import Envelope
 from chatcore.backends.store import Appended, HistoryPage
@@ -40,10 +42,16 @@ class FlakyStore(MemoryStore):
         return await super().list_rooms(user_id)
 
     async def append(
-        self, room: str, sender: User, text: str, ts: int, client_id: str | None = None
+        self,
+        room: str,
+        sender: User,
+        text: str,
+        ts: int,
+        client_id: str | None = None,
+        **fields: Any,
     ) -> Appended:
         self.failures.check("append")
-        return await super().append(room, sender, text, ts, client_id)
+        return await super().append(room, sender, text, ts, client_id, **fields)
 
     async def history(
         self, room: str, *, limit: int, after: int | None = None, before: int | None = None

@@ -152,3 +152,29 @@ async def test_an_auto_created_room_vanishes_when_its_last_member_on_any_server_
         await again.call("join", room="pop-up")
         await again.call("send", room="pop-up", text="round two")
         assert [m["id"] for m in alice.events("message")] == [1]
+
+
+async def test_changes_read_marks_and_following_span_both_servers() -> None:
+    async with two_servers() as (one, two):
+        alice = await one.client("1")
+        await alice.call("create_room", room="lobby")
+        await alice.call("join", room="lobby")
+        bob = await two.client("2")
+        await bob.call("join", room="lobby")
+        await bob.call("leave", room="lobby")
+        bob_tab = await two.client("2")
+        await bob_tab.call("rooms", watch=True, unread=True)  # follows lobby: no member on two
+        bob_phone = await one.client("2")
+        await alice.call("send", room="lobby", text="hello")
+        await alice.call("react", room="lobby", id=1, emoji="👍")
+        await two.advance(0)
+        assert [m["text"] for m in bob_tab.events("message")] == ["hello"]
+        assert bob_tab.events("message_changed") == []  # a follower gets new messages only
+        await bob_tab.call("read", room="lobby", id=1)
+        assert bob_phone.events("read") == [{"type": "read", "room": "lobby", "user": "2", "id": 1}]
+        # the tab stops following: server two drops the room's channel, and nothing comes
+        await bob_tab.call("rooms", watch=False)
+        await alice.call("send", room="lobby", text="again")
+        await two.advance(0)
+        assert bob_tab.events("message") == []
+        assert not two.server.hub.has_local("lobby")

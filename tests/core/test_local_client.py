@@ -3,6 +3,8 @@ keep running (a Redis broker's heartbeats, a timer), not only once every task is
 
 from __future__ import annotations
 
+from typing import Any
+
 import anyio
 import anyio.lowlevel
 import pytest
@@ -30,9 +32,15 @@ class LateStore(MemoryStore):
         self.broker = broker
 
     async def append(
-        self, room: str, sender: User, text: str, ts: int, client_id: str | None = None
+        self,
+        room: str,
+        sender: User,
+        text: str,
+        ts: int,
+        client_id: str | None = None,
+        **fields: Any,
     ) -> Appended:
-        appended = await super().append(room, sender, text, ts, client_id)
+        appended = await super().append(room, sender, text, ts, client_id, **fields)
         await self.broker.publish(
             Envelope(ToRoom(room), encode(MessageEvent(message=appended.message)))
         )

@@ -42,14 +42,20 @@ class GatedStore(MemoryStore):
         self.fail_text: str | None = None
 
     async def append(
-        self, room: str, sender: User, text: str, ts: int, client_id: str | None = None
+        self,
+        room: str,
+        sender: User,
+        text: str,
+        ts: int,
+        client_id: str | None = None,
+        **fields: Any,
     ) -> Appended:
         gate = anyio.Event()
         self.gates.append(gate)
         if text == self.fail_text:  # the backend is down: the error comes back later
             await gate.wait()
             raise Unavailable()
-        appended = await super().append(room, sender, text, ts, client_id)
+        appended = await super().append(room, sender, text, ts, client_id, **fields)
         frame = encode(MessageEvent(message=appended.message))
         await self.broker.publish(Envelope(ToRoom(room), frame))
         await gate.wait()

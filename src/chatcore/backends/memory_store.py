@@ -218,7 +218,8 @@ class MemoryStore:
         cost = message_cost(message) - message_cost(old)
         log.bytes += cost
         self._bytes += cost
-        if key := (old.sender.id, old.client_id) if old.client_id is not None else None:
+        if old.client_id is not None:
+            key = (old.sender.id, old.client_id)
             if log.client_ids.get(key) is old:
                 log.client_ids[key] = message
         log.change_seq += 1

@@ -144,7 +144,10 @@ async def post_send(runtime: Runtime, session: Session, cmd: c.Send) -> Result:
 async def _edit(runtime: Runtime, session: Session, cmd: c.Edit) -> Result:
     text = check_text(cmd.text, runtime.limits.max_text)
     await check.editable(runtime, session, cmd.room, cmd.id)
-    message = await runtime.edit_message(cmd.room, cmd.id, text, meta=cmd.meta)
+    if cmd.meta is None:  # not given: the message keeps its meta
+        message = await runtime.edit_message(cmd.room, cmd.id, text)
+    else:
+        message = await runtime.edit_message(cmd.room, cmd.id, text, meta=cmd.meta)
     return {"message": message.to_wire()}
 
 

@@ -122,7 +122,9 @@ class AppendLocked:
     ) -> Appended:
         await self._lock.acquire(room)
         try:
-            appended = await _append(self._store, room, sender, text, now, client_id, reply_to, meta)
+            appended = await _append(
+                self._store, room, sender, text, now, client_id, reply_to, meta
+            )
         finally:
             self._lock.release(room)
         if appended.created and not appended.published:
@@ -157,7 +159,9 @@ class WholeLocked:
     ) -> Appended:
         await self._lock.acquire(room)
         try:
-            appended = await _append(self._store, room, sender, text, now, client_id, reply_to, meta)
+            appended = await _append(
+                self._store, room, sender, text, now, client_id, reply_to, meta
+            )
             if appended.created and not appended.published:
                 await self._broker.publish(Envelope.message(appended.message))
         finally:

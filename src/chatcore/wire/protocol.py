@@ -300,9 +300,7 @@ _PARSERS: dict[str, _Parser] = {
     ),
     "delete_message": lambda f, ref: c.DeleteMessage(room=_room(f), id=f.message_id(), ref=ref),
     "react": lambda f, ref: c.React(room=_room(f), id=f.message_id(), emoji=f.emoji(), ref=ref),
-    "unreact": lambda f, ref: c.Unreact(
-        room=_room(f), id=f.message_id(), emoji=f.emoji(), ref=ref
-    ),
+    "unreact": lambda f, ref: c.Unreact(room=_room(f), id=f.message_id(), emoji=f.emoji(), ref=ref),
     "read": lambda f, ref: c.Read(room=_room(f), id=f.message_id(minimum=0), ref=ref),
     "send_private": lambda f, ref: c.SendPrivate(
         to=f.user(), text=_text(f, "text"), room=f.room(required=False), ref=ref
