@@ -29,6 +29,7 @@ from .wire.errors import ErrorCode as ErrorCode
 from .wire.errors import Forbidden as Forbidden
 from .wire.errors import InternalError as InternalError
 from .wire.errors import InvalidField as InvalidField
+from .wire.errors import NoSuchMessage as NoSuchMessage
 from .wire.errors import NoSuchRoom as NoSuchRoom
 from .wire.errors import NoSuchUser as NoSuchUser
 from .wire.errors import NotMember as NotMember
@@ -74,6 +75,7 @@ __all__ = (
     "MemoryDirectory",
     "MemoryStore",
     "Message",
+    "NoSuchMessage",
     "NoSuchRoom",
     "NoSuchUser",
     "NotMember",

@@ -175,3 +175,34 @@ async def test_a_deleted_room_is_no_longer_followed(chat: Chat) -> None:
     bob.events()
     await alice.call("send", room="lobby", text="new lobby")
     assert bob.events("message") == []
+
+
+async def test_a_change_made_while_a_resume_is_read_ends_the_client_on_the_newest_state() -> None:
+    from chatcore import MemoryBroker, User
+
+    class EditingBroker(MemoryBroker):
+        """Edits message 1 while a join reads the members: between the history and the reply."""
+
+        editor: object = None
+
+        async def members(self, room: str) -> list[User]:
+            if self.editor is not None:
+                edit, self.editor = self.editor, None
+                await edit()  # type: ignore[operator]
+            return await super().members(room)
+
+    broker = EditingBroker()
+    async with running(broker=broker) as chat:
+        alice, bob = await lobby(chat, "1", "2")
+        await alice.call("send", room="lobby", text="v0")
+        await bob.close()
+        await alice.call("edit", room="lobby", id=1, text="v1")
+
+        async def edit() -> None:
+            await chat.server.edit_message("lobby", 1, "v2")
+
+        broker.editor = edit
+        back = await chat.client("2")
+        await back.call("join", room="lobby", since=1)
+        states = [c["message"]["text"] for c in back.events("message_changed")]
+        assert states[-1] == "v2"

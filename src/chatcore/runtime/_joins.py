@@ -59,14 +59,17 @@ class Joins:
                 page = await self._store.history(name, limit=limits.resume_limit, after=since)
                 first = page.messages[0].id if page.messages else page.last_id + 1
                 gap = first != since + 1 or since > page.last_id
-            # (Changes are read after the history: the last one the client gets is at least
-            # as new as the history's state of its message.)
+            read, seen = await self._marks(room, session.user.id)
+            members = await self._broker.members(name)
+            # The changes are read last, after the history, and nothing waits between this
+            # read and the reply: a live ``message_changed`` queued before the reply is older
+            # than the replayed ones that follow it, and one that comes after the reply is
+            # newer, or an older one still in flight that its newer successors follow. So the
+            # client ends with each message's newest state.
             changes: tuple[Change, ...] = ()
             if since is not None and since <= page.last_id:
                 log = await self._store.changes(name, since=since, limit=limits.resume_limit)
                 changes, gap = log.changes, gap or log.gap
-            read, seen = await self._marks(room, session.user.id)
-            members = await self._broker.members(name)
         except BaseException:
             # A failed join answers with an error, so the connection must not stay in the room.
             if joined is not Joined.ALREADY:
