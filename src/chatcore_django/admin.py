@@ -4,6 +4,10 @@ Rooms are validated by the protocol's rules (a form error, never a row that brea
 list), and created, renamed (a new title) and deleted through the chat server, so connected
 clients get the ``room`` events and a deleted room's members are removed from it. A room's name,
 kind, owner and direct-room users cannot change once it exists: they are read-only there.
+
+A message's text can be corrected there; what the chat itself changes (replies, meta, edits,
+deletions, reactions) is shown read-only, and so are read marks, which the chat moves. (They
+may be deleted: deleting a room in the admin deletes its marks, which needs that permission.)
 """
 
 from __future__ import annotations
@@ -13,15 +17,16 @@ from typing import Any
 from django.contrib import admin
 from django.contrib.admin.options import csrf_protect_m
 from django.contrib.auth import get_user_model
+from django.db.models import F
 
 from django import forms
 
 from . import sync
 from .conf import chat_settings
-from .models import Message, Room
+from .models import Message, ReadMark, Room
 from .users import _pk
 
-__all__ = ("MessageAdmin", "RoomAdmin", "RoomForm")
+__all__ = ("MessageAdmin", "ReadMarkAdmin", "RoomAdmin", "RoomForm")
 
 
 class RoomForm(forms.ModelForm):
@@ -96,7 +101,41 @@ class RoomAdmin(admin.ModelAdmin):
 
 @admin.register(Message)
 class MessageAdmin(admin.ModelAdmin):
-    list_display = ("room", "seq", "sender_name", "text", "ts")
+    list_display = ("room", "seq", "sender_name", "text", "ts", "deleted", "reaction_summary")
+    list_filter = ("deleted",)
     list_select_related = ("room",)
     search_fields = ("text", "sender_name", "room__name")
     raw_id_fields = ("room",)
+    exclude = ("reactions",)  # shown as reaction_summary
+    readonly_fields = ("reply_to", "meta", "edited", "deleted", "reaction_summary", "version")
+
+    @admin.display(description="reactions")
+    def reaction_summary(self, obj: Message) -> str:
+        """``👍 3, 🎉 1``: each emoji and how many reacted with it."""
+        return ", ".join(f"{emoji} {len(users)}" for emoji, users in obj.reactions or ())
+
+    def save_model(self, request: Any, obj: Message, form: Any, change: bool) -> None:
+        if not change:
+            super().save_model(request, obj, form, change)
+            return
+        # Only the fields the form changed, so a reaction made while the page was open stays;
+        # a new version makes a change the chat computed from the old text retry.
+        if form.changed_data:
+            obj.version = F("version") + 1
+            obj.save(update_fields=[*form.changed_data, "version"])
+            obj.refresh_from_db()
+
+
+@admin.register(ReadMark)
+class ReadMarkAdmin(admin.ModelAdmin):
+    """Read marks, to look at: the chat moves them (``read``, a first ``join``)."""
+
+    list_display = ("room", "user_id", "last_read")
+    list_select_related = ("room",)
+    search_fields = ("user_id", "room__name")
+
+    def has_add_permission(self, request: Any) -> bool:
+        return False
+
+    def has_change_permission(self, request: Any, obj: ReadMark | None = None) -> bool:
+        return False

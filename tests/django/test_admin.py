@@ -3,6 +3,7 @@ through the chat server, so that connected sockets get the ``room`` events."""
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 import pytest
@@ -10,7 +11,12 @@ from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from chatcore_django.models import Room
+from chatcore import Message as ChatMessage
+from chatcore import Room as ChatRoom
+from chatcore import User
+from chatcore.runtime._messages import reacted
+from chatcore_django.models import Message, ReadMark, Room
+from chatcore_django.store import OrmStore
 
 from .factories import make_user
 from .test_consumer import Peer
@@ -18,6 +24,7 @@ from .test_consumer import Peer
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("chat_runtime")]
 
 ADD = "/admin/chatcore_django/room/add/"
+SENDER = User(id="sender-0", name="Sender")
 
 
 def admin_client() -> Client:
@@ -116,3 +123,67 @@ async def test_a_room_row_written_around_the_checks_does_not_break_the_room_list
     assert listed["type"] == "ok"
     assert f"Broken Row {user.pk}" not in {room["name"] for room in listed["rooms"]}
     await peer.ws.disconnect()
+
+
+async def test_messages_show_the_chats_fields_read_only_and_a_correction_keeps_reactions() -> None:
+    store = OrmStore()
+    name = f"corrected-{secrets.token_hex(4)}"
+    await store.create_room(ChatRoom(name=name, title=name))
+    await store.append(name, SENDER, "one", 1000)
+    message = (await store.append(name, SENDER, "two", 1001, reply_to=1, meta={"k": "ü"})).message
+    message = await _react(store, message, "7", "👍")
+    client = await sync_to_async(admin_client)()
+    row = await sync_to_async(Message.objects.get)(room__name=name, seq=2)
+    page = f"/admin/chatcore_django/message/{row.pk}/change/"
+    shown = await sync_to_async(client.get)(page)
+    assert shown.status_code == 200
+    form = shown.context["adminform"].form
+    assert "text" in form.fields
+    assert not {"reply_to", "meta", "edited", "deleted", "reactions", "version"} & set(form.fields)
+    assert "👍 1" in shown.content.decode()
+    await _react(store, message, "8", "🎉")  # while the page is open
+    data = {key: "" if value is None else value for key, value in form.initial.items()}
+    saved = await sync_to_async(client.post)(page, {**data, "text": "two, corrected"})
+    assert saved.status_code == 302, errors(saved)
+    stored = await store.get_message(name, 2)
+    assert stored is not None
+    assert (stored.text, stored.reply_to, stored.meta, stored.version) == (
+        "two, corrected",
+        1,
+        {"k": "ü"},
+        3,
+    )
+    assert [reaction.emoji for reaction in stored.reactions] == ["👍", "🎉"]
+
+
+async def test_read_marks_are_shown_not_changed_and_go_with_their_room() -> None:
+    store = OrmStore()
+    name = f"marked-{secrets.token_hex(4)}"
+    await store.create_room(ChatRoom(name=name, title=name))
+    message = (await store.append(name, SENDER, "one", 1000)).message
+    await _react(store, message, "7", "👍")
+    await store.mark_read(name, "7", 1)
+    client = await sync_to_async(admin_client)()
+    get = sync_to_async(client.get)
+    listed = await get("/admin/chatcore_django/readmark/", {"q": name})
+    assert listed.status_code == 200
+    assert name in listed.content.decode()
+    assert (await get("/admin/chatcore_django/readmark/add/")).status_code == 403
+    mark = await sync_to_async(ReadMark.objects.get)(room__name=name)
+    change = f"/admin/chatcore_django/readmark/{mark.pk}/change/"
+    assert (await get(change)).status_code == 200  # to view
+    refused = await sync_to_async(client.post)(change, {"last_read": "0"})
+    assert refused.status_code == 403
+    room = await sync_to_async(Room.objects.get)(name=name)
+    deleted = await sync_to_async(client.post)(
+        f"/admin/chatcore_django/room/{room.pk}/delete/", {"post": "yes"}
+    )
+    assert deleted.status_code == 302  # the mark's permission does not stand in the way
+    assert not await sync_to_async(ReadMark.objects.filter(room__name=name).exists)()
+
+
+async def _react(store: OrmStore, message: ChatMessage, user_id: str, emoji: str) -> ChatMessage:
+    new = reacted(message, user_id, emoji, 20)
+    assert new is not None
+    assert await store.change(message.room, "reactions", new) is not None
+    return new

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import secrets
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
 
 from chatcore import Room, RoomKind, User
+from chatcore.backends.store import Reading
+from chatcore.runtime._messages import KEEP, edited, reacted, removed
 from chatcore.wire.errors import NoSuchRoom, RoomExists
-from chatcore.wire.values import DIRECT_PREFIX
+from chatcore.wire.values import DIRECT_PREFIX, Reaction
 from chatcore_django import models
 from chatcore_django.store import OrmStore
 
@@ -172,3 +175,168 @@ def test_a_room_row_is_the_chat_room_it_stores() -> None:
     assert not direct.chat_room().visible_to("3")
     group = models.Room(name="lobby", title="Lobby", owner="1", auto=True)
     assert group.chat_room() == Room(name="lobby", title="Lobby", owner="1", auto=True)
+
+
+# The message model: replies, meta, changes and read marks (the shared suite,
+# tests/conformance/test_store_log.py, runs on this store too; these are the ORM's own cases).
+
+STRANGE_META = {
+    "emoji": "😀👍🏽👨‍👩‍👧",  # outside the BMP, a skin tone, a ZWJ sequence
+    "rtl": "שלום\u200fعربى",
+    "combining": "e\u0301",
+    "nested": {"list": [1, -2, 2.5, 0.1, None, True, False, ""], "deep": [[{"a": "ü"}]]},
+    "big": 2**62 + 1,
+    "ключ": "значение",
+}
+
+
+async def test_values_are_kept_exactly() -> None:
+    store = OrmStore()
+    name = fresh()
+    await store.create_room(Room(name=name, title=name))
+    await store.append(name, ALICE, "first 𝄞", 1000)
+    appended = await store.append(name, BOB, "🎉 reply", 1001, reply_to=1, meta=STRANGE_META)
+    new = appended.message
+    for user, emoji in ((ALICE.id, "🫶🏿"), (BOB.id, ":smile:")):
+        reaction = reacted(new, user, emoji, 20)
+        assert reaction is not None
+        assert await store.change(name, "reactions", reaction) is not None
+        new = reaction
+    new = edited(new, "🎉 edited 𝄞", STRANGE_META, 2000)
+    assert await store.change(name, "edited", new) is not None
+    stored = await store.get_message(name, 2)
+    assert stored == new
+    assert stored.meta == STRANGE_META
+    assert stored.reactions == (Reaction("🫶🏿", (ALICE.id,)), Reaction(":smile:", (BOB.id,)))
+    assert (await store.history(name, limit=10)).messages[1] == new
+    logged = (await store.changes(name, since=0, limit=10)).changes
+    assert [change.message for change in logged][-1] == new
+    assert logged[0].message.reactions == (Reaction("🫶🏿", (ALICE.id,)),)
+
+
+async def test_a_change_is_replayed_after_its_message_was_pruned() -> None:
+    # The log keeps each message's state whole, not a pointer to its row.
+    store = OrmStore(history_size=2)
+    name = fresh()
+    await store.create_room(Room(name=name, title=name))
+    first = (await store.append(name, BOB, "one", 1000, "c-1", meta={"k": 1})).message
+    new = edited(first, "one!", KEEP, 1500)
+    assert await store.change(name, "edited", new) is not None
+    for n in range(3):
+        await store.append(name, ALICE, f"m{n}", 2000 + n)
+    assert await store.get_message(name, 1) is None
+    (change,) = (await store.changes(name, since=1, limit=10)).changes
+    assert change.message == new
+    assert (change.seq, change.after, change.message.client_id) == (1, 1, "c-1")
+
+
+async def test_the_change_log_is_pruned_every_tenth_of_its_size() -> None:
+    store = OrmStore(history_size=20)
+    name = fresh()
+    await store.create_room(Room(name=name, title=name))
+    message = (await store.append(name, ALICE, "busy", 1000)).message
+    for n in range(61):
+        message = edited(message, f"v{n}", None, 1000 + n)
+        assert await store.change(name, "edited", message) is not None
+    page = await store.changes(name, since=1, limit=1000)
+    seqs = [change.seq for change in page.changes]
+    assert page.gap
+    assert seqs == list(range(seqs[0], 62))
+    assert 20 <= len(seqs) < 20 + 2  # pruned at 60: 41-61 are left
+    assert await sync_to_async(models.Change.objects.filter(room__name=name).count)() == len(seqs)
+
+
+async def test_a_users_site_name_shows_in_changes_too() -> None:
+    from .factories import make_user
+
+    user = await sync_to_async(make_user)("changer", "Now Named")
+    sender = User(id=str(user.pk), name="Then Named")
+    store = OrmStore()
+    name = fresh()
+    await store.create_room(Room(name=name, title=name))
+    message = (await store.append(name, sender, "hi", 1000)).message
+    stored = await store.get_message(name, 1)
+    assert stored is not None
+    assert stored.sender.name.startswith("Now Named")
+    await store.change(name, "deleted", removed(message))
+    (change,) = (await store.changes(name, since=0, limit=10)).changes
+    assert change.message.sender == stored.sender
+    assert (change.message.deleted, change.message.text) == (True, "")
+
+
+def _threads(count: int, work: Callable[[int], None]) -> list[BaseException]:
+    """Run ``work(n)`` in ``count`` threads at once, each with its own database connection."""
+    from django.db import connection
+
+    errors: list[BaseException] = []
+    start = threading.Barrier(count)
+
+    def run(n: int) -> None:
+        try:
+            start.wait()
+            work(n)
+        except BaseException as error:
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return errors
+
+
+def test_concurrent_reactions_from_many_connections_all_count() -> None:
+    """Read, compute, change and retry on a conflict, as the server does, from four threads:
+    every reaction stays, and the changes are numbered without gaps."""
+    from asgiref.sync import async_to_sync
+
+    store = OrmStore()
+    name = fresh()
+    async_to_sync(store.create_room)(Room(name=name, title=name))
+    store._append(name, ALICE, "react to me", 1000, None)
+    conflicts = [0]
+
+    def react(n: int) -> None:
+        for k in range(10):
+            while True:
+                current = store._get_message(name, 1)
+                assert current is not None
+                new = reacted(current, f"u{n}-{k}", "👍" if k % 2 else "🎉", 20)
+                assert new is not None
+                if store._change(name, "reactions", new) is not None:
+                    break
+                conflicts[0] += 1
+
+    assert _threads(4, react) == []
+    final = store._get_message(name, 1)
+    assert final is not None
+    users = sorted(user for reaction in final.reactions for user in reaction.users)
+    assert users == sorted(f"u{n}-{k}" for n in range(4) for k in range(10))
+    assert final.version == 40
+    page = store._changes(name, 0, 100)
+    assert [change.seq for change in page.changes] == list(range(1, 41))
+    assert [change.message.version for change in page.changes] == list(range(1, 41))
+
+
+def test_concurrent_read_marks_only_move_forward() -> None:
+    from asgiref.sync import async_to_sync
+
+    store = OrmStore()
+    name = fresh()
+    async_to_sync(store.create_room)(Room(name=name, title=name))
+    for n in range(50):
+        store._append(name, ALICE, f"m{n}", n, None)
+    seen: list[int] = []
+
+    def mark(n: int) -> None:
+        for k in range(n, 50, 4):
+            seen.append(store._mark_read(name, BOB.id, k + 1))
+
+    assert _threads(4, mark) == []
+    assert store._read_marks(name) == {BOB.id: 50}
+    assert max(seen) == 50
+    reading = store._reading(BOB.id)
+    assert reading[name] == Reading(50, 0)
