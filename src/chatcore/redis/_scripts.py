@@ -13,7 +13,8 @@ Presence keys (``P`` is the prefix, ``<pid>`` a process's random id)::
     P on:<user>        set   processes holding connections of the user
     P users            hash  user -> [name, avatar]
 
-Ordering keys (only when the server publishes messages, that is with stores other than Redis)::
+Ordering keys (only when the server publishes messages and changes, that is with stores other
+than Redis)::
 
     P pub:<room>       int   the highest message id published
     P held:<room>      hash  id -> envelope, messages waiting for their predecessor
@@ -29,7 +30,7 @@ Store keys::
     P groups           set   group rooms
     P dms:<user>       set   the user's direct rooms
     P seq:<room>       int   the room's last message id
-    P log:<room>       list  the newest messages, "<id> <json>"
+    P log:<room>       list  the newest messages, stored items "<head> <json>"
     P cid:<room>       zset  "<sender>\\n<client_id>" -> id, for messages still in the log
     P chn:<room>       int   the room's last change number (seq)
     P ch:<room>        list  the newest changes, "<seq> <after> <kind> <item>"

@@ -6,7 +6,10 @@ Fan-out
     One pub/sub connection per process subscribes once to each wanted channel (``<prefix>room:<name>``,
     ``<prefix>user:<id>``, ``<prefix>rooms``). :meth:`~RedisBroker.subscribe` returns once Redis
     has confirmed the subscription, so nothing published after it is missed. One reader task
-    decodes each envelope once and hands it to ``deliver``, in Redis's order.
+    decodes each envelope once and hands it to ``deliver``, in Redis's order. A room message
+    the server publishes (a store other than Redis) goes through a script that keeps the
+    room's id order; a ``message_changed`` (``Envelope.after``) through one that holds it until
+    its message is out (``PUBLISH_MESSAGE``, ``PUBLISH_CHANGE``).
 
 Presence
     Each process has a random id and a deadline in Redis that its heartbeat pushes forward every
