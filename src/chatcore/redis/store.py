@@ -178,13 +178,15 @@ class RedisStore:
         reply_to: int | None = None,
         meta: Mapping[str, Any] | None = None,
     ) -> Appended:
-        new = Message(
-            id=0, room=room, ts=ts, sender=sender, text=text, reply_to=reply_to, meta=meta
-        )
         published: tuple[str, ...] = ()
         if self.broker is not None:
             channel, header = self._publishing(room)
-            published = (channel, *message_envelope_template(header, message_template(new)))
+            frame = message_template(
+                Message(
+                    id=0, room=room, ts=ts, sender=sender, text=text, reply_to=reply_to, meta=meta
+                )
+            )
+            published = (channel, *message_envelope_template(header, frame))
         member = "" if client_id is None else f"{sender.id}\n{client_id}"
         result = await self._call(
             _scripts.APPEND,
@@ -198,7 +200,16 @@ class RedisStore:
             raise NoSuchRoom(field="room")
         if result[0] == 0:
             return Appended(_stored.decode_message(room, result[1]), created=False)
-        message = attrs.evolve(new, id=result[1], client_id=client_id)
+        message = Message(
+            id=result[1],
+            room=room,
+            ts=ts,
+            sender=sender,
+            text=text,
+            client_id=client_id,
+            reply_to=reply_to,
+            meta=meta,
+        )
         return Appended(message, created=True, published=bool(published))
 
     def _publishing(self, room: str) -> tuple[str, str]:
