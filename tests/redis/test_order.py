@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Mapping
+from typing import Any
 
 import anyio
 import pytest
@@ -25,9 +27,19 @@ class SlowStore(MemoryStore):
     """A store that, like a database, takes a moment to answer after the message has its id."""
 
     async def append(
-        self, room: str, sender: User, text: str, ts: int, client_id: str | None = None
+        self,
+        room: str,
+        sender: User,
+        text: str,
+        ts: int,
+        client_id: str | None = None,
+        *,
+        reply_to: int | None = None,
+        meta: Mapping[str, Any] | None = None,
     ) -> Appended:
-        appended = await super().append(room, sender, text, ts, client_id)
+        appended = await super().append(
+            room, sender, text, ts, client_id, reply_to=reply_to, meta=meta
+        )
         await anyio.sleep(random.uniform(0, 0.004))
         return appended
 

@@ -13,12 +13,15 @@ Presence keys (``P`` is the prefix, ``<pid>`` a process's random id)::
     P on:<user>        set   processes holding connections of the user
     P users            hash  user -> [name, avatar]
 
-Ordering keys (only when the server publishes messages, that is with stores other than Redis)::
+Ordering keys (only when the server publishes messages and changes, that is with stores other
+than Redis)::
 
     P pub:<room>       int   the highest message id published
     P held:<room>      hash  id -> envelope, messages waiting for their predecessor
     P heldat:<room>    zset  id -> when it started waiting (ms)
-    P heldrooms        set   rooms with waiting messages
+    P heldc:<room>     list  "<after> <ms> <envelope>": message_changed envelopes waiting for
+                             message <after> (held since <ms>), in the order they came
+    P heldrooms        set   rooms with waiting messages or changes
 
 Store keys::
 
@@ -27,8 +30,17 @@ Store keys::
     P groups           set   group rooms
     P dms:<user>       set   the user's direct rooms
     P seq:<room>       int   the room's last message id
-    P log:<room>       list  the newest messages, "<id> <json>"
+    P log:<room>       list  the newest messages, stored items "<head> <json>"
     P cid:<room>       zset  "<sender>\\n<client_id>" -> id, for messages still in the log
+    P chn:<room>       int   the room's last change number (seq)
+    P ch:<room>        list  the newest changes, "<seq> <after> <kind> <item>"
+    P chcut:<room>     int   ``after`` of the newest change dropped from ``ch`` (none: -1)
+    P rd:<room>        hash  user -> read mark (a message id)
+    P marked:<user>    set   rooms the user has a read mark in
+
+A stored item (``_stored``) is ``"<head> <json>"``; the head is the id, then ``v<version>`` once
+the message has changed and ``d`` once it is deleted, so scripts compare versions and skip
+deleted messages without parsing JSON.
 
 The room scripts also publish the name of the room they changed on the channel
 ``P room-changes`` (:data:`ROOM_CHANGES`), so processes that cache rooms forget it.
@@ -39,17 +51,24 @@ from __future__ import annotations
 __all__ = (
     "APPEND",
     "BEAT",
+    "CHANGE",
+    "CHANGES",
     "CLEAR",
     "CONNECT",
     "CREATE_ROOM",
     "DELETE_ROOM",
     "DISCONNECT",
+    "GET_MESSAGE",
     "HISTORY",
     "JOIN",
     "LEAVE",
     "LIST_ROOMS",
+    "MARK_READ",
     "MEMBERS",
+    "PUBLISH_CHANGE",
     "PUBLISH_MESSAGE",
+    "READING",
+    "READ_MARKS",
     "ROOM_CHANGES",
     "SYNC",
     "UPDATE_ROOM",
@@ -115,8 +134,31 @@ local function registered(pid)
   return redis.call('ZSCORE', P .. 'procs', pid) ~= false
 end
 
+-- Publish the room's held message_changed envelopes whose message `upto` has been published
+-- (all of them when `upto` is nil), in the order they came; keep the others.
+local function release_changes(room, upto)
+  local key = P .. 'heldc:' .. room
+  local entries = redis.call('LRANGE', key, 0, -1)
+  if #entries == 0 then return end
+  local keep = {}
+  for _, entry in ipairs(entries) do
+    local after, rest = string.match(entry, '^(%d+) %d+ ()')
+    if upto == nil or tonumber(after) <= upto then
+      redis.call('PUBLISH', P .. 'room:' .. room, string.sub(entry, rest))
+    else
+      keep[#keep + 1] = entry
+    end
+  end
+  redis.call('DEL', key)
+  if #keep > 0 then
+    redis.call('RPUSH', key, unpack(keep))
+    redis.call('PEXPIRE', key, 3600000)
+  end
+end
+
 -- Ordered publishing of a room's messages (stores other than the Redis store): publish every
--- held message of the room, in id order, and note the highest id as published.
+-- held message of the room, in id order, each followed by the held changes that waited for
+-- it, then the remaining changes; note the highest id as published.
 local function release_held(room)
   local held = P .. 'held:' .. room
   local ids = redis.call('HKEYS', held)
@@ -126,19 +168,27 @@ local function release_held(room)
   local last = tonumber(redis.call('GET', P .. 'pub:' .. room) or '0')
   for _, id in ipairs(numbers) do
     redis.call('PUBLISH', P .. 'room:' .. room, redis.call('HGET', held, id))
+    release_changes(room, id)
     if id > last then last = id end
   end
+  release_changes(room, nil)
   redis.call('SET', P .. 'pub:' .. room, last)
   redis.call('DEL', held, P .. 'heldat:' .. room)
   redis.call('SREM', P .. 'heldrooms', room)
 end
 
--- Release the room's held messages if the oldest has waited `wait` ms for its predecessor.
+-- Release the room's held messages and changes if the oldest of them has waited `wait` ms.
 local function release_stale(room, now, wait)
   local oldest = redis.call('ZRANGE', P .. 'heldat:' .. room, 0, 0, 'WITHSCORES')
-  if #oldest == 0 then
+  local since = oldest[2] and tonumber(oldest[2])
+  local change = redis.call('LINDEX', P .. 'heldc:' .. room, 0)
+  if change then
+    local at = tonumber(string.match(change, '^%d+ (%d+) '))
+    if since == nil or at < since then since = at end
+  end
+  if since == nil then
     redis.call('SREM', P .. 'heldrooms', room)
-  elseif now - tonumber(oldest[2]) >= wait then
+  elseif now - since >= wait then
     release_held(room)
   end
 end
@@ -309,7 +359,8 @@ if id > last + 1 then
 end
 redis.call('PUBLISH', P .. 'room:' .. room, ARGV[4])
 if id > last then
-  -- the next ones may be waiting for this one
+  -- changes and the next messages may be waiting for this one
+  release_changes(room, id)
   local held = P .. 'held:' .. room
   local payload = redis.call('HGET', held, id + 1)
   while payload do
@@ -317,6 +368,7 @@ if id > last then
     redis.call('PUBLISH', P .. 'room:' .. room, payload)
     redis.call('HDEL', held, id)
     redis.call('ZREM', P .. 'heldat:' .. room, id)
+    release_changes(room, id)
     payload = redis.call('HGET', held, id + 1)
   end
   redis.call('SET', pub, id)
@@ -326,15 +378,52 @@ return 1
 """
 )
 
+# ARGV: prefix, room, after, envelope, order wait ms -> 1 published, 0 held
+# Publishes a message_changed envelope when the server publishes (stores other than Redis):
+# it must not overtake message `after` of the room, so it waits until that message is
+# published (PUBLISH_MESSAGE releases it), or for at most the order wait.
+PUBLISH_CHANGE = (
+    _PRESENCE
+    + """
+local room, after, now, wait = ARGV[2], tonumber(ARGV[3]), now_ms(), tonumber(ARGV[5])
+local last = tonumber(redis.call('GET', P .. 'pub:' .. room) or '0')
+if after <= last then
+  redis.call('PUBLISH', P .. 'room:' .. room, ARGV[4])
+  release_stale(room, now, wait)
+  return 1
+end
+local key = P .. 'heldc:' .. room
+redis.call('RPUSH', key, after .. ' ' .. now .. ' ' .. ARGV[4])
+redis.call('PEXPIRE', key, 3600000)
+redis.call('SADD', P .. 'heldrooms', room)
+release_stale(room, now, wait)
+return 0
+"""
+)
+
 # The room scripts below publish the room's name on ARGV[3] (P .. ROOM_CHANGES) in the same
 # step as the change, so processes caching rooms forget the old one.
 
+# Forget a room's history, change log and read marks (a room created again starts clean).
+_FORGET_ROOM = """
+local function forget_room(P, room)
+  local marks = P .. 'rd:' .. room
+  for _, user in ipairs(redis.call('HKEYS', marks)) do
+    redis.call('SREM', P .. 'marked:' .. user, room)
+  end
+  redis.call('DEL', P .. 'seq:' .. room, P .. 'log:' .. room, P .. 'cid:' .. room, marks,
+    P .. 'chn:' .. room, P .. 'ch:' .. room, P .. 'chcut:' .. room)
+end
+"""
+
 # ARGV: prefix, room, changes channel, meta json, title, kind, users... -> 1 created, 0 exists
-CREATE_ROOM = """
+CREATE_ROOM = (
+    _FORGET_ROOM
+    + """
 local P, room = ARGV[1], ARGV[2]
 if redis.call('HSETNX', P .. 'rooms', room, ARGV[4]) == 0 then return 0 end
 redis.call('HSET', P .. 'titles', room, ARGV[5])
-redis.call('DEL', P .. 'seq:' .. room, P .. 'log:' .. room, P .. 'cid:' .. room)
+forget_room(P, room)
 if ARGV[6] == 'direct' then
   for i = 7, #ARGV do redis.call('SADD', P .. 'dms:' .. ARGV[i], room) end
 else
@@ -343,6 +432,7 @@ end
 redis.call('PUBLISH', ARGV[3], room)
 return 1
 """
+)
 
 # ARGV: prefix, room, changes channel, title -> the room's meta json, or false when there is
 # no such room
@@ -356,7 +446,9 @@ return meta
 """
 
 # ARGV: prefix, room, changes channel -> 1 deleted, 0 no such room
-DELETE_ROOM = """
+DELETE_ROOM = (
+    _FORGET_ROOM
+    + """
 local P, room = ARGV[1], ARGV[2]
 local meta = redis.call('HGET', P .. 'rooms', room)
 if not meta then return 0 end
@@ -367,9 +459,10 @@ end
 redis.call('SREM', P .. 'groups', room)
 redis.call('HDEL', P .. 'rooms', room)
 redis.call('HDEL', P .. 'titles', room)
-redis.call('DEL', P .. 'seq:' .. room, P .. 'log:' .. room, P .. 'cid:' .. room)
+forget_room(P, room)
 return 1
 """
+)
 
 # ARGV: prefix, user -> {room, meta, title, ...} for the group rooms and the user's direct rooms
 LIST_ROOMS = """
@@ -435,3 +528,176 @@ if start < high then
 end
 return out
 """
+
+# Reading stored items (``_stored``) and the room's log position of a message.
+_ITEMS = """
+local P, room = ARGV[1], ARGV[2]
+
+-- the message's version and whether it is deleted, from the item's head ("17v3d")
+local function version_of(item)
+  local head = string.match(item, '^(%S+) ')
+  local version, deleted = string.match(head, 'v(%d+)(d?)$')
+  return tonumber(version or '0'), deleted == 'd'
+end
+
+-- whether the item's sender is `sender` (the JSON string of the user's id)
+local function sent_by(item, sender)
+  local open = string.find(item, ' [', 1, true)
+  local comma = string.find(item, ',', open + 2, true)
+  return string.sub(item, comma + 1, comma + #sender + 1) == sender .. ','
+end
+
+-- the room's last id and the id of the oldest message the log holds
+local function bounds(room)
+  local last = tonumber(redis.call('GET', P .. 'seq:' .. room) or '0')
+  return last, last - redis.call('LLEN', P .. 'log:' .. room) + 1
+end
+
+local function exists(room)
+  return redis.call('HEXISTS', P .. 'rooms', room) == 1
+end
+"""
+
+# ARGV: prefix, room, id -> {-1} no such room, {0} not in the history, {1, item}
+GET_MESSAGE = (
+    _ITEMS
+    + """
+if not exists(room) then return {-1} end
+local id = tonumber(ARGV[3])
+local last, first = bounds(room)
+if id < first or id > last then return {0} end
+return {1, redis.call('LINDEX', P .. 'log:' .. room, id - first)}
+"""
+)
+
+# ARGV: prefix, room, id, version it must have, new item, kind, history size, channel or "",
+#       envelope or ""
+# -> {-1} no such room, {-2} not in the history, {0} the version moved, {1, seq, after}.
+# Replaces the message by its new state, takes the room's next change number, logs the change
+# (keeping the newest `history size`, and the `after` of the newest one dropped), and with a
+# channel publishes its message_changed envelope in the same step: it reaches every process
+# after the messages appended before it and before those appended after it.
+CHANGE = (
+    _ITEMS
+    + """
+if not exists(room) then return {-1} end
+local id, size, item, kind = tonumber(ARGV[3]), tonumber(ARGV[7]), ARGV[5], ARGV[6]
+local log = P .. 'log:' .. room
+local last, first = bounds(room)
+if id < first or id > last then return {-2} end
+local old = redis.call('LINDEX', log, id - first)
+if not old or tonumber(string.match(old, '^%d+')) ~= id then return {-2} end
+if version_of(old) ~= tonumber(ARGV[4]) then return {0} end
+redis.call('LSET', log, id - first, item)
+local seq = redis.call('INCR', P .. 'chn:' .. room)
+local changes = P .. 'ch:' .. room
+local n = redis.call('RPUSH', changes, seq .. ' ' .. last .. ' ' .. kind .. ' ' .. item)
+while n > size do
+  local dropped = redis.call('LPOP', changes)
+  redis.call('SET', P .. 'chcut:' .. room, string.match(dropped, '^%d+ (%d+) '))
+  n = n - 1
+end
+if ARGV[8] ~= '' then redis.call('PUBLISH', ARGV[8], ARGV[9]) end
+return {1, seq, last}
+"""
+)
+
+# ARGV: prefix, room, since, limit -> {-1} no such room, or {gap (1/0), entries...}: the
+# logged changes with after >= since, oldest first, at most `limit`. A change's `after` never
+# decreases along the log, so the first one is found by bisection.
+CHANGES = (
+    _ITEMS
+    + """
+if not exists(room) then return {-1} end
+local since, limit = tonumber(ARGV[3]), tonumber(ARGV[4])
+local changes = P .. 'ch:' .. room
+local low, high = 0, redis.call('LLEN', changes)
+while low < high do
+  local middle = math.floor((low + high) / 2)
+  local after = tonumber(string.match(redis.call('LINDEX', changes, middle), '^%d+ (%d+) '))
+  if after >= since then high = middle else low = middle + 1 end
+end
+local found = redis.call('LRANGE', changes, low, low + limit)
+local cut = tonumber(redis.call('GET', P .. 'chcut:' .. room) or '-1')
+local out = {(cut >= since or #found > limit) and 1 or 0}
+for i = 1, math.min(#found, limit) do out[#out + 1] = found[i] end
+return out
+"""
+)
+
+# ARGV: prefix, room, user, id or "" -> {-1} no such room, or {1, mark}
+# Moves the user's mark forward to `id` (at most the room's last id); with "", makes it at the
+# last id if the user has none.
+MARK_READ = (
+    _ITEMS
+    + """
+if not exists(room) then return {-1} end
+local user, marks = ARGV[3], P .. 'rd:' .. room
+local mark = tonumber(redis.call('HGET', marks, user) or '')
+local last = bounds(room)
+local new = last
+if ARGV[4] ~= '' then new = math.min(tonumber(ARGV[4]), last) end
+if mark == nil or (ARGV[4] ~= '' and new > mark) then
+  redis.call('HSET', marks, user, new)
+  redis.call('SADD', P .. 'marked:' .. user, room)
+  mark = new
+end
+return {1, mark}
+"""
+)
+
+# ARGV: prefix, room -> {-1} no such room, or {1, meta json, user, mark, ...}
+READ_MARKS = (
+    _ITEMS
+    + """
+local meta = redis.call('HGET', P .. 'rooms', room)
+if not meta then return {-1} end
+local out = {1, meta}
+for _, value in ipairs(redis.call('HGETALL', P .. 'rd:' .. room)) do out[#out + 1] = value end
+return out
+"""
+)
+
+# ARGV: prefix, "" (no room), user, the user's id as JSON, cap
+# -> {room, mark, unread, ...} for the rooms the user has a mark in and their direct rooms
+# (mark 0 when none): unread counts the messages in the log after the mark that the user did
+# not send and that are not deleted, up to `cap`.
+READING = (
+    _ITEMS
+    + """
+local user, sender, cap = ARGV[3], ARGV[4], tonumber(ARGV[5])
+local dms = P .. 'dms:' .. user
+
+local function unread(room, mark)
+  local last, first = bounds(room)
+  local index, count = math.max(mark + 1, first) - first, 0
+  local stop = last - first
+  while index <= stop and count < cap do
+    local items = redis.call('LRANGE', P .. 'log:' .. room, index, index + 127)
+    for _, item in ipairs(items) do
+      local _, deleted = version_of(item)
+      if not deleted and not sent_by(item, sender) then
+        count = count + 1
+        if count >= cap then break end
+      end
+    end
+    index = index + 128
+  end
+  return count
+end
+
+local out = {}
+for _, name in ipairs(redis.call('SUNION', P .. 'marked:' .. user, dms)) do
+  if exists(name) then
+    local mark = redis.call('HGET', P .. 'rd:' .. name, user)
+    if mark or redis.call('SISMEMBER', dms, name) == 1 then
+      mark = tonumber(mark or '0')
+      out[#out + 1] = name
+      out[#out + 1] = mark
+      out[#out + 1] = unread(name, mark)
+    end
+  end
+end
+return out
+"""
+)

@@ -6,7 +6,10 @@ Fan-out
     One pub/sub connection per process subscribes once to each wanted channel (``<prefix>room:<name>``,
     ``<prefix>user:<id>``, ``<prefix>rooms``). :meth:`~RedisBroker.subscribe` returns once Redis
     has confirmed the subscription, so nothing published after it is missed. One reader task
-    decodes each envelope once and hands it to ``deliver``, in Redis's order.
+    decodes each envelope once and hands it to ``deliver``, in Redis's order. A room message
+    the server publishes (a store other than Redis) goes through a script that keeps the
+    room's id order; a ``message_changed`` (``Envelope.after``) through one that holds it until
+    its message is out (``PUBLISH_MESSAGE``, ``PUBLISH_CHANGE``).
 
 Presence
     Each process has a random id and a deadline in Redis that its heartbeat pushes forward every
@@ -74,10 +77,12 @@ class RedisBroker:
     A dead process's users leave within ``expiry + heartbeat`` seconds (20 by default).
     ``timeout`` bounds each Redis call; ``retry`` is the longest pause between reconnects.
     A room message published by the server (not by a :class:`RedisStore`) whose predecessor
-    is not out yet waits for it up to ``order_wait`` seconds, so messages keep their id order.
+    is not out yet waits for it up to ``order_wait`` seconds, so messages keep their id order;
+    a ``message_changed`` (an envelope with ``after``) waits the same way for message ``after``.
     """
 
-    #: A room's messages are published in id order by a script (``PUBLISH_MESSAGE``).
+    #: A room's messages are published in id order by a script (``PUBLISH_MESSAGE``), and
+    #: changes after their message (``PUBLISH_CHANGE``).
     orders_messages = True
 
     def __init__(
@@ -291,14 +296,19 @@ class RedisBroker:
     async def publish(self, envelope: Envelope) -> None:
         data = encode_envelope(envelope)
         message = envelope.message_id
-        if message is None:
-            with unavailable():
-                await self._wire.call("PUBLISH", self.channel_key(envelope.target.channel), data)
-        else:
+        if message is not None:
             # A room's messages go out in id order, whichever process appended them.
             assert isinstance(envelope.target, ToRoom)
             room = envelope.target.room
             await self._call(_scripts.PUBLISH_MESSAGE, room, message, data, self._order_wait)
+        elif envelope.after is not None and isinstance(envelope.target, ToRoom):
+            # A change goes out after the message it was made after (that one may be held).
+            room = envelope.target.room
+            after = envelope.after
+            await self._call(_scripts.PUBLISH_CHANGE, room, after, data, self._order_wait)
+        else:
+            with unavailable():
+                await self._wire.call("PUBLISH", self.channel_key(envelope.target.channel), data)
 
     async def subscribe(self, channel: str) -> None:
         self._channels.add(channel)

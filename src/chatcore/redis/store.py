@@ -6,6 +6,12 @@ so processes appending at once still get 1, 2, 3, ... with no gaps. Given the pr
 a room's messages reach every process in id order (see :attr:`chatcore.backends.store.Appended.published`).
 A repeated ``client_id`` is recognised while its first message is still in the history.
 
+Changes to messages (edits, deletions, reactions) are one script each too: it compares the
+message's version, replaces it in the history, logs the change with the room's next change
+number, and, given the broker, publishes the ``message_changed`` frame in the same step, so
+changes and messages reach every process in the order they were made. Read marks and unread
+counts are kept and counted by scripts as well (the keys: :mod:`chatcore.redis._scripts`).
+
 With a broker on the same Redis and prefix, the store also keeps the rooms it has read in
 memory (a ``send`` reads its room every time). Every store's room scripts publish each change
 on ``<prefix>room-changes`` in the same step, whichever process or tool made it; the broker
@@ -16,17 +22,27 @@ restored. (Rooms changed in Redis by hand, not through a store, stay cached unti
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from ..backends.envelope import ToRoom
-from ..backends.store import Appended, HistoryPage
-from ..wire.errors import NoSuchRoom, RoomExists, UsageError
+import attrs
+
+from ..backends.envelope import Envelope, ToRoom
+from ..backends.store import (
+    UNREAD_CAP,
+    Appended,
+    Change,
+    ChangePage,
+    HistoryPage,
+    Reading,
+)
+from ..wire.errors import NoSuchMessage, NoSuchRoom, RoomExists, UsageError
 from ..wire.limits import Limits
 from ..wire.protocol import message_template
-from ..wire.values import Message, Room, User
+from ..wire.values import ChangeKind, Message, Room, User
 from . import _scripts, _stored
 from ._client import resolve_url, unavailable
-from ._codec import encode_header, message_envelope_template
+from ._codec import encode_envelope, encode_header, message_envelope_template
 from ._wire import make_wire
 from .broker import RedisBroker
 
@@ -152,18 +168,30 @@ class RedisStore:
         return sorted(rooms, key=lambda room: room.name)
 
     async def append(
-        self, room: str, sender: User, text: str, ts: int, client_id: str | None = None
+        self,
+        room: str,
+        sender: User,
+        text: str,
+        ts: int,
+        client_id: str | None = None,
+        *,
+        reply_to: int | None = None,
+        meta: Mapping[str, Any] | None = None,
     ) -> Appended:
         published: tuple[str, ...] = ()
         if self.broker is not None:
             channel, header = self._publishing(room)
-            frame = message_template(Message(id=0, room=room, ts=ts, sender=sender, text=text))
+            frame = message_template(
+                Message(
+                    id=0, room=room, ts=ts, sender=sender, text=text, reply_to=reply_to, meta=meta
+                )
+            )
             published = (channel, *message_envelope_template(header, frame))
         member = "" if client_id is None else f"{sender.id}\n{client_id}"
         result = await self._call(
             _scripts.APPEND,
             room,
-            *_stored.message_template(ts, sender, text, client_id),
+            *_stored.message_template(ts, sender, text, client_id, reply_to, meta),
             member,
             self.history_size,
             *(published or ("",)),
@@ -173,7 +201,14 @@ class RedisStore:
         if result[0] == 0:
             return Appended(_stored.decode_message(room, result[1]), created=False)
         message = Message(
-            id=result[1], room=room, ts=ts, sender=sender, text=text, client_id=client_id
+            id=result[1],
+            room=room,
+            ts=ts,
+            sender=sender,
+            text=text,
+            client_id=client_id,
+            reply_to=reply_to,
+            meta=meta,
         )
         return Appended(message, created=True, published=bool(published))
 
@@ -203,6 +238,72 @@ class RedisStore:
             raise NoSuchRoom(field="room")
         messages = tuple(_stored.decode_message(room, item) for item in result[2:])
         return HistoryPage(messages, bool(result[1]), result[0])
+
+    # the room event log
+
+    async def get_message(self, room: str, id: int) -> Message | None:
+        result = await self._call(_scripts.GET_MESSAGE, room, id)
+        if result[0] == -1:
+            raise NoSuchRoom(field="room")
+        return _stored.decode_message(room, result[1]) if result[0] == 1 else None
+
+    async def change(self, room: str, kind: ChangeKind, message: Message) -> Change | None:
+        message = attrs.evolve(message, room=room)
+        published: tuple[str, str] = ("", "")
+        if self.broker is not None:
+            # (The envelope's ``after`` is not sent: the script publishes it in its place.)
+            envelope = encode_envelope(Envelope.change_of(kind, message, 0))
+            published = (self._publishing(room)[0], envelope)
+        result = await self._call(
+            _scripts.CHANGE,
+            room,
+            message.id,
+            message.version - 1,
+            _stored.encode_message(message),
+            kind,
+            self.history_size,
+            *published,
+        )
+        if result[0] == -1:
+            raise NoSuchRoom(field="room")
+        if result[0] == -2:
+            raise NoSuchMessage(field="id")
+        if result[0] == 0:
+            return None
+        return Change(kind, message, result[1], result[2], published=self.broker is not None)
+
+    async def changes(self, room: str, *, since: int, limit: int) -> ChangePage:
+        result = await self._call(_scripts.CHANGES, room, since, limit)
+        if result[0] == -1:
+            raise NoSuchRoom(field="room")
+        found = tuple(_stored.decode_change(room, entry) for entry in result[1:])
+        return ChangePage(found, bool(result[0]))
+
+    # read state
+
+    async def mark_read(self, room: str, user_id: str, id: int | None) -> int:
+        result = await self._call(_scripts.MARK_READ, room, user_id, "" if id is None else id)
+        if result[0] == -1:
+            raise NoSuchRoom(field="room")
+        return int(result[1])
+
+    async def read_marks(self, room: str) -> dict[str, int]:
+        result = await self._call(_scripts.READ_MARKS, room)
+        if result[0] == -1:
+            raise NoSuchRoom(field="room")
+        found = _stored.decode_room(room, result[1], None)
+        marks = dict.fromkeys(found.users, 0) if found.is_direct else {}
+        flat = result[2:]
+        marks.update((flat[i], int(flat[i + 1])) for i in range(0, len(flat), 2))
+        return marks
+
+    async def reading(self, user_id: str) -> dict[str, Reading]:
+        flat = await self._call(
+            _scripts.READING, "", user_id, _stored.encode_id(user_id), UNREAD_CAP
+        )
+        return {
+            flat[i]: Reading(int(flat[i + 1]), int(flat[i + 2])) for i in range(0, len(flat), 3)
+        }
 
     async def _call(self, script: str, *args: str | int) -> Any:
         with unavailable():
