@@ -12,7 +12,9 @@ Requests are matched to replies by ``ref``; an ``error`` reply raises :class:`Re
 the socket is lost the client reconnects with exponential backoff and jitter, rejoins its rooms
 with ``since`` (the last message id it saw in each) and passes the messages it missed on as
 ``message`` events. Each message reaches the caller once: either in ``join``'s history or as an
-event, never both, never twice.
+event, never both, never twice. The changes made to messages meanwhile (edits, deletions,
+reactions) follow as ``message_changed`` events, each holding the message's whole new state, so
+applying one again (a change seen live before the socket was lost) changes nothing.
 """
 
 from __future__ import annotations
@@ -44,6 +46,10 @@ Frame = dict[str, Any]
 _encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 #: Close codes after which reconnecting cannot help: unauthorized, policy violation.
 _FINAL_CLOSE_CODES = frozenset({1008, 4401})
+
+
+def _client_id() -> str:
+    return secrets.token_hex(12)
 
 
 class ClientClosed(Exception):
@@ -115,8 +121,11 @@ class ChatClient:
         self._events: asyncio.Queue[Frame | None] = asyncio.Queue()
         #: Joined rooms and the last message id seen in each.
         self._rooms: dict[str, int] = {}
-        #: Rooms being joined, with the live messages that arrived before the join's reply.
+        #: Rooms being joined, with the live messages (and changes) that arrived before the
+        #: join's history was passed on.
         self._joining: dict[str, list[Frame]] = {}
+        #: The ``watch`` and ``unread`` of the last :meth:`rooms` call, asked again on reconnect.
+        self._listing: dict[str, bool] = {}
         self._task: asyncio.Task[None] | None = None
 
     # lifecycle
@@ -218,11 +227,13 @@ class ChatClient:
                     continue
 
     async def join(self, room: str, since: int | None = None) -> Frame:
-        """Join ``room``: the reply has ``room``, ``members``, ``history`` and ``gap``.
+        """Join ``room``: the reply has ``room``, ``members``, ``history``, ``gap`` and
+        ``read`` (this user's read mark; in a direct room ``seen`` is the other user's).
 
         ``since`` is the last message id the caller has (kept from an earlier run, say): the
-        reply's ``history`` then holds the messages after it, and ``gap`` is true when not all
-        of them could be given. Without ``since``, joining a room the client is in already
+        reply's ``history`` then holds the messages after it, the changes made to messages
+        since then follow as ``message_changed`` events, and ``gap`` is true when not all of
+        them could be given. Without ``since``, joining a room the client is in already
         resumes it from the last message it passed on: missed messages come as events.
         """
         if since is None and room in self._rooms:
@@ -267,11 +278,69 @@ class ChatClient:
         with contextlib.suppress(ReplyError):  # not_member after a reconnect: already out
             await self._retrying("leave", {"room": room})
 
-    async def send(self, room: str, text: str) -> int:
-        """Send ``text`` to ``room``; returns the message id. A retry after a lost socket
-        carries the same ``client_id``, so the message is never posted twice."""
-        fields = {"room": room, "text": text, "client_id": secrets.token_hex(12)}
+    async def send(
+        self,
+        room: str,
+        text: str,
+        *,
+        reply_to: int | None = None,
+        meta: Mapping[str, Any] | None = None,
+        client_id: str | None = None,
+    ) -> int:
+        """Send ``text`` to ``room``; returns the message id. ``reply_to`` is the id of a
+        message of the room this one answers; ``meta`` is a JSON object for the application.
+        A retry after a lost socket carries the same ``client_id`` (a random one unless
+        given), so the message is never posted twice."""
+        fields: Frame = {"room": room, "text": text, "client_id": client_id or _client_id()}
+        if reply_to is not None:
+            fields["reply_to"] = reply_to
+        if meta is not None:
+            fields["meta"] = dict(meta)
         reply = await self._retrying("send", fields)
+        return int(reply["id"])
+
+    async def edit(
+        self, room: str, id: int, text: str, *, meta: Mapping[str, Any] | None = None
+    ) -> Frame:
+        """Change the text of one of this user's messages (and its ``meta``, when given);
+        returns the message as it is now. The room gets a ``message_changed`` event."""
+        fields: Frame = {"room": room, "id": id, "text": text}
+        if meta is not None:
+            fields["meta"] = dict(meta)
+        message: Frame = (await self._retrying("edit", fields))["message"]
+        return message
+
+    async def delete_message(self, room: str, id: int) -> None:
+        """Delete a message: this user's own, or any in a room this user moderates."""
+        fields = {"room": room, "id": id}
+        async with asyncio.timeout(self.timeout):
+            lost = False
+            while True:
+                await self.wait_ready()
+                try:
+                    await self._request("delete_message", fields)
+                    return
+                except ConnectionLost:
+                    lost = True
+                except ReplyError as error:
+                    # Asked again after a lost socket: the first request may have deleted it.
+                    if lost and error.code == "no_such_message":
+                        return
+                    raise
+
+    async def react(self, room: str, id: int, emoji: str) -> None:
+        """Add this user's ``emoji`` to a message (again changes nothing)."""
+        await self._retrying("react", {"room": room, "id": id, "emoji": emoji})
+
+    async def unreact(self, room: str, id: int, emoji: str) -> None:
+        """Take this user's ``emoji`` off a message (when it is not there, nothing changes)."""
+        await self._retrying("unreact", {"room": room, "id": id, "emoji": emoji})
+
+    async def mark_read(self, room: str, id: int) -> int:
+        """Move this user's read mark in ``room`` forward to message ``id``; returns the mark
+        (it never moves back, and stops at the newest message). The user's connections (and
+        in a direct room the other user's) get a ``read`` event."""
+        reply = await self._retrying("read", {"room": room, "id": id})
         return int(reply["id"])
 
     async def send_private(self, to: str, text: str, room: str | None = None) -> int:
@@ -283,10 +352,23 @@ class ChatClient:
     async def typing(self, room: str) -> None:
         await self.request("typing", room=room)
 
-    async def rooms(self, watch: bool | None = None) -> list[Frame]:
-        """The rooms this user can see; with ``watch=True``, ``room`` events follow."""
-        fields = {} if watch is None else {"watch": watch}
+    async def rooms(self, watch: bool | None = None, unread: bool | None = None) -> list[Frame]:
+        """The rooms this user can see; those the user belongs to carry ``read`` (their mark)
+        and ``unread`` (messages from others after it, up to 100).
+
+        ``watch=True`` makes ``room`` events follow; with ``unread=True`` too, the ``message``
+        events of every room the user belongs to, joined or not, so unread counts can be kept
+        current. ``False`` stops either. The server keeps these per socket: after a reconnect
+        the client asks again with the same values and passes the reply on as a ``rooms``
+        event (the counts may have changed meanwhile).
+        """
+        fields: dict[str, bool] = {}
+        if watch is not None:
+            fields["watch"] = watch
+        if unread is not None:
+            fields["unread"] = unread
         rooms: list[Frame] = (await self.request("rooms", **fields))["rooms"]
+        self._listing.update(fields)
         return rooms
 
     async def create_room(self, room: str, title: str | None = None) -> Frame:
@@ -331,10 +413,12 @@ class ChatClient:
         return self.events()
 
     async def events(self) -> AsyncIterator[Frame]:
-        """Server events (``message``, ``private``, ``presence``, ...) and the client's own:
-        ``open`` (``{"reconnect": bool}``), ``close`` (``{"code": int | None}``),
-        ``reconnecting`` (``{"attempt", "delay"}``) and ``gap`` (``{"room"}``: messages were
-        missed and could not be replayed). Ends when the client closes."""
+        """Server events (``message``, ``message_changed``, ``read``, ``private``, ``presence``,
+        ...) and the client's own: ``open`` (``{"reconnect": bool}``), ``close``
+        (``{"code": int | None}``), ``reconnecting`` (``{"attempt", "delay"}``), ``gap``
+        (``{"room"}``: messages or changes were missed and could not be replayed) and ``rooms``
+        (``{"rooms": [...]}``: the room list asked again after a reconnect, see :meth:`rooms`).
+        Ends when the client closes."""
         while True:
             try:
                 yield await self.next_event()
@@ -419,7 +503,8 @@ class ChatClient:
                 self._emit({"type": "close", "code": ws.close_code})
 
     async def _rejoin(self) -> bool:
-        """Rejoin every room; False if the socket was lost meanwhile (the next one retries)."""
+        """Rejoin every room and list the rooms again if asked to before; False if the socket
+        was lost meanwhile (the next one retries)."""
         for room in list(self._rooms):
             try:
                 await self._resume(room, self._request)
@@ -427,6 +512,15 @@ class ChatClient:
                 self._emit({**error.frame, "room": room})
             except ConnectionLost:
                 return False
+        if self._listing.get("watch"):
+            try:
+                reply = await self._request("rooms", self._listing)
+            except ReplyError as error:
+                self._emit(error.frame)
+            except ConnectionLost:
+                return False
+            else:
+                self._emit({"type": "rooms", "rooms": reply["rooms"]})
         return True
 
     async def _read(self, ws: ClientConnection) -> None:
@@ -441,13 +535,16 @@ class ChatClient:
                 if reply is not None and frame.get("type") in ("ok", "error"):
                     if not reply.done():
                         reply.set_result(frame)
-                elif frame.get("type") == "message":
-                    self._message(frame)
+                elif frame.get("type") in ("message", "message_changed"):
+                    self._live(frame)
                 else:
                     self._emit(frame)
 
-    def _message(self, frame: Frame) -> None:
-        room = frame.get("room")
+    def _live(self, frame: Frame) -> None:
+        """A message, or a change to one: held while its room is being joined, so that it
+        comes after the join's history (a change never before its message)."""
+        changed = frame.get("message")
+        room = changed.get("room") if isinstance(changed, dict) else frame.get("room")
         held = self._joining.get(room) if isinstance(room, str) else None
         if held is not None:
             held.append(frame)  # until the join's history is known
@@ -455,6 +552,9 @@ class ChatClient:
             self._deliver(frame)
 
     def _deliver(self, frame: Frame) -> None:
+        if frame.get("type") == "message_changed":
+            self._emit(frame)  # the message's whole state: passing it on twice does no harm
+            return
         room, message_id = frame.get("room"), frame.get("id")
         if not isinstance(room, str) or not isinstance(message_id, int):
             return

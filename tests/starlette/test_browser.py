@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
 import pytest
-from playwright.async_api import Browser, Dialog, Page, expect
+from playwright.async_api import Browser, Dialog, Locator, Page, expect
 
 from tests.helpers import chromium
 from tests.starlette.example_server import ROOT, ExampleServer
@@ -147,5 +148,71 @@ async def test_chat_in_two_browsers(browser: Browser, tmp_path: Path) -> None:
         await bob.open_room("again")
         await alice.say("we are back")
         await bob.sees("we are back")
+    finally:
+        server.stop()
+
+
+def message(person: Person, text: str) -> Locator:
+    """The message of ``person``'s log whose text is ``text``."""
+    own_text = person.page.locator(".text", has_text=re.compile(f"^{re.escape(text)}$"))
+    return person.page.locator("#log li.msg", has=own_text)
+
+
+async def test_replies_edits_reactions_and_deletions_show_live(browser: Browser) -> None:
+    server = ExampleServer(grace_ms=300)
+    server.start()
+    try:
+        alice = await Person.log_in(browser, server, "Alice")
+        bob = await Person.log_in(browser, server, "Bob")
+        await alice.create_room("party")  # Alice owns it: she may delete any message
+        await bob.open_room("party")
+        await expect(alice.page.locator("#members li")).to_have_count(2)
+        await alice.say("Who brings the cake?")
+        question = message(bob, "Who brings the cake?")
+        await expect(question).to_have_count(1)
+        # Only the author edits; only the author or the room's owner deletes.
+        await expect(question.locator(".actions .edit")).to_have_count(0)
+        await expect(question.locator(".actions .delete")).to_have_count(0)
+
+        await question.locator(".actions .reply").click()
+        await expect(bob.page.locator("#compose-mode-text")).to_have_text(
+            "Replying to Alice: Who brings the cake?"
+        )
+        await bob.say("I do")
+        answer = message(alice, "I do")
+        await expect(answer.locator(".quote")).to_have_text("Alice: Who brings the cake?")
+        await expect(answer.locator(".text")).to_have_attribute("dir", "auto")
+        await expect(answer.locator(".actions .edit")).to_have_count(0)
+        await expect(answer.locator(".actions .delete")).to_have_count(1)
+
+        await message(alice, "Who brings the cake?").locator(".actions .edit").click()
+        await expect(alice.page.locator("#composer-text")).to_have_value("Who brings the cake?")
+        await alice.page.fill("#composer-text", f"Who brings the cake on Friday? {XSS}")
+        await alice.page.press("#composer-text", "Enter")
+        edited = f"Who brings the cake on Friday? {XSS}"
+        await expect(message(bob, edited).locator(".edited")).to_have_text("(edited)")
+        await expect(message(bob, "I do").locator(".quote")).to_have_text(f"Alice: {edited}")
+
+        await message(bob, edited).locator(".actions .react[data-emoji='🎉']").click()
+        chip = message(alice, edited).locator(".chip[data-emoji='🎉']")
+        await expect(chip).to_have_text("🎉 1")
+        await expect(chip).to_have_attribute("aria-pressed", "false")
+        await chip.click()  # Alice adds hers
+        await expect(message(bob, edited).locator(".chip[data-emoji='🎉']")).to_have_text("🎉 2")
+        await expect(chip).to_have_attribute("aria-pressed", "true")
+        await message(bob, edited).locator(".chip[data-emoji='🎉']").click()  # Bob takes his off
+        await expect(chip).to_have_text("🎉 1")
+
+        await message(alice, edited).locator(".actions .delete").click()
+        for person in (alice, bob):
+            gone = person.page.locator("#log li.msg.deleted")
+            await expect(gone.locator(".text")).to_have_text("This message was deleted.")
+            await expect(gone.locator(".chip")).to_have_count(0)
+            await expect(message(person, "I do").locator(".quote")).to_have_text("deleted")
+        await message(alice, "I do").locator(".actions .delete").click()  # the owner's right
+        await expect(bob.page.locator("#log li.msg.deleted")).to_have_count(2)
+        for person in (alice, bob):
+            await expect(person.page.locator("#log img")).to_have_count(0)
+            assert person.dialogs == []
     finally:
         server.stop()

@@ -36,7 +36,8 @@ async def connect(server: ExampleServer) -> AsyncIterator[Callable[..., Any]]:
     clients: list[ChatClient] = []
 
     async def open_client(name: str, **options: Any) -> ChatClient:
-        client = ChatClient(server.ws_url, cookies=server.login(name), backoff=FAST, **options)
+        options.setdefault("backoff", FAST)
+        client = ChatClient(server.ws_url, cookies=server.login(name), **options)
         await client.connect()
         clients.append(client)
         return client
@@ -250,3 +251,155 @@ async def test_join_with_since_gives_the_messages_after_it(connect: Callable[...
     again = await alice.send("chat-since", "after the gap")
     message, _ = await until(carol, "message")
     assert message["id"] == again
+
+
+def changed(event: Frame) -> Frame:
+    """The message a ``message_changed`` event holds."""
+    message: Frame = event["message"]
+    return message
+
+
+@pytest.mark.anyio
+async def test_replies_edits_reactions_and_deletions(connect: Callable[..., Any]) -> None:
+    alice: ChatClient = await connect("Alice")
+    bob: ChatClient = await connect("Bob")
+    await alice.create_room("chat-model")  # Alice owns it, so she moderates it
+    await alice.join("chat-model")
+    await bob.join("chat-model")
+    first = await alice.send("chat-model", "Who brings the cake?")
+    answer = await bob.send("chat-model", "I do", reply_to=first, meta={"mood": "sure"})
+    message, _ = await until(alice, "message", lambda e: e["id"] == answer)
+    assert (message["reply_to"], message["meta"]) == (first, {"mood": "sure"})
+
+    edited = await alice.edit("chat-model", first, "Who brings the cake on Friday?")
+    assert (edited["text"], edited["id"]) == ("Who brings the cake on Friday?", first)
+    event, _ = await until(bob, "message_changed")
+    assert event["change"] == "edited"
+    assert changed(event) == edited
+    assert edited["edited"] >= edited["ts"]
+    with pytest.raises(ReplyError) as refused:
+        await bob.edit("chat-model", first, "Nobody")
+    assert refused.value.code == "forbidden"
+
+    await bob.react("chat-model", first, "🍰")
+    await alice.react("chat-model", first, "🍰")
+    await bob.react("chat-model", first, "🍰")  # once per user and emoji
+    await alice.unreact("chat-model", first, "🍰")
+    await bob.react("chat-model", first, ":tada:")
+    states = [changed(e) for e in await changes(alice, "reactions", 4)]
+    assert [state["reactions"] for state in states] == [
+        {"🍰": {"count": 1, "users": ["bob"]}},
+        {"🍰": {"count": 2, "users": ["bob", "alice"]}},
+        {"🍰": {"count": 1, "users": ["bob"]}},
+        {"🍰": {"count": 1, "users": ["bob"]}, ":tada:": {"count": 1, "users": ["bob"]}},
+    ]
+
+    with pytest.raises(ReplyError) as refused:
+        await bob.delete_message("chat-model", first)  # not his, and he does not moderate
+    assert refused.value.code == "forbidden"
+    await alice.delete_message("chat-model", answer)  # the owner may delete anyone's
+    event, _ = await until(bob, "message_changed", lambda e: e["change"] == "deleted")
+    deleted = changed(event)
+    assert (deleted["id"], deleted["text"], deleted["deleted"]) == (answer, "", True)
+    assert (deleted["reply_to"], deleted["from"]) == (first, message["from"])
+    assert ("meta" in deleted, "reactions" in deleted) == (False, False)
+    with pytest.raises(ReplyError) as refused:
+        await alice.react("chat-model", answer, "👍")
+    assert refused.value.code == "no_such_message"
+    page = await bob.history("chat-model")
+    assert [m["text"] for m in page["messages"]] == ["Who brings the cake on Friday?", ""]
+
+
+async def changes(client: ChatClient, kind: str, count: int) -> list[Frame]:
+    """The next ``count`` ``message_changed`` events of ``client`` with change ``kind``."""
+    return [
+        (await until(client, "message_changed", lambda e: e["change"] == kind))[0]
+        for _ in range(count)
+    ]
+
+
+@pytest.mark.anyio
+async def test_read_marks_and_unread_counts(connect: Callable[..., Any]) -> None:
+    alice: ChatClient = await connect("Alice")
+    bob: ChatClient = await connect("Bob")
+    await alice.create_room("chat-unread")
+    joined = await alice.join("chat-unread")
+    assert joined["read"] == 0
+    await bob.join("chat-unread")
+    await bob.leave("chat-unread")  # he still belongs to it: he has a read mark
+    listed = {room["name"]: room for room in await bob.rooms(watch=True, unread=True)}
+    assert (listed["chat-unread"]["read"], listed["chat-unread"]["unread"]) == (0, 0)
+    sent = [await alice.send("chat-unread", f"news {n}") for n in range(3)]
+    # Bob is not in the room, but follows it for its count.
+    message, _ = await until(bob, "message", lambda e: e["id"] == sent[-1])
+    assert message["room"] == "chat-unread"
+    listed = {room["name"]: room for room in await bob.rooms(unread=True)}
+    assert listed["chat-unread"]["unread"] == 3
+    assert await bob.mark_read("chat-unread", sent[1]) == sent[1]
+    read, _ = await until(bob, "read")
+    assert (read["room"], read["user"], read["id"]) == ("chat-unread", "bob", sent[1])
+    assert await bob.mark_read("chat-unread", 1) == sent[1]  # a mark never moves back
+    assert await bob.mark_read("chat-unread", 99) == sent[-1]  # nor past the newest message
+    listed = {room["name"]: room for room in await bob.rooms()}
+    assert (listed["chat-unread"]["read"], listed["chat-unread"]["unread"]) == (sent[-1], 0)
+
+    # After a reconnect the client lists the rooms again, and follows them again.
+    bob.abort()
+    relisted, _ = await until(bob, "rooms")
+    assert {room["name"]: room for room in relisted["rooms"]}["chat-unread"]["read"] == sent[-1]
+    later = await alice.send("chat-unread", "after the reconnect")
+    message, _ = await until(bob, "message", lambda e: e["id"] == later)
+    assert message["text"] == "after the reconnect"
+
+
+@pytest.mark.anyio
+async def test_a_dropped_client_gets_the_changes_made_while_it_was_away(
+    connect: Callable[..., Any],
+) -> None:
+    # Alice waits half a second or more before reconnecting: Bob's changes fall in the gap.
+    alice: ChatClient = await connect("Alice", backoff=Backoff(initial=1.0, maximum=1.0))
+    bob: ChatClient = await connect("Bob")
+    await bob.create_room("chat-changes")
+    await alice.join("chat-changes")
+    await bob.join("chat-changes")
+    sent = [await bob.send("chat-changes", f"before {n}") for n in range(3)]
+    await bob.react("chat-changes", sent[0], "👀")  # seen live, and replayed after the drop
+    _, seen = await until(alice, "message_changed")
+    alice.abort()
+    _, skipped = await until(alice, "close")
+    seen += skipped
+    await bob.edit("chat-changes", sent[0], "before 0, edited")
+    await bob.react("chat-changes", sent[1], "👍")
+    await bob.delete_message("chat-changes", sent[2])
+    sent.append(await bob.send("chat-changes", "while away"))
+    await bob.edit("chat-changes", sent[-1], "while away, edited")  # posted and changed
+    opened, skipped = await until(alice, "open")
+    seen += skipped
+    assert opened["reconnect"] is True
+    await alice.wait_ready()
+    sent.append(await bob.send("chat-changes", "after"))
+    _, skipped = await until(alice, "message", lambda e: e["id"] == sent[-1])
+    seen += [*skipped, {"type": "message", "id": sent[-1], "text": "after"}]
+
+    # Every message once, in order; no change before its message; the last state of each
+    # message, applying messages and changes in the order they came, is the server's.
+    assert [e["id"] for e in seen if e["type"] == "message"] == sent
+    state: dict[int, Frame] = {}
+    for event in seen:
+        if event["type"] == "message":
+            state[event["id"]] = {k: v for k, v in event.items() if k != "type"}
+        elif event["type"] == "message_changed":
+            assert changed(event)["id"] in state
+            state[changed(event)["id"]] = changed(event)
+    page = await bob.history("chat-changes")
+    assert [state[m["id"]] for m in page["messages"][:-1]] == page["messages"][:-1]
+    assert [m["text"] for m in page["messages"]] == [
+        "before 0, edited",
+        "before 1",
+        "",
+        "while away, edited",
+        "after",
+    ]
+    kinds = [e["change"] for e in seen if e["type"] == "message_changed"]
+    assert kinds[-4:] == ["edited", "reactions", "deleted", "edited"]
+    assert alice.joined == {"chat-changes": sent[-1]}
