@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 EXTRAS := starlette,django,chatboard,redis,client,test
 
-.PHONY: venv test lint typecheck docs pytest pytest-postgres demo clean bench-core bench bench-memory starlette-demo soak demo-scale
+.PHONY: venv test lint typecheck docs pytest pytest-postgres demo clean bench-core bench bench-memory bench-reactions starlette-demo soak demo-scale
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -74,6 +74,11 @@ clean:
 
 bench-core: venv
 	$(BIN)/python benchmarks/core_fanout.py
+
+# A reaction storm beside plain messages in a room of 1,000: CPU per reaction as a ratio to a
+# message (docs/performance.md), ~1 minute; BENCH_ARGS=--redis for the Redis backends.
+bench-reactions: venv
+	$(BIN)/python benchmarks/reaction_storm.py $(BENCH_ARGS)
 
 # RSS growth of a real server under 50 clients that stop reading (docs/reliability.md), ~1 minute.
 bench-memory: venv

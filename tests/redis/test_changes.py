@@ -205,3 +205,40 @@ async def test_unread_counts_match_senders_exactly() -> None:
                 assert (await store.reading(user.id))["lobby"].unread == total - (n + 1)
         finally:
             await store.aclose()
+
+
+async def test_an_older_state_of_a_message_published_late_is_dropped() -> None:
+    async with redis_prefix() as (url, prefix):
+        broker = RedisBroker(url, prefix=prefix, expiry=2, heartbeat=0.1, order_wait=5)
+        process = Process(broker)
+
+        def state(version: int) -> Envelope:
+            frame = f'{{"type":"message_changed","n":{version}}}'
+            return Envelope(ToRoom("lobby"), frame, after=1, version=(1, version))
+
+        async with anyio.create_task_group() as group:
+            await group.start(process.run)
+            await broker.subscribe("room:lobby")
+            await broker.publish(message("lobby", 1))
+            # Two processes changed message 1 (versions 1, then 2) and published in the
+            # other order: the older state, coming last, would undo the newer one.
+            await broker.publish(state(2))
+            await broker.publish(state(1))
+            await broker.publish(state(3))
+            await broker.publish(message("lobby", 2))
+            assert labels(await process.wait_for(4)) == ["m1", "c2", "c3", "m2"]
+            # A held change is checked too: an older one behind it is dropped.
+            await broker.publish(
+                Envelope(
+                    ToRoom("lobby"), '{"type":"message_changed","n":9}', after=4, version=(2, 2)
+                )
+            )
+            await broker.publish(
+                Envelope(
+                    ToRoom("lobby"), '{"type":"message_changed","n":8}', after=4, version=(2, 1)
+                )
+            )
+            await broker.publish(message("lobby", 3))
+            await broker.publish(message("lobby", 4))
+            assert labels(await process.wait_for(7))[4:] == ["m3", "m4", "c9"]
+            group.cancel_scope.cancel()

@@ -115,6 +115,9 @@ class Envelope:
     #: For a ``message_changed`` event: the room's newest message id when the change was made.
     #: A broker that orders messages publishes it after that message (it must not overtake it).
     after: int | None = None
+    #: For a ``message_changed`` event: (message id, version) of the state it carries. A broker
+    #: may drop a change older than one it has already sent for that message.
+    version: tuple[int, int] | None = None
 
     @classmethod
     def message(cls, message: Message) -> Envelope:
@@ -131,7 +134,7 @@ class Envelope:
     @classmethod
     def change_of(cls, kind: ChangeKind, message: Message, after: int) -> Envelope:
         frame = encode(MessageChanged(change=kind, message=message))
-        return cls(ToRoom(message.room), frame, after=after)
+        return cls(ToRoom(message.room), frame, after=after, version=(message.id, message.version))
 
     @classmethod
     def presence(cls, room: str, event: Literal["join", "leave", "update"], user: User) -> Envelope:

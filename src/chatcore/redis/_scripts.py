@@ -21,6 +21,7 @@ than Redis)::
     P heldat:<room>    zset  id -> when it started waiting (ms)
     P heldc:<room>     list  "<after> <ms> <envelope>": message_changed envelopes waiting for
                              message <after> (held since <ms>), in the order they came
+    P pubv:<room>      hash  message id -> the newest version a message_changed went out with
     P heldrooms        set   rooms with waiting messages or changes
 
 Store keys::
@@ -264,6 +265,7 @@ for _, user in ipairs(redis.call('HKEYS', P .. 'pm:' .. room)) do
 end
 redis.call('DEL', P .. 'ph:' .. room, P .. 'pm:' .. room)
 redis.call('DEL', P .. 'pub:' .. room, P .. 'held:' .. room, P .. 'heldat:' .. room)
+redis.call('DEL', P .. 'pubv:' .. room)
 redis.call('SREM', P .. 'heldrooms', room)
 return 0
 """
@@ -378,7 +380,8 @@ return 1
 """
 )
 
-# ARGV: prefix, room, after, envelope, order wait ms -> 1 published, 0 held
+# ARGV: prefix, room, after, envelope, order wait ms, message id and version (or "", "")
+# -> 1 published, 0 held, 2 dropped (an equal or newer state of the message went out before)
 # Publishes a message_changed envelope when the server publishes (stores other than Redis):
 # it must not overtake message `after` of the room, so it waits until that message is
 # published (PUBLISH_MESSAGE releases it), or for at most the order wait.
@@ -386,6 +389,14 @@ PUBLISH_CHANGE = (
     _PRESENCE
     + """
 local room, after, now, wait = ARGV[2], tonumber(ARGV[3]), now_ms(), tonumber(ARGV[5])
+-- A change older than one already sent for its message is dropped: each carries the message's
+-- whole state, so the newer one says it all (two processes may publish in either order).
+if ARGV[6] ~= '' then
+  local versions, id, version = P .. 'pubv:' .. room, ARGV[6], tonumber(ARGV[7])
+  if tonumber(redis.call('HGET', versions, id) or '-1') >= version then return 2 end
+  redis.call('HSET', versions, id, version)
+  redis.call('PEXPIRE', versions, 3600000)
+end
 local last = tonumber(redis.call('GET', P .. 'pub:' .. room) or '0')
 if after <= last then
   redis.call('PUBLISH', P .. 'room:' .. room, ARGV[4])

@@ -305,7 +305,8 @@ class RedisBroker:
             # A change goes out after the message it was made after (that one may be held).
             room = envelope.target.room
             after = envelope.after
-            await self._call(_scripts.PUBLISH_CHANGE, room, after, data, self._order_wait)
+            state = envelope.version or ("", "")
+            await self._call(_scripts.PUBLISH_CHANGE, room, after, data, self._order_wait, *state)
         else:
             with unavailable():
                 await self._wire.call("PUBLISH", self.channel_key(envelope.target.channel), data)
