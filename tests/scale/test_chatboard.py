@@ -140,3 +140,59 @@ async def test_members_private_messages_and_room_changes_span_both_boards(boards
     with pytest.raises(ReplyError) as refused:
         await ana_one.request("join", room="porch")
     assert refused.value.code == "no_such_room"
+
+
+async def test_edits_reactions_deletions_and_read_marks_span_both_boards(boards: Boards) -> None:
+    """The ORM store with the Redis broker: changes are published by the server, ordered by
+    the broker after their message, and an older state never lands last."""
+    ana, ben = [await boards.account(name) for name in ("ana2", "ben2")]
+    ana_one, ana_two = await boards.tab(ana, 0), await boards.tab(ana, 1)
+    ben_two = await boards.tab(ben, 1)
+    ben_id = ben_two.user["id"]
+    await ana_one.create_room("deck", "Deck")
+    for client in (ana_one, ana_two, ben_two):
+        await client.join("deck")
+    first = await ben_two.send("deck", "helo from board two")
+    reply = await ana_one.send("deck", "a reply from board one", reply_to=first, meta={"k": 1})
+    for client in (ana_two, ben_two):
+        message, _ = await until(client, "message", where(id=reply))
+        assert (message["reply_to"], message["meta"]) == (first, {"k": 1})
+
+    # Reactions from both boards at once, to one message: every tab ends on the same state,
+    # the one the database holds.
+    emoji = ["👍", "🎉", "❤️", "😂"]
+    async with anyio.create_task_group() as group:
+        for client in (ana_one, ana_two, ben_two):
+            for e in emoji:
+                group.start_soon(client.react, "deck", first, e)
+    page = await ana_one.history("deck")
+    (stored,) = [m for m in page["messages"] if m["id"] == first]
+    assert {e: r["count"] for e, r in stored["reactions"].items()} == dict.fromkeys(emoji, 2)
+    for client in (ana_one, ana_two, ben_two):
+        last: dict[str, Any] = {}
+        with anyio.move_on_after(3):
+            while last.get("reactions") != stored["reactions"]:
+                changed, _ = await until(client, "message_changed", where(change="reactions"))
+                last = changed["message"]
+        assert last["reactions"] == stored["reactions"]
+
+    # An edit on board two and a deletion by the room's owner on board one reach every tab.
+    edited = await ben_two.edit("deck", first, "hello from board two")
+    assert edited["text"] == "hello from board two"
+    await until(ana_one, "message_changed", where(change="edited"))
+    await ana_one.delete_message("deck", first)
+    for client in (ana_two, ben_two):
+        gone, _ = await until(client, "message_changed", where(change="deleted"))
+        assert (gone["message"]["id"], gone["message"]["deleted"]) == (first, True)
+    with pytest.raises(ReplyError) as refused:
+        await ben_two.edit("deck", reply, "not his")
+    assert refused.value.code == "forbidden"
+
+    # Ben's read mark, set on board two, reaches his tab on board one; unread counts agree.
+    ben_one = await boards.tab(ben, 0)
+    assert await ben_two.mark_read("deck", reply) == reply
+    read, _ = await until(ben_one, "read", where(room="deck"))
+    assert (read["user"], read["id"]) == (ben_id, reply)
+    await ana_two.send("deck", "one more")
+    rooms = {room["name"]: room for room in await ben_one.rooms()}
+    assert (rooms["deck"]["read"], rooms["deck"]["unread"]) == (reply, 1)
