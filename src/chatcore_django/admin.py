@@ -5,20 +5,25 @@ list), and created, renamed (a new title) and deleted through the chat server, s
 clients get the ``room`` events and a deleted room's members are removed from it. A room's name,
 kind, owner and direct-room users cannot change once it exists: they are read-only there.
 
-A message's text can be corrected there; what the chat itself changes (replies, meta, edits,
-deletions, reactions) is shown read-only, and so are read marks, which the chat moves. (They
-may be deleted: deleting a room in the admin deletes its marks, which needs that permission.)
+A message's text can be corrected there and a message deleted, both through the chat server
+(``sync.edit_message``, ``sync.delete_message``): the change is logged in the room's history
+and connected clients get ``message_changed``; a deleted message keeps its row, id and place.
+Everything else about a message is shown read-only, and so are read marks, which the chat
+moves. (They may be deleted: deleting a room in the admin deletes its marks, which needs that
+permission.)
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.options import csrf_protect_m
 from django.contrib.auth import get_user_model
-from django.db.models import F
+from django.core.exceptions import ValidationError
 
+from chatcore.wire.errors import ClientError, InvalidField
+from chatcore.wire.values import check_text
 from django import forms
 
 from . import sync
@@ -26,7 +31,25 @@ from .conf import chat_settings
 from .models import Message, ReadMark, Room
 from .users import _pk
 
-__all__ = ("MessageAdmin", "ReadMarkAdmin", "RoomAdmin", "RoomForm")
+__all__ = ("MessageAdmin", "MessageForm", "ReadMarkAdmin", "RoomAdmin", "RoomForm")
+
+
+class _ThroughTheChat(admin.ModelAdmin):
+    """An admin whose saves and deletions go through the chat server.
+
+    The admin runs a form's save in one transaction, but the chat server writes through
+    Channels' ``database_sync_to_async``, which closes a connection left in a transaction; each
+    of the server's writes is atomic on its own, so these views run without one."""
+
+    @csrf_protect_m
+    def changeform_view(
+        self, request: Any, object_id: Any = None, form_url: str = "", extra_context: Any = None
+    ) -> Any:
+        return self._changeform_view(request, object_id, form_url, extra_context)
+
+    @csrf_protect_m
+    def delete_view(self, request: Any, object_id: Any, extra_context: Any = None) -> Any:
+        return self._delete_view(request, object_id, extra_context)
 
 
 class RoomForm(forms.ModelForm):
@@ -45,24 +68,11 @@ class RoomForm(forms.ModelForm):
 
 
 @admin.register(Room)
-class RoomAdmin(admin.ModelAdmin):
+class RoomAdmin(_ThroughTheChat):
     list_display = ("name", "title", "kind", "owner", "last_id", "created")
     list_filter = ("kind",)
     search_fields = ("name", "title")
     form = RoomForm
-
-    # The admin runs a form's save in one transaction, but the chat server writes through
-    # Channels' ``database_sync_to_async``, which closes a connection left in a transaction; the
-    # room's write is one statement of the server's anyway, so these views run without one.
-    @csrf_protect_m
-    def changeform_view(
-        self, request: Any, object_id: Any = None, form_url: str = "", extra_context: Any = None
-    ) -> Any:
-        return self._changeform_view(request, object_id, form_url, extra_context)
-
-    @csrf_protect_m
-    def delete_view(self, request: Any, object_id: Any, extra_context: Any = None) -> Any:
-        return self._delete_view(request, object_id, extra_context)
 
     def get_readonly_fields(self, request: Any, obj: Room | None = None) -> tuple[str, ...]:
         if obj is None:
@@ -99,15 +109,45 @@ class RoomAdmin(admin.ModelAdmin):
             self.delete_model(request, room)
 
 
+class MessageForm(forms.ModelForm):
+    """A message's text, by the protocol's rule for text (trimmed; 1-4000 characters)."""
+
+    class Meta:
+        model = Message
+        fields = ("text",)
+
+    def clean_text(self) -> str:
+        try:
+            return check_text(self.cleaned_data["text"])
+        except InvalidField as error:
+            raise ValidationError(error.message) from error
+
+
 @admin.register(Message)
-class MessageAdmin(admin.ModelAdmin):
+class MessageAdmin(_ThroughTheChat):
     list_display = ("room", "seq", "sender_name", "text", "ts", "deleted", "reaction_summary")
     list_filter = ("deleted",)
     list_select_related = ("room",)
     search_fields = ("text", "sender_name", "room__name")
-    raw_id_fields = ("room",)
-    exclude = ("reactions",)  # shown as reaction_summary
-    readonly_fields = ("reply_to", "meta", "edited", "deleted", "reaction_summary", "version")
+    form = MessageForm
+    readonly_fields = (
+        "room",
+        "seq",
+        "ts",
+        "sender_id",
+        "sender_name",
+        "sender_avatar",
+        "client_id",
+        "reply_to",
+        "meta",
+        "edited",
+        "deleted",
+        "reaction_summary",
+        "version",
+    )
+
+    def has_add_permission(self, request: Any) -> bool:
+        return False  # messages come from the chat (``sync.post``)
 
     @admin.display(description="reactions")
     def reaction_summary(self, obj: Message) -> str:
@@ -115,15 +155,24 @@ class MessageAdmin(admin.ModelAdmin):
         return ", ".join(f"{emoji} {len(users)}" for emoji, users in obj.reactions or ())
 
     def save_model(self, request: Any, obj: Message, form: Any, change: bool) -> None:
-        if not change:
-            super().save_model(request, obj, form, change)
+        if "text" in form.changed_data:
+            try:
+                sync.edit_message(obj.room.name, obj.seq, obj.text)
+            except ClientError as error:  # deleted, or no longer in the chat's history
+                self.message_user(request, f"not changed: {error.message}", messages.ERROR)
+        obj.refresh_from_db()
+
+    def delete_model(self, request: Any, obj: Message) -> None:
+        if obj.deleted:
             return
-        # Only the fields the form changed, so a reaction made while the page was open stays;
-        # a new version makes a change the chat computed from the old text retry.
-        if form.changed_data:
-            obj.version = F("version") + 1
-            obj.save(update_fields=[*form.changed_data, "version"])
-            obj.refresh_from_db()
+        try:
+            sync.delete_message(obj.room.name, obj.seq)
+        except ClientError as error:
+            self.message_user(request, f"#{obj.seq} not deleted: {error.message}", messages.ERROR)
+
+    def delete_queryset(self, request: Any, queryset: Any) -> None:
+        for message in queryset.select_related("room"):
+            self.delete_model(request, message)
 
 
 @admin.register(ReadMark)

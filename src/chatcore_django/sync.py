@@ -24,9 +24,11 @@ from .users import chat_user
 
 __all__ = (
     "create_room",
+    "delete_message",
     "delete_room",
     "direct_room",
     "disconnect_user",
+    "edit_message",
     "login_session",
     "post",
     "post_direct",
@@ -58,6 +60,27 @@ def post(room: str, text: str, sender: Any) -> Message:
 
     async def action(server: ChatServer) -> Message:
         return (await server.post(room, text, sender=member)).message
+
+    return _run(action)
+
+
+def edit_message(room: str, message_id: int, text: str) -> Message:
+    """Change a message's text (a moderator's correction, say); the room's connections get
+    ``message_changed``. Raises :class:`chatcore.NoSuchMessage` or
+    :class:`chatcore.InvalidField`."""
+
+    async def action(server: ChatServer) -> Message:
+        return await server.edit_message(room, message_id, text)
+
+    return _run(action)
+
+
+def delete_message(room: str, message_id: int) -> Message:
+    """Delete a message as the chat does: it keeps its id and place, loses its text, meta and
+    reactions, and the room's connections get ``message_changed``."""
+
+    async def action(server: ChatServer) -> Message:
+        return await server.delete_message(room, message_id)
 
     return _run(action)
 

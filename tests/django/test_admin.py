@@ -187,3 +187,45 @@ async def _react(store: OrmStore, message: ChatMessage, user_id: str, emoji: str
     assert new is not None
     assert await store.change(message.room, "reactions", new) is not None
     return new
+
+
+async def test_an_admin_correction_and_deletion_reach_connected_sockets() -> None:
+    user = await sync_to_async(make_user)()
+    peer = await Peer.open(user)
+    name = f"moderated-{user.pk}"
+    await peer.call("create_room", room=name)
+    await peer.call("join", room=name)
+    await peer.call("send", room=name, text="teh typo")
+    await peer.call("send", room=name, text="spam")
+    client = await sync_to_async(admin_client)()
+    rows = await sync_to_async(lambda: list(Message.objects.filter(room__name=name)))()
+    first, second = sorted(rows, key=lambda row: row.seq)
+
+    page = f"/admin/chatcore_django/message/{first.pk}/change/"
+    refused = await sync_to_async(client.post)(page, {"text": "  \u200b "})
+    assert "text" in errors(refused)
+    saved = await sync_to_async(client.post)(page, {"text": " the typo "})
+    assert saved.status_code == 302, errors(saved)
+    event = await peer.event("message_changed")
+    assert (event["change"], event["message"]["id"], event["message"]["text"]) == (
+        "edited",
+        1,
+        "the typo",
+    )
+    assert "edited" in event["message"]
+
+    deleted = await sync_to_async(client.post)(
+        f"/admin/chatcore_django/message/{second.pk}/delete/", {"post": "yes"}
+    )
+    assert deleted.status_code == 302
+    event = await peer.event("message_changed")
+    assert (event["change"], event["message"]["id"], event["message"]["deleted"]) == (
+        "deleted",
+        2,
+        True,
+    )
+    row = await sync_to_async(Message.objects.get)(pk=second.pk)  # its place stays
+    assert (row.deleted, row.text) == (True, "")
+    history = await peer.call("history", room=name)
+    assert [m.get("deleted", False) for m in history["messages"]] == [False, True]
+    await peer.ws.disconnect()

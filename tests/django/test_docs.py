@@ -129,6 +129,7 @@ async def test_the_first_room_a_post_and_the_bot(project: tuple[Path, int]) -> N
         assert client.user["name"] == "bot @bot"  # the page's user hook
         joined = await client.join("lobby")
     assert [(m["from"]["name"], m["text"]) for m in joined["history"]] == [
-        ("admin @admin", "The site restarts at 22:00 UTC."),
+        ("admin @admin", "The site restarts at 23:00 UTC."),
         ("bot @bot", "hello from a bot"),
     ]
+    assert "edited" in joined["history"][0]
