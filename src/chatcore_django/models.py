@@ -9,7 +9,15 @@ from chatcore.wire import values
 from chatcore.wire.errors import InvalidField
 from chatcore.wire.values import DIRECT_PREFIX, check_room_name, check_title
 
-__all__ = ("DIRECT_PREFIX", "Message", "Room", "validate_room_name", "validate_title")
+__all__ = (
+    "DIRECT_PREFIX",
+    "Change",
+    "Message",
+    "ReadMark",
+    "Room",
+    "validate_room_name",
+    "validate_title",
+)
 
 
 def validate_room_name(value: str) -> None:
@@ -29,7 +37,9 @@ def validate_title(value: str) -> None:
 
 
 class Room(models.Model):
-    """A chat room; ``last_id`` is the id of its newest message (0 when empty)."""
+    """A chat room; ``last_id`` is the id of its newest message (0 when empty), ``change_seq``
+    the number of its newest change, ``dropped_after`` the ``after`` of the newest change no
+    longer kept (-1 while none was dropped)."""
 
     class Kind(models.TextChoices):
         GROUP = "group", "group"
@@ -43,6 +53,8 @@ class Room(models.Model):
     user_b = models.CharField(max_length=64, blank=True, default="", db_index=True)
     auto = models.BooleanField(default=False)
     last_id = models.BigIntegerField(default=0)
+    change_seq = models.BigIntegerField(default=0)
+    dropped_after = models.BigIntegerField(default=-1)
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -70,7 +82,9 @@ class Room(models.Model):
 
 
 class Message(models.Model):
-    """A message; ``seq`` is its id in its room. The sender's name and avatar are as sent."""
+    """A message in its current state; ``seq`` is its id in its room. The sender's name and
+    avatar are as sent. ``reactions`` is a list of ``[emoji, [user id, ...]]``, in the order
+    they came; ``version`` counts the changes made to the message."""
 
     room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="messages")
     seq = models.BigIntegerField()
@@ -80,6 +94,14 @@ class Message(models.Model):
     sender_avatar = models.CharField(max_length=500, blank=True, default="")
     text = models.TextField()
     client_id = models.CharField(max_length=100, null=True, blank=True)
+    reply_to = models.BigIntegerField(null=True, blank=True)
+    meta = models.JSONField(null=True, blank=True)
+    edited = models.BigIntegerField(
+        null=True, blank=True, help_text="when the text last changed, in ms since the epoch"
+    )
+    deleted = models.BooleanField(default=False)
+    reactions = models.JSONField(default=list, blank=True)
+    version = models.IntegerField(default=0)
 
     class Meta:
         ordering = ("room", "seq")
@@ -94,3 +116,47 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.room_id}#{self.seq}"
+
+
+class Change(models.Model):
+    """One change (an edit, a deletion, new reactions) in a room's log, numbered by ``seq``.
+
+    ``after`` is the room's newest message id when it was made. ``state`` is message
+    ``message_seq`` as it was after the change, whole, so the change can be replayed after the
+    message itself was pruned: ``text``, ``meta``, ``edited``, ``deleted``, ``reactions`` (as
+    :attr:`Message.reactions`), ``version``, and the fields that never change: ``ts``,
+    ``sender`` (``[id, name, avatar]`` as stored with the message), ``reply_to``, ``client_id``.
+    """
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="changes")
+    seq = models.BigIntegerField()
+    after = models.BigIntegerField()
+    kind = models.CharField(max_length=16)
+    message_seq = models.BigIntegerField()
+    state = models.JSONField()
+
+    class Meta:
+        ordering = ("room", "seq")
+        constraints = (
+            models.UniqueConstraint(fields=("room", "seq"), name="chatcore_change_room_seq"),
+        )
+
+    def __str__(self) -> str:
+        return f"{self.room_id}@{self.seq}"
+
+
+class ReadMark(models.Model):
+    """How far ``user_id`` has read ``room``: the id of the last message they read."""
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="read_marks")
+    user_id = models.CharField(max_length=64, db_index=True)
+    last_read = models.BigIntegerField(default=0)
+
+    class Meta:
+        ordering = ("room", "user_id")
+        constraints = (
+            models.UniqueConstraint(fields=("room", "user_id"), name="chatcore_readmark_room_user"),
+        )
+
+    def __str__(self) -> str:
+        return f"{self.user_id} in {self.room_id}: {self.last_read}"

@@ -2,22 +2,34 @@
 
 Message ids come from the room row: an ``UPDATE ... SET last_id = last_id + 1`` takes the row's
 write lock (PostgreSQL) or the database's (SQLite) before anything is read, so concurrent appends
-to one room, from any process, queue up and get 1, 2, 3, ... without gaps.
+to one room, from any process, queue up and get 1, 2, 3, ... without gaps. Changes to messages
+(the room event log) take the same lock with ``change_seq = change_seq + 1``, so they are
+numbered the same way, compare versions with no other write in between, and fall in place
+among the appends. Read marks are rows of their own, moved forward by a conditional UPDATE.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from typing import ParamSpec, TypeVar
+from collections.abc import Callable, Mapping
+from typing import Any, ParamSpec, TypeVar
 
+import attrs
 from channels.db import database_sync_to_async
 from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import F, Q
 
 from chatcore import Message, Room, User
-from chatcore.backends.store import Appended, HistoryPage
-from chatcore.wire.errors import InvalidField, NoSuchRoom, RoomExists, Unavailable
+from chatcore.backends.store import (
+    UNREAD_CAP,
+    Appended,
+    Change,
+    ChangePage,
+    HistoryPage,
+    Reading,
+)
+from chatcore.wire.errors import InvalidField, NoSuchMessage, NoSuchRoom, RoomExists, Unavailable
+from chatcore.wire.values import ChangeKind, Reaction
 
 from . import models
 from .users import chat_users
@@ -51,13 +63,75 @@ class _Repeated(Exception):
         self.message = message
 
 
+class _Undone(Exception):
+    """Rolls back a change that is not made (the version moved): its number is not taken."""
+
+
+def _sender(user_id: str, name: str, avatar: str, users: dict[str, User]) -> User:
+    """The user as the site knows them now, else as stored with the message."""
+    return users.get(user_id) or User(id=user_id, name=name, avatar=avatar or None)
+
+
+def _reactions(stored: Any) -> tuple[Reaction, ...]:
+    """:attr:`models.Message.reactions` (``[[emoji, [user id, ...]], ...]``) as values."""
+    return tuple(Reaction(emoji, tuple(users)) for emoji, users in stored or ())
+
+
+def _stored_reactions(message: Message) -> list[list[Any]]:
+    return [[reaction.emoji, list(reaction.users)] for reaction in message.reactions]
+
+
 def _message(row: models.Message, room: str, users: dict[str, User]) -> Message:
-    sender = users.get(row.sender_id) or User(
-        id=row.sender_id, name=row.sender_name, avatar=row.sender_avatar or None
-    )
     return Message(
-        id=row.seq, room=room, ts=row.ts, sender=sender, text=row.text, client_id=row.client_id
+        id=row.seq,
+        room=room,
+        ts=row.ts,
+        sender=_sender(row.sender_id, row.sender_name, row.sender_avatar, users),
+        text=row.text,
+        client_id=row.client_id,
+        reply_to=row.reply_to,
+        meta=row.meta,
+        edited=row.edited,
+        deleted=row.deleted,
+        reactions=_reactions(row.reactions),
+        version=row.version,
     )
+
+
+def _state(message: Message, row: models.Message) -> dict[str, Any]:
+    """:attr:`models.Change.state`: ``message`` (the new state of ``row``), whole."""
+    return {
+        "text": message.text,
+        "meta": None if message.meta is None else dict(message.meta),
+        "edited": message.edited,
+        "deleted": message.deleted,
+        "reactions": _stored_reactions(message),
+        "version": message.version,
+        "ts": row.ts,
+        "sender": [row.sender_id, row.sender_name, row.sender_avatar],
+        "reply_to": row.reply_to,
+        "client_id": row.client_id,
+    }
+
+
+def _change(row: models.Change, room: str, users: dict[str, User]) -> Change:
+    state = row.state
+    sender_id, name, avatar = state["sender"]
+    message = Message(
+        id=row.message_seq,
+        room=room,
+        ts=state["ts"],
+        sender=_sender(sender_id, name, avatar, users),
+        text=state["text"],
+        client_id=state["client_id"],
+        reply_to=state["reply_to"],
+        meta=state["meta"],
+        edited=state["edited"],
+        deleted=state["deleted"],
+        reactions=_reactions(state["reactions"]),
+        version=state["version"],
+    )
+    return Change(row.kind, message, row.seq, row.after)
 
 
 class OrmStore:
@@ -138,16 +212,32 @@ class OrmStore:
         return rooms
 
     async def append(
-        self, room: str, sender: User, text: str, ts: int, client_id: str | None = None
+        self,
+        room: str,
+        sender: User,
+        text: str,
+        ts: int,
+        client_id: str | None = None,
+        *,
+        reply_to: int | None = None,
+        meta: Mapping[str, Any] | None = None,
     ) -> Appended:
         appended: Appended = await database_sync_to_async(self._append)(
-            room, sender, text, ts, client_id
+            room, sender, text, ts, client_id, reply_to=reply_to, meta=meta
         )
         return appended
 
     @_db
     def _append(
-        self, room: str, sender: User, text: str, ts: int, client_id: str | None
+        self,
+        room: str,
+        sender: User,
+        text: str,
+        ts: int,
+        client_id: str | None,
+        *,
+        reply_to: int | None = None,
+        meta: Mapping[str, Any] | None = None,
     ) -> Appended:
         try:
             with transaction.atomic():
@@ -170,6 +260,8 @@ class OrmStore:
                     sender_avatar=_avatar_column(sender.avatar),
                     text=text,
                     client_id=client_id,
+                    reply_to=reply_to,
+                    meta=None if meta is None else dict(meta),
                 )
                 keep = self.history_size
                 # Pruned every tenth of the size (at most every 100), not at every append.
@@ -179,6 +271,13 @@ class OrmStore:
             return Appended(repeated.message, created=False)
         return Appended(_message(stored, room, {sender.id: sender}), created=True)
 
+    def _held(self, row: models.Room) -> Any:
+        """The messages of ``row`` its history holds (pruning lags a little; this is exact)."""
+        rows = row.messages.all()
+        if self.history_size is not None:
+            rows = rows.filter(seq__gt=row.last_id - self.history_size)
+        return rows
+
     async def history(
         self, room: str, *, limit: int, after: int | None = None, before: int | None = None
     ) -> HistoryPage:
@@ -187,12 +286,8 @@ class OrmStore:
 
     @_db
     def _history(self, room: str, limit: int, after: int | None, before: int | None) -> HistoryPage:
-        row = models.Room.objects.filter(name=room).first()
-        if row is None:
-            raise NoSuchRoom(field="room")
-        rows = row.messages.all()
-        if self.history_size is not None:  # pruning lags a little; what it keeps is exact
-            rows = rows.filter(seq__gt=row.last_id - self.history_size)
+        row = _room(room)
+        rows = self._held(row)
         if after is not None:
             rows = rows.filter(seq__gt=after)
         if before is not None:
@@ -204,6 +299,150 @@ class OrmStore:
         users = chat_users(sorted({message.sender_id for message in newest}))
         page = tuple(_message(message, room, users) for message in newest)
         return HistoryPage(page, more, row.last_id)
+
+    # the room event log
+
+    async def get_message(self, room: str, id: int) -> Message | None:
+        message: Message | None = await database_sync_to_async(self._get_message)(room, id)
+        return message
+
+    @_db
+    def _get_message(self, room: str, id: int) -> Message | None:
+        stored = self._held(_room(room)).filter(seq=id).first()
+        if stored is None:
+            return None
+        return _message(stored, room, chat_users([stored.sender_id]))
+
+    async def change(self, room: str, kind: ChangeKind, message: Message) -> Change | None:
+        change: Change | None = await database_sync_to_async(self._change)(room, kind, message)
+        return change
+
+    @_db
+    def _change(self, room: str, kind: ChangeKind, message: Message) -> Change | None:
+        try:
+            with transaction.atomic():
+                # Lock first, as appends do: no other append or change of this room runs now.
+                updated = models.Room.objects.filter(name=room).update(
+                    change_seq=F("change_seq") + 1
+                )
+                if not updated:
+                    raise NoSuchRoom(field="room")
+                row = models.Room.objects.get(name=room)
+                stored = self._held(row).filter(seq=message.id).first()
+                if stored is None:
+                    raise NoSuchMessage(field="id")
+                if stored.version != message.version - 1:
+                    raise _Undone
+                models.Message.objects.filter(pk=stored.pk).update(
+                    text=message.text,
+                    meta=None if message.meta is None else dict(message.meta),
+                    edited=message.edited,
+                    deleted=message.deleted,
+                    reactions=_stored_reactions(message),
+                    version=message.version,
+                )
+                models.Change.objects.create(
+                    room=row,
+                    seq=row.change_seq,
+                    after=row.last_id,
+                    kind=kind,
+                    message_seq=message.id,
+                    state=_state(message, stored),
+                )
+                self._prune_changes(row)
+        except _Undone:
+            return None
+        new = attrs.evolve(message, room=room, client_id=stored.client_id)
+        return Change(kind, new, row.change_seq, row.last_id)
+
+    def _prune_changes(self, row: models.Room) -> None:
+        """Drop changes beyond the newest ``history_size``, every tenth of it (at most every
+        100), and remember the ``after`` of the newest dropped one."""
+        keep = self.history_size
+        if keep is None or row.change_seq % min(100, max(1, keep // 10)):
+            return
+        old = row.changes.filter(seq__lte=row.change_seq - keep)
+        newest = old.order_by("-seq").values_list("after", flat=True).first()
+        if newest is not None:
+            old.delete()
+            models.Room.objects.filter(pk=row.pk).update(dropped_after=newest)
+
+    async def changes(self, room: str, *, since: int, limit: int) -> ChangePage:
+        page: ChangePage = await database_sync_to_async(self._changes)(room, since, limit)
+        return page
+
+    @_db
+    def _changes(self, room: str, since: int, limit: int) -> ChangePage:
+        row = _room(room)
+        found = list(row.changes.filter(after__gte=since).order_by("seq")[: limit + 1])
+        gap = row.dropped_after >= since or len(found) > limit
+        found = found[:limit]
+        users = chat_users(sorted({change.state["sender"][0] for change in found}))
+        return ChangePage(tuple(_change(change, room, users) for change in found), gap)
+
+    # read state
+
+    async def mark_read(self, room: str, user_id: str, id: int | None) -> int:
+        mark: int = await database_sync_to_async(self._mark_read)(room, user_id, id)
+        return mark
+
+    @_db
+    def _mark_read(self, room: str, user_id: str, id: int | None) -> int:
+        row = _room(room)
+        new = row.last_id if id is None else min(id, row.last_id)
+        mark, created = models.ReadMark.objects.get_or_create(
+            room=row, user_id=user_id, defaults={"last_read": new}
+        )
+        if created or id is None or mark.last_read >= new:
+            return int(mark.last_read)
+        # Forward only, whatever another process wrote meanwhile.
+        models.ReadMark.objects.filter(pk=mark.pk, last_read__lt=new).update(last_read=new)
+        last_read: int = models.ReadMark.objects.values_list("last_read", flat=True).get(pk=mark.pk)
+        return last_read
+
+    async def read_marks(self, room: str) -> dict[str, int]:
+        marks: dict[str, int] = await database_sync_to_async(self._read_marks)(room)
+        return marks
+
+    @_db
+    def _read_marks(self, room: str) -> dict[str, int]:
+        row = _room(room)
+        chat_room = row.chat_room()
+        marks = dict.fromkeys(chat_room.users, 0) if chat_room.is_direct else {}
+        marks.update(row.read_marks.values_list("user_id", "last_read"))
+        return marks
+
+    async def reading(self, user_id: str) -> dict[str, Reading]:
+        found: dict[str, Reading] = await database_sync_to_async(self._reading)(user_id)
+        return found
+
+    @_db
+    def _reading(self, user_id: str) -> dict[str, Reading]:
+        marked = models.ReadMark.objects.filter(user_id=user_id)
+        marks = dict(marked.values_list("room_id", "last_read"))
+        direct = Q(kind=models.Room.Kind.DIRECT) & (Q(user_a=user_id) | Q(user_b=user_id))
+        rooms = models.Room.objects.filter(Q(pk__in=marked.values("room_id")) | direct)
+        found = {}
+        for row in rooms.order_by("name"):
+            mark = marks.get(row.pk, 0)
+            unread = 0
+            if mark < row.last_id:  # else nothing to count: no query
+                unread = (
+                    self._held(row)
+                    .filter(seq__gt=mark, deleted=False)
+                    .exclude(sender_id=user_id)
+                    .values("pk")[:UNREAD_CAP]
+                    .count()
+                )
+            found[row.name] = Reading(int(mark), unread)
+        return found
+
+
+def _room(name: str) -> models.Room:
+    row: models.Room | None = models.Room.objects.filter(name=name).first()
+    if row is None:
+        raise NoSuchRoom(field="room")
+    return row
 
 
 _NAME_COLUMN = models.Message._meta.get_field("sender_name").max_length

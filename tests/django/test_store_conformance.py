@@ -1,4 +1,5 @@
-"""The shared store conformance suite (``tests/conformance/test_store.py``), on the ORM store.
+"""The shared store conformance suites (``tests/conformance/test_store.py``, and
+``test_store_log.py`` for the room event log and read marks), on the ORM store.
 
 It needs Django set up, which this directory's conftest does, so it runs from here rather than
 from ``tests/conformance/backends.py``. Each test starts from empty tables, as the suite's fixed
@@ -18,6 +19,7 @@ from chatcore.backends.store import Store
 from chatcore_django.models import Room
 from chatcore_django.store import OrmStore
 from tests.conformance import test_store as suite
+from tests.conformance import test_store_log as log_suite
 from tests.conformance.conftest import HISTORY_SIZE
 
 pytestmark = pytest.mark.anyio
@@ -26,7 +28,8 @@ pytestmark = pytest.mark.anyio
 globals().update(
     {
         name: test
-        for name, test in vars(suite).items()
+        for module in (suite, log_suite)
+        for name, test in vars(module).items()
         if name.startswith("test_") and "pipelined_stores" not in inspect.signature(test).parameters
     }
 )
