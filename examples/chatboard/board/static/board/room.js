@@ -544,14 +544,18 @@ document.getElementById("composer").addEventListener("submit", async (event) => 
   const text = input.value.trim();
   if (!text) return;
   sendError.textContent = "";
+  // The input is free for the next message at once; a failed one comes back to it.
+  const to = target;
+  const answering = replying?.id;
+  input.value = "";
+  lastTyping = 0;
+  cancelReply();
   try {
-    if (target) await chat.sendPrivate(target.id, text, ROOM);
-    else await chat.send(ROOM, text, { replyTo: replying?.id });
-    input.value = "";
-    lastTyping = 0;
-    cancelReply();
+    if (to) await chat.sendPrivate(to.id, text, ROOM);
+    else await chat.send(ROOM, text, { replyTo: answering });
   } catch (failure) {
+    if (!input.value) input.value = text;
     sendError.textContent =
-      failure.code === "recipient_unavailable" ? `${target?.name ?? "They"} went offline; the private message was not sent.` : failure.message;
+      failure.code === "recipient_unavailable" ? `${to?.name ?? "They"} went offline; the private message was not sent.` : failure.message;
   }
 });
