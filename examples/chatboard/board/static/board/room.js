@@ -226,7 +226,7 @@ function changeMessage(message) {
 }
 
 function notice(text) {
-  append(el("li", { cls: "notice", text }));
+  append(el("li", { cls: "notice", text, attrs: { dir: "auto" } }));
 }
 
 // Replying, editing, deleting
