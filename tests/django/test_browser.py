@@ -34,6 +34,20 @@ XSS_NAME = '<img src=x onerror="window.pwned=1">Ann'
 XSS_TITLE = "<b>Bold</b> <script>window.pwned=2</script>"
 XSS_TEXT = "<script>window.pwned=3</script><i>hi</i> Ben"
 XSS_ABOUT = "I test <b>things</b><script>window.pwned=4</script>."
+# Notifications allowed, recorded in window.notes, and a tab hidden while window.hidden is set.
+FAKE_NOTIFICATIONS = """
+window.Notification = class {
+  static permission = "granted";
+  static requestPermission() { return Promise.resolve("granted"); }
+  constructor(title, options) { (window.notes ||= []).push({ title, ...options }); }
+  addEventListener() {}
+  close() {}
+};
+Object.defineProperty(Document.prototype, "visibilityState", {
+  configurable: true,
+  get() { return window.hidden ? "hidden" : "visible"; },
+});
+"""
 
 
 @pytest.fixture
@@ -362,6 +376,7 @@ async def test_messages_beyond_text(site: Site, browser: object) -> None:
     # twice and the count goes up live; Ben views the room and it goes away in the other tab.
     home = await ben.context.new_page()
     home.on("pageerror", functools.partial(record, "ben home"))
+    await home.add_init_script(FAKE_NOTIFICATIONS)
     await ben.goto("/people/")
     await home.goto("/")
     badge = home.locator(f'#rooms li[data-room="{room}"] .badge')
@@ -392,9 +407,18 @@ async def test_messages_beyond_text(site: Site, browser: object) -> None:
     await expect(ann.locator("#log .message .text").last).to_have_text("psst")
     await expect(home.locator(f'#directs li[data-room="{direct}"] .badge')).to_have_text("1")
     await expect(ann.locator("#log .seen")).to_have_count(0)
+    assert await home.evaluate("window.notes") is None  # the tab was in view
+    # Hidden, the room list's tab notifies of a new direct message (the notice button is gone).
+    await expect(home.locator("#notify")).to_be_hidden()
+    await home.evaluate("window.hidden = true")
+    await ann.fill("#text", "are you back?")
+    await ann.press("#text", "Enter")
+    await expect(home.locator(f'#directs li[data-room="{direct}"] .badge')).to_have_text("2")
+    notes = await home.evaluate("window.notes")
+    assert [(note["title"], note["body"]) for note in notes] == [(names["ann"], "are you back?")]
     await home.locator(f'#directs li[data-room="{direct}"] .room-link').click()
-    await expect(home.locator("#log .message .text")).to_have_text(["psst"])
-    seen = ann.locator("#log .message", has_text="psst").locator(".seen")
+    await expect(home.locator("#log .message .text")).to_have_text(["psst", "are you back?"])
+    seen = ann.locator("#log .message", has_text="are you back?").locator(".seen")
     await expect(seen).to_have_text("Seen")
     await ann.reload()
     await expect(seen).to_have_text("Seen")

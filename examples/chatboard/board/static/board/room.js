@@ -29,6 +29,7 @@ let replying = null; // the message the next one answers
 let read = 0; // the user's read mark here
 let reading = 0; // the mark being sent
 let seen = 0; // in a direct room, the other user's mark
+const directs = new Set(); // the user's direct rooms, for notifications from the other ones
 
 const me = () => chat.user?.id;
 const displayName = (user) => nameParts(user).name;
@@ -391,8 +392,18 @@ function renderTyping() {
 
 // Events
 
+/** Follows the user's other rooms too, to notify of direct messages that come there. */
+async function followDirects() {
+  const list = await chat.rooms({ watch: true, unread: true });
+  directs.clear();
+  for (const each of list) if (each.kind === "direct") directs.add(each.name);
+}
+
 chat.on("message", (message) => {
-  if (message.room !== ROOM) return;
+  if (message.room !== ROOM) {
+    if (directs.has(message.room)) notifyDirect(chat, message);
+    return;
+  }
   const typist = typists.get(message.from.id);
   if (typist) {
     clearTimeout(typist[1]);
@@ -462,6 +473,7 @@ chat.on("typing", ({ room: name, user }) => {
 });
 
 chat.on("room", ({ event, room: changed }) => {
+  if (event === "created" && changed.kind === "direct") followDirects().catch(() => {});
   if (changed.name !== ROOM) return;
   if (event === "updated" && changed.kind === "group") {
     room = { ...room, ...changed };
@@ -477,6 +489,7 @@ chat.on("room", ({ event, room: changed }) => {
 chat.on("gap", () => notice("Some messages were missed while offline; scroll up for older ones."));
 
 chat.on("open", async ({ reconnect }) => {
+  followDirects().catch(() => {});
   if (reconnect) return markRead(); // the client rejoined by itself
   try {
     const joined = await chat.join(ROOM);
