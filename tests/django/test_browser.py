@@ -10,12 +10,16 @@ import secrets
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from PIL import Image
 
 from ..helpers import chromium
 from .conftest import ROOT, Site
+
+if TYPE_CHECKING:
+    from playwright.async_api import Page
 
 pytestmark = [pytest.mark.anyio, pytest.mark.browser, pytest.mark.network]
 
@@ -30,6 +34,20 @@ XSS_NAME = '<img src=x onerror="window.pwned=1">Ann'
 XSS_TITLE = "<b>Bold</b> <script>window.pwned=2</script>"
 XSS_TEXT = "<script>window.pwned=3</script><i>hi</i> Ben"
 XSS_ABOUT = "I test <b>things</b><script>window.pwned=4</script>."
+# Notifications allowed, recorded in window.notes, and a tab hidden while window.hidden is set.
+FAKE_NOTIFICATIONS = """
+window.Notification = class {
+  static permission = "granted";
+  static requestPermission() { return Promise.resolve("granted"); }
+  constructor(title, options) { (window.notes ||= []).push({ title, ...options }); }
+  addEventListener() {}
+  close() {}
+};
+Object.defineProperty(Document.prototype, "visibilityState", {
+  configurable: true,
+  get() { return window.hidden ? "hidden" : "visible"; },
+});
+"""
 
 
 @pytest.fixture
@@ -49,8 +67,19 @@ def avatar_png() -> bytes:
     return out.getvalue()
 
 
+async def sign_up(site: Site, page: Page, username: str) -> None:
+    from playwright.async_api import expect
+
+    await page.goto("/accounts/signup/")
+    await page.fill("#id_username", username)
+    await page.fill("#id_password1", PASSWORD)
+    await page.fill("#id_password2", PASSWORD)
+    await page.click("button[type=submit]")
+    await expect(page).to_have_url(f"{site.url}/accounts/profile/")
+
+
 async def test_chatboard_scenario(site: Site, browser: object) -> None:
-    from playwright.async_api import Browser, Dialog, Error, FilePayload, Page, expect
+    from playwright.async_api import Browser, Dialog, Error, FilePayload, expect
 
     assert isinstance(browser, Browser)
     expect.set_options(timeout=10_000)
@@ -75,14 +104,6 @@ async def test_chatboard_scenario(site: Site, browser: object) -> None:
         pages[who] = page
     ann, ben, cat = pages["ann"], pages["ben"], pages["cat"]
 
-    async def sign_up(page: Page, username: str) -> None:
-        await page.goto("/accounts/signup/")
-        await page.fill("#id_username", username)
-        await page.fill("#id_password1", PASSWORD)
-        await page.fill("#id_password2", PASSWORD)
-        await page.click("button[type=submit]")
-        await expect(page).to_have_url(f"{site.url}/accounts/profile/")
-
     async def log_in(page: Page, username: str) -> None:
         await page.goto("/accounts/login/")
         await page.fill("#id_username", username)
@@ -91,7 +112,7 @@ async def test_chatboard_scenario(site: Site, browser: object) -> None:
         await expect(page).to_have_url(f"{site.url}/")
 
     for who, page in pages.items():
-        await sign_up(page, names[who])
+        await sign_up(site, page, names[who])
 
     # Ann's profile: an HTML display name (shown as text) and an avatar, resized by the site.
     await ann.fill("#id_display_name", XSS_NAME)
@@ -242,5 +263,166 @@ async def test_chatboard_scenario(site: Site, browser: object) -> None:
     await ann.goto("/accounts/profile/")
     await ann.screenshot(path=str(SHOTS / "chatboard-profile.png"))
     for page in pages.values():
+        assert await page.evaluate("window.pwned") is None
+    assert errors == []
+
+
+async def test_messages_beyond_text(site: Site, browser: object) -> None:
+    """Replies, edits, deletions, reactions, unread badges and "seen", across two people and
+    two tabs of one of them."""
+    from playwright.async_api import Browser, Dialog, Error, expect
+
+    assert isinstance(browser, Browser)
+    expect.set_options(timeout=10_000)
+    tag = secrets.token_hex(3)
+    names = {who: f"{who}{tag}" for who in ("ann", "ben")}
+    pages: dict[str, Page] = {}
+    errors: list[str] = []
+
+    def record(who: str, error: Error) -> None:
+        errors.append(f"{who}: {error}")
+
+    async def accept(dialog: Dialog) -> None:
+        await dialog.accept()
+
+    for who in names:
+        context = await browser.new_context(
+            base_url=site.url, viewport={"width": 1100, "height": 760}
+        )
+        page = await context.new_page()
+        page.on("pageerror", functools.partial(record, who))
+        page.on("dialog", accept)
+        pages[who] = page
+        await sign_up(site, page, names[who])
+    ann, ben = pages["ann"], pages["ben"]
+
+    # Ann creates a room (she owns it, so she moderates it); both enter.
+    room = f"model-{tag}"
+    await ann.goto("/")
+    await ann.fill("#create-room input[name=room]", room)
+    await ann.click("#create-room button")
+    await expect(ann.locator(f'#rooms li[data-room="{room}"]')).to_have_count(1)
+    for page in (ann, ben):
+        await page.goto(f"/rooms/{room}/")
+        await expect(page.locator("#text")).to_be_enabled()
+
+    # Ben writes; Ann replies to it: both see the quote, as text.
+    await ben.fill("#text", XSS_TEXT)
+    await ben.press("#text", "Enter")
+    first = ann.locator("#log .message", has_text=XSS_TEXT)
+    await expect(first).to_have_count(1)
+    first_id = await first.get_attribute("data-id")
+    await first.get_by_role("button", name="Reply", exact=True).click()
+    await expect(ann.locator("#reply-to")).to_contain_text(XSS_TEXT)
+    await ann.fill("#text", "a reply")
+    await ann.press("#text", "Enter")
+    await expect(ann.locator("#reply-to")).to_be_hidden()
+    for page in (ann, ben):
+        reply = page.locator("#log .message", has_text="a reply")
+        await expect(reply.locator(".quote")).to_have_attribute("data-quote", str(first_id))
+        await expect(reply.locator(".quote .quote-text")).to_have_text(XSS_TEXT)
+
+    # Ben edits his message in place: both see the new text, marked, and the quote follows.
+    mine = ben.locator(f'#log .message[data-id="{first_id}"]')
+    await mine.get_by_role("button", name="Edit", exact=True).click()
+    await mine.locator("textarea").fill("first, edited")
+    await mine.locator("textarea").press("Enter")
+    for page in (ann, ben):
+        edited = page.locator(f'#log .message[data-id="{first_id}"]')
+        await expect(edited.locator(".text")).to_have_text("first, edited")
+        await expect(edited.locator(".edited")).to_have_text("(edited)")
+        reply = page.locator("#log .message", has_text="a reply")
+        await expect(reply.locator(".quote .quote-text")).to_have_text("first, edited")
+    # Ben may not edit or delete Ann's reply.
+    theirs = ben.locator("#log .message", has_text="a reply")
+    await expect(theirs.get_by_role("button", name="Edit", exact=True)).to_have_count(0)
+    await expect(theirs.get_by_role("button", name="Delete", exact=True)).to_have_count(0)
+
+    # Reactions: Ann picks one, Ben adds his by clicking the chip, then takes it back.
+    target = ann.locator(f'#log .message[data-id="{first_id}"]')
+    await target.get_by_role("button", name="React", exact=True).click()
+    await target.get_by_role("button", name="React with 👍").click()
+    chip = {
+        page: page.locator(f'#log .message[data-id="{first_id}"] .reaction')
+        for page in pages.values()
+    }
+    for page in (ann, ben):
+        await expect(chip[page]).to_have_text("👍 1")
+    await expect(chip[ann]).to_have_attribute("aria-pressed", "true")
+    await expect(chip[ben]).to_have_attribute("aria-pressed", "false")
+    await chip[ben].click()
+    await expect(chip[ann]).to_have_text("👍 2")
+    await expect(chip[ben]).to_have_attribute("aria-pressed", "true")
+    await expect(chip[ann]).to_have_attribute(
+        "title", re.compile(f"{names['ben']}|Ben|{names['ann']}")
+    )
+    await chip[ben].click()
+    await expect(chip[ann]).to_have_text("👍 1")
+    await expect(chip[ben]).to_have_attribute("aria-pressed", "false")
+
+    await ann.screenshot(path=str(SHOTS / "chatboard-messages.png"))
+
+    # Ann, the room's owner, deletes Ben's message: it stays as "deleted", and so does the quote.
+    await target.get_by_role("button", name="Delete", exact=True).click()
+    for page in (ann, ben):
+        gone = page.locator(f'#log .message[data-id="{first_id}"]')
+        await expect(gone.locator(".text")).to_have_text("This message was deleted.")
+        await expect(gone.locator(".reaction")).to_have_count(0)
+        await expect(gone.get_by_role("button", name="Reply", exact=True)).to_have_count(0)
+        reply = page.locator("#log .message", has_text="a reply")
+        await expect(reply.locator(".quote .quote-text")).to_have_text("This message was deleted.")
+
+    # Unread: Ben's second tab shows the room list while his first is elsewhere; Ann writes
+    # twice and the count goes up live; Ben views the room and it goes away in the other tab.
+    home = await ben.context.new_page()
+    home.on("pageerror", functools.partial(record, "ben home"))
+    await home.add_init_script(FAKE_NOTIFICATIONS)
+    await ben.goto("/people/")
+    await home.goto("/")
+    badge = home.locator(f'#rooms li[data-room="{room}"] .badge')
+    await expect(home.locator(f'#rooms li[data-room="{room}"]')).to_have_count(1)
+    await expect(badge).to_have_count(0)
+    for text in ("are you there?", "hello?"):
+        await ann.fill("#text", text)
+        await ann.press("#text", "Enter")
+        await expect(ann.locator("#log .message .text").last).to_have_text(text)
+    await expect(badge).to_have_text("2")
+    await expect(home).to_have_title("(2) Rooms · ChatBoard")
+    await home.screenshot(path=str(SHOTS / "chatboard-unread.png"))
+    await ben.goto(f"/rooms/{room}/")
+    await expect(ben.locator("#log .message .text").last).to_have_text("hello?")
+    await expect(badge).to_have_count(0)
+    await expect(home).to_have_title("Rooms · ChatBoard")
+
+    # "Seen" in a direct conversation: Ann writes to Ben, whose room list shows it unread;
+    # Ann sees "Seen" once Ben opens it, live and after a reload.
+    await ben.goto("/people/")
+    await ann.goto("/people/")
+    await ann.locator(f'#people li:has-text("{names["ben"]}") button').click()
+    await expect(ann).to_have_url(re.compile(r"/rooms/dm-[0-9a-f]+/$"))
+    direct = ann.url.rstrip("/").rsplit("/", 1)[1]
+    await expect(ann.locator("#text")).to_be_enabled()
+    await ann.fill("#text", "psst")
+    await ann.press("#text", "Enter")
+    await expect(ann.locator("#log .message .text").last).to_have_text("psst")
+    await expect(home.locator(f'#directs li[data-room="{direct}"] .badge')).to_have_text("1")
+    await expect(ann.locator("#log .seen")).to_have_count(0)
+    assert await home.evaluate("window.notes") is None  # the tab was in view
+    # Hidden, the room list's tab notifies of a new direct message (the notice button is gone).
+    await expect(home.locator("#notify")).to_be_hidden()
+    await home.evaluate("window.hidden = true")
+    await ann.fill("#text", "are you back?")
+    await ann.press("#text", "Enter")
+    await expect(home.locator(f'#directs li[data-room="{direct}"] .badge')).to_have_text("2")
+    notes = await home.evaluate("window.notes")
+    assert [(note["title"], note["body"]) for note in notes] == [(names["ann"], "are you back?")]
+    await home.locator(f'#directs li[data-room="{direct}"] .room-link').click()
+    await expect(home.locator("#log .message .text")).to_have_text(["psst", "are you back?"])
+    seen = ann.locator("#log .message", has_text="are you back?").locator(".seen")
+    await expect(seen).to_have_text("Seen")
+    await ann.reload()
+    await expect(seen).to_have_text("Seen")
+
+    for page in (ann, ben, home):
         assert await page.evaluate("window.pwned") is None
     assert errors == []

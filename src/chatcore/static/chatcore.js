@@ -8,8 +8,11 @@
 //   await chat.send("lobby", "hello");
 //
 // The client reconnects with exponential backoff and jitter, rejoins its rooms with `since` (the
-// last message id it saw in each) and replays what it missed as `message` events. Each message
-// reaches the page once: in `join`'s history or as a `message` event, never both.
+// last message id it saw in each) and replays what it missed as `message` events, then the
+// changes to messages it missed as `message_changed` events. Each message reaches the page once:
+// in `join`'s history or as a `message` event, never both. `message` events of rooms the
+// connection only follows for unread counts (`rooms({watch: true, unread: true})`) are passed on
+// as they come: they are not the joined rooms' messages and take no part in resuming.
 // It never touches the page: rendering (always as text, never as HTML) is the page's job.
 
 const FINAL_CLOSE_CODES = new Set([1008, 4401]);
@@ -56,7 +59,8 @@ export class ChatClient {
     this._pending = new Map(); // ref -> {resolve, reject, timer}
     this._handlers = new Map(); // type -> Set(fn)
     this._rooms = new Map(); // joined room -> last message id seen
-    this._joining = new Map(); // room being (re)joined -> live messages held until the reply
+    this._joining = new Map(); // room being (re)joined -> live frames held until the reply
+    this._settling = new Map(); // room just joined -> changes held until the page has the history
     this._attempt = 0;
     this._timer = null;
     this._ready = null; // a promise that resolves when the socket is open and rooms rejoined
@@ -97,19 +101,33 @@ export class ChatClient {
     return this._request(type, fields);
   }
 
-  /** Join `room`; resolves with {room, members, history, gap}. */
-  async join(room) {
+  /**
+   * Join `room`; resolves with {room, members, history, gap, read, seen?}. `since` (the last
+   * message id you have, kept from an earlier visit) asks for the messages after it only; the
+   * changes made to messages since then follow as `message_changed` events. Joining a room the
+   * client is in already resumes it: what was missed comes as events.
+   */
+  async join(room, { since } = {}) {
     if (this._rooms.has(room)) return this._resume(room, (t, f) => this._retrying(t, f));
     const held = [];
     this._joining.set(room, held);
     let reply;
     try {
-      reply = await this._retrying("join", { room });
-      this._rooms.set(room, Math.max(0, ...reply.history.map((m) => m.id)));
+      reply = await this._retrying("join", since === undefined ? { room } : { room, since });
+      this._rooms.set(room, Math.max(since ?? 0, ...reply.history.map((m) => m.id)));
     } finally {
       this._joining.delete(room);
     }
-    for (const frame of held) this._deliver(frame);
+    // Live messages that came during the join go out now (those in the history are dropped).
+    // Changes wait until the caller has shown the history (the next task), so that none is
+    // applied before the message it changes is on the page; later ones queue behind them.
+    const changes = [];
+    for (const frame of held) {
+      if (frame.type === "message") this._deliver(frame);
+      else changes.push(frame);
+    }
+    this._settling.set(room, changes);
+    setTimeout(() => this._settle(room), 0);
     return reply;
   }
 
@@ -122,10 +140,43 @@ export class ChatClient {
     }
   }
 
-  /** Send `text` to `room`; resolves with the message id. A retry keeps its client_id. */
-  async send(room, text) {
-    const reply = await this._retrying("send", { room, text, client_id: randomId() });
+  /**
+   * Send `text` to `room`; resolves with the message id. `replyTo` is the id of the message it
+   * answers, `meta` an object of the application's (stored with the message), `clientId` makes
+   * the send idempotent (a random one by default). A retry keeps its client_id.
+   */
+  async send(room, text, { replyTo, meta, clientId } = {}) {
+    const fields = { room, text, client_id: clientId ?? randomId() };
+    if (replyTo !== undefined && replyTo !== null) fields.reply_to = replyTo;
+    if (meta !== undefined && meta !== null) fields.meta = meta;
+    const reply = await this._retrying("send", fields);
     return reply.id;
+  }
+
+  /** Change the text (and `meta`, when given) of your message; resolves with the message. */
+  async edit(room, id, text, { meta } = {}) {
+    const fields = meta === undefined ? { room, id, text } : { room, id, text, meta };
+    return (await this.request("edit", fields)).message;
+  }
+
+  /** Delete a message: your own, or any in a room you moderate. */
+  async deleteMessage(room, id) {
+    await this.request("delete_message", { room, id });
+  }
+
+  /** Add your `emoji` to a message (again: no change). */
+  async react(room, id, emoji) {
+    await this.request("react", { room, id, emoji });
+  }
+
+  /** Take your `emoji` off a message. */
+  async unreact(room, id, emoji) {
+    await this.request("unreact", { room, id, emoji });
+  }
+
+  /** Move your read mark in `room` forward to message `id`; resolves with the mark. */
+  async markRead(room, id) {
+    return (await this.request("read", { room, id })).id;
   }
 
   async sendPrivate(to, text, room) {
@@ -137,8 +188,16 @@ export class ChatClient {
     await this.request("typing", { room });
   }
 
-  async rooms({ watch } = {}) {
-    return (await this.request("rooms", watch === undefined ? {} : { watch })).rooms;
+  /**
+   * The rooms. `watch: true` makes `room` events follow; with `unread: true` too, the rooms you
+   * belong to carry `read` and `unread`, and `message` events of those rooms come even when
+   * not joined, to keep the counts current.
+   */
+  async rooms({ watch, unread } = {}) {
+    const fields = {};
+    if (watch !== undefined) fields.watch = watch;
+    if (unread !== undefined) fields.unread = unread;
+    return (await this.request("rooms", fields)).rooms;
   }
 
   async createRoom(room, title) {
@@ -254,7 +313,10 @@ export class ChatClient {
       this._joining.delete(room);
     }
     for (const message of reply.history) this._deliver({ type: "message", ...message });
-    for (const frame of held) this._deliver(frame);
+    for (const frame of held) {
+      if (frame.type === "message") this._deliver(frame);
+      else this._emit("message_changed", frame);
+    }
     if (reply.gap) this._emit("gap", { room });
     return reply;
   }
@@ -336,17 +398,33 @@ export class ChatClient {
       const held = this._joining.get(frame.room);
       if (held) held.push(frame);
       else this._deliver(frame);
+    } else if (frame.type === "room" && frame.event === "deleted") {
+      this._rooms.delete(frame.room?.name); // its members were removed: nothing to resume
+      this._emit("room", frame);
+    } else if (frame.type === "message_changed") {
+      const room = frame.message?.room;
+      const held = this._joining.get(room) ?? this._settling.get(room);
+      if (held) held.push(frame);
+      else this._emit("message_changed", frame);
     } else {
       this._emit(frame.type, frame);
     }
   }
 
+  // Messages of joined rooms are kept to one per (room, id) and move the room's resume point;
+  // those of rooms only followed for unread counts pass as they are.
   _deliver(frame) {
     if (this._rooms.has(frame.room)) {
       if (frame.id <= this._rooms.get(frame.room)) return; // seen already
       this._rooms.set(frame.room, frame.id);
     }
     this._emit("message", frame);
+  }
+
+  _settle(room) {
+    const changes = this._settling.get(room);
+    this._settling.delete(room);
+    for (const frame of changes || []) this._emit("message_changed", frame);
   }
 
   _failPending(error) {

@@ -1,16 +1,25 @@
-// The room list: pushed by the server (rooms watch), no polling.
-import { connectChat, el } from "./common.js";
+// The room list: pushed by the server (rooms watch), no polling. Unread counts come with the
+// list (`unread: true`) and are kept current by the `message` events of the rooms the user
+// belongs to and by their own `read` events (from any tab or device).
+import { connectChat, countedTitle, countText, el, notifyDirect, notifyPrivate } from "./common.js";
 
 const chat = connectChat();
-const rooms = new Map(); // name -> Room
+const rooms = new Map(); // name -> Room, with `read` and `unread` where the user belongs
+const newest = new Map(); // name -> newest message id seen live since the list was loaded
+const BASE_TITLE = document.title;
 const list = document.getElementById("rooms");
 const directs = document.getElementById("directs");
 const empty = document.getElementById("no-rooms");
 
 function roomItem(room) {
   const me = chat.user?.id;
-  const link = el("a", { cls: "room-link", text: room.title, attrs: { href: `/rooms/${encodeURIComponent(room.name)}/` } });
+  const link = el("a", { cls: "room-link", text: room.title, attrs: { href: `/rooms/${encodeURIComponent(room.name)}/`, dir: "auto" } });
   const item = el("li", { attrs: { "data-room": room.name } }, link);
+  if (room.unread > 0) {
+    const count = countText(room.unread);
+    item.classList.add("has-unread");
+    item.append(el("span", { cls: "badge", text: count, attrs: { title: `${count} unread`, "aria-label": `${count} unread` } }));
+  }
   if (room.kind === "group") {
     item.append(el("span", { cls: "muted", text: ` #${room.name}` }));
   }
@@ -54,20 +63,70 @@ function render() {
   list.replaceChildren(...sorted.filter((r) => r.kind !== "direct").map(roomItem));
   directs.replaceChildren(...sorted.filter((r) => r.kind === "direct").map(roomItem));
   empty.hidden = list.children.length > 0;
+  const total = [...rooms.values()].reduce((sum, room) => sum + (room.unread || 0), 0);
+  document.title = countedTitle(BASE_TITLE, total);
+}
+
+async function load() {
+  const current = await chat.rooms({ watch: true, unread: true });
+  rooms.clear();
+  newest.clear();
+  for (const room of current) rooms.set(room.name, room);
+  render();
+}
+
+// Loads the list again soon, once however often asked: for counts that events cannot give.
+let reloading = null;
+function reload() {
+  if (reloading) return;
+  reloading = setTimeout(() => {
+    reloading = null;
+    load().catch(() => {});
+  }, 150);
 }
 
 chat.on("room", ({ event, room }) => {
+  const known = rooms.get(room.name);
   if (event === "deleted") rooms.delete(room.name);
-  else rooms.set(room.name, room);
+  else rooms.set(room.name, known ? { ...room, read: known.read, unread: known.unread } : room);
   render();
+  // A new direct conversation with the user: following it takes another `rooms`.
+  if (event === "created" && room.kind === "direct") reload();
 });
 
-chat.on("open", async () => {
-  // After every (re)connect, the watch is set up again and the list replaced.
-  const current = await chat.rooms({ watch: true });
-  rooms.clear();
-  for (const room of current) rooms.set(room.name, room);
+chat.on("message", (message) => {
+  const room = rooms.get(message.room);
+  if (!room) return;
+  newest.set(room.name, Math.max(newest.get(room.name) ?? 0, message.id));
+  if (room.read === undefined || message.from.id === chat.user?.id || message.id <= room.read) return;
+  room.unread = (room.unread || 0) + 1;
   render();
+  if (room.kind === "direct") notifyDirect(chat, message);
+});
+
+chat.on("read", ({ room: name, user, id }) => {
+  const room = rooms.get(name);
+  if (!room || user !== chat.user?.id) return;
+  if (room.read === undefined) return reload(); // the user belongs to it now: follow it
+  if (id <= room.read) return;
+  room.read = id;
+  if (!room.unread) return;
+  // Read up to the newest message seen: nothing is left. Otherwise only the server can count.
+  if (id >= (newest.get(name) ?? Infinity)) {
+    room.unread = 0;
+    render();
+  } else {
+    reload();
+  }
+});
+
+chat.on("private", (event) => notifyPrivate(chat, event));
+
+// After every (re)connect, the watch is set up again and the list replaced; again when the tab
+// comes back into view (rooms joined meanwhile in other tabs are followed from then on).
+chat.on("open", () => load().catch(() => {}));
+document.addEventListener("visibilitychange", () => {
+  if (document.visibilityState === "visible" && chat.state === "open") reload();
 });
 chat.connect();
 
