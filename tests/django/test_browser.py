@@ -270,6 +270,12 @@ async def test_chatboard_scenario(site: Site, browser: object) -> None:
 async def test_messages_beyond_text(site: Site, browser: object) -> None:
     """Replies, edits, deletions, reactions, unread badges and "seen", across two people and
     two tabs of one of them."""
+    await messages_beyond_text({"ann": site, "ben": site}, browser)
+
+
+async def messages_beyond_text(sites: dict[str, Site], browser: object) -> None:
+    """The scenario of :func:`test_messages_beyond_text`, each person on their own site (the
+    same one, or two processes of one board: ``tests/scale``)."""
     from playwright.async_api import Browser, Dialog, Error, expect
 
     assert isinstance(browser, Browser)
@@ -287,13 +293,13 @@ async def test_messages_beyond_text(site: Site, browser: object) -> None:
 
     for who in names:
         context = await browser.new_context(
-            base_url=site.url, viewport={"width": 1100, "height": 760}
+            base_url=sites[who].url, viewport={"width": 1100, "height": 760}
         )
         page = await context.new_page()
         page.on("pageerror", functools.partial(record, who))
         page.on("dialog", accept)
         pages[who] = page
-        await sign_up(site, page, names[who])
+        await sign_up(sites[who], page, names[who])
     ann, ben = pages["ann"], pages["ben"]
 
     # Ann creates a room (she owns it, so she moderates it); both enter.

@@ -196,3 +196,14 @@ async def test_edits_reactions_deletions_and_read_marks_span_both_boards(boards:
     await ana_two.send("deck", "one more")
     rooms = {room["name"]: room for room in await ben_one.rooms()}
     assert (rooms["deck"]["read"], rooms["deck"]["unread"]) == (reply, 1)
+
+
+@pytest.mark.browser
+async def test_the_message_model_in_chromium_across_both_boards(two_boards: list[Site]) -> None:
+    """ChatBoard's replies, edits, deletions, reactions, unread badges and "seen" in headless
+    Chromium, Ann on board one and Ben (both his tabs) on board two."""
+    from tests.django.test_browser import messages_beyond_text
+    from tests.helpers import chromium
+
+    async with chromium() as browser:
+        await messages_beyond_text({"ann": two_boards[0], "ben": two_boards[1]}, browser)
