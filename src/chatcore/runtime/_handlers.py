@@ -202,10 +202,11 @@ async def _typing(runtime: Runtime, session: Session, cmd: c.Typing) -> Result:
 async def _rooms(runtime: Runtime, session: Session, cmd: c.ListRooms) -> Result:
     if cmd.watch is not None:
         runtime.watch_rooms(session, cmd.watch)
-    rooms = await runtime.list_rooms(session.user)
+    # Following starts before the counts are read: a message posted meanwhile is counted, or
+    # comes live, or both (a count one too high until the next ``read``), never neither.
     if cmd.watch is False or (cmd.watch and cmd.unread is not None):
         await runtime.follow_unread(session, bool(cmd.watch and cmd.unread))
-    return {"rooms": rooms}
+    return {"rooms": await runtime.list_rooms(session.user)}
 
 
 @_handles(c.CreateRoom)

@@ -318,6 +318,8 @@ export class ChatClient {
       else this._emit("message_changed", frame);
     }
     if (reply.gap) this._emit("gap", { room });
+    // What a page shows from a join besides messages: the read marks and the members now.
+    this._emit("rejoined", { room, read: reply.read, seen: reply.seen, members: reply.members });
     return reply;
   }
 

@@ -488,6 +488,15 @@ chat.on("room", ({ event, room: changed }) => {
 
 chat.on("gap", () => notice("Some messages were missed while offline; scroll up for older ones."));
 
+chat.on("rejoined", ({ room: name, read: mark, seen: theirs }) => {
+  // After a reconnect: read marks may have moved meanwhile (another tab, the other user).
+  if (name !== ROOM) return;
+  read = Math.max(read, mark ?? 0);
+  seen = Math.max(seen, theirs ?? 0);
+  renderSeen();
+  renderTitle();
+});
+
 chat.on("open", async ({ reconnect }) => {
   followDirects().catch(() => {});
   if (reconnect) return markRead(); // the client rejoined by itself
