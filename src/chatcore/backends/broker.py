@@ -8,7 +8,9 @@ Fan-out
     each exactly once while the broker is healthy. ``rooms`` is subscribed by every process.
     A broker whose :attr:`~Broker.orders_messages` is true delivers a room's ``message`` events
     in id order even when they are published out of order (as they may be by several
-    processes, or by posts that overlap).
+    processes, or by posts that overlap); it delivers a ``message_changed`` envelope after
+    message ``envelope.after`` of its room, and may drop one whose ``envelope.version`` is older
+    than one it delivered for that message.
 
 Presence
     Presence is kept per (room, user, process). :meth:`join` returns True when the user was not
