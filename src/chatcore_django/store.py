@@ -313,7 +313,9 @@ class OrmStore:
             return None
         return _message(stored, room, chat_users([stored.sender_id]))
 
-    async def change(self, room: str, kind: ChangeKind, message: Message) -> Change | None:
+    async def change(
+        self, room: str, kind: ChangeKind, message: Message, *, publish: bool = True
+    ) -> Change | None:
         change: Change | None = await database_sync_to_async(self._change)(room, kind, message)
         return change
 

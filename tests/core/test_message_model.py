@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chatcore import Policy, Room, User
+from chatcore import Limits, Policy, Room, User
 from chatcore.testing import LocalClient
 
 from .kit import Chat, lobby, running, wire
@@ -135,9 +135,13 @@ async def test_a_policy_may_let_moderators_delete(chat: Chat) -> None:
 async def test_reactions_count_once_per_user_and_emoji(chat: Chat) -> None:
     alice, bob, carol = await lobby(chat, "1", "2", "3")
     await _post(alice, "vote")
+    batch = chat.limits.reaction_batch
     await bob.call("react", room="lobby", id=1, emoji="👍")
+    await chat.advance(batch)
     await carol.call("react", room="lobby", id=1, emoji="👍")
+    await chat.advance(batch)
     await carol.call("react", room="lobby", id=1, emoji="👍")  # again: nothing changes
+    await chat.advance(batch)
     await carol.call("react", room="lobby", id=1, emoji=":tada:")
     changed = alice.events("message_changed")
     assert len(changed) == 3
@@ -146,12 +150,59 @@ async def test_reactions_count_once_per_user_and_emoji(chat: Chat) -> None:
         "👍": {"count": 2, "users": ["2", "3"]},
         ":tada:": {"count": 1, "users": ["3"]},
     }
+    await chat.advance(batch)
     await bob.call("unreact", room="lobby", id=1, emoji="👍")
     await bob.call("unreact", room="lobby", id=1, emoji="👍")  # not there: nothing changes
+    await chat.advance(batch)
     await carol.call("unreact", room="lobby", id=1, emoji=":tada:")
     assert len(alice.events("message_changed")) == 2
     message = (await alice.call("history", room="lobby"))["messages"][0]
     assert message["reactions"] == {"👍": {"count": 1, "users": ["3"]}}
+
+
+async def test_reactions_to_a_message_reach_the_room_in_batches(chat: Chat) -> None:
+    alice, bob, carol = await lobby(chat, "1", "2", "3")
+    await _post(alice, "vote")
+    await _post(alice, "other")
+    carol.events()
+    batch = chat.limits.reaction_batch
+    # The first reaction goes out at once; the rest of the window's are held.
+    await bob.call("react", room="lobby", id=1, emoji="👍")
+    await carol.call("react", room="lobby", id=1, emoji="👍")
+    await alice.call("react", room="lobby", id=1, emoji="🎉")
+    await bob.call("react", room="lobby", id=2, emoji="👍")  # another message: its own window
+    counts = [
+        (c["message"]["id"], len(c["message"]["reactions"]))
+        for c in carol.events("message_changed")
+    ]
+    assert counts == [(1, 1), (2, 1)]
+    # Each reaction is stored as it comes: history and a resume have all of them.
+    stored = (await carol.call("history", room="lobby"))["messages"][0]["reactions"]
+    assert stored == {"👍": {"count": 2, "users": ["2", "3"]}, "🎉": {"count": 1, "users": ["1"]}}
+    await chat.advance(batch - 1)
+    assert carol.events("message_changed") == []
+    await chat.advance(1)  # the window closes: the newest state, once
+    (batched,) = carol.events("message_changed")
+    assert batched["message"]["reactions"] == stored
+    await chat.advance(batch * 3)  # nothing held: nothing more
+    assert carol.events("message_changed") == []
+    # An edit goes out at once and drops what is held (its state is newer and has it).
+    await carol.call("react", room="lobby", id=1, emoji="👀")
+    await bob.call("react", room="lobby", id=1, emoji="👀")  # held
+    await alice.call("edit", room="lobby", id=1, text="vote!")
+    await chat.advance(batch * 2)
+    changed = carol.events("message_changed")
+    assert [c["change"] for c in changed] == ["reactions", "edited"]
+    assert changed[-1]["message"]["reactions"]["👀"]["count"] == 2
+
+
+async def test_reactions_one_by_one_when_batching_is_off() -> None:
+    async with running(limits=Limits(reaction_batch=0)) as chat:
+        alice, bob = await lobby(chat, "1", "2")
+        await _post(alice, "vote")
+        for emoji in ("👍", "🎉", "👀"):
+            await bob.call("react", room="lobby", id=1, emoji=emoji)
+        assert len(alice.events("message_changed")) == 3
 
 
 async def test_a_reaction_lists_its_first_25_users(chat: Chat) -> None:

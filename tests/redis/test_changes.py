@@ -18,7 +18,7 @@ from chatcore.redis import RedisBroker, RedisStore
 from chatcore.testing import LocalClient
 from chatcore.wire.values import Room, User
 from tests.conformance.backends import Process
-from tests.redis.stack import ALICE, BOB, expect, redis_cluster
+from tests.redis.stack import ALICE, BOB, CAROL, expect, redis_cluster
 from tests.redis.support import redis_prefix
 from tests.redis.test_order import SlowStore, message
 
@@ -242,3 +242,32 @@ async def test_an_older_state_of_a_message_published_late_is_dropped() -> None:
             await broker.publish(message("lobby", 4))
             assert labels(await process.wait_for(7))[4:] == ["m3", "m4", "c9"]
             group.cancel_scope.cancel()
+
+
+@pytest.mark.parametrize("store", ["redis", "shared"])
+async def test_a_batch_of_reactions_older_than_an_edit_elsewhere_is_dropped(store: str) -> None:
+    """Reactions go out in batches per process (``reaction_batch``): a batch held on one
+    process whose state is older than an edit sent from the other must not undo the edit."""
+    shared = SlowStore() if store == "shared" else None
+    async with redis_prefix() as (url, prefix), redis_cluster(url, prefix, store=shared) as cluster:
+        alice = await LocalClient.connect(cluster.a, ALICE)
+        bob = await LocalClient.connect(cluster.b, BOB)
+        carol = await LocalClient.connect(cluster.b, CAROL)
+        await alice.call("create_room", room="lobby")
+        for client in (alice, bob, carol):
+            await client.call("join", room="lobby")
+        one = (await alice.call("send", room="lobby", text="one"))["id"]
+        await bob.call("react", room="lobby", id=one, emoji="👍")  # at once; b's window opens
+        await carol.call("react", room="lobby", id=one, emoji="🎉")  # held on b
+        await alice.call("edit", room="lobby", id=one, text="one, edited")  # newer, from a
+        await anyio.sleep(cluster.a.limits.reaction_batch / 1000 * 4)  # b's window has closed
+        for client in (alice, bob, carol):
+            client.pump()
+            states = [f["message"] for f in client.inbox if f["type"] == "message_changed"]
+            assert [state["text"] for state in states][-1] == "one, edited"
+            assert "🎉" in states[-1]["reactions"]
+        stored = (await alice.call("history", room="lobby"))["messages"][0]
+        assert stored["reactions"] == {
+            "👍": {"count": 1, "users": ["2"]},
+            "🎉": {"count": 1, "users": ["3"]},
+        }

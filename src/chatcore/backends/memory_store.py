@@ -206,7 +206,9 @@ class MemoryStore:
         index = log.index(id)
         return None if index is None else log.messages[index]
 
-    async def change(self, room: str, kind: ChangeKind, message: Message) -> Change | None:
+    async def change(
+        self, room: str, kind: ChangeKind, message: Message, *, publish: bool = True
+    ) -> Change | None:
         log = self._log(room)
         index = log.index(message.id)
         if index is None:
@@ -214,7 +216,8 @@ class MemoryStore:
         old = log.messages[index]
         if old.version != message.version - 1:
             return None
-        message = attrs.evolve(message, room=room, client_id=old.client_id)
+        if message.room != room or message.client_id != old.client_id:
+            message = attrs.evolve(message, room=room, client_id=old.client_id)
         log.messages[index] = message
         cost = message_cost(message) - message_cost(old)
         log.bytes += cost

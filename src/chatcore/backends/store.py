@@ -25,7 +25,8 @@ again and retries). A change takes the next number of the room's change counter 
 message ``since`` was appended (``after >= since``), oldest first, for a client that resumes.
 A store keeps at least the newest ``history_size`` changes of a room; ``gap`` is true when one
 it should return is no longer kept. With :attr:`~Store.pipelined` true and a broker, a change
-publishes its ``message_changed`` event in the same atomic step (``Changed.published``).
+publishes its ``message_changed`` event in the same atomic step (``Change.published``),
+unless told not to (reactions are sent in batches, see ``runtime._reaction_batches``).
 
 Read marks: per (room, user), the id up to which the user has read the room. :meth:`mark_read`
 moves it forward only, never past the room's newest id; with ``id`` None it creates the mark
@@ -140,11 +141,15 @@ class Store(Protocol):
         when the room's history does not hold it; :class:`NoSuchRoom` for a missing room."""
         ...
 
-    async def change(self, room: str, kind: ChangeKind, message: Message) -> Change | None:
+    async def change(
+        self, room: str, kind: ChangeKind, message: Message, *, publish: bool = True
+    ) -> Change | None:
         """Replace message ``message.id`` by ``message`` (its new state) if its stored
         ``version`` is ``message.version - 1``, and log the change; None (and no change) if the
         version moved. :class:`NoSuchRoom`, or :class:`NoSuchMessage` when the history does not
-        hold the message."""
+        hold the message. A pipelined store publishes the ``message_changed`` event in the same
+        step unless ``publish`` is False (the server then sends it later, or not at all: a
+        batch of reactions); a store that does not publish ignores it."""
         ...
 
     async def changes(self, room: str, *, since: int, limit: int) -> ChangePage:

@@ -423,7 +423,7 @@ local function forget_room(P, room)
     redis.call('SREM', P .. 'marked:' .. user, room)
   end
   redis.call('DEL', P .. 'seq:' .. room, P .. 'log:' .. room, P .. 'cid:' .. room, marks,
-    P .. 'chn:' .. room, P .. 'ch:' .. room, P .. 'chcut:' .. room)
+    P .. 'chn:' .. room, P .. 'ch:' .. room, P .. 'chcut:' .. room, P .. 'pubv:' .. room)
 end
 """
 
@@ -608,7 +608,13 @@ while n > size do
   redis.call('SET', P .. 'chcut:' .. room, string.match(dropped, '^%d+ (%d+) '))
   n = n - 1
 end
-if ARGV[8] ~= '' then redis.call('PUBLISH', ARGV[8], ARGV[9]) end
+if ARGV[8] ~= '' then
+  redis.call('PUBLISH', ARGV[8], ARGV[9])
+  -- (what went out, so a batch of reactions sent later with an older state is dropped)
+  local versions = P .. 'pubv:' .. room
+  redis.call('HSET', versions, id, tonumber(ARGV[4]) + 1)
+  redis.call('PEXPIRE', versions, 3600000)
+end
 return {1, seq, last}
 """
 )

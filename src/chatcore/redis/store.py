@@ -247,10 +247,14 @@ class RedisStore:
             raise NoSuchRoom(field="room")
         return _stored.decode_message(room, result[1]) if result[0] == 1 else None
 
-    async def change(self, room: str, kind: ChangeKind, message: Message) -> Change | None:
-        message = attrs.evolve(message, room=room)
+    async def change(
+        self, room: str, kind: ChangeKind, message: Message, *, publish: bool = True
+    ) -> Change | None:
+        if message.room != room:
+            message = attrs.evolve(message, room=room)
+        publish = publish and self.broker is not None
         published: tuple[str, str] = ("", "")
-        if self.broker is not None:
+        if publish and self.broker is not None:
             # (The envelope's ``after`` is not sent: the script publishes it in its place.)
             envelope = encode_envelope(Envelope.change_of(kind, message, 0))
             published = (self._publishing(room)[0], envelope)
@@ -270,7 +274,7 @@ class RedisStore:
             raise NoSuchMessage(field="id")
         if result[0] == 0:
             return None
-        return Change(kind, message, result[1], result[2], published=self.broker is not None)
+        return Change(kind, message, result[1], result[2], published=publish)
 
     async def changes(self, room: str, *, since: int, limit: int) -> ChangePage:
         result = await self._call(_scripts.CHANGES, room, since, limit)

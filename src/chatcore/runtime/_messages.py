@@ -33,6 +33,7 @@ from ..wire.values import (
     check_text,
 )
 from ._posting import Posting
+from ._reaction_batches import ReactionBatches
 
 __all__ = ("KEEP", "Messages", "edited", "reacted", "removed", "unreacted")
 
@@ -58,6 +59,25 @@ def removed(message: Message) -> Message:
     )
 
 
+def _with_reactions(message: Message, reactions: tuple[Reaction, ...]) -> Message:
+    """``message`` with ``reactions``, one version on (as ``attrs.evolve`` would, without its
+    field-by-field introspection: a storm of reactions comes this way)."""
+    return Message(
+        id=message.id,
+        room=message.room,
+        ts=message.ts,
+        sender=message.sender,
+        text=message.text,
+        client_id=message.client_id,
+        reply_to=message.reply_to,
+        meta=message.meta,
+        edited=message.edited,
+        deleted=message.deleted,
+        reactions=reactions,
+        version=message.version + 1,
+    )
+
+
 def reacted(message: Message, user_id: str, emoji: str, most: int) -> Message | None:
     """``message`` with ``user_id``'s ``emoji`` added; None if it was there."""
     reactions = list(message.reactions)
@@ -74,7 +94,7 @@ def reacted(message: Message, user_id: str, emoji: str, most: int) -> Message | 
                 field="emoji",
             )
         reactions.append(Reaction(emoji, (user_id,)))
-    return attrs.evolve(message, reactions=tuple(reactions), version=message.version + 1)
+    return _with_reactions(message, tuple(reactions))
 
 
 def unreacted(message: Message, user_id: str, emoji: str) -> Message | None:
@@ -91,22 +111,29 @@ def unreacted(message: Message, user_id: str, emoji: str) -> Message | None:
             reactions.append(reaction)
     if not found:
         return None
-    return attrs.evolve(message, reactions=tuple(reactions), version=message.version + 1)
+    return _with_reactions(message, tuple(reactions))
 
 
 class Messages:
     """Message changes and read marks of one server."""
 
-    __slots__ = ("_broker", "_clock", "_limits", "_posting", "_store")
+    __slots__ = ("_batches", "_broker", "_clock", "_limits", "_posting", "_store")
 
     def __init__(
-        self, store: Store, broker: Broker, posting: Posting, limits: Limits, clock: Clock
+        self,
+        store: Store,
+        broker: Broker,
+        posting: Posting,
+        limits: Limits,
+        clock: Clock,
+        spawn: Callable[..., None],
     ) -> None:
         self._store = store
         self._broker = broker
         self._posting = posting
         self._limits = limits
         self._clock = clock
+        self._batches = ReactionBatches(limits.reaction_batch, clock, posting.send_later, spawn)
 
     async def get(self, room: str, message_id: int) -> Message:
         """The message, not deleted; :class:`NoSuchMessage` otherwise."""
@@ -146,8 +173,18 @@ class Messages:
             new = apply(message)
             if new is None:
                 return message  # nothing to change
-            change = await self._posting.change(room, kind, new)
+            if kind != "reactions":
+                change = await self._posting.change(room, kind, new)
+                if change is not None:
+                    self._batches.superseded(room, message_id)
+                    return change.message
+                continue
+            # Reactions go out in batches (``_reaction_batches``); each is stored as it comes.
+            now = self._batches.claim(room, message_id)
+            change = await self._posting.change(room, kind, new, publish=now)
             if change is not None:
+                if not now:
+                    self._batches.hold(change)
                 return change.message
         raise Unavailable("the message is changing too fast; try again")
 

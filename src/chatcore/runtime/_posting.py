@@ -27,6 +27,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+import attrs
+
 from ..backends.broker import Broker
 from ..backends.envelope import Envelope
 from ..backends.store import Appended, Change, Store
@@ -55,15 +57,24 @@ class Posting(Protocol):
         """Store the checked ``text`` in ``room`` and send it to the room's connections."""
         ...
 
-    async def change(self, room: str, kind: ChangeKind, message: Message) -> Change | None:
-        """``Store.change``, and the ``message_changed`` event to the room if it was made."""
+    async def change(
+        self, room: str, kind: ChangeKind, message: Message, *, publish: bool = True
+    ) -> Change | None:
+        """``Store.change``, and the ``message_changed`` event to the room if it was made
+        (unless ``publish`` is False: then :meth:`send_later` may send it)."""
+        ...
+
+    async def send_later(self, change: Change) -> None:
+        """Send the ``message_changed`` event of a change made without it, after newer events
+        of the room may have gone out: the broker drops it if a newer state of the message
+        went out before (``Envelope.version``)."""
         ...
 
 
 def choose(store: Store, broker: Broker) -> Posting:
     """The strategy for these backends (see the table above)."""
     if store.pipelined:
-        return StorePublishes(store)
+        return StorePublishes(store, broker)
     if broker.orders_messages:
         return AppendLocked(store, broker)
     return WholeLocked(store, broker)
@@ -72,11 +83,12 @@ def choose(store: Store, broker: Broker) -> Posting:
 class StorePublishes:
     """The store publishes each message as it appends it, in id order."""
 
-    __slots__ = ("_store",)
+    __slots__ = ("_broker", "_store")
     overlaps = True
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, broker: Broker) -> None:
         self._store = store
+        self._broker = broker
 
     async def post(
         self,
@@ -94,8 +106,14 @@ class StorePublishes:
             room, sender, text, now, client_id, reply_to=reply_to, meta=meta
         )
 
-    async def change(self, room: str, kind: ChangeKind, message: Message) -> Change | None:
-        return await self._store.change(room, kind, message)
+    async def change(
+        self, room: str, kind: ChangeKind, message: Message, *, publish: bool = True
+    ) -> Change | None:
+        return await self._store.change(room, kind, message, publish=publish)
+
+    async def send_later(self, change: Change) -> None:
+        # Its message went out long before, in the store's own step: no order to wait for.
+        await self._broker.publish(attrs.evolve(Envelope.changed(change), after=0))
 
 
 class AppendLocked:
@@ -122,17 +140,27 @@ class AppendLocked:
     ) -> Appended:
         await self._lock.acquire(room)
         try:
-            appended = await _append(
-                self._store, room, sender, text, now, client_id, reply_to, meta
-            )
+            if reply_to is None and meta is None:  # a plain message, as before the fields existed
+                appended = await self._store.append(room, sender, text, now, client_id)
+            else:
+                appended = await self._store.append(
+                    room, sender, text, now, client_id, reply_to=reply_to, meta=meta
+                )
         finally:
             self._lock.release(room)
         if appended.created and not appended.published:
             await self._broker.publish(Envelope.message(appended.message))
         return appended
 
-    async def change(self, room: str, kind: ChangeKind, message: Message) -> Change | None:
-        return await _locked_change(self._lock, self._store, self._broker, room, kind, message)
+    async def change(
+        self, room: str, kind: ChangeKind, message: Message, *, publish: bool = True
+    ) -> Change | None:
+        return await _locked_change(
+            self._lock, self._store, self._broker, room, kind, message, publish
+        )
+
+    async def send_later(self, change: Change) -> None:
+        await self._broker.publish(Envelope.changed(change))
 
 
 class WholeLocked:
@@ -159,41 +187,42 @@ class WholeLocked:
     ) -> Appended:
         await self._lock.acquire(room)
         try:
-            appended = await _append(
-                self._store, room, sender, text, now, client_id, reply_to, meta
-            )
+            if reply_to is None and meta is None:  # a plain message, as before the fields existed
+                appended = await self._store.append(room, sender, text, now, client_id)
+            else:
+                appended = await self._store.append(
+                    room, sender, text, now, client_id, reply_to=reply_to, meta=meta
+                )
             if appended.created and not appended.published:
                 await self._broker.publish(Envelope.message(appended.message))
         finally:
             self._lock.release(room)
         return appended
 
-    async def change(self, room: str, kind: ChangeKind, message: Message) -> Change | None:
-        return await _locked_change(self._lock, self._store, self._broker, room, kind, message)
+    async def change(
+        self, room: str, kind: ChangeKind, message: Message, *, publish: bool = True
+    ) -> Change | None:
+        return await _locked_change(
+            self._lock, self._store, self._broker, room, kind, message, publish
+        )
 
-
-async def _append(
-    store: Store,
-    room: str,
-    sender: User,
-    text: str,
-    now: int,
-    client_id: str | None,
-    reply_to: int | None,
-    meta: Mapping[str, Any] | None,
-) -> Appended:
-    if reply_to is None and meta is None:  # a plain message, as before the fields existed
-        return await store.append(room, sender, text, now, client_id)
-    return await store.append(room, sender, text, now, client_id, reply_to=reply_to, meta=meta)
+    async def send_later(self, change: Change) -> None:
+        await self._broker.publish(Envelope.changed(change))
 
 
 async def _locked_change(
-    lock: KeyedLock, store: Store, broker: Broker, room: str, kind: ChangeKind, message: Message
+    lock: KeyedLock,
+    store: Store,
+    broker: Broker,
+    room: str,
+    kind: ChangeKind,
+    message: Message,
+    publish: bool,
 ) -> Change | None:
     await lock.acquire(room)
     try:
         change = await store.change(room, kind, message)
-        if change is not None and not change.published:
+        if publish and change is not None and not change.published:
             await broker.publish(Envelope.changed(change))
     finally:
         lock.release(room)

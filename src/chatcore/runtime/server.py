@@ -110,7 +110,9 @@ class ChatServer:
             self.store, self.broker, self.limits, self._auto_rooms if auto_create else None
         )
         self._timers = LeaveTimers(self.clock, self._joins.depart)
-        self._messages = Messages(self.store, self.broker, self._posting, self.limits, self.clock)
+        self._messages = Messages(
+            self.store, self.broker, self._posting, self.limits, self.clock, self.spawn
+        )
 
     # lifecycle
 

@@ -63,6 +63,9 @@ class Limits:
     #: top of ``rate``): a reaction costs a fan-out to the whole room, as a message does.
     reaction_rate: int = attrs.field(default=5, validator=_positive)
     reaction_burst: int = attrs.field(default=10, validator=_positive)
+    #: A message's reactions reach its room at most once per this many ms: the first at
+    #: once, then the newest state at the end of each window (0: each one as it comes).
+    reaction_batch: int = attrs.field(default=100, validator=_positive)
 
     #: Open connections of this process, all users together; one more is closed at once with
     #: 1013 (the server is full: try again, perhaps on another process). The ASGI server's own
