@@ -74,13 +74,16 @@ class ReactionBatches:
             self._open[key] = None
 
     async def _close(self, key: _Key, deadline: int) -> None:
-        await self._clock.sleep_until(deadline)
-        held = self._open.pop(key, None)
-        if held is None:
-            return
-        self._open[key] = None  # the next window
-        self._spawn(self._close, key, deadline + self._window)
-        await self._send_now(held)
+        """End the window at ``deadline``; if it held a change, send it and keep the next
+        window in this same task, until one ends with nothing held."""
+        while True:
+            await self._clock.sleep_until(deadline)
+            held = self._open.pop(key, None)
+            if held is None:
+                return
+            self._open[key] = None  # the next window
+            deadline += self._window
+            await self._send_now(held)
 
     async def _send_now(self, change: Change) -> None:
         try:
