@@ -24,7 +24,7 @@ broker that orders messages its envelope says which message it comes after
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from typing import Any, Protocol
 
 import attrs
@@ -100,11 +100,7 @@ class StorePublishes:
         reply_to: int | None = None,
         meta: Mapping[str, Any] | None = None,
     ) -> Appended:
-        if reply_to is None and meta is None:
-            return await self._store.append(room, sender, text, now, client_id)
-        return await self._store.append(
-            room, sender, text, now, client_id, reply_to=reply_to, meta=meta
-        )
+        return await _append(self._store, room, sender, text, now, client_id, reply_to, meta)
 
     async def change(
         self, room: str, kind: ChangeKind, message: Message, *, publish: bool = True
@@ -116,17 +112,34 @@ class StorePublishes:
         await self._broker.publish(attrs.evolve(Envelope.changed(change), after=0))
 
 
-class AppendLocked:
-    """One append per room at a time; the broker delivers the messages in id order whatever
-    order they were published in, so the publish need not be waited for."""
+class _Locked:
+    """A strategy with a lock per room: changes to messages are stored and published under
+    it, so one never overtakes a message appended before it in this process."""
 
     __slots__ = ("_broker", "_lock", "_store")
-    overlaps = True
 
     def __init__(self, store: Store, broker: Broker) -> None:
         self._store = store
         self._broker = broker
         self._lock = KeyedLock()
+
+    async def change(
+        self, room: str, kind: ChangeKind, message: Message, *, publish: bool = True
+    ) -> Change | None:
+        return await _locked_change(
+            self._lock, self._store, self._broker, room, kind, message, publish
+        )
+
+    async def send_later(self, change: Change) -> None:
+        await self._broker.publish(Envelope.changed(change))
+
+
+class AppendLocked(_Locked):
+    """One append per room at a time; the broker delivers the messages in id order whatever
+    order they were published in, so the publish need not be waited for."""
+
+    __slots__ = ()
+    overlaps = True
 
     async def post(
         self,
@@ -140,40 +153,22 @@ class AppendLocked:
     ) -> Appended:
         await self._lock.acquire(room)
         try:
-            if reply_to is None and meta is None:  # a plain message, as before the fields existed
-                appended = await self._store.append(room, sender, text, now, client_id)
-            else:
-                appended = await self._store.append(
-                    room, sender, text, now, client_id, reply_to=reply_to, meta=meta
-                )
+            appended = await _append(
+                self._store, room, sender, text, now, client_id, reply_to, meta
+            )
         finally:
             self._lock.release(room)
         if appended.created and not appended.published:
             await self._broker.publish(Envelope.message(appended.message))
         return appended
 
-    async def change(
-        self, room: str, kind: ChangeKind, message: Message, *, publish: bool = True
-    ) -> Change | None:
-        return await _locked_change(
-            self._lock, self._store, self._broker, room, kind, message, publish
-        )
 
-    async def send_later(self, change: Change) -> None:
-        await self._broker.publish(Envelope.changed(change))
-
-
-class WholeLocked:
+class WholeLocked(_Locked):
     """One writer per room at a time, from append to publish, so messages are published, and
     reach every connection, in id order."""
 
-    __slots__ = ("_broker", "_lock", "_store")
+    __slots__ = ()
     overlaps = False
-
-    def __init__(self, store: Store, broker: Broker) -> None:
-        self._store = store
-        self._broker = broker
-        self._lock = KeyedLock()
 
     async def post(
         self,
@@ -187,27 +182,31 @@ class WholeLocked:
     ) -> Appended:
         await self._lock.acquire(room)
         try:
-            if reply_to is None and meta is None:  # a plain message, as before the fields existed
-                appended = await self._store.append(room, sender, text, now, client_id)
-            else:
-                appended = await self._store.append(
-                    room, sender, text, now, client_id, reply_to=reply_to, meta=meta
-                )
+            appended = await _append(
+                self._store, room, sender, text, now, client_id, reply_to, meta
+            )
             if appended.created and not appended.published:
                 await self._broker.publish(Envelope.message(appended.message))
         finally:
             self._lock.release(room)
         return appended
 
-    async def change(
-        self, room: str, kind: ChangeKind, message: Message, *, publish: bool = True
-    ) -> Change | None:
-        return await _locked_change(
-            self._lock, self._store, self._broker, room, kind, message, publish
-        )
 
-    async def send_later(self, change: Change) -> None:
-        await self._broker.publish(Envelope.changed(change))
+def _append(
+    store: Store,
+    room: str,
+    sender: User,
+    text: str,
+    now: int,
+    client_id: str | None,
+    reply_to: int | None,
+    meta: Mapping[str, Any] | None,
+) -> Awaitable[Appended]:
+    """The store's append (a plain function returning the call's awaitable: no coroutine of
+    its own on the path of every message). A plain message goes without the new fields."""
+    if reply_to is None and meta is None:
+        return store.append(room, sender, text, now, client_id)
+    return store.append(room, sender, text, now, client_id, reply_to=reply_to, meta=meta)
 
 
 async def _locked_change(
