@@ -166,19 +166,22 @@ async def test_reactions_to_a_message_reach_the_room_in_batches(chat: Chat) -> N
     await _post(alice, "other")
     carol.events()
     batch = chat.limits.reaction_batch
-    # The first reaction goes out at once; the rest of the window's are held.
-    await bob.call("react", room="lobby", id=1, emoji="👍")
-    await carol.call("react", room="lobby", id=1, emoji="👍")
-    await alice.call("react", room="lobby", id=1, emoji="🎉")
+    # The first three of a window go out one by one; the rest of the window's are held.
+    for client, emoji in ((bob, "👍"), (carol, "👍"), (alice, "🎉"), (bob, "🎉"), (carol, "👀")):
+        await client.call("react", room="lobby", id=1, emoji=emoji)
     await bob.call("react", room="lobby", id=2, emoji="👍")  # another message: its own window
     counts = [
-        (c["message"]["id"], len(c["message"]["reactions"]))
+        (c["message"]["id"], sum(r["count"] for r in c["message"]["reactions"].values()))
         for c in carol.events("message_changed")
     ]
-    assert counts == [(1, 1), (2, 1)]
+    assert counts == [(1, 1), (1, 2), (1, 3), (2, 1)]
     # Each reaction is stored as it comes: history and a resume have all of them.
     stored = (await carol.call("history", room="lobby"))["messages"][0]["reactions"]
-    assert stored == {"👍": {"count": 2, "users": ["2", "3"]}, "🎉": {"count": 1, "users": ["1"]}}
+    assert stored == {
+        "👍": {"count": 2, "users": ["2", "3"]},
+        "🎉": {"count": 2, "users": ["1", "2"]},
+        "👀": {"count": 1, "users": ["3"]},
+    }
     await chat.advance(batch - 1)
     assert carol.events("message_changed") == []
     await chat.advance(1)  # the window closes: the newest state, once
@@ -187,13 +190,15 @@ async def test_reactions_to_a_message_reach_the_room_in_batches(chat: Chat) -> N
     await chat.advance(batch * 3)  # nothing held: nothing more
     assert carol.events("message_changed") == []
     # An edit goes out at once and drops what is held (its state is newer and has it).
-    await carol.call("react", room="lobby", id=1, emoji="👀")
-    await bob.call("react", room="lobby", id=1, emoji="👀")  # held
+    dave = await chat.client("4")
+    await dave.call("join", room="lobby")
+    for client in (alice, bob, carol, dave):
+        await client.call("react", room="lobby", id=1, emoji="🙂")  # dave's is held
     await alice.call("edit", room="lobby", id=1, text="vote!")
     await chat.advance(batch * 2)
     changed = carol.events("message_changed")
-    assert [c["change"] for c in changed] == ["reactions", "edited"]
-    assert changed[-1]["message"]["reactions"]["👀"]["count"] == 2
+    assert [c["change"] for c in changed] == ["reactions"] * 3 + ["edited"]
+    assert changed[-1]["message"]["reactions"]["🙂"]["count"] == 4
 
 
 async def test_reactions_one_by_one_when_batching_is_off() -> None:
