@@ -91,3 +91,17 @@ bench: venv
 	$(BIN)/python -m uv pip install -q --python $(BIN)/python -e '.[$(EXTRAS),bench]'
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 	$(BIN)/python benchmarks/charts.py --docs > benchmarks/results/latest.md
+
+# The release artefacts: a wheel and an sdist in dist/ (see CHANGELOG.md; the version is
+# chatcore.__version__). The wheel holds the three packages, chatcore.js, the Django migrations
+# and the py.typed markers.
+.PHONY: dist release-test
+dist: venv
+	rm -rf dist
+	$(BIN)/python -m build --outdir dist .
+
+# The built wheel installed in a fresh venv, away from the source tree: the README example, the
+# Starlette example under uvicorn, chatcore.js, the migrations, mypy (tests/release), ~10-20 s;
+# `make test` runs it too (marker `release`).
+release-test: venv
+	$(BIN)/pytest -p no:hypothesispytest tests/release
