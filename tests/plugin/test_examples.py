@@ -83,3 +83,20 @@ def test_the_examples_pass(variant: str, tmp_path: Path) -> None:
         code.count("\ndef test_") + code.count("\nasync def test_") for code in files().values()
     )
     assert f"{tests} passed" in run.stdout, run.stdout
+
+
+def test_a_plain_test_asking_for_chat_is_told_why_it_cannot(tmp_path: Path) -> None:
+    (tmp_path / "conftest.py").write_text(files()["conftest.py"])
+    (tmp_path / "test_plain.py").write_text("def test_plain(chat):\n    pass\n")
+    (tmp_path / "pytest.ini").write_text(
+        "[pytest]\nasyncio_default_fixture_loop_scope = function\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", *ISOLATED, str(tmp_path)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=100,
+    )
+    assert run.returncode == 1
+    assert "the chat fixture is for async tests" in run.stdout

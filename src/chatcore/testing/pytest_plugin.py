@@ -20,6 +20,7 @@ server running on their own event loop. See docs/testing.md.
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, TypeVar, cast
@@ -152,6 +153,10 @@ def chat_options(request: pytest.FixtureRequest) -> dict[str, Any]:
 @pytest.fixture
 def chat(request: pytest.FixtureRequest) -> Chat:
     """A :class:`Chat` running for the test, on the test's event loop."""
+    if not inspect.iscoroutinefunction(getattr(request, "function", None)):
+        raise UsageError(
+            "the chat fixture is for async tests; a plain test can use starlette_client"
+        )
     if "anyio_backend" in request.fixturenames:
         return cast(Chat, request.getfixturevalue("_chatcore_chat_anyio"))
     if _asyncio_fixture is None:
