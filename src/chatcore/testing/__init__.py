@@ -18,11 +18,12 @@ from typing import Any
 
 import anyio
 
-from .runtime.connection import Connection
-from .runtime.outbox import Closed
-from .runtime.server import ChatServer
-from .wire.errors import CloseCode, ReplyError
-from .wire.values import User
+from ..runtime.connection import Connection
+from ..runtime.outbox import Closed
+from ..runtime.server import ChatServer
+from ..wire.errors import CloseCode
+from ..wire.errors import ReplyError as ReplyError
+from ..wire.values import User
 
 __all__ = ("Frame", "LocalClient", "ReplyError")
 
