@@ -36,7 +36,7 @@ def _strict(schema: Any) -> Any:
 def _validator(kind: str) -> jsonschema.Draft7Validator:
     """The validator of message ``kind`` (``command.join``, ``event.message``)."""
     schemas = document()["components"]["schemas"]
-    if kind.startswith("event."):
+    if not kind.startswith("command."):
         schemas = _strict(schemas)
     root = {"$ref": f"#/components/schemas/{kind}", "components": {"schemas": schemas}}
     return jsonschema.Draft7Validator(root)
@@ -44,17 +44,19 @@ def _validator(kind: str) -> jsonschema.Draft7Validator:
 
 @functools.cache
 def message_kinds(prefix: str) -> frozenset[str]:
-    """The frame types of the document's messages named ``prefix.*`` (command, event)."""
+    """The kinds of the document's messages named ``prefix.kind``: the frame types of
+    commands and events (``command``, ``event``), the commands of ``ok`` replies (``reply``)."""
     return frozenset(
-        message["name"]
-        for name, message in document()["components"]["messages"].items()
+        name.partition(".")[2]
+        for name in document()["components"]["messages"]
         if name.startswith(f"{prefix}.")
     )
 
 
-def problems(prefix: str, frame: Frame) -> list[str]:
-    """What is wrong with ``frame`` by its message schema; empty when it fits."""
-    kind = frame.get("type")
+def problems(prefix: str, frame: Frame, kind: object = None) -> list[str]:
+    """What is wrong with ``frame`` by the schema of message ``prefix.kind`` (``kind``: the
+    frame's type unless given); empty when it fits."""
+    kind = frame.get("type") if kind is None else kind
     if not isinstance(kind, str) or kind not in message_kinds(prefix):
         return [f"no {prefix} message {kind!r} in the document"]
     errors = _validator(f"{prefix}.{kind}").iter_errors(dict(frame))
@@ -93,10 +95,12 @@ class Recorder:
             command = self._waiting.pop((id(connection), ref), None)
             if command is not None and frame["type"] == "ok":
                 self._check("command", command)
+                self._check("reply", frame, command["type"])
 
-    def _check(self, prefix: str, frame: Frame) -> None:
-        wrong = problems(prefix, frame)
+    def _check(self, prefix: str, frame: Frame, kind: object = None) -> None:
+        kind = frame["type"] if kind is None else kind
+        wrong = problems(prefix, frame, kind)
         if wrong:
             self.wrong.append(f"{prefix} {json.dumps(frame)[:300]}: {'; '.join(wrong)}")
         else:
-            self.seen.add(f"{prefix}.{frame['type']}")
+            self.seen.add(f"{prefix}.{kind}")

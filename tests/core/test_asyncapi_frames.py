@@ -44,8 +44,11 @@ async def test_every_command_and_event_of_the_document_passes_through_a_connecti
         client.events()
 
     recorder = frames_fit_the_asyncapi_document
-    expected = {f"command.{kind}" for kind in message_kinds("command")}
-    expected |= {f"event.{kind}" for kind in message_kinds("event")}
+    expected = {
+        f"{prefix}.{kind}"
+        for prefix in ("command", "event", "reply")
+        for kind in message_kinds(prefix)
+    }
     assert sorted(expected - recorder.seen) == []
 
 
@@ -57,3 +60,5 @@ def test_the_checks_find_a_frame_that_does_not_fit() -> None:
     assert problems("event", {**extra, "secret": 1}) != []  # events are checked strictly
     assert problems("command", {"type": "join", "room": "Lobby!"}) != []
     assert problems("command", {"type": "join", "room": "lobby", "extra": 1}) == []
+    assert problems("reply", {"type": "ok", "ref": 1, "id": 3}, "send") == []
+    assert problems("reply", {"type": "ok", "ref": 1}, "send") != []  # no id

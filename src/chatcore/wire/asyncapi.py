@@ -4,8 +4,8 @@ Client commands come from the attrs fields of the command classes (a field witho
 required); the server events, the values and the error codes from the event classes, their
 ``Literal`` annotations and :class:`~chatcore.wire.errors.ErrorCode`. What the classes do not
 say (a field's JSON type and bounds, the shape each event writes) is kept here, once:
-:data:`FIELDS` for the fields of commands, :func:`value_schemas` and :func:`event_schemas` for what the
-server writes. The tests check the document against every frame the core tests see.
+:data:`FIELDS` for the fields of commands, :func:`value_schemas`, :func:`event_schemas` and
+:func:`result_schemas` for what the server writes. The tests check the document against every frame the core tests see.
 
 ``python -m chatcore.wire.asyncapi [PATH]`` writes the document (to stdout without a path). It
 needs nothing beyond the standard library: the YAML is written by :func:`to_yaml`.
@@ -48,6 +48,7 @@ __all__ = (
     "document",
     "event_schemas",
     "main",
+    "result_schemas",
     "to_yaml",
     "value_schemas",
 )
@@ -99,6 +100,7 @@ _DEFAULTS = Limits()
 _ID = {"type": "integer", "minimum": 0, "maximum": _MAX_ID}
 _MESSAGE_ID = {"type": "integer", "minimum": 1, "maximum": _MAX_ID}
 _FLAG = {"type": "boolean"}
+_PRIVATE_ID = {**_ID, "maximum": 2**52 - 1, "description": "Random, unique in practice."}
 
 #: The JSON schema of each field a client command may carry, by wire name: the facts the command
 #: classes lack. Lengths of text checked after trimming are told in the description, as a raw
@@ -324,7 +326,7 @@ def event_schemas() -> dict[str, Schema]:
         "private": _event(
             "private",
             {
-                "id": {**_ID, "maximum": 2**52 - 1, "description": "Random, unique in practice."},
+                "id": _PRIVATE_ID,
                 "ts": {"type": "integer", "minimum": 0},
                 "from": user,
                 "to": user,
@@ -347,7 +349,7 @@ def event_schemas() -> dict[str, Schema]:
         "ok": {
             **_event("ok", {"ref": FIELDS["ref"]}, ["ref"]),
             "additionalProperties": True,
-            "description": "The result's fields depend on the command (docs/protocol.md).",
+            "description": "Any command's ok reply; each command's own (reply.*) says its fields.",
         },
         "error": _event(
             "error",
@@ -363,6 +365,64 @@ def event_schemas() -> dict[str, Schema]:
     if sorted(shapes) != sorted(EVENTS):
         raise AssertionError("every event class needs a shape")
     return shapes
+
+
+def result_schemas() -> dict[str, Schema]:
+    """The ``ok`` reply to each command, by command type: the handlers build its fields as plain
+    dicts, so their shape is written down here."""
+    room = _ref("Room")
+    users = {"type": "array", "items": _ref("User")}
+    messages = {"type": "array", "items": _ref("Message")}
+    listed = value_schemas()["Room"]
+    listed = {
+        **listed,
+        "properties": {
+            **listed["properties"],
+            "read": {**_ID, "description": "The user's read mark, in rooms they belong to."},
+            "unread": {
+                "type": "integer",
+                "minimum": 0,
+                "description": "Messages after the mark by others, counted up to 100.",
+            },
+        },
+    }
+    none: tuple[Schema, list[str]] = ({}, [])
+    results: dict[str, tuple[Schema, list[str]]] = {
+        "join": (
+            {
+                "room": room,
+                "members": users,
+                "history": messages,
+                "gap": _FLAG,
+                "read": _ID,
+                "seen": {**_ID, "description": "In a direct room: the other user's mark."},
+            },
+            ["room", "members", "history", "gap", "read"],
+        ),
+        "leave": none,
+        "send": ({"id": _MESSAGE_ID}, ["id"]),
+        "edit": ({"message": _ref("Message")}, ["message"]),
+        "delete_message": none,
+        "react": none,
+        "unreact": none,
+        "read": ({"room": _ref("RoomName"), "id": _ID}, ["room", "id"]),
+        "send_private": ({"id": _PRIVATE_ID}, ["id"]),
+        "typing": none,
+        "rooms": ({"rooms": {"type": "array", "items": listed}}, ["rooms"]),
+        "create_room": ({"room": room}, ["room"]),
+        "update_room": ({"room": room}, ["room"]),
+        "delete_room": none,
+        "direct": ({"room": room}, ["room"]),
+        "members": ({"members": users}, ["members"]),
+        "history": ({"messages": messages, "more": _FLAG}, ["messages", "more"]),
+        "ping": none,
+    }
+    if sorted(results) != sorted(COMMANDS):
+        raise AssertionError("every command needs the shape of its reply")
+    return {
+        kind: _event("ok", {"ref": FIELDS["ref"], **fields}, ["ref", *required])
+        for kind, (fields, required) in results.items()
+    }
 
 
 def _doc(cls: type) -> str | None:
@@ -389,11 +449,20 @@ def document() -> Schema:
         schemas[f"command.{kind}"] = _command(kind, cls, schemas)
     for kind, shape in event_schemas().items():
         schemas[f"event.{kind}"] = shape
+    for kind, shape in result_schemas().items():
+        schemas[f"reply.{kind}"] = shape
     messages: Schema = {}
     for kind, cls in COMMANDS.items():
         messages[f"command.{kind}"] = _message(kind, f"command.{kind}", cls)
     for kind, cls in EVENTS.items():
         messages[f"event.{kind}"] = _message(kind, f"event.{kind}", cls)
+    for kind, cls in COMMANDS.items():
+        messages[f"reply.{kind}"] = {
+            "name": "ok",
+            "title": f"{cls.__name__} reply",
+            "summary": f"The ok reply to {kind}.",
+            "payload": _ref(f"reply.{kind}"),
+        }
     channel = "#/channels/socket"
     operations: Schema = {}
     for kind in COMMANDS:
@@ -404,7 +473,7 @@ def document() -> Schema:
             "reply": {
                 "channel": {"$ref": channel},
                 "messages": [
-                    {"$ref": f"{channel}/messages/event.ok"},
+                    {"$ref": f"{channel}/messages/reply.{kind}"},
                     {"$ref": f"{channel}/messages/event.error"},
                 ],
             },
