@@ -1,0 +1,64 @@
+"""Every message of docs/asyncapi.yaml passes through a connection and fits its schema.
+
+The autouse fixture ``frames_fit_the_asyncapi_document`` (tests/core/conftest.py) checks the
+frames of every core test; this test makes sure each command and event is among them.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from ..contract import Recorder, message_kinds, problems
+from .kit import Chat, lobby, user
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_every_command_and_event_of_the_document_passes_through_a_connection(
+    chat: Chat, frames_fit_the_asyncapi_document: Recorder
+) -> None:
+    alice, bob = await lobby(chat, "1", "2")
+    await alice.call("rooms", watch=True, unread=True)
+    first = await alice.call("send", room="lobby", text=" hi ", client_id="k1", meta={"a": [1]})
+    await bob.call("send", room="lobby", text="re", reply_to=first["id"])
+    await alice.call("edit", room="lobby", id=first["id"], text="hi all", meta={})
+    await bob.call("react", room="lobby", id=first["id"], emoji="👍")
+    await bob.call("unreact", room="lobby", id=first["id"], emoji="👍")
+    await alice.call("read", room="lobby", id=first["id"])
+    await bob.call("typing", room="lobby")
+    await alice.call("send_private", to="2", text="psst", room="lobby")
+    await alice.call("members", room="lobby")
+    await alice.call("history", room="lobby", before=10, limit=5)
+    await alice.call("ping")
+    await alice.call("direct", to="2")
+    await alice.call("update_room", room="lobby", title="Main hall")
+    await alice.call("delete_message", room="lobby", id=first["id"])
+    await chat.server.update_user(user("2", name="Bobby", avatar="/b.png"))
+    await bob.call("leave", room="lobby")
+    await bob.call("join", room="lobby", since=0)
+    await alice.call("create_room", room="spare", title="Spare")
+    await alice.call("delete_room", room="spare")
+    assert (await alice.request("join", room="nope"))["code"] == "no_such_room"
+    await chat.advance(chat.limits.reaction_batch)
+    for client in (alice, bob):
+        client.events()
+
+    recorder = frames_fit_the_asyncapi_document
+    expected = {
+        f"{prefix}.{kind}"
+        for prefix in ("command", "event", "reply")
+        for kind in message_kinds(prefix)
+    }
+    assert sorted(expected - recorder.seen) == []
+
+
+def test_the_checks_find_a_frame_that_does_not_fit() -> None:
+    assert problems("event", {"type": "typing", "room": "lobby"}) != []  # no user
+    assert problems("event", {"type": "ping"}) != []  # not an event
+    extra = {"type": "typing", "room": "a", "user": {"id": "1", "name": "A", "avatar": None}}
+    assert problems("event", extra) == []
+    assert problems("event", {**extra, "secret": 1}) != []  # events are checked strictly
+    assert problems("command", {"type": "join", "room": "Lobby!"}) != []
+    assert problems("command", {"type": "join", "room": "lobby", "extra": 1}) == []
+    assert problems("reply", {"type": "ok", "ref": 1, "id": 3}, "send") == []
+    assert problems("reply", {"type": "ok", "ref": 1}, "send") != []  # no id
