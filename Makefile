@@ -38,6 +38,16 @@ pytest-postgres: venv
 
 test: lint typecheck docs pytest pytest-postgres
 
+# chatcore.js in Node: tsc checks its types (chatcore.d.ts, used as tests/js/types/usage.ts does)
+# and `node --test` drives its client logic against a fake server (tests/js). Needs Node 20 and npm;
+# ~5 s, plus `npm ci` the first time.
+.PHONY: test-js
+test: test-js
+test-js: tests/js/node_modules/.package-lock.json
+	cd tests/js && node_modules/.bin/tsc -p . && node --test --test-reporter=spec *.test.js
+tests/js/node_modules/.package-lock.json: tests/js/package.json tests/js/package-lock.json
+	cd tests/js && npm ci --no-audit --no-fund --loglevel=error
+
 # The long reliability runs (docs/reliability.md): 10,000 fuzzed frames, a 500-client disconnect
 # storm, latency beside stalled readers. About 3 minutes; CI runs it after `make test`.
 soak: venv
