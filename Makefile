@@ -16,8 +16,8 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 lint: venv
-	$(BIN)/ruff check src tests benchmarks examples
-	$(BIN)/ruff format --check src tests benchmarks examples
+	$(BIN)/ruff check src tests benchmarks examples docs_support
+	$(BIN)/ruff format --check src tests benchmarks examples docs_support
 
 typecheck: venv
 	$(BIN)/mypy
@@ -36,13 +36,12 @@ pytest-postgres: venv
 	DATABASE_URL=$(PG_URL) $(BIN)/pytest tests/django -m "not browser" \
 		--deselect tests/django/test_slow_consumer.py::test_a_client_that_stops_reading_is_ended_and_leaves
 
-test: lint typecheck docs pytest pytest-postgres
+test: lint typecheck docs test-js pytest pytest-postgres
 
 # chatcore.js in Node: tsc checks its types (chatcore.d.ts, used as tests/js/types/usage.ts does)
 # and `node --test` drives its client logic against a fake server (tests/js). Needs Node 20 and npm;
 # ~5 s, plus `npm ci` the first time.
 .PHONY: test-js
-test: test-js
 test-js: tests/js/node_modules/.package-lock.json
 	cd tests/js && node_modules/.bin/tsc -p . && node --test --test-reporter=spec *.test.js
 tests/js/node_modules/.package-lock.json: tests/js/package.json tests/js/package-lock.json
