@@ -11,7 +11,7 @@ from fastapi import Depends, FastAPI, Header, WebSocket
 from starlette.testclient import TestClient, WebSocketDenialResponse
 
 from chatcore import ChatServer, CloseCode, Limits, User
-from chatcore_starlette import ChatSockets, chat_lifespan
+from chatcore_starlette import ChatSockets, chat_lifespan, chat_route
 
 USERS = {"alice-token": User(id="1", name="Alice"), "bob-token": User(id="2", name="Bob")}
 
@@ -28,6 +28,11 @@ def make_app(server: ChatServer) -> FastAPI:
     @app.websocket("/ws")
     async def chat(websocket: WebSocket, user: Annotated[User | None, Depends(token_user)]) -> None:
         await sockets.serve(websocket, user)
+
+    # The plain route, without dependencies, in a FastAPI app.
+    app.router.routes.append(
+        chat_route("/plain", server, lambda ws: token_user(ws.query_params.get("t", "")))
+    )
 
     @app.websocket("/listed")
     async def listed(
@@ -108,3 +113,11 @@ def test_the_server_closing_a_socket_closes_it_with_its_code(
         client.portal.call(server.disconnect_user, "1")  # type: ignore[union-attr]
         message = alice.receive()
         assert (message["type"], message["code"]) == ("websocket.close", CloseCode.UNAUTHORIZED)
+
+
+def test_chat_route_works_in_a_fastapi_app(client: TestClient) -> None:
+    with client.websocket_connect("/plain?t=bob-token") as bob:
+        assert bob.receive_json()["user"]["id"] == "2"
+    with pytest.raises(WebSocketDenialResponse) as refused:
+        client.websocket_connect("/plain").__enter__()
+    assert refused.value.status_code == 403
