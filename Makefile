@@ -78,6 +78,11 @@ demo-scale: venv
 starlette-demo: venv
 	$(BIN)/uvicorn --app-dir examples/starlette_chat app:app --host 127.0.0.1 --port 8001
 
+# The FastAPI example on http://127.0.0.1:8002 (docs/fastapi.md).
+.PHONY: fastapi-demo
+fastapi-demo: venv
+	$(BIN)/uvicorn --app-dir examples/fastapi_chat app:app --host 127.0.0.1 --port 8002
+
 clean:
 	rm -rf $(VENV)
 

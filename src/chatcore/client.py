@@ -159,6 +159,9 @@ class ChatClient:
             raise RuntimeError("connect() was already called")
         ws = await self._open()
         self._task = asyncio.create_task(self._run(ws), name=f"chatcore client {self.url}")
+        # Let the task start: a close() before it ran would cancel it before the try/finally
+        # that closes the socket, and leave the socket open.
+        await asyncio.sleep(0)
 
     async def close(self) -> None:
         """Close the socket (code 1000) and stop reconnecting. Event iteration ends."""

@@ -7,11 +7,15 @@ Serve chat on a WebSocket route and run the server in the app's lifespan::
         routes=[chat_route("/ws", server, authenticate)],
         lifespan=chat_lifespan(server),
     )
+
+Where the framework finds the user (a FastAPI dependency), :class:`ChatSockets` serves a socket
+with a known user: ``await sockets.serve(websocket, user)``.
 """
 
 from .endpoint import Authenticate as Authenticate
 from .endpoint import ChatEndpoint as ChatEndpoint
+from .endpoint import ChatSockets as ChatSockets
 from .endpoint import chat_route as chat_route
 from .lifespan import chat_lifespan as chat_lifespan
 
-__all__ = ("Authenticate", "ChatEndpoint", "chat_lifespan", "chat_route")
+__all__ = ("Authenticate", "ChatEndpoint", "ChatSockets", "chat_lifespan", "chat_route")

@@ -15,39 +15,38 @@ from chatcore import ChatServer, CloseCode, User
 from chatcore.origins import AllowedOrigins, socket_origin
 from chatcore.wire.errors import QuotaExceeded, Unavailable
 
-__all__ = ("Authenticate", "ChatEndpoint", "chat_route")
+__all__ = ("Authenticate", "ChatEndpoint", "ChatSockets", "chat_route")
 
 #: Finds the user of a socket at the handshake (from its session, cookie, token...), or None.
 Authenticate = Callable[[WebSocket], Awaitable[User | None] | User | None]
 
 
-class ChatEndpoint:
-    """An ASGI WebSocket app that connects each authenticated socket to ``server``.
+class ChatSockets:
+    """Connects WebSockets whose user is already known to ``server``.
 
-    ``allowed_origins`` lists the ``Origin`` values browsers may connect from (``"*"`` allows
-    any); by default only the socket's own origin is allowed: its scheme, host and port (see
-    :mod:`chatcore.origins`). A socket without an ``Origin`` header does not come from a browser
-    page, so the origin check does not apply to it.
+    For frameworks that resolve the user themselves, such as a FastAPI WebSocket route whose
+    user comes from a dependency: ``await sockets.serve(websocket, user)``. ``allowed_origins``
+    lists the ``Origin`` values browsers may connect from (``"*"`` allows any); by default only
+    the socket's own origin is allowed: its scheme, host and port (see :mod:`chatcore.origins`).
+    A socket without an ``Origin`` header does not come from a browser page, so the origin
+    check does not apply to it.
     """
 
-    def __init__(
-        self,
-        server: ChatServer,
-        authenticate: Authenticate,
-        allowed_origins: Collection[str] = (),
-    ) -> None:
+    def __init__(self, server: ChatServer, allowed_origins: Collection[str] = ()) -> None:
         self.server = server
-        self.authenticate = authenticate
         self.allowed_origins = AllowedOrigins(allowed_origins)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        websocket = WebSocket(scope, receive, send)
+    async def serve(self, websocket: WebSocket, user: User | None) -> None:
+        """Serve ``websocket`` (not yet accepted) as ``user`` until it ends; ``None``, or a
+        foreign ``Origin``, refuses the handshake with HTTP 403."""
         if not self.origin_allowed(websocket):
             await _refuse(websocket, "this origin may not connect")
             return
-        user = self.authenticate(websocket)
-        if inspect.isawaitable(user):
-            user = await user
+        await self._serve(websocket, user, websocket.send)
+
+    async def _serve(self, websocket: WebSocket, user: User | None, send: Send) -> None:
+        """Accept ``websocket`` for ``user`` and pass frames until it ends; ``send`` is the
+        ASGI send the frames go out through."""
         if user is None:
             await _refuse(websocket, "log in first")
             return
@@ -86,6 +85,33 @@ class ChatEndpoint:
         listed = self.allowed_origins.origins
         own = socket_origin(websocket.url.scheme, host) if host and not listed else None
         return self.allowed_origins.allow(websocket.headers.get("origin"), own)
+
+
+class ChatEndpoint(ChatSockets):
+    """An ASGI WebSocket app that connects each authenticated socket to ``server``.
+
+    ``authenticate`` finds each socket's user; ``allowed_origins`` is :class:`ChatSockets`'.
+    """
+
+    def __init__(
+        self,
+        server: ChatServer,
+        authenticate: Authenticate,
+        allowed_origins: Collection[str] = (),
+    ) -> None:
+        super().__init__(server, allowed_origins)
+        self.authenticate = authenticate
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        websocket = WebSocket(scope, receive, send)
+        if not self.origin_allowed(websocket):
+            await _refuse(websocket, "this origin may not connect")
+            return
+        user = self.authenticate(websocket)
+        if inspect.isawaitable(user):
+            user = await user
+        # The raw ASGI send: the frames skip WebSocket.send's state checks.
+        await self._serve(websocket, user, send)
 
 
 async def _refuse(websocket: WebSocket, reason: str) -> None:

@@ -28,6 +28,9 @@ def free_port() -> int:
 class ExampleServer:
     """``uvicorn app:app`` for the example; :meth:`restart` keeps the port and the secret key."""
 
+    #: The directory of the ``app.py`` to run.
+    app_dir = APP_DIR
+
     def __init__(self, grace_ms: int = 300) -> None:
         self.port = free_port()
         self.env = {
@@ -50,7 +53,7 @@ class ExampleServer:
         return f"ws://{HOST}:{self.port}/ws"
 
     def start(self) -> None:
-        command = [sys.executable, "-m", "uvicorn", "--app-dir", str(APP_DIR), "app:app"]
+        command = [sys.executable, "-m", "uvicorn", "--app-dir", str(self.app_dir), "app:app"]
         command += ["--host", HOST, "--port", str(self.port), "--log-level", "warning"]
         command += self.uvicorn_args
         self.process = process = subprocess.Popen(command, env=self.env, cwd=ROOT)
