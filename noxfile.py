@@ -37,7 +37,8 @@ def _pyenv_root() -> Path | None:
     try:
         out = subprocess.run(["pyenv", "root"], capture_output=True, text=True, check=True)
     except (OSError, subprocess.CalledProcessError):
-        return None
+        default = Path.home() / ".pyenv"  # pyenv's own default, when it is not on PATH
+        return default if default.is_dir() else None
     return Path(out.stdout.strip())
 
 
@@ -93,11 +94,17 @@ DJANGOS = [
 ]
 
 
-def _register(name: str, python: str, sample: bool, body: Callable[[nox.Session], None]) -> None:
+def _register(
+    name: str, python: str, sample: bool, what: str, body: Callable[[nox.Session], None]
+) -> None:
     """Add one combination as a session called ``name``; ``sample`` tags it for CI's run."""
     tags = ["matrix", *(["sample"] if sample else [])]
-    body.__doc__ = f"{name} on Python {python}"
-    nox.session(name=name, python=python, tags=tags)(body)
+
+    def session(session: nox.Session) -> None:
+        body(session)
+
+    session.__doc__ = what
+    nox.session(name=name, python=python, tags=tags)(session)
 
 
 def _core(session: nox.Session) -> None:
@@ -124,16 +131,22 @@ def _django(django: str, channels: str) -> Callable[[nox.Session], None]:
 
 
 for _py in PYTHONS:
-    _register(f"core-{_py}", _py, _py in (OLDEST_PYTHON, NEWEST_PYTHON), _core)
+    _register(
+        f"core-{_py}", _py, _py in (OLDEST_PYTHON, NEWEST_PYTHON), "core and conformance", _core
+    )
 
 for _py in PYTHONS:
     for _i, (_label, _req, _args) in enumerate(STARLETTES):
         _oldest = _py == OLDEST_PYTHON and _i == 0
         _newest = _py == NEWEST_PYTHON and _i == len(STARLETTES) - 1
-        _register(f"starlette-{_label}-{_py}", _py, _oldest or _newest, _starlette(_req, _args))
+        _register(
+            f"starlette-{_label}-{_py}", _py, _oldest or _newest, _req, _starlette(_req, _args)
+        )
 
 for _i, (_label, _dj, _ch, _pys) in enumerate(DJANGOS):
     for _py in _pys:
         _oldest = _py == OLDEST_PYTHON and _i == 0
         _newest = _py == NEWEST_PYTHON and _i == len(DJANGOS) - 1
-        _register(f"django-{_label}-{_py}", _py, _oldest or _newest, _django(_dj, _ch))
+        _register(
+            f"django-{_label}-{_py}", _py, _oldest or _newest, f"{_dj}, {_ch}", _django(_dj, _ch)
+        )
