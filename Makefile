@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 EXTRAS := starlette,django,chatboard,redis,client,test
 
+.PHONY: test-matrix test-matrix-sample
 .PHONY: venv test lint typecheck docs pytest pytest-postgres demo clean bench-core bench bench-memory bench-reactions starlette-demo soak demo-scale
 
 $(STAMP): pyproject.toml
@@ -51,6 +52,20 @@ tests/js/node_modules/.package-lock.json: tests/js/package.json tests/js/package
 # storm, latency beside stalled readers. About 3 minutes; CI runs it after `make test`.
 soak: venv
 	$(BIN)/pytest -m soak tests/reliability
+
+# The version matrix (noxfile.py, docs/versions.md): the core, Starlette and Django suites in a venv
+# of their own per supported Python (pyenv's builds), Starlette, Django and Channels; ~8 minutes.
+# test-matrix-sample runs the oldest and the newest combination of each suite (~3 minutes); CI runs
+# it after `make test`. With CI=true a missing Python fails the run instead of skipping sessions.
+NOX = $(BIN)/nox $(if $(filter true,$(CI)),--error-on-missing-interpreters)
+$(BIN)/nox: $(STAMP)
+	$(BIN)/python -m uv pip install -q --python $(BIN)/python 'nox>=2026.10.20'
+
+test-matrix: $(BIN)/nox
+	$(NOX) -t matrix
+
+test-matrix-sample: $(BIN)/nox
+	$(NOX) -t sample
 
 # ChatBoard on http://127.0.0.1:8000 with SQLite and the demo users alice and bob (docs/chatboard.md).
 DEMO := cd examples/chatboard && DEBUG=$${DEBUG-1}

@@ -26,7 +26,7 @@ from chatcore.wire.events import (
     TypingEvent,
     Welcome,
 )
-from chatcore.wire.protocol import Rejected, decode, encode, frame_size
+from chatcore.wire.protocol import MAX_DEPTH, Rejected, decode, encode, frame_size
 from chatcore.wire.values import Message, Room, RoomKind, User
 
 ALICE = User(id="1", name="Alice")
@@ -102,6 +102,20 @@ def test_decode_rejects_binary_and_sizes_in_utf8_bytes() -> None:
     too_big = decode(text, frame_size(text) - 1)
     assert isinstance(too_big, Rejected)
     assert isinstance(too_big.error, TooLarge)
+
+
+def test_nesting_is_limited_alike_on_every_python() -> None:
+    def ping(depth: int) -> str:
+        # The frame itself is one level; ``x`` adds ``depth - 1``.
+        return '{"type": "ping", "x": ' + "[" * (depth - 1) + "]" * (depth - 1) + "}"
+
+    assert not isinstance(decode(ping(MAX_DEPTH), 16_384), Rejected)
+    for depth in (MAX_DEPTH + 1, 3000):
+        rejected = decode(ping(depth), 16_384)
+        assert isinstance(rejected, Rejected)
+        assert isinstance(rejected.error, BadFrame)
+    # Brackets inside strings are text, not nesting.
+    assert not isinstance(decode(json.dumps({"type": "ping", "x": "[" * 2000}), 16_384), Rejected)
 
 
 def test_a_refused_frame_keeps_its_ref_when_it_can_be_read() -> None:

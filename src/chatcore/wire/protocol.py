@@ -28,6 +28,7 @@ from .values import (
 )
 
 __all__ = (
+    "MAX_DEPTH",
     "MAX_REF",
     "FrameTemplate",
     "Rejected",
@@ -39,6 +40,10 @@ __all__ = (
 )
 
 MAX_REF = 128
+MAX_DEPTH = 500
+"""How deeply a frame may nest arrays and objects. json's own limit is Python's recursion limit,
+which differs between versions (3.13 reads 3,000 levels that 3.11 refuses); this one is the same
+everywhere and leaves room for every later encode and decode (and Redis's cjson, 1,000)."""
 _MAX_ID = 2**53 - 1  # ids and counts stay exact in JavaScript numbers
 _MAX_USER_ID = 256
 
@@ -132,6 +137,8 @@ def decode(text: str | bytes, max_size: int) -> c.Command | Rejected:
         frame = json.loads(text)
     except (ValueError, RecursionError):
         return Rejected(BadFrame("a frame must be valid JSON"))
+    if _too_deep(text, frame):
+        return Rejected(BadFrame(f"a frame may nest at most {MAX_DEPTH} arrays and objects"))
     if not isinstance(frame, dict):
         return Rejected(BadFrame("a frame must be a JSON object"))
     try:
@@ -148,6 +155,26 @@ def decode(text: str | bytes, max_size: int) -> c.Command | Rejected:
         return parse(_Fields(frame), ref)
     except ClientError as error:
         return Rejected(error, ref)
+
+
+def _too_deep(text: str, value: object) -> bool:
+    """Whether ``value`` (read from ``text``) nests arrays and objects over :data:`MAX_DEPTH`.
+
+    Walked level by level, with no recursion, and only when ``text`` has that many brackets."""
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return False
+    level = [value]
+    for _ in range(MAX_DEPTH):
+        inner: list[object] = []
+        for item in level:
+            if isinstance(item, dict):
+                inner.extend(v for v in item.values() if isinstance(v, dict | list))
+            elif isinstance(item, list):
+                inner.extend(v for v in item if isinstance(v, dict | list))
+        if not inner:
+            return False
+        level = inner
+    return True
 
 
 def _peek_ref(data: str | bytes) -> c.Ref:
