@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 import chatcore
-from tests.helpers import port_open
+from tests.helpers import port_open, require
 from tests.starlette.example_server import free_port
 
 pytestmark = [pytest.mark.network, pytest.mark.release]
@@ -58,12 +58,36 @@ def run(command: list[str | Path], cwd: Path, timeout: float = 300) -> str:
     return done.stdout
 
 
-class Built:
-    """The sdist and the wheel of one build, and the venv the wheel is installed in."""
+#: The supported Pythons (docs/versions.md): the wheel is installed and run on each.
+PYTHONS = ("3.11", "3.12", "3.13")
 
-    def __init__(self, base: Path) -> None:
+
+def interpreter(version: str) -> Path:
+    """A Python ``version``: this one, or pyenv's newest build of it. Missing, the test skips,
+    or fails when ``CI`` is set (tests.helpers.require)."""
+    if sys.version.startswith(version + "."):
+        return Path(sys.executable)
+    try:
+        root = subprocess.run(["pyenv", "root"], capture_output=True, text=True, check=True)
+        base = Path(root.stdout.strip())
+    except (OSError, subprocess.CalledProcessError):
+        base = Path.home() / ".pyenv"
+    builds = sorted(
+        (base / "versions").glob(f"{version}.*/bin/python"),
+        key=lambda path: [int(part) for part in path.parts[-3].split(".") if part.isdigit()],
+    )
+    if not builds:
+        require(f"Python {version}", f"no pyenv build of {version} under {base}/versions")
+    return builds[-1]
+
+
+class Built:
+    """The sdist and the wheel of one build, and a venv of ``python`` the wheel is installed in."""
+
+    def __init__(self, base: Path, dist: Path, python: Path = Path(sys.executable)) -> None:
         self.base = base
-        self.dist = base / "dist"
+        self.dist = dist
+        self.interpreter = python
         self.venv = base / "venv"
         self.work = base / "work"  # the current directory of everything the venv runs
         self.work.mkdir()
@@ -88,7 +112,7 @@ class Built:
 
     def install(self) -> None:
         uv: list[str | Path] = [sys.executable, "-m", "uv"]
-        run([*uv, "venv", "--quiet", "--python", sys.executable, self.venv], self.base)
+        run([*uv, "venv", "--quiet", "--python", self.interpreter, self.venv], self.base)
         install = [*uv, "pip", "install", "--quiet", "--python", self.python]
         install.append(f"chatcore[starlette,client,django] @ {self.wheel.as_uri()}")
         try:  # from uv's cache when it has every package, else from the index
@@ -105,9 +129,19 @@ class Built:
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
-    built = Built(tmp_path_factory.mktemp("release"))
-    built.build()
+def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sdist and the wheel, built once."""
+    dist = tmp_path_factory.mktemp("dist")
+    Built(tmp_path_factory.mktemp("build"), dist).build()
+    return dist
+
+
+@pytest.fixture(scope="module", params=PYTHONS)
+def built(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, dist: Path
+) -> Built:
+    """The wheel installed in a fresh venv of each supported Python."""
+    built = Built(tmp_path_factory.mktemp("release"), dist, interpreter(request.param))
     built.install()
     return built
 
