@@ -114,9 +114,17 @@ def _core(session: nox.Session) -> None:
 
 def _starlette(requirement: str, args: list[str]) -> Callable[[nox.Session], None]:
     def run(session: nox.Session) -> None:
-        session.install("-e", ".[starlette,redis,client,test]", requirement)
+        # FastAPI is Starlette underneath: its example runs on each Starlette too (the newest
+        # FastAPI that accepts the pinned Starlette).
+        session.install("-e", ".[starlette,fastapi,redis,client,test]", requirement)
         session.run(
-            *PYTEST, *args, "tests/starlette", "-m", "not browser and not soak", *session.posargs
+            *PYTEST,
+            *args,
+            "tests/starlette",
+            "tests/fastapi",
+            "-m",
+            "not browser and not soak",
+            *session.posargs,
         )
 
     return run
