@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -10,12 +9,12 @@ import httpx
 import pytest
 from websockets.exceptions import InvalidStatus
 
-from chatcore.client import Backoff, ChatClient, Frame
+from chatcore.client import ChatClient
 from tests.fastapi.fastapi_server import FastAPIServer
+from tests.starlette.test_uvicorn import connect as connect  # the same, on this module's server
+from tests.starlette.test_uvicorn import until
 
 pytestmark = [pytest.mark.network]
-
-FAST = Backoff(initial=0.05, maximum=0.5)
 
 
 @pytest.fixture(scope="module")
@@ -29,23 +28,6 @@ def server() -> Iterator[FastAPIServer]:
 
 
 @pytest.fixture
-async def connect(server: FastAPIServer) -> AsyncIterator[Callable[..., Any]]:
-    """Log a name in and open a client for it; every client is closed at the end."""
-    clients: list[ChatClient] = []
-
-    async def open_client(name: str, **options: Any) -> ChatClient:
-        options.setdefault("backoff", FAST)
-        client = ChatClient(server.ws_url, cookies=server.login(name), **options)
-        await client.connect()
-        clients.append(client)
-        return client
-
-    yield open_client
-    for client in clients:
-        await client.close()
-
-
-@pytest.fixture
 async def http(server: FastAPIServer) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
         yield client
@@ -54,20 +36,6 @@ async def http(server: FastAPIServer) -> AsyncIterator[httpx.AsyncClient]:
 def as_user(cookies: dict[str, str]) -> dict[str, str]:
     """The headers of a request with ``cookies`` (httpx deprecates cookies per request)."""
     return {"Cookie": "; ".join(f"{name}={value}" for name, value in cookies.items())}
-
-
-async def until(
-    client: ChatClient, kind: str, where: Callable[[Frame], bool] = lambda _: True
-) -> tuple[Frame, list[Frame]]:
-    """Wait (at most 5 s) for ``client``'s next ``kind`` event matching ``where``;
-    returns it and the events that came before it."""
-    skipped: list[Frame] = []
-    async with asyncio.timeout(5):
-        while True:
-            event = await client.next_event()
-            if event["type"] == kind and where(event):
-                return event, skipped
-            skipped.append(event)
 
 
 @pytest.mark.anyio

@@ -19,9 +19,9 @@ from . import commands as c
 from .errors import BadFrame, ClientError, InvalidField, TooLarge, UnknownType
 from .events import Event, MessageEvent
 from .values import (
+    MAX_EMOJI,
     Message,
     check_client_id,
-    check_emoji,
     check_meta,
     check_room_name,
     check_title,
@@ -266,7 +266,11 @@ class _Fields:
         return None if value is None else check_meta(value)
 
     def emoji(self) -> str:
-        return check_emoji(self._frame.get("emoji"))
+        """The ``emoji`` as a string; its rules are checked by the server, for application
+        code too (``check_emoji``), as a text's length is."""
+        value = self.text("emoji", limit=MAX_EMOJI)
+        assert value is not None  # required
+        return value
 
     def flag(self, name: str) -> bool | None:
         value = self._frame.get(name)
