@@ -1,0 +1,1 @@
+"""The standalone chat server (`chatcore serve`): docs/server.md."""
