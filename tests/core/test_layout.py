@@ -7,6 +7,7 @@
     runtime                       (the server, connections, handlers, hub, outboxes)
     policy, clock                 (hooks the runtime is given)
     origins                       (the adapters' origin check; imports nothing)
+    metrics                       (the counters the runtime keeps; imports nothing)
     backends                      (the broker and store contracts, envelopes, memory versions)
     wire                          (values, commands, events, errors, limits, protocol)
 """
@@ -28,8 +29,9 @@ ALLOWED = {
     "backends": {"wire"},
     "policy": {"wire"},
     "clock": set(),
+    "metrics": set(),
     "origins": set(),
-    "runtime": {"wire", "backends", "policy", "clock"},
+    "runtime": {"wire", "backends", "policy", "clock", "metrics"},
     "redis": {"wire", "backends", "clock"},
     "testing": {"wire", "backends", "runtime", "policy", "clock"},
     "client": {"wire"},

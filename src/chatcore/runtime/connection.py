@@ -8,6 +8,7 @@ from typing import Any
 
 import anyio
 
+from ..metrics import COUNTS
 from ..wire.commands import Command, Ref
 from ..wire.commands import Send as SendCommand
 from ..wire.errors import ClientError, CloseCode, InternalError, RateLimited, Unavailable
@@ -69,6 +70,7 @@ class Connection:
         session = self._session
         if session.outbox.close_code is not None:
             return
+        COUNTS.frames_in += 1
         limits = self._runtime.limits
         size = len(data) if isinstance(data, bytes) else frame_size(data)
         if size > limits.hard_frame_cap:
@@ -147,15 +149,19 @@ class Connection:
         if type(result) is Reply:
             if command.ref is not None:
                 session.outbox.put(encode(OkReply(ref=command.ref, result=result.fields)))
+                COUNTS.frames_out += 1
             for frame in result.then:
                 session.outbox.put(frame)
+            COUNTS.frames_out += len(result.then)
         elif reply and command.ref is not None:
             session.outbox.put(encode(OkReply(ref=command.ref, result=result)))
+            COUNTS.frames_out += 1
         return True
 
     def _fail(self, error: ClientError, ref: Ref) -> None:
         outbox = self._session.outbox
         outbox.put(encode(ErrorReply.from_error(error, ref)))
+        COUNTS.frames_out += 1
         if isinstance(error, Unavailable | InternalError):
             return  # not the client's fault
         if not self._session.abuse.take(self._runtime.clock.now()):

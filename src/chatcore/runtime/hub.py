@@ -47,6 +47,7 @@ from ..backends.envelope import (
     UserChanged,
     UserKicked,
 )
+from ..metrics import COUNTS
 from ..wire.protocol import frame_size
 from ..wire.values import User
 from .outbox import Outbox
@@ -155,6 +156,11 @@ class Hub:
 
     def user_conns(self, user_id: str) -> set[Session]:
         return self._users.get(user_id, set())
+
+    @property
+    def room_count(self) -> int:
+        """Rooms a local connection is in."""
+        return len(self._rooms)
 
     # membership
 
@@ -291,22 +297,30 @@ class Hub:
         if frame is not None:
             ephemeral = envelope.ephemeral
             size = frame_size(frame)  # once, not per recipient
+            # (Counted once per fan-out, not per recipient: chatcore.metrics.)
             if type(target) is ToRoom:
                 local = self._rooms.get(target.room)
                 if local is not None:
                     if target.exclude_user is None:
-                        for box in local.boxes:
+                        boxes = local.boxes
+                        for box in boxes:
                             box.put(frame, ephemeral, size)
+                        COUNTS.deliveries += len(boxes)
                     else:
+                        count = 0
                         for user_id, conns in local.members.items():
                             if user_id != target.exclude_user:
+                                count += len(conns)
                                 for session in conns:
                                     session.outbox.put(frame, ephemeral, size)
+                        COUNTS.deliveries += count
                 if envelope.message_id is not None and self._followers:
                     self._to_followers(target.room, frame, size)
             else:
-                for session in self._recipients(target):
+                recipients = self._recipients(target)
+                for session in recipients:
                     session.outbox.put(frame, ephemeral, size)
+                COUNTS.deliveries += len(recipients)
         effect = envelope.effect
         if effect is None:
             return []
@@ -320,9 +334,12 @@ class Hub:
         return []
 
     def _to_followers(self, room: str, frame: str, size: int) -> None:
+        count = 0
         for session in self._followers.get(room, ()):
             if room not in session.rooms:  # (a member has it already)
                 session.outbox.put(frame, False, size)
+                count += 1
+        COUNTS.deliveries += count
 
     def _recipients(self, target: ToUser | ToRoomList | ToRoom) -> set[Session]:
         if isinstance(target, ToUser):

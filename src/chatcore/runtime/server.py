@@ -23,6 +23,7 @@ from typing import Any, Self
 import anyio
 from anyio.abc import TaskGroup
 
+from .. import metrics
 from ..backends.broker import Broker
 from ..backends.directory import Directory, MemoryDirectory
 from ..backends.envelope import Departed, Envelope, Target, ToRoom, ToUser, UserChanged, UserKicked
@@ -30,6 +31,7 @@ from ..backends.memory_broker import MemoryBroker
 from ..backends.memory_store import MemoryStore
 from ..backends.store import Appended, HistoryPage, Store
 from ..clock import Clock, SystemClock
+from ..metrics import COUNTS
 from ..policy import Policy
 from ..wire.errors import (
     ChatError,
@@ -52,7 +54,7 @@ from ..wire.values import (
     check_text,
 )
 from ..wire.values import ROOM_LIST_CHANNEL as _ROOMS_CHANNEL
-from . import _checks, _posting
+from . import _checks, _metered, _posting
 from ._auto_rooms import AutoRooms
 from ._joins import Joins
 from ._leave_timers import LeaveTimers
@@ -100,18 +102,20 @@ class ChatServer:
         self._ids = itertools.count(1)
         self._task_group: TaskGroup | None = None
         self._spawner: Spawner | None = None
-        self._posting = _posting.choose(self.store, self.broker)
+        # The parts publish through it: the broker, each publish timed (chatcore.metrics).
+        broker = self._publisher = _metered.timed(self.broker)
+        self._posting = _posting.choose(self.store, broker)
         self._room_quotas = RoomQuotas(self.limits, self.clock)
-        self._rooms = Rooms(self.store, self.broker, self._room_quotas, self.find_user)
+        self._rooms = Rooms(self.store, broker, self._room_quotas, self.find_user)
         self._auto_rooms = AutoRooms(
-            self.store, self.broker, self._room_quotas, self._rooms.announce, self._rooms.delete
+            self.store, broker, self._room_quotas, self._rooms.announce, self._rooms.delete
         )
         self._joins = Joins(
-            self.store, self.broker, self.limits, self._auto_rooms if auto_create else None
+            self.store, broker, self.limits, self._auto_rooms if auto_create else None
         )
         self._timers = LeaveTimers(self.clock, self._joins.depart)
         self._messages = Messages(
-            self.store, self.broker, self._posting, self.limits, self.clock, self.spawn
+            self.store, broker, self._posting, self.limits, self.clock, self.spawn
         )
 
     # lifecycle
@@ -131,6 +135,7 @@ class ChatServer:
             raise
         self._task_group = task_group
         self._spawner = Spawner(task_group)
+        metrics.track(self, _metered.gauges(lambda: self.hub))
         return self
 
     async def __aexit__(
@@ -147,6 +152,7 @@ class ChatServer:
         spawner, self._spawner = self._spawner, None
         assert task_group is not None
         assert spawner is not None
+        metrics.untrack(self)
         for session in list(self.hub.conns.values()):
             session.outbox.close(CloseCode.GOING_AWAY)
         with anyio.CancelScope(shield=True):
@@ -160,6 +166,8 @@ class ChatServer:
                 raise
             single = group.exceptions[0]
         finally:
+            for session in self.hub.conns.values():  # counted here, as this hub goes
+                _metered.closed(session)
             self.hub = Hub(self.limits.presence_grace)
             self._room_quotas.clear()
         if single is exc:
@@ -195,6 +203,7 @@ class ChatServer:
         )
         self.directory.remember(user)
         session.outbox.put(encode(Welcome(user=user, limits=limits.to_wire())))
+        COUNTS.frames_out += 1
         if self.hub.connect(session):
             try:
                 await self.broker.subscribe(ToUser(user.id).channel)
@@ -207,6 +216,8 @@ class ChatServer:
     async def disconnect(self, session: Session) -> None:
         """Forget a closed connection; its rooms get leave timers (``presence_grace``)."""
         session.outbox.close(CloseCode.NORMAL)
+        if session.id in self.hub.conns:
+            _metered.closed(session)
         last, empty = self.hub.disconnect(session, self.clock.now())
         self._timers.wake()
         with anyio.CancelScope(shield=True):
@@ -406,8 +417,8 @@ class ChatServer:
             room=room,
         )
         frame = encode(event)
-        await self.broker.publish(Envelope(ToUser(to_id), frame))
-        await self.broker.publish(Envelope(ToUser(sender.id), frame))
+        await self._publisher.publish(Envelope(ToUser(to_id), frame))
+        await self._publisher.publish(Envelope(ToUser(sender.id), frame))
         return event
 
     async def find_user(self, user_id: str) -> User:
@@ -435,18 +446,18 @@ class ChatServer:
         """The application changed a user's name or avatar: show it everywhere."""
         self.directory.remember(user)
         rooms = await self.broker.update_user(user)
-        await self.broker.publish(Envelope(ToUser(user.id), None, effect=UserChanged(user)))
+        await self._publisher.publish(Envelope(ToUser(user.id), None, effect=UserChanged(user)))
         for room in rooms:
             await self._publish(ToRoom(room), PresenceEvent(room=room, event="update", user=user))
 
     async def disconnect_user(self, user_id: str, code: CloseCode = CloseCode.UNAUTHORIZED) -> None:
         """Close every connection of ``user_id``, in every process (for example at logout)."""
-        await self.broker.publish(Envelope(ToUser(user_id), None, effect=UserKicked(code)))
+        await self._publisher.publish(Envelope(ToUser(user_id), None, effect=UserKicked(code)))
 
     # fan-out
 
     async def _publish(self, target: Target, event: Event, *, ephemeral: bool = False) -> None:
-        await self.broker.publish(Envelope(target, encode(event), ephemeral))
+        await self._publisher.publish(Envelope(target, encode(event), ephemeral))
 
     def _on_envelope(self, envelope: Envelope) -> None:
         effect = envelope.effect
