@@ -14,6 +14,7 @@ Keys (all optional)::
         "REDIS_PREFIX": "chatcore:",        # its keys and channels start with this
         "REVALIDATE": 60,                   # seconds between checks of each socket's login; None: never
         "ALLOWED_ORIGINS": [],              # page origins allowed besides the site's own; "*": any
+        "METRICS_TOKEN": None,              # lets Prometheus read chatcore_django.views.metrics
     }
 """
 
@@ -43,6 +44,7 @@ _KEYS = frozenset(
         "REDIS_PREFIX",
         "REVALIDATE",
         "ALLOWED_ORIGINS",
+        "METRICS_TOKEN",
     }
 )
 _DEFAULT_USER_HOOK = "chatcore_django.users.default_chat_user"
@@ -62,6 +64,7 @@ class ChatSettings:
     redis_prefix: str
     revalidate: float | None
     allowed_origins: frozenset[str]
+    metrics_token: str | None = None
 
 
 def chat_settings() -> ChatSettings:
@@ -108,4 +111,11 @@ def chat_settings() -> ChatSettings:
         redis_prefix=str(raw.get("REDIS_PREFIX") or "chatcore:"),
         revalidate=None if revalidate is None else float(revalidate),
         allowed_origins=frozenset(origins),
+        metrics_token=_metrics_token(raw.get("METRICS_TOKEN")),
     )
+
+
+def _metrics_token(value: object) -> str | None:
+    if value is not None and (not isinstance(value, str) or len(value) < 16):
+        raise ImproperlyConfigured("CHATCORE['METRICS_TOKEN'] is a string of 16 or more characters")
+    return value or None

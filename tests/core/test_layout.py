@@ -32,7 +32,7 @@ ALLOWED = {
     "metrics": set(),
     "origins": set(),
     "runtime": {"wire", "backends", "policy", "clock", "metrics"},
-    "redis": {"wire", "backends", "clock"},
+    "redis": {"wire", "backends", "clock", "metrics"},
     "testing": {"wire", "backends", "runtime", "policy", "clock"},
     "client": {"wire"},
 }

@@ -9,6 +9,7 @@ CHATCORE_REDIS_PREFIX  its key prefix (default "chatboard:")
 CHATCORE_REVALIDATE  seconds between checks of each chat socket's login (default 60)
 CHATCORE_ALLOWED_ORIGINS  comma-separated page origins allowed besides the site's own
 CHATCORE_LIMITS  a JSON object of chatcore.Limits fields, e.g. {"rate": 20, "presence_grace": 3000}
+CHATCORE_METRICS_TOKEN  lets a Prometheus scraper read /metrics (Authorization: Bearer <token>)
 MEDIA_ROOT      where avatars are stored (default: media/ next to manage.py)
 """
 
@@ -131,6 +132,8 @@ CHATCORE = {
     ],
     # Any chatcore.Limits field; chatcore_django checks them at start-up.
     "LIMITS": json.loads(os.environ.get("CHATCORE_LIMITS") or "{}"),
+    # /metrics is for staff, and for a scraper that sends this token.
+    "METRICS_TOKEN": os.environ.get("CHATCORE_METRICS_TOKEN") or None,
 }
 
 LOGGING = {

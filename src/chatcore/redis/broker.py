@@ -50,6 +50,7 @@ from anyio.abc import TaskStatus
 
 from ..backends.broker import Deliver
 from ..backends.envelope import Departed, Envelope, RoomRemoved, ToRoom, ToUser, UserKicked
+from ..metrics import timed_publish
 from ..wire.errors import CloseCode, Unavailable, UsageError
 from ..wire.values import User
 from . import _scripts
@@ -293,6 +294,7 @@ class RedisBroker:
 
     # fan-out
 
+    @timed_publish
     async def publish(self, envelope: Envelope) -> None:
         data = encode_envelope(envelope)
         message = envelope.message_id

@@ -1,45 +1,14 @@
-"""The runtime's side of :mod:`chatcore.metrics`: the broker's publishes timed, a server's
-gauges read at scrape time, and an ended connection counted."""
+"""The runtime's side of :mod:`chatcore.metrics`: a server's gauges read at scrape time, and
+an ended connection counted."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
-from typing import Any, cast
 
-from ..backends.broker import Broker
-from ..backends.envelope import Envelope
-from ..metrics import COUNTS, Gauges, observe_publish
+from ..metrics import COUNTS, Gauges
 from .hub import Hub, Session
 
-__all__ = ("closed", "gauges", "timed")
-
-_clock = time.perf_counter
-
-
-class _TimedBroker:
-    """``broker`` with each ``publish`` timed; everything else is the broker's own (looked up
-    on it at each use)."""
-
-    __slots__ = ("_broker",)
-
-    def __init__(self, broker: Broker) -> None:
-        self._broker = broker
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._broker, name)
-
-    async def publish(self, envelope: Envelope) -> None:
-        start = _clock()
-        try:
-            await self._broker.publish(envelope)
-        finally:
-            observe_publish(_clock() - start)
-
-
-def timed(broker: Broker) -> Broker:
-    """``broker``, its publishes timed into ``chatcore_broker_publish_seconds``."""
-    return cast(Broker, _TimedBroker(broker))
+__all__ = ("closed", "gauges")
 
 
 def gauges(hub: Callable[[], Hub]) -> Callable[[], Gauges]:

@@ -102,20 +102,18 @@ class ChatServer:
         self._ids = itertools.count(1)
         self._task_group: TaskGroup | None = None
         self._spawner: Spawner | None = None
-        # The parts publish through it: the broker, each publish timed (chatcore.metrics).
-        broker = self._publisher = _metered.timed(self.broker)
-        self._posting = _posting.choose(self.store, broker)
+        self._posting = _posting.choose(self.store, self.broker)
         self._room_quotas = RoomQuotas(self.limits, self.clock)
-        self._rooms = Rooms(self.store, broker, self._room_quotas, self.find_user)
+        self._rooms = Rooms(self.store, self.broker, self._room_quotas, self.find_user)
         self._auto_rooms = AutoRooms(
-            self.store, broker, self._room_quotas, self._rooms.announce, self._rooms.delete
+            self.store, self.broker, self._room_quotas, self._rooms.announce, self._rooms.delete
         )
         self._joins = Joins(
-            self.store, broker, self.limits, self._auto_rooms if auto_create else None
+            self.store, self.broker, self.limits, self._auto_rooms if auto_create else None
         )
         self._timers = LeaveTimers(self.clock, self._joins.depart)
         self._messages = Messages(
-            self.store, broker, self._posting, self.limits, self.clock, self.spawn
+            self.store, self.broker, self._posting, self.limits, self.clock, self.spawn
         )
 
     # lifecycle
@@ -417,8 +415,8 @@ class ChatServer:
             room=room,
         )
         frame = encode(event)
-        await self._publisher.publish(Envelope(ToUser(to_id), frame))
-        await self._publisher.publish(Envelope(ToUser(sender.id), frame))
+        await self.broker.publish(Envelope(ToUser(to_id), frame))
+        await self.broker.publish(Envelope(ToUser(sender.id), frame))
         return event
 
     async def find_user(self, user_id: str) -> User:
@@ -446,18 +444,18 @@ class ChatServer:
         """The application changed a user's name or avatar: show it everywhere."""
         self.directory.remember(user)
         rooms = await self.broker.update_user(user)
-        await self._publisher.publish(Envelope(ToUser(user.id), None, effect=UserChanged(user)))
+        await self.broker.publish(Envelope(ToUser(user.id), None, effect=UserChanged(user)))
         for room in rooms:
             await self._publish(ToRoom(room), PresenceEvent(room=room, event="update", user=user))
 
     async def disconnect_user(self, user_id: str, code: CloseCode = CloseCode.UNAUTHORIZED) -> None:
         """Close every connection of ``user_id``, in every process (for example at logout)."""
-        await self._publisher.publish(Envelope(ToUser(user_id), None, effect=UserKicked(code)))
+        await self.broker.publish(Envelope(ToUser(user_id), None, effect=UserKicked(code)))
 
     # fan-out
 
     async def _publish(self, target: Target, event: Event, *, ephemeral: bool = False) -> None:
-        await self._publisher.publish(Envelope(target, encode(event), ephemeral))
+        await self.broker.publish(Envelope(target, encode(event), ephemeral))
 
     def _on_envelope(self, envelope: Envelope) -> None:
         effect = envelope.effect

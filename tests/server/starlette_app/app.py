@@ -1,5 +1,6 @@
-"""A tiny Starlette app for tests/server: the chat at /ws (the user named by ``?user=``) and
-chatcore_server's HTTP API mounted at /api, served by uvicorn (tests/server/test_api_uvicorn.py)."""
+"""A tiny Starlette app for tests/server: the chat at /ws (the user named by ``?user=``),
+chatcore_server's HTTP API mounted at /api and the metrics at /metrics, served by uvicorn
+(tests/server/test_api_uvicorn.py, tests/server/test_metrics_uvicorn.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from starlette.websockets import WebSocket
 
 from chatcore import ChatServer, User
 from chatcore_server.api import Api, HttpRequest
-from chatcore_starlette import chat_lifespan, chat_route
+from chatcore_starlette import chat_lifespan, chat_route, metrics_route
 
 server = ChatServer()
 api = Api(server, api_key=os.environ["CHATCORE_API_KEY"])
@@ -42,6 +43,8 @@ app = Starlette(
     routes=[
         chat_route("/ws", server, authenticate),
         Route("/api/{rest:path}", serve_api, methods=METHODS),
+        metrics_route("/metrics"),
+        metrics_route("/private-metrics", allow=lambda request: "token" in request.query_params),
     ],
     lifespan=chat_lifespan(server),
 )
