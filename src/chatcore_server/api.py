@@ -16,7 +16,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, unquote
 
 import attrs
 
@@ -24,7 +24,6 @@ from chatcore import ChatServer, User
 from chatcore.wire import commands as c
 from chatcore.wire.errors import (
     BadFrame,
-    ChatError,
     ClientError,
     ErrorCode,
     InvalidField,
@@ -143,7 +142,7 @@ class Api:
             return _error(error.code, error.message, headers=error.headers)
         except ClientError as error:
             return _error(error.code, error.message, error.field)
-        except ChatError:
+        except Exception:  # a bug, or a backend's own failure: the client gets 500, not a crash
             log.exception("HTTP API %s %s failed", request.method, request.path)
             return _error(ErrorCode.INTERNAL, "internal error")
 
@@ -154,7 +153,7 @@ class Api:
         fixed, room, sub = match.groups()
         if fixed is not None:
             return fixed, ""
-        return sub or "room", room
+        return sub or "room", unquote(room)
 
     def _authorize(self, request: HttpRequest) -> None:
         scheme, _, given = request.headers.get("authorization", "").partition(" ")
@@ -163,7 +162,11 @@ class Api:
             or scheme.lower() != "bearer"
             or not hmac.compare_digest(given.strip().encode(), self._key)
         ):
-            raise _HttpError("unauthorized", "send the API key: Authorization: Bearer <key>")
+            raise _HttpError(
+                "unauthorized",
+                "send the API key: Authorization: Bearer <key>",
+                (("www-authenticate", 'Bearer realm="chatcore"'),),
+            )
 
     # endpoints
 

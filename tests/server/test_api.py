@@ -135,6 +135,7 @@ async def test_the_api_key_is_required(server: ChatServer, api: Api) -> None:
     for key in (None, "wrong", "", KEY + "x"):
         response = await call(api, "POST", "/api/publish", {"room": "a", "text": "b"}, key=key)
         assert error(response) == (401, "unauthorized", None), key
+        assert ("www-authenticate", 'Bearer realm="chatcore"') in response.headers
     lower = HttpRequest(
         method="GET",
         path="/api/rooms/lobby/members",
@@ -276,6 +277,8 @@ async def test_members(server: ChatServer, api: Api) -> None:
     await alice.call("join", room="lobby")
     response = await call(api, "GET", "/api/rooms/lobby/members")
     assert response.json() == {"members": [ALICE.to_wire()]}
+    encoded = await call(api, "GET", "/api/rooms/lob%62y/members")  # a percent-encoded path
+    assert encoded.json() == {"members": [ALICE.to_wire()]}
     assert error(await call(api, "GET", "/api/rooms/nowhere/members"))[:2] == (
         404,
         "no_such_room",
@@ -336,6 +339,19 @@ async def test_a_backend_outage_is_503(server: ChatServer, api: Api) -> None:
     server.broker.members = down  # type: ignore[method-assign]
     await server.create_room("lobby")
     assert error(await call(api, "GET", "/api/rooms/lobby/members")) == (503, "unavailable", None)
+
+
+async def test_an_unexpected_failure_is_500_internal(
+    server: ChatServer, api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def broken(*_: Any, **__: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    server.store.history = broken  # type: ignore[method-assign]
+    await server.create_room("lobby")
+    response = await call(api, "GET", "/api/rooms/lobby/history")
+    assert error(response) == (500, "internal", None)
+    assert "HTTP API GET /api/rooms/lobby/history failed" in caplog.text
 
 
 async def test_rate_and_quota_codes_map_to_429() -> None:
