@@ -11,22 +11,14 @@ import httpx
 import pytest
 import websockets
 from django.test import Client, override_settings
-from prometheus_client.parser import text_string_to_metric_families
 from websockets.typing import Origin
+
+from tests.prometheus import moved, samples
 
 from .conftest import Site, serve
 from .factories import make_user, session_cookie
 
 TOKEN = "a-metrics-token-for-the-tests"
-
-
-def samples(text: str) -> dict[str, float]:
-    found: dict[str, float] = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
-            found[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
-    return found
 
 
 def with_token() -> override_settings:
@@ -119,9 +111,6 @@ async def test_chat_traffic_moves_the_counters_on_a_live_site(metered_site: Site
                 break
             await anyio.sleep(0.1)  # polling a live server: there is no event to wait on
             after = await scrape()
-
-    def moved(a: dict[str, float], b: dict[str, float], name: str) -> float:
-        return b.get(name, 0) - a.get(name, 0)
 
     assert moved(before, during, "chatcore_connections") == 1
     assert moved(before, during, "chatcore_frames_in_total") == 4

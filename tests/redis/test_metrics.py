@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from chatcore import metrics
 from chatcore.testing import LocalClient
+from tests.prometheus import samples
 from tests.redis.stack import ALICE, BOB, expect, redis_cluster
 from tests.redis.support import redis_prefix
 
@@ -15,16 +15,11 @@ pytestmark = [pytest.mark.anyio, pytest.mark.network]
 
 def publishes() -> tuple[float, float]:
     """The histogram's count and its count in the +Inf bucket."""
-    found: dict[str, float] = {}
-    for family in text_string_to_metric_families(metrics.render()[0].decode()):
-        for sample in family.samples:
-            if sample.name == "chatcore_broker_publish_seconds_count":
-                found["count"] = sample.value
-            elif sample.name == "chatcore_broker_publish_seconds_bucket" and sample.labels[
-                "le"
-            ] in ("+Inf", "inf"):
-                found["inf"] = sample.value
-    return found["count"], found["inf"]
+    found = samples(metrics.render()[0].decode())
+    return (
+        found["chatcore_broker_publish_seconds_count"],
+        found["chatcore_broker_publish_seconds_bucket{le=+Inf}"],
+    )
 
 
 async def test_redis_publishes_are_timed() -> None:

@@ -3,42 +3,24 @@ the same app's WebSocket seeing what the API does."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 
 from chatcore.client import Backoff, ChatClient, ClientClosed, Frame
-from tests.starlette.example_server import ExampleServer
+from tests.server.conftest import API_KEY, ApiServer
+from tests.starlette.test_uvicorn import until
 
 pytestmark = [pytest.mark.network, pytest.mark.anyio]
 
-KEY = "uvicorn-test-key"
-
-
-class ApiServer(ExampleServer):
-    app_dir = Path(__file__).parent / "starlette_app"
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[ApiServer]:
-    server = ApiServer()
-    server.env["CHATCORE_API_KEY"] = KEY
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
 
 @pytest.fixture
-async def http(server: ApiServer) -> AsyncIterator[httpx.AsyncClient]:
-    headers = {"authorization": f"Bearer {KEY}"}
-    async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=10) as client:
+async def http(app_server: ApiServer) -> AsyncIterator[httpx.AsyncClient]:
+    headers = {"authorization": f"Bearer {API_KEY}"}
+    async with httpx.AsyncClient(base_url=app_server.url, headers=headers, timeout=10) as client:
         yield client
 
 
@@ -49,19 +31,16 @@ async def client_for(server: ApiServer, user: str) -> ChatClient:
 
 
 async def next_of(client: ChatClient, kind: str) -> Frame:
-    async with asyncio.timeout(5):
-        while True:
-            event = await client.next_event()
-            if event["type"] == kind:
-                return event
+    event, _ = await until(client, kind)
+    return event
 
 
-async def test_every_endpoint_over_http(server: ApiServer, http: httpx.AsyncClient) -> None:
+async def test_every_endpoint_over_http(app_server: ApiServer, http: httpx.AsyncClient) -> None:
     created = await http.post("/api/rooms", json={"room": "over-http", "title": "HTTP"})
     assert created.status_code == 201
     assert created.headers["content-type"] == "application/json"
-    alice = await client_for(server, "alice")
-    bob = await client_for(server, "bob")
+    alice = await client_for(app_server, "alice")
+    bob = await client_for(app_server, "bob")
     try:
         await alice.join("over-http")
         published = await http.post(
@@ -101,8 +80,8 @@ async def test_every_endpoint_over_http(server: ApiServer, http: httpx.AsyncClie
         await bob.close()
 
 
-async def test_refusals_over_http(server: ApiServer, http: httpx.AsyncClient) -> None:
-    async with httpx.AsyncClient(base_url=server.url, timeout=10) as anonymous:
+async def test_refusals_over_http(app_server: ApiServer, http: httpx.AsyncClient) -> None:
+    async with httpx.AsyncClient(base_url=app_server.url, timeout=10) as anonymous:
         refused = await anonymous.post("/api/publish", json={"room": "a", "text": "b"})
     assert (refused.status_code, refused.json()["code"]) == (401, "unauthorized")
     bad: Any = await http.post("/api/publish", content=b"{not json")
