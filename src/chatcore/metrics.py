@@ -188,7 +188,8 @@ def _families() -> Iterator[Metric]:
     closes = CounterMetricFamily(
         "chatcore_closes", "Connections ended, by WebSocket close code.", labels=["code"]
     )
-    for code, closed in sorted(counts.closes.items()):
+    # (Copies, taken whole: a scrape may run in another thread, as Django's sync view does.)
+    for code, closed in sorted(counts.closes.copy().items()):
         closes.add_metric([str(code)], closed)
     yield closes
     publish = list(counts.publish)

@@ -16,7 +16,7 @@ def gauges(hub: Callable[[], Hub]) -> Callable[[], Gauges]:
 
     def read() -> Gauges:
         current = hub()
-        sessions = current.conns.values()
+        sessions = list(current.conns.values())  # whole: a scrape may run in another thread
         return Gauges(
             connections=len(sessions),
             rooms=current.room_count,
