@@ -11,14 +11,17 @@ import attrs
 
 from .commands import Ref
 from .errors import ClientError
+from .moderation import Action
 from .values import ChangeKind, Message, Room, User
 
 __all__ = (
     "PROTOCOL_VERSION",
     "ErrorReply",
     "Event",
+    "KickedEvent",
     "MessageChanged",
     "MessageEvent",
+    "ModerationEvent",
     "OkReply",
     "PresenceEvent",
     "PrivateEvent",
@@ -135,6 +138,50 @@ class RoomEvent:
 
 
 @attrs.frozen(kw_only=True)
+class KickedEvent:
+    """The user was put out of ``room`` (kicked or banned) by user ``by``."""
+
+    room: str
+    by: str
+    reason: str | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        wire: dict[str, Any] = {"type": "kicked", "room": self.room, "by": self.by}
+        if self.reason is not None:
+            wire["reason"] = self.reason
+        return wire
+
+
+@attrs.frozen(kw_only=True)
+class ModerationEvent:
+    """A moderation action in ``room``, for its owner, its moderators and the user concerned."""
+
+    room: str
+    action: Action
+    user: str
+    by: str
+    until: int | None = None
+    reason: str | None = None
+    role: str | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        wire: dict[str, Any] = {
+            "type": "moderation",
+            "room": self.room,
+            "action": self.action,
+            "user": self.user,
+            "by": self.by,
+        }
+        if self.until is not None:
+            wire["until"] = self.until
+        if self.reason is not None:
+            wire["reason"] = self.reason
+        if self.role is not None:
+            wire["role"] = self.role
+        return wire
+
+
+@attrs.frozen(kw_only=True)
 class OkReply:
     ref: Ref
     result: dict[str, Any] = attrs.field(factory=dict)
@@ -172,6 +219,8 @@ Event = (
     | PresenceEvent
     | TypingEvent
     | RoomEvent
+    | KickedEvent
+    | ModerationEvent
     | OkReply
     | ErrorReply
 )
