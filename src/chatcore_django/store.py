@@ -32,6 +32,7 @@ from chatcore.wire.errors import InvalidField, NoSuchMessage, NoSuchRoom, RoomEx
 from chatcore.wire.values import ChangeKind, Reaction
 
 from . import models
+from ._moderation import OrmModeration
 from .users import chat_users
 
 __all__ = ("OrmStore",)
@@ -134,7 +135,7 @@ def _change(row: models.Change, room: str, users: dict[str, User]) -> Change:
     return Change(row.kind, message, row.seq, row.after)
 
 
-class OrmStore:
+class OrmStore(OrmModeration):
     """Rooms and history in the database. ``history_size`` caps messages kept per room.
 
     History shows each sender's current name and avatar when the user still exists (so a
@@ -152,7 +153,7 @@ class OrmStore:
 
     @_db
     def _create_room(self, room: Room) -> None:
-        users = [*room.users, "", ""]
+        users = [*room.users, "", ""] if room.is_direct else ["", ""]
         try:
             with transaction.atomic():
                 models.Room.objects.create(
@@ -163,6 +164,8 @@ class OrmStore:
                     user_a=users[0],
                     user_b=users[1],
                     auto=room.auto,
+                    private=room.private,
+                    invited=list(room.users) if room.private else [],
                 )
         except IntegrityError as error:
             raise RoomExists(field="room") from error
@@ -206,7 +209,9 @@ class OrmStore:
         rooms = []
         for row in models.Room.objects.filter(visible).order_by("name"):
             try:
-                rooms.append(row.chat_room())
+                room = row.chat_room()
+                if room.visible_to(user_id):
+                    rooms.append(room)
             except InvalidField:  # written around the model's checks: one bad row hides itself
                 log.warning("room %r in the database breaks the room rules; not listed", row.name)
         return rooms

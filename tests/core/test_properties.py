@@ -189,8 +189,8 @@ class Model:
             kind = "set_role"
         else:
             fields = {"reason": reason} if reason else {}
-            actor, other = self.rank(room, conn.user_id), self.rank(room, target)
-            allowed = actor >= 1 and other < actor and other != 3 and target != conn.user_id
+            actor, acted_on = self.rank(room, conn.user_id), self.rank(room, target)
+            allowed = actor >= 1 and acted_on < actor and acted_on != 3 and target != conn.user_id
             kind = action
         reply = await conn.client.request(kind, room=room, user=target, **fields)
         await anyio.wait_all_tasks_blocked()
