@@ -128,7 +128,8 @@ async def moderation_scenario(sites: dict[str, Site], browser: object) -> None:
     await expect(ann.locator("#log .notice", has_text="may join now")).to_have_count(1)
     await expect(ben.locator(f'#rooms li[data-room="{club}"]')).to_have_count(1)
     response = await cat.goto(f"/rooms/{club}/")
-    assert response is not None and response.status == 404
+    assert response is not None
+    assert response.status == 404
     await cat.goto("/")
     await expect(cat.locator(f'#rooms li[data-room="{room}"]')).to_have_count(1)
     await expect(cat.locator(f'#rooms li[data-room="{club}"]')).to_have_count(0)
