@@ -4,19 +4,13 @@ a block refuses private messages. ``tests/scale`` runs the same scenario on two 
 
 from __future__ import annotations
 
-import functools
-import secrets
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
 
 import pytest
 
 from ..helpers import chromium
 from .conftest import Site
-from .test_browser import sign_up
-
-if TYPE_CHECKING:
-    from playwright.async_api import Page
+from .test_browser import signed_up
 
 pytestmark = [pytest.mark.anyio, pytest.mark.browser, pytest.mark.network]
 
@@ -34,30 +28,9 @@ async def test_moderation_in_chromium(site: Site, browser: object) -> None:
 async def moderation_scenario(sites: dict[str, Site], browser: object) -> None:
     """Ann owns a room; Ben is in it (each on their own site: the same one, or two processes
     of one board); Cat is a third user."""
-    from playwright.async_api import Browser, Dialog, Error, expect
+    from playwright.async_api import expect
 
-    assert isinstance(browser, Browser)
-    expect.set_options(timeout=10_000)
-    tag = secrets.token_hex(3)
-    names = {who: f"{who}{tag}" for who in ("ann", "ben", "cat")}
-    pages: dict[str, Page] = {}
-    errors: list[str] = []
-
-    def record(who: str, error: Error) -> None:
-        errors.append(f"{who}: {error}")
-
-    async def accept(dialog: Dialog) -> None:
-        await dialog.accept()
-
-    for who in names:
-        context = await browser.new_context(
-            base_url=sites[who].url, viewport={"width": 1100, "height": 760}
-        )
-        page = await context.new_page()
-        page.on("pageerror", functools.partial(record, who))
-        page.on("dialog", accept)
-        pages[who] = page
-        await sign_up(sites[who], page, names[who])
+    tag, names, pages, errors = await signed_up(sites, browser)
     ann, ben, cat = pages["ann"], pages["ben"], pages["cat"]
 
     room = f"mod-{tag}"

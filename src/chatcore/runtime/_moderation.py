@@ -334,17 +334,7 @@ class Moderation:
             reason=reason,
             role=role,
         )
-        await self._store.audit(entry)
-        event = ModerationEvent(
-            room=room.name,
-            action=action,
-            user=user_id,
-            by=by,
-            until=until,
-            reason=reason,
-            role=role,
-        )
-        frame = encode(event)
+        frame = encode(ModerationEvent(entry=await self._store.audit(entry)))
         told = {user_id}
         await self._broker.publish(Envelope(ToUser(user_id), frame, effect=effect))
         for staff in (room.owner, *await self._store.moderators(room.name)):

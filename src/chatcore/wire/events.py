@@ -11,7 +11,7 @@ import attrs
 
 from .commands import Ref
 from .errors import ClientError
-from .moderation import Action
+from .moderation import AuditEntry
 from .values import ChangeKind, Message, Room, User
 
 __all__ = (
@@ -154,31 +154,15 @@ class KickedEvent:
 
 @attrs.frozen(kw_only=True)
 class ModerationEvent:
-    """A moderation action in ``room``, for its owner, its moderators and the user concerned."""
+    """A moderation action (the audit log's ``entry``), for the room's owner, its moderators
+    and the user concerned: the entry's fields but its ``id`` and ``ts``."""
 
-    room: str
-    action: Action
-    user: str
-    by: str
-    until: int | None = None
-    reason: str | None = None
-    role: str | None = None
+    entry: AuditEntry
 
     def to_wire(self) -> dict[str, Any]:
-        wire: dict[str, Any] = {
-            "type": "moderation",
-            "room": self.room,
-            "action": self.action,
-            "user": self.user,
-            "by": self.by,
-        }
-        if self.until is not None:
-            wire["until"] = self.until
-        if self.reason is not None:
-            wire["reason"] = self.reason
-        if self.role is not None:
-            wire["role"] = self.role
-        return wire
+        wire = self.entry.to_wire()
+        del wire["id"], wire["ts"]
+        return {"type": "moderation", **wire}
 
 
 @attrs.frozen(kw_only=True)
