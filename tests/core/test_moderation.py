@@ -7,6 +7,8 @@ import anyio
 import pytest
 
 from chatcore import Limits, Policy, Room, User
+from chatcore.runtime._moderation import Admission, Moderation
+from chatcore.runtime.hub import Session
 from chatcore.testing import LocalClient
 
 from .kit import Chat, lobby, running, wire
@@ -320,3 +322,33 @@ async def test_the_application_api_acts_with_full_authority(chat: Chat) -> None:
     page = await chat.server.audit_log("lobby")
     assert [(e.action, e.by) for e in page.entries] == [("ban", "99")]
     assert await chat.server.blocked("1") == []
+
+
+async def test_a_ban_that_comes_while_joining_takes_the_connection_out(
+    chat: Chat, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    alice, bob = await lobby(chat, "1", "2")
+    await bob.call("leave", room="lobby")
+    admit = Moderation.admit
+
+    async def banned_meanwhile(self: Moderation, session: Session, room: Room) -> Admission:
+        admission = await admit(self, session, room)
+        await chat.server.ban("lobby", "2", by="1")  # after the ban was checked
+        await anyio.wait_all_tasks_blocked()
+        return admission
+
+    monkeypatch.setattr(Moderation, "admit", banned_meanwhile)
+    assert await _code(bob, "join", room="lobby") == "banned"
+    monkeypatch.undo()
+    await anyio.wait_all_tasks_blocked()
+    members = await alice.call("members", room="lobby")
+    assert [m["id"] for m in members["members"]] == ["1"]
+    assert await _code(bob, "send", room="lobby", text="in?") == "not_member"
+
+
+async def test_unknown_users_are_named_by_the_user_field(chat: Chat) -> None:
+    alice = await chat.client("1")
+    await alice.call("create_room", room="club", private=True)
+    for kind, fields in (("invite", {"room": "club"}), ("block", {})):
+        reply = await alice.request(kind, user="nobody", **fields)
+        assert (reply["code"], reply["field"]) == ("no_such_user", "user")

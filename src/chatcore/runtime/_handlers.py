@@ -15,7 +15,7 @@ import attrs
 
 from ..backends.store import Change
 from ..wire import commands as c
-from ..wire.errors import InvalidField
+from ..wire.errors import ClientError, InvalidField
 from ..wire.events import MessageChanged
 from ..wire.limits import Limits
 from ..wire.protocol import encode, frame_size, wire_size
@@ -87,6 +87,11 @@ async def _join(runtime: Runtime, session: Session, cmd: c.Join) -> Result:
     room = await check.joinable_room(runtime, session, cmd.room)
     admission = await runtime.moderation.admit(session, room)
     joining = await runtime.join(session, room, cmd.since)
+    try:
+        await runtime.moderation.confirm(session, room, admission)
+    except ClientError:
+        await runtime.leave(session, room.name)
+        raise
     limits = runtime.limits
     history, cut = _newest_fitting(limits, joining.history.messages)
     # The changes made since follow the reply as ``message_changed`` events, in order.

@@ -76,6 +76,8 @@ class Admission:
 
     rank: Rank
     moderators: tuple[str, ...]
+    #: The connection's count of moderation effects when its standing was read.
+    seen: int = 0
 
     def to_wire(self) -> dict[str, object]:
         return {"role": self.rank.role, "moderators": list(self.moderators)}
@@ -172,7 +174,19 @@ class Moderation:
             else:
                 session.mutes.pop(room.name, None)
         rank = await self.rank(user, room, standing)
-        return Admission(rank, tuple(await self._store.moderators(room.name)))
+        return Admission(rank, tuple(await self._store.moderators(room.name)), seen)
+
+    async def confirm(self, session: Session, room: Room, admission: Admission) -> None:
+        """After the join: if a kick or ban reached the connection while it joined (it may not
+        have been in the room yet), :class:`Banned` or :class:`Forbidden`; the caller then
+        takes the connection out again."""
+        if session.moderated == admission.seen or room.is_direct:
+            return
+        ban = (await self._store.standing(room.name, session.user.id)).ban
+        if ban is not None and ban.active(self._clock.now()):
+            raise Banned(_until("you are banned from this room", ban), field="room")
+        if room.name not in session.rooms:
+            raise Forbidden("you were removed from this room", field="room")
 
     async def _check_room_size(self, room: str, user_id: str) -> None:
         limit = self._limits.members_per_room

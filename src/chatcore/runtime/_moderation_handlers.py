@@ -5,7 +5,7 @@ then acts through the server with full authority."""
 from __future__ import annotations
 
 from ..wire import commands as c
-from ..wire.errors import InvalidField
+from ..wire.errors import InvalidField, NoSuchUser
 from ..wire.moderation import Rank
 from ..wire.values import Room
 from . import _checks as check
@@ -20,6 +20,14 @@ async def _room(runtime: Runtime, session: Session, name: str, user: str | None)
     room = await check.visible_room(runtime, session.user, name)
     await runtime.moderation.authorize(session.user, room, user)
     return room
+
+
+async def _known(runtime: Runtime, user_id: str) -> None:
+    """:class:`NoSuchUser` (``field: "user"``) for a user the directory does not know."""
+    try:
+        await runtime.find_user(user_id)
+    except NoSuchUser:
+        raise NoSuchUser(field="user") from None
 
 
 @_handles(c.SetRole)
@@ -70,7 +78,7 @@ async def _invite(runtime: Runtime, session: Session, cmd: c.Invite) -> Result:
     room = await _room(runtime, session, cmd.room, None)
     if cmd.user == session.user.id:
         raise InvalidField("you cannot invite yourself", field="user")
-    await runtime.find_user(cmd.user)
+    await _known(runtime, cmd.user)
     await runtime.moderation.invite(room, cmd.user, session.user.id)
     return {}
 
@@ -88,7 +96,7 @@ async def _audit(runtime: Runtime, session: Session, cmd: c.Audit) -> Result:
 
 @_handles(c.Block)
 async def _block(runtime: Runtime, session: Session, cmd: c.Block) -> Result:
-    await runtime.find_user(cmd.user)
+    await _known(runtime, cmd.user)
     return {"blocked": await runtime.moderation.block(session.user.id, cmd.user, True)}
 
 
