@@ -92,18 +92,48 @@ class RoomAdmin(_ThroughTheChat):
     def get_readonly_fields(self, request: Any, obj: Room | None = None) -> tuple[str, ...]:
         if obj is None:
             return ()
-        return ("name", "kind", "owner", "user_a", "user_b", "auto", "last_id", "created")
+        return (
+            "name",
+            "kind",
+            "owner",
+            "user_a",
+            "user_b",
+            "auto",
+            "invited",
+            "last_id",
+            "created",
+        )
 
     def get_fields(self, request: Any, obj: Room | None = None) -> tuple[str, ...]:
         if obj is None:
             return ("name", "title", "owner")
-        return ("name", "title", "kind", "owner", "user_a", "user_b", "auto", "last_id", "created")
+        fields: tuple[str, ...] = (
+            "name",
+            "title",
+            "kind",
+            "owner",
+            "user_a",
+            "user_b",
+            "auto",
+            "last_id",
+        )
+        if obj.kind == Room.Kind.GROUP:
+            fields += ("private", "invited")
+        return (*fields, "created")
+
+    def get_form(self, request: Any, obj: Room | None = None, **kwargs: Any) -> Any:
+        if obj is not None:  # a group room may be made private or public (through the chat)
+            kwargs["fields"] = ("title", "private") if obj.kind == Room.Kind.GROUP else ("title",)
+        return super().get_form(request, obj, **kwargs)
 
     def save_model(self, request: Any, obj: Room, form: Any, change: bool) -> None:
         if chat_settings().store != "orm":  # the chat does not use these rows
             super().save_model(request, obj, form, change)
         elif change:
-            sync.update_room(obj.name, obj.title)
+            if "title" in form.changed_data:
+                sync.update_room(obj.name, obj.title)
+            if "private" in form.changed_data:
+                sync.set_private(obj.name, obj.private)
         else:
             owner = None
             if obj.owner:

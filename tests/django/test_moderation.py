@@ -83,3 +83,21 @@ async def test_admin_bans_mutes_and_moderators_go_through_the_chat() -> None:
     ]
     listed = await sync_to_async(client.get)("/admin/chatcore_django/auditentry/")
     assert listed.status_code == 200
+
+
+async def test_the_admin_makes_a_room_private_through_the_chat() -> None:
+    owner = await sync_to_async(make_user)("owner-p", "Owner")
+    other = await sync_to_async(make_user)("other-p", "Other")
+    alice, bob = await Peer.open(owner), await Peer.open(other)
+    await alice.call("create_room", room="hideaway")
+    await alice.call("join", room="hideaway")
+    client = await sync_to_async(admin_client)()
+    room_pk = (await sync_to_async(Room.objects.get)(name="hideaway")).pk
+    page = f"/admin/chatcore_django/room/{room_pk}/change/"
+    changed = await sync_to_async(client.post)(page, {"title": "hideaway", "private": "on"})
+    assert changed.status_code == 302
+    event = await alice.event("room")
+    assert (event["event"], event["room"]["private"]) == ("updated", True)
+    assert (await bob.call("join", room="hideaway"))["code"] == "no_such_room"
+    row = await sync_to_async(Room.objects.get)(name="hideaway")
+    assert (row.private, row.invited) == (True, [str(owner.pk)])
