@@ -10,7 +10,7 @@ import pytest
 
 from ..helpers import chromium
 from .conftest import Site
-from .test_browser import signed_up
+from .test_browser import SHOTS, signed_up
 
 pytestmark = [pytest.mark.anyio, pytest.mark.browser, pytest.mark.network]
 
@@ -51,6 +51,13 @@ async def moderation_scenario(sites: dict[str, Site], browser: object) -> None:
     async def moderate(action: str) -> None:
         await ben_in_ann.locator(".mod-menu summary").click()
         await ben_in_ann.locator(f'[data-action="{action}"]').click()
+
+    # The menu, open (docs/chatboard.md shows it).
+    await ben_in_ann.locator(".mod-menu summary").click()
+    await expect(ben_in_ann.locator('[data-action="ban-day"]')).to_be_visible()
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    await ann.screenshot(path=str(SHOTS / "chatboard-moderation.png"))
+    await ben_in_ann.locator(".mod-menu summary").click()
 
     # A mute: Ben is told, and his messages are refused; he still reads.
     await moderate("mute")
