@@ -10,37 +10,18 @@ it (``on_delete=CASCADE``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import ParamSpec, TypeVar
-
 from channels.db import database_sync_to_async
-from django.db import DatabaseError, IntegrityError, transaction
+from django.db import transaction
 from django.db.models import F
 
-from chatcore.wire.errors import NoSuchRoom, Unavailable
+from chatcore.wire.errors import NoSuchRoom
 from chatcore.wire.moderation import AuditEntry, AuditPage, Sanction, SanctionKind, Standing
 from chatcore.wire.values import Room
 
 from . import models
+from ._db import db_errors as _db
 
 __all__ = ("OrmModeration",)
-
-_P = ParamSpec("_P")
-_T = TypeVar("_T")
-
-
-def _db(fn: Callable[_P, _T]) -> Callable[_P, _T]:
-    """Database errors that are not the caller's fault become :class:`Unavailable`."""
-
-    def guarded(*args: _P.args, **kwargs: _P.kwargs) -> _T:
-        try:
-            return fn(*args, **kwargs)
-        except IntegrityError:
-            raise
-        except DatabaseError as error:
-            raise Unavailable("the database is unavailable; try again") from error
-
-    return guarded
 
 
 def _room_row(name: str) -> models.Room:

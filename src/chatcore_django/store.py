@@ -11,12 +11,12 @@ among the appends. Read marks are rows of their own, moved forward by a conditio
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
-from typing import Any, ParamSpec, TypeVar
+from collections.abc import Mapping
+from typing import Any
 
 import attrs
 from channels.db import database_sync_to_async
-from django.db import DatabaseError, IntegrityError, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 
 from chatcore import Message, Room, User
@@ -28,10 +28,11 @@ from chatcore.backends.store import (
     HistoryPage,
     Reading,
 )
-from chatcore.wire.errors import InvalidField, NoSuchMessage, NoSuchRoom, RoomExists, Unavailable
+from chatcore.wire.errors import InvalidField, NoSuchMessage, NoSuchRoom, RoomExists
 from chatcore.wire.values import ChangeKind, Reaction
 
 from . import models
+from ._db import db_errors
 from ._moderation import OrmModeration
 from .users import chat_users
 
@@ -39,22 +40,7 @@ __all__ = ("OrmStore",)
 
 log = logging.getLogger("chatcore.django")
 
-_P = ParamSpec("_P")
-_T = TypeVar("_T")
-
-
-def _db(fn: Callable[_P, _T]) -> Callable[_P, _T]:
-    """Database errors that are not the caller's fault become :class:`Unavailable`."""
-
-    def guarded(*args: _P.args, **kwargs: _P.kwargs) -> _T:
-        try:
-            return fn(*args, **kwargs)
-        except IntegrityError:
-            raise  # a broken invariant, not an outage
-        except DatabaseError as error:
-            raise Unavailable("the database is unavailable; try again") from error
-
-    return guarded
+_db = db_errors
 
 
 class _Repeated(Exception):
