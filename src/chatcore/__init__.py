@@ -22,6 +22,7 @@ from .runtime.connection import Closed as Closed
 from .runtime.connection import Connection as Connection
 from .runtime.server import ChatServer as ChatServer
 from .wire.errors import BadFrame as BadFrame
+from .wire.errors import Banned as Banned
 from .wire.errors import ChatError as ChatError
 from .wire.errors import ClientError as ClientError
 from .wire.errors import CloseCode as CloseCode
@@ -29,6 +30,7 @@ from .wire.errors import ErrorCode as ErrorCode
 from .wire.errors import Forbidden as Forbidden
 from .wire.errors import InternalError as InternalError
 from .wire.errors import InvalidField as InvalidField
+from .wire.errors import Muted as Muted
 from .wire.errors import NoSuchMessage as NoSuchMessage
 from .wire.errors import NoSuchRoom as NoSuchRoom
 from .wire.errors import NoSuchUser as NoSuchUser
@@ -44,6 +46,9 @@ from .wire.errors import UnknownType as UnknownType
 from .wire.errors import UsageError as UsageError
 from .wire.events import PrivateEvent as PrivateEvent
 from .wire.limits import Limits as Limits
+from .wire.moderation import AuditEntry as AuditEntry
+from .wire.moderation import AuditPage as AuditPage
+from .wire.moderation import Sanction as Sanction
 from .wire.values import Message as Message
 from .wire.values import Room as Room
 from .wire.values import RoomKind as RoomKind
@@ -53,7 +58,10 @@ __version__ = "0.1.0"
 
 __all__ = (
     "Appended",
+    "AuditEntry",
+    "AuditPage",
     "BadFrame",
+    "Banned",
     "Broker",
     "ChatError",
     "ChatServer",
@@ -75,6 +83,7 @@ __all__ = (
     "MemoryDirectory",
     "MemoryStore",
     "Message",
+    "Muted",
     "NoSuchMessage",
     "NoSuchRoom",
     "NoSuchUser",
@@ -88,6 +97,7 @@ __all__ = (
     "Room",
     "RoomExists",
     "RoomKind",
+    "Sanction",
     "Store",
     "SystemClock",
     "TooLarge",

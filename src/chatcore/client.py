@@ -52,6 +52,15 @@ def _client_id() -> str:
     return secrets.token_hex(12)
 
 
+def _sanction(room: str, user: str, until: int | None, reason: str | None) -> Frame:
+    fields: Frame = {"room": room, "user": user}
+    if until is not None:
+        fields["until"] = until
+    if reason is not None:
+        fields["reason"] = reason
+    return fields
+
+
 class ClientClosed(Exception):
     """The client is closed, or gave up reconnecting (``code`` is the last close code)."""
 
@@ -374,13 +383,24 @@ class ChatClient:
         self._listing.update(fields)
         return rooms
 
-    async def create_room(self, room: str, title: str | None = None) -> Frame:
+    async def create_room(
+        self, room: str, title: str | None = None, *, private: bool | None = None
+    ) -> Frame:
+        """Create a room; ``private=True``: seen by you and the users you invite only."""
         fields: Frame = {"room": room} if title is None else {"room": room, "title": title}
+        if private is not None:
+            fields["private"] = private
         created: Frame = (await self.request("create_room", **fields))["room"]
         return created
 
-    async def update_room(self, room: str, title: str) -> Frame:
-        updated: Frame = (await self.request("update_room", room=room, title=title))["room"]
+    async def update_room(
+        self, room: str, title: str | None = None, *, private: bool | None = None
+    ) -> Frame:
+        """Rename ``room`` and/or make it private or public."""
+        fields: Frame = {"room": room} if title is None else {"room": room, "title": title}
+        if private is not None:
+            fields["private"] = private
+        updated: Frame = (await self.request("update_room", **fields))["room"]
         return updated
 
     async def delete_room(self, room: str) -> None:
@@ -409,6 +429,59 @@ class ChatClient:
 
     async def ping(self) -> None:
         await self.request("ping")
+
+    # moderation (docs/protocol.md, "Moderation"); ``until`` is ms since the epoch
+
+    async def set_role(self, room: str, user: str, role: str) -> None:
+        """Make ``user`` a ``"moderator"`` of ``room``, or a ``"member"`` again (the owner)."""
+        await self.request("set_role", room=room, user=user, role=role)
+
+    async def kick(self, room: str, user: str, reason: str | None = None) -> None:
+        await self.request("kick", **_sanction(room, user, None, reason))
+
+    async def ban(
+        self, room: str, user: str, until: int | None = None, reason: str | None = None
+    ) -> None:
+        """Kick ``user`` and refuse their ``join`` until ``until`` (None: for ever)."""
+        await self.request("ban", **_sanction(room, user, until, reason))
+
+    async def unban(self, room: str, user: str) -> None:
+        await self.request("unban", room=room, user=user)
+
+    async def mute(
+        self, room: str, user: str, until: int | None = None, reason: str | None = None
+    ) -> None:
+        """Refuse ``user``'s writing in ``room`` until ``until`` (None: for ever)."""
+        await self.request("mute", **_sanction(room, user, until, reason))
+
+    async def unmute(self, room: str, user: str) -> None:
+        await self.request("unmute", room=room, user=user)
+
+    async def invite(self, room: str, user: str) -> None:
+        """Let ``user`` see and join the private ``room``."""
+        await self.request("invite", room=room, user=user)
+
+    async def audit(self, room: str, before: int | None = None, limit: int | None = None) -> Frame:
+        """A page of the room's moderation log: ``{"entries": [...], "more": bool}``."""
+        fields: Frame = {"room": room}
+        if before is not None:
+            fields["before"] = before
+        if limit is not None:
+            fields["limit"] = limit
+        return await self.request("audit", **fields)
+
+    async def block(self, user: str) -> list[str]:
+        """Refuse ``user``'s private and direct messages; whom you block now."""
+        blocked: list[str] = (await self.request("block", user=user))["blocked"]
+        return blocked
+
+    async def unblock(self, user: str) -> list[str]:
+        blocked: list[str] = (await self.request("unblock", user=user))["blocked"]
+        return blocked
+
+    async def blocks(self) -> list[str]:
+        blocked: list[str] = (await self.request("blocks"))["blocked"]
+        return blocked
 
     # events
 
@@ -540,6 +613,9 @@ class ChatClient:
                         reply.set_result(frame)
                 elif frame.get("type") in ("message", "message_changed"):
                     self._live(frame)
+                elif frame.get("type") == "kicked":
+                    self._rooms.pop(frame.get("room"), None)  # out of it: nothing to resume
+                    self._emit(frame)
                 else:
                     self._emit(frame)
 

@@ -29,8 +29,10 @@ class Policy:
         return room.owner is not None and room.owner == user.id
 
     async def can_moderate(self, user: User, room: Room) -> bool:
-        """Delete other people's messages in the room (authors may always delete their own).
-        The default: the room's owner."""
+        """Moderate the room as site staff: delete other people's messages (authors may always
+        delete their own; the room's moderators may too), kick, ban, mute, invite and appoint
+        moderators (docs/protocol.md, "Moderation"). The default: the room's owner (who may do
+        all of it anyway, but for deleting messages)."""
         return room.owner is not None and room.owner == user.id
 
     async def can_message(self, sender: User, recipient: User) -> bool:

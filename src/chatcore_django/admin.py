@@ -5,6 +5,11 @@ list), and created, renamed (a new title) and deleted through the chat server, s
 clients get the ``room`` events and a deleted room's members are removed from it. A room's name,
 kind, owner and direct-room users cannot change once it exists: they are read-only there.
 
+Moderation goes through the chat server too: a ban or mute added there (``Sanction``) kicks or
+silences the user's open connections at once, deleting it lifts it; a ``Moderator`` added or
+deleted appoints or removes one; each is logged in the audit trail (``AuditEntry``, read-only)
+with the admin user as who acted.
+
 A message's text can be corrected there and a message deleted, both through the chat server
 (``sync.edit_message``, ``sync.delete_message``): the change is logged in the room's history
 and connected clients get ``message_changed``; a deleted message keeps its row, id and place.
@@ -28,10 +33,20 @@ from django import forms
 
 from . import sync
 from .conf import chat_settings
-from .models import Message, ReadMark, Room
+from .models import AuditEntry, Message, Moderator, ReadMark, Room, Sanction
 from .users import _pk
 
-__all__ = ("MessageAdmin", "MessageForm", "ReadMarkAdmin", "RoomAdmin", "RoomForm")
+__all__ = (
+    "AuditEntryAdmin",
+    "MessageAdmin",
+    "MessageForm",
+    "ModeratorAdmin",
+    "ReadMarkAdmin",
+    "RoomAdmin",
+    "RoomForm",
+    "SanctionAdmin",
+    "SanctionForm",
+)
 
 
 class _ThroughTheChat(admin.ModelAdmin):
@@ -77,18 +92,48 @@ class RoomAdmin(_ThroughTheChat):
     def get_readonly_fields(self, request: Any, obj: Room | None = None) -> tuple[str, ...]:
         if obj is None:
             return ()
-        return ("name", "kind", "owner", "user_a", "user_b", "auto", "last_id", "created")
+        return (
+            "name",
+            "kind",
+            "owner",
+            "user_a",
+            "user_b",
+            "auto",
+            "invited",
+            "last_id",
+            "created",
+        )
 
     def get_fields(self, request: Any, obj: Room | None = None) -> tuple[str, ...]:
         if obj is None:
             return ("name", "title", "owner")
-        return ("name", "title", "kind", "owner", "user_a", "user_b", "auto", "last_id", "created")
+        fields: tuple[str, ...] = (
+            "name",
+            "title",
+            "kind",
+            "owner",
+            "user_a",
+            "user_b",
+            "auto",
+            "last_id",
+        )
+        if obj.kind == Room.Kind.GROUP:
+            fields += ("private", "invited")
+        return (*fields, "created")
+
+    def get_form(self, request: Any, obj: Room | None = None, **kwargs: Any) -> Any:
+        if obj is not None:  # a group room may be made private or public (through the chat)
+            kwargs["fields"] = ("title", "private") if obj.kind == Room.Kind.GROUP else ("title",)
+        return super().get_form(request, obj, **kwargs)
 
     def save_model(self, request: Any, obj: Room, form: Any, change: bool) -> None:
         if chat_settings().store != "orm":  # the chat does not use these rows
             super().save_model(request, obj, form, change)
         elif change:
-            sync.update_room(obj.name, obj.title)
+            if "title" in form.changed_data:
+                sync.update_room(obj.name, obj.title)
+            if "private" in form.changed_data:
+                sync.set_private(obj.name, obj.private)
         else:
             owner = None
             if obj.owner:
@@ -187,4 +232,103 @@ class ReadMarkAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request: Any, obj: ReadMark | None = None) -> bool:
+        return False
+
+
+class SanctionForm(forms.ModelForm):
+    """A ban or mute: the room, the user's id, until when (empty: for ever) and why."""
+
+    until_time = forms.DateTimeField(
+        required=False, label="until", help_text="empty: for ever (the site's time zone)"
+    )
+
+    class Meta:
+        model = Sanction
+        fields = ("room", "user_id", "kind", "reason")
+
+    def clean_user_id(self) -> str:
+        user_id = str(self.cleaned_data.get("user_id") or "")
+        pk = _pk(user_id)
+        if pk is None or not get_user_model()._default_manager.filter(pk=pk).exists():
+            raise forms.ValidationError("no user has this id")
+        return user_id
+
+
+@admin.register(Sanction)
+class SanctionAdmin(_ThroughTheChat):
+    """Bans and mutes, given and lifted through the chat server."""
+
+    list_display = ("room", "user_id", "kind", "by", "until", "reason")
+    list_filter = ("kind",)
+    list_select_related = ("room",)
+    search_fields = ("user_id", "room__name")
+    form = SanctionForm
+
+    def has_change_permission(self, request: Any, obj: Sanction | None = None) -> bool:
+        return obj is None and super().has_change_permission(request, obj)
+
+    def save_model(self, request: Any, obj: Sanction, form: Any, change: bool) -> None:
+        until = form.cleaned_data.get("until_time")
+        until_ms = None if until is None else int(until.timestamp() * 1000)
+        act = sync.ban if obj.kind == Sanction.Kind.BAN else sync.mute
+        try:
+            act(obj.room.name, obj.user_id, request.user, until=until_ms, reason=obj.reason or None)
+        except ClientError as error:
+            self.message_user(request, f"not done: {error.message}", messages.ERROR)
+            return
+        found = Sanction.objects.filter(room=obj.room, user_id=obj.user_id, kind=obj.kind).first()
+        if found is not None:
+            obj.pk = found.pk
+
+    def delete_model(self, request: Any, obj: Sanction) -> None:
+        lift = sync.unban if obj.kind == Sanction.Kind.BAN else sync.unmute
+        lift(obj.room.name, obj.user_id, request.user)
+
+    def delete_queryset(self, request: Any, queryset: Any) -> None:
+        for sanction in queryset.select_related("room"):
+            self.delete_model(request, sanction)
+
+
+@admin.register(Moderator)
+class ModeratorAdmin(_ThroughTheChat):
+    """A room's moderators, appointed and removed through the chat server."""
+
+    list_display = ("room", "user_id")
+    list_select_related = ("room",)
+    search_fields = ("user_id", "room__name")
+    fields = ("room", "user_id")
+
+    def has_change_permission(self, request: Any, obj: Moderator | None = None) -> bool:
+        return obj is None and super().has_change_permission(request, obj)
+
+    def save_model(self, request: Any, obj: Moderator, form: Any, change: bool) -> None:
+        sync.set_role(obj.room.name, obj.user_id, "moderator", request.user)
+        found = Moderator.objects.filter(room=obj.room, user_id=obj.user_id).first()
+        if found is not None:
+            obj.pk = found.pk
+
+    def delete_model(self, request: Any, obj: Moderator) -> None:
+        sync.set_role(obj.room.name, obj.user_id, "member", request.user)
+
+    def delete_queryset(self, request: Any, queryset: Any) -> None:
+        for moderator in queryset.select_related("room"):
+            self.delete_model(request, moderator)
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):
+    """The audit trail: every moderation action, to read (the chat writes it)."""
+
+    list_display = ("room", "seq", "action", "user_id", "by", "ts", "until", "reason", "role")
+    list_filter = ("action",)
+    list_select_related = ("room",)
+    search_fields = ("user_id", "by", "room__name", "reason")
+
+    def has_add_permission(self, request: Any) -> bool:
+        return False
+
+    def has_change_permission(self, request: Any, obj: AuditEntry | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: Any, obj: AuditEntry | None = None) -> bool:
         return False

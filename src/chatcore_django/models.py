@@ -11,10 +11,14 @@ from chatcore.wire.values import DIRECT_PREFIX, check_room_name, check_title
 
 __all__ = (
     "DIRECT_PREFIX",
+    "AuditEntry",
+    "Block",
     "Change",
     "Message",
+    "Moderator",
     "ReadMark",
     "Room",
+    "Sanction",
     "validate_room_name",
     "validate_title",
 )
@@ -52,6 +56,13 @@ class Room(models.Model):
     user_a = models.CharField(max_length=64, blank=True, default="", db_index=True)
     user_b = models.CharField(max_length=64, blank=True, default="", db_index=True)
     auto = models.BooleanField(default=False)
+    private = models.BooleanField(
+        default=False, help_text="seen by its owner and the invited users only"
+    )
+    invited = models.JSONField(
+        default=list, blank=True, help_text="a private room's users (ids), its owner first"
+    )
+    audit_seq = models.BigIntegerField(default=0)
     last_id = models.BigIntegerField(default=0)
     change_seq = models.BigIntegerField(default=0)
     dropped_after = models.BigIntegerField(default=-1)
@@ -70,8 +81,11 @@ class Room(models.Model):
             title=self.title,
             owner=self.owner or None,
             kind=values.RoomKind(self.kind),
-            users=tuple(user for user in (self.user_a, self.user_b) if user),
+            users=tuple(self.invited)
+            if self.private
+            else tuple(user for user in (self.user_a, self.user_b) if user),
             auto=self.auto,
+            private=self.private,
         )
 
     def clean(self) -> None:
@@ -160,3 +174,89 @@ class ReadMark(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} in {self.room_id}: {self.last_read}"
+
+
+class Moderator(models.Model):
+    """``user_id`` moderates ``room``."""
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="moderators")
+    user_id = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ("room", "user_id")
+        constraints = (
+            models.UniqueConstraint(
+                fields=("room", "user_id"), name="chatcore_moderator_room_user"
+            ),
+        )
+
+    def __str__(self) -> str:
+        return f"{self.user_id} moderates {self.room_id}"
+
+
+class Sanction(models.Model):
+    """A ban or a mute of ``user_id`` in ``room``, given by ``by`` at ``at`` (ms), until
+    ``until`` (ms; empty: for ever). The server decides whether it is still active."""
+
+    class Kind(models.TextChoices):
+        BAN = "ban", "ban"
+        MUTE = "mute", "mute"
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="sanctions")
+    user_id = models.CharField(max_length=64)
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    by = models.CharField(max_length=64)
+    at = models.BigIntegerField(help_text="ms since the epoch")
+    until = models.BigIntegerField(null=True, blank=True, help_text="ms since the epoch")
+    reason = models.TextField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("room", "user_id", "kind")
+        constraints = (
+            models.UniqueConstraint(
+                fields=("room", "user_id", "kind"), name="chatcore_sanction_room_user_kind"
+            ),
+        )
+
+    def __str__(self) -> str:
+        return f"{self.kind} of {self.user_id} in {self.room_id}"
+
+
+class AuditEntry(models.Model):
+    """One moderation action in ``room`` (the audit trail); ``seq`` is its id in the room."""
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="audit")
+    seq = models.BigIntegerField()
+    action = models.CharField(max_length=16)
+    user_id = models.CharField(max_length=64, help_text="whom it concerned")
+    by = models.CharField(max_length=64, help_text="who acted")
+    ts = models.BigIntegerField(help_text="ms since the epoch")
+    until = models.BigIntegerField(null=True, blank=True, help_text="ms since the epoch")
+    reason = models.TextField(null=True, blank=True)
+    role = models.CharField(max_length=16, null=True, blank=True)
+
+    class Meta:
+        ordering = ("room", "-seq")
+        verbose_name_plural = "audit entries"
+        constraints = (
+            models.UniqueConstraint(fields=("room", "seq"), name="chatcore_audit_room_seq"),
+        )
+
+    def __str__(self) -> str:
+        return f"{self.room_id}#{self.seq}: {self.action} {self.user_id}"
+
+
+class Block(models.Model):
+    """``user_id`` refuses private and direct messages from ``blocked``."""
+
+    user_id = models.CharField(max_length=64, db_index=True)
+    blocked = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ("user_id", "blocked")
+        constraints = (
+            models.UniqueConstraint(fields=("user_id", "blocked"), name="chatcore_block_pair"),
+        )
+
+    def __str__(self) -> str:
+        return f"{self.user_id} blocks {self.blocked}"

@@ -11,12 +11,12 @@ among the appends. Read marks are rows of their own, moved forward by a conditio
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
-from typing import Any, ParamSpec, TypeVar
+from collections.abc import Mapping
+from typing import Any
 
 import attrs
 from channels.db import database_sync_to_async
-from django.db import DatabaseError, IntegrityError, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 
 from chatcore import Message, Room, User
@@ -28,32 +28,19 @@ from chatcore.backends.store import (
     HistoryPage,
     Reading,
 )
-from chatcore.wire.errors import InvalidField, NoSuchMessage, NoSuchRoom, RoomExists, Unavailable
+from chatcore.wire.errors import InvalidField, NoSuchMessage, NoSuchRoom, RoomExists
 from chatcore.wire.values import ChangeKind, Reaction
 
 from . import models
+from ._db import db_errors
+from ._moderation import OrmModeration
 from .users import chat_users
 
 __all__ = ("OrmStore",)
 
 log = logging.getLogger("chatcore.django")
 
-_P = ParamSpec("_P")
-_T = TypeVar("_T")
-
-
-def _db(fn: Callable[_P, _T]) -> Callable[_P, _T]:
-    """Database errors that are not the caller's fault become :class:`Unavailable`."""
-
-    def guarded(*args: _P.args, **kwargs: _P.kwargs) -> _T:
-        try:
-            return fn(*args, **kwargs)
-        except IntegrityError:
-            raise  # a broken invariant, not an outage
-        except DatabaseError as error:
-            raise Unavailable("the database is unavailable; try again") from error
-
-    return guarded
+_db = db_errors
 
 
 class _Repeated(Exception):
@@ -134,7 +121,7 @@ def _change(row: models.Change, room: str, users: dict[str, User]) -> Change:
     return Change(row.kind, message, row.seq, row.after)
 
 
-class OrmStore:
+class OrmStore(OrmModeration):
     """Rooms and history in the database. ``history_size`` caps messages kept per room.
 
     History shows each sender's current name and avatar when the user still exists (so a
@@ -152,7 +139,7 @@ class OrmStore:
 
     @_db
     def _create_room(self, room: Room) -> None:
-        users = [*room.users, "", ""]
+        users = [*room.users, "", ""] if room.is_direct else ["", ""]
         try:
             with transaction.atomic():
                 models.Room.objects.create(
@@ -163,6 +150,8 @@ class OrmStore:
                     user_a=users[0],
                     user_b=users[1],
                     auto=room.auto,
+                    private=room.private,
+                    invited=list(room.users) if room.private else [],
                 )
         except IntegrityError as error:
             raise RoomExists(field="room") from error
@@ -206,7 +195,9 @@ class OrmStore:
         rooms = []
         for row in models.Room.objects.filter(visible).order_by("name"):
             try:
-                rooms.append(row.chat_room())
+                room = row.chat_room()
+                if room.visible_to(user_id):
+                    rooms.append(room)
             except InvalidField:  # written around the model's checks: one bad row hides itself
                 log.warning("room %r in the database breaks the room rules; not listed", row.name)
         return rooms

@@ -23,15 +23,23 @@ from .runtime import build_server, running_server
 from .users import chat_user
 
 __all__ = (
+    "ban",
     "create_room",
     "delete_message",
     "delete_room",
     "direct_room",
     "disconnect_user",
     "edit_message",
+    "invite",
+    "kick",
     "login_session",
+    "mute",
     "post",
     "post_direct",
+    "set_private",
+    "set_role",
+    "unban",
+    "unmute",
     "update_room",
     "update_user",
 )
@@ -164,3 +172,82 @@ def login_session(user: Any) -> str:
     session[HASH_SESSION_KEY] = user.get_session_auth_hash()
     session.save()
     return str(session.session_key)
+
+
+# Moderation (docs/protocol.md, "Moderation"), with full authority: ``by`` is who acts (a Django
+# user or a user id), shown to the user concerned and kept in the audit trail.
+
+
+def _id(user: Any) -> str:
+    return user if isinstance(user, str) else str(user.pk)
+
+
+def kick(room: str, user: Any, by: Any, reason: str | None = None) -> None:
+    """Put ``user``'s connections out of ``room``, in every process; they may join again."""
+
+    async def action(server: ChatServer) -> None:
+        await server.kick(room, _id(user), by=_id(by), reason=reason)
+
+    _run(action)
+
+
+def ban(room: str, user: Any, by: Any, until: int | None = None, reason: str | None = None) -> None:
+    """Kick ``user`` and refuse their ``join`` until ``until`` (ms since the epoch; None: for
+    ever)."""
+
+    async def action(server: ChatServer) -> None:
+        await server.ban(room, _id(user), by=_id(by), until=until, reason=reason)
+
+    _run(action)
+
+
+def unban(room: str, user: Any, by: Any) -> None:
+    async def action(server: ChatServer) -> None:
+        await server.unban(room, _id(user), by=_id(by))
+
+    _run(action)
+
+
+def mute(
+    room: str, user: Any, by: Any, until: int | None = None, reason: str | None = None
+) -> None:
+    """Refuse ``user``'s writing in ``room`` until ``until`` (None: for ever)."""
+
+    async def action(server: ChatServer) -> None:
+        await server.mute(room, _id(user), by=_id(by), until=until, reason=reason)
+
+    _run(action)
+
+
+def unmute(room: str, user: Any, by: Any) -> None:
+    async def action(server: ChatServer) -> None:
+        await server.unmute(room, _id(user), by=_id(by))
+
+    _run(action)
+
+
+def set_role(room: str, user: Any, role: str, by: Any) -> None:
+    """Make ``user`` a ``"moderator"`` of ``room``, or a ``"member"`` again."""
+
+    async def action(server: ChatServer) -> None:
+        await server.set_role(room, _id(user), role, by=_id(by))
+
+    _run(action)
+
+
+def invite(room: str, user: Any, by: Any) -> Room:
+    """Let ``user`` see and join the private ``room``."""
+
+    async def action(server: ChatServer) -> Room:
+        return await server.invite(room, _id(user), by=_id(by))
+
+    return _run(action)
+
+
+def set_private(room: str, private: bool) -> Room:
+    """Make ``room`` private (its owner and present users invited) or public."""
+
+    async def action(server: ChatServer) -> Room:
+        return await server.set_private(room, private)
+
+    return _run(action)

@@ -13,6 +13,7 @@ import pytest
 from chatcore.backends.envelope import (
     Departed,
     Envelope,
+    Moderated,
     RoomRemoved,
     ToRoom,
     ToRoomList,
@@ -91,6 +92,8 @@ async def test_a_channel_subscribed_twice_delivers_once(cluster: Cluster) -> Non
         Envelope(ToRoomList("lobby"), '{"type":"room"}', effect=RoomRemoved("lobby")),
         Envelope(ToRoom("lobby"), None, effect=RoomRemoved("lobby")),
         Envelope(ToRoom("lobby"), None, effect=Departed("lobby")),
+        Envelope(ToUser("9"), '{"type":"kicked"}', effect=Moderated("lobby", "ban")),
+        Envelope(ToUser("9"), '{"type":"moderation"}', effect=Moderated("lobby", "mute", 17)),
         Envelope.message(
             Message(id=7, room="lobby", ts=1, sender=User(id="1", name="A"), text="7 ]")
         ),

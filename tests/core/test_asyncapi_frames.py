@@ -38,6 +38,21 @@ async def test_every_command_and_event_of_the_document_passes_through_a_connecti
     await bob.call("join", room="lobby", since=0)
     await alice.call("create_room", room="spare", title="Spare")
     await alice.call("delete_room", room="spare")
+    # moderation
+    await alice.call("set_role", room="lobby", user="2", role="moderator")
+    await alice.call("set_role", room="lobby", user="2", role="member")
+    await alice.call("mute", room="lobby", user="2", until=chat.clock.now() + 60_000, reason="calm")
+    await alice.call("unmute", room="lobby", user="2")
+    await alice.call("kick", room="lobby", user="2", reason="out")
+    await alice.call("ban", room="lobby", user="2")
+    await alice.call("unban", room="lobby", user="2")
+    await alice.call("create_room", room="club", private=True)
+    await alice.call("update_room", room="club", private=True)
+    await alice.call("invite", room="club", user="2")
+    await alice.call("audit", room="lobby", limit=5)
+    await bob.call("block", user="1")
+    await bob.call("unblock", user="1")
+    await bob.call("blocks")
     assert (await alice.request("join", room="nope"))["code"] == "no_such_room"
     await chat.advance(chat.limits.reaction_batch)
     for client in (alice, bob):

@@ -77,6 +77,7 @@ async def test_create_room_makes_the_creator_owner(chat: Chat) -> None:
         "owner": "1",
         "members": 0,
         "kind": "group",
+        "private": False,
     }
     untitled = await alice.call("create_room", room="a.b_c-9")
     assert untitled["room"]["title"] == "a.b_c-9"
@@ -94,6 +95,7 @@ async def test_join_returns_room_members_history_and_announces_presence(chat: Ch
         "owner": "1",
         "members": 3,
         "kind": "group",
+        "private": False,
     }
     assert sorted(reply["members"], key=lambda u: u["id"]) == [wire("1"), wire("2"), wire("3")]
     assert reply["history"] == [
@@ -202,6 +204,7 @@ async def test_rooms_lists_group_rooms_and_own_direct_rooms(chat: Chat) -> None:
         "owner": "1",
         "members": 0,
         "kind": "group",
+        "private": False,
     }
 
 
@@ -221,9 +224,10 @@ async def test_room_watchers_get_created_updated_and_deleted_events(chat: Chat) 
         "owner": "1",
         "members": 1,
         "kind": "group",
+        "private": False,
     }
     assert_empty_ok(await alice.call("delete_room", room="lobby"))
-    room = {"name": "lobby", "owner": "1", "kind": "group"}
+    room = {"name": "lobby", "owner": "1", "kind": "group", "private": False}
     assert watcher.events() == [
         {"type": "room", "event": "created", "room": {**room, "title": "Lobby", "members": 0}},
         {"type": "room", "event": "updated", "room": {**room, "title": "Main hall", "members": 1}},
@@ -242,7 +246,14 @@ async def test_room_members_get_room_events_without_watching(chat: Chat) -> None
         {
             "type": "room",
             "event": "updated",
-            "room": {"name": "lobby", "title": "New", "owner": "1", "members": 2, "kind": "group"},
+            "room": {
+                "name": "lobby",
+                "title": "New",
+                "owner": "1",
+                "members": 2,
+                "kind": "group",
+                "private": False,
+            },
         }
     ]
 
@@ -292,6 +303,7 @@ async def test_direct_creates_the_room_once_and_tells_the_other_user(chat: Chat)
         "owner": None,
         "members": 0,
         "kind": "direct",
+        "private": False,
         "users": ["1", "2"],
     }
     assert reply["room"] == room

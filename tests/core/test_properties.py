@@ -4,11 +4,16 @@
 - the members of each room are exactly the users with a connection in it, plus those whose last
   connection closed less than ``presence_grace`` ago;
 - every connection sees each room's messages in strictly increasing id order, and every message
-  sent while it was in the room, and no other.
+  sent while it was in the room, and no other;
+- moderation (``r1`` is user 1's, ``r2`` user 2's): ``kicked`` reaches every connection of the
+  user kicked or banned and nobody else, ``moderation`` every connection of the room's owner, its
+  moderators and the user concerned and nobody else; a kicked user's connections leave the room,
+  a banned one's ``join`` is ``banned``, a muted one's ``send`` is ``muted``.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -37,9 +42,17 @@ STEPS: dict[str, st.SearchStrategy[tuple[Any, ...]]] = {
     "send": st.tuples(st.just("send"), conn_index, room),
     "private": st.tuples(st.just("private"), conn_index, st.sampled_from((*USERS, UNKNOWN))),
     "wait": st.tuples(st.just("wait"), st.sampled_from((1, GRACE // 2, GRACE - 1, GRACE))),
+    "moderate": st.tuples(
+        st.just("moderate"),
+        conn_index,
+        room,
+        st.sampled_from(("kick", "ban", "unban", "mute", "unmute", "moderator", "member")),
+        st.sampled_from(USERS),
+    ),
 }
+OWNERS = {"r1": "1", "r2": "2"}
 # Weighted: the operations whose deliveries the invariants check come more often.
-KINDS = ["open", "close", "leave", "wait", *["join", "send", "send", "private"] * 2]
+KINDS = ["open", "close", "leave", "wait", *["join", "send", "send", "private", "moderate"] * 2]
 operations = st.lists(st.sampled_from(KINDS).flatmap(STEPS.__getitem__), min_size=12, max_size=40)
 # Every run starts with each user online, two tabs of the first, and two users in a room, so
 # that operations have connections to act on and third parties are there to see a leak.
@@ -74,6 +87,12 @@ class Model:
     now: int = 0
     expected_messages: dict[tuple[str, int], set[int]] = attrs.Factory(dict)
     expected_privates: dict[int, set[int]] = attrs.Factory(dict)
+    moderators: set[tuple[str, str]] = attrs.Factory(set)  # (room, user)
+    banned: set[tuple[str, str]] = attrs.Factory(set)
+    muted: set[tuple[str, str]] = attrs.Factory(set)
+    # id(connection) -> the kicked and moderation frames it should have got
+    expected_moderation: dict[int, Counter[tuple[Any, ...]]] = attrs.Factory(dict)
+    actions: int = 0
 
     def open_conns(self) -> list[Tracked]:
         return [c for c in self.conns if c.open]
@@ -116,6 +135,9 @@ class Model:
                 ):
                     self.pending[(conn.server, room, conn.user_id)] = self.now + GRACE
         elif kind == "join":
+            if (op[2], conn.user_id) in self.banned:
+                assert (await client.request("join", room=op[2]))["code"] == "banned"
+                return
             await client.call("join", room=op[2])
             conn.rooms.add(op[2])
             self.pending.pop((conn.server, op[2], conn.user_id), None)
@@ -128,7 +150,9 @@ class Model:
                 assert reply["code"] == "not_member"
         elif kind == "send":
             reply = await client.request("send", room=op[2], text="hi")
-            if op[2] in conn.rooms:
+            if op[2] in conn.rooms and (op[2], conn.user_id) in self.muted:
+                assert reply["code"] == "muted"
+            elif op[2] in conn.rooms:
                 receivers = {id(c) for c in self.in_room(op[2])}
                 self.expected_messages[(op[2], reply["id"])] = receivers
             else:
@@ -147,6 +171,49 @@ class Model:
                 assert reply["type"] == "ok"
                 receivers = {id(c) for c in self.open_conns() if c.user_id in (to, conn.user_id)}
                 self.expected_privates[reply["id"]] = receivers
+
+        elif kind == "moderate":
+            await self.moderate(conn, op[2], op[3], op[4])
+
+    def rank(self, room: str, user_id: str) -> int:
+        if OWNERS[room] == user_id:
+            return 3
+        return 1 if (room, user_id) in self.moderators else 0
+
+    async def moderate(self, conn: Tracked, room: str, action: str, target: str) -> None:
+        self.actions += 1
+        reason = f"r{self.actions}" if action in ("kick", "ban", "mute") else None
+        if action in ("moderator", "member"):
+            fields: dict[str, Any] = {"role": action}
+            allowed = self.rank(room, conn.user_id) == 3 and target != conn.user_id
+            kind = "set_role"
+        else:
+            fields = {"reason": reason} if reason else {}
+            actor, acted_on = self.rank(room, conn.user_id), self.rank(room, target)
+            allowed = actor >= 1 and acted_on < actor and acted_on != 3 and target != conn.user_id
+            kind = action
+        reply = await conn.client.request(kind, room=room, user=target, **fields)
+        await anyio.wait_all_tasks_blocked()
+        if not allowed:
+            assert reply["code"] == "forbidden", (kind, reply)
+            return
+        assert reply["type"] == "ok", (kind, reply)
+        key = (room, target)
+        if kind == "set_role":
+            (self.moderators.add if action == "moderator" else self.moderators.discard)(key)
+        elif action in ("ban", "mute"):
+            (self.banned if action == "ban" else self.muted).add(key)
+        elif action in ("unban", "unmute"):
+            (self.banned if action == "unban" else self.muted).discard(key)
+        told = {OWNERS[room], target} | {u for (r, u) in self.moderators if r == room}
+        frame = ("moderation", room, kind, target, conn.user_id, reason, fields.get("role"))
+        for other in self.open_conns():
+            if other.user_id in told:
+                self.expected_moderation.setdefault(id(other), Counter())[frame] += 1
+            if action in ("kick", "ban") and other.user_id == target:
+                kicked = ("kicked", room, conn.user_id, reason)
+                self.expected_moderation.setdefault(id(other), Counter())[kicked] += 1
+                other.rooms.discard(room)
 
     async def check_members(self) -> None:
         observer = self.pick(0)
@@ -177,11 +244,29 @@ class Model:
                 if frame["type"] == "private":
                     privates_seen.setdefault(frame["id"], set()).add(id(conn))
         assert privates_seen == {k: v for k, v in self.expected_privates.items() if v}
+        for conn in self.conns:
+            seen: Counter[tuple[Any, ...]] = Counter()
+            for f in conn.client.inbox:
+                if f["type"] == "moderation":
+                    seen[
+                        (
+                            "moderation",
+                            f["room"],
+                            f["action"],
+                            f["user"],
+                            f["by"],
+                            f.get("reason"),
+                            f.get("role"),
+                        )
+                    ] += 1
+                elif f["type"] == "kicked":
+                    seen[("kicked", f["room"], f["by"], f.get("reason"))] += 1
+            assert seen == self.expected_moderation.get(id(conn), Counter()), conn.user_id
 
 
 async def scenario(ops: list[tuple[Any, ...]], servers: int) -> None:
     """Run ``ops`` on ``servers`` servers sharing one bus, store and clock."""
-    limits = Limits(presence_grace=GRACE, rate=10_000, burst=10_000)
+    limits = Limits(presence_grace=GRACE, rate=10_000, burst=10_000, connections_per_user=100)
     # One bus, store and directory (the site's user table) for every server, as in production.
     bus, store, clock, directory = MemoryBus(), MemoryStore(), FakeClock(), MemoryDirectory()
     async with AsyncExitStack() as stack:
@@ -194,7 +279,7 @@ async def scenario(ops: list[tuple[Any, ...]], servers: int) -> None:
             for _ in range(servers)
         ]
         for room in ROOMS:
-            await chats[0].server.create_room(room)
+            await chats[0].server.create_room(room, owner=user(OWNERS[room]))
         model = Model(chats)
         for op in [*OPENING, *ops]:
             await model.run(op)

@@ -200,7 +200,14 @@ def test_encode_every_event_shape() -> None:
             {
                 "type": "room",
                 "event": "created",
-                "room": {"name": "a", "title": "A", "owner": "1", "members": 2, "kind": "group"},
+                "room": {
+                    "name": "a",
+                    "title": "A",
+                    "owner": "1",
+                    "members": 2,
+                    "kind": "group",
+                    "private": False,
+                },
             },
         ),
         (
@@ -214,6 +221,7 @@ def test_encode_every_event_shape() -> None:
                     "owner": None,
                     "members": 0,
                     "kind": "direct",
+                    "private": False,
                     "users": ["1", "2"],
                 },
             },
@@ -262,4 +270,6 @@ def test_every_error_code_has_an_exception_class() -> None:
         "internal",
         "quota_exceeded",
         "no_such_message",
+        "banned",
+        "muted",
     ]

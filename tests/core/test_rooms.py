@@ -25,6 +25,7 @@ async def test_auto_create_makes_the_room_on_join_and_deletes_it_after_the_last_
             "owner": None,
             "members": 1,
             "kind": "group",
+            "private": False,
         }
         await bob.call("join", room="pop-up")
         created = watcher.events("room")
@@ -43,6 +44,7 @@ async def test_auto_create_makes_the_room_on_join_and_deletes_it_after_the_last_
                     "owner": None,
                     "members": 0,
                     "kind": "group",
+                    "private": False,
                 },
             }
         ]
@@ -84,7 +86,14 @@ async def test_delete_removes_members_who_get_room_deleted_and_no_leave(chat: Ch
     deleted = {
         "type": "room",
         "event": "deleted",
-        "room": {"name": "lobby", "title": "lobby", "owner": "1", "members": 0, "kind": "group"},
+        "room": {
+            "name": "lobby",
+            "title": "lobby",
+            "owner": "1",
+            "members": 0,
+            "kind": "group",
+            "private": False,
+        },
     }
     for client in (alice, bob, bob2):
         assert client.events() == [deleted]

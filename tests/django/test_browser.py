@@ -273,15 +273,17 @@ async def test_messages_beyond_text(site: Site, browser: object) -> None:
     await messages_beyond_text({"ann": site, "ben": site}, browser)
 
 
-async def messages_beyond_text(sites: dict[str, Site], browser: object) -> None:
-    """The scenario of :func:`test_messages_beyond_text`, each person on their own site (the
-    same one, or two processes of one board: ``tests/scale``)."""
+async def signed_up(
+    sites: dict[str, Site], browser: object
+) -> tuple[str, dict[str, str], dict[str, Page], list[str]]:
+    """A page for each person of ``sites`` (by first name), signed up on their site as
+    ``<name><tag>``, dialogs accepted: (tag, usernames, pages, the pages' errors so far)."""
     from playwright.async_api import Browser, Dialog, Error, expect
 
     assert isinstance(browser, Browser)
     expect.set_options(timeout=10_000)
     tag = secrets.token_hex(3)
-    names = {who: f"{who}{tag}" for who in ("ann", "ben")}
+    names = {who: f"{who}{tag}" for who in sites}
     pages: dict[str, Page] = {}
     errors: list[str] = []
 
@@ -300,6 +302,15 @@ async def messages_beyond_text(sites: dict[str, Site], browser: object) -> None:
         page.on("dialog", accept)
         pages[who] = page
         await sign_up(sites[who], page, names[who])
+    return tag, names, pages, errors
+
+
+async def messages_beyond_text(sites: dict[str, Site], browser: object) -> None:
+    """The scenario of :func:`test_messages_beyond_text`, each person on their own site (the
+    same one, or two processes of one board: ``tests/scale``)."""
+    from playwright.async_api import expect
+
+    tag, names, pages, errors = await signed_up(sites, browser)
     ann, ben = pages["ann"], pages["ben"]
 
     # Ann creates a room (she owns it, so she moderates it); both enter.
@@ -381,7 +392,7 @@ async def messages_beyond_text(sites: dict[str, Site], browser: object) -> None:
     # Unread: Ben's second tab shows the room list while his first is elsewhere; Ann writes
     # twice and the count goes up live; Ben views the room and it goes away in the other tab.
     home = await ben.context.new_page()
-    home.on("pageerror", functools.partial(record, "ben home"))
+    home.on("pageerror", lambda error: errors.append(f"ben home: {error}"))
     await home.add_init_script(FAKE_NOTIFICATIONS)
     await ben.goto("/people/")
     await home.goto("/")

@@ -75,12 +75,15 @@ def test_protocol_md_and_the_document_list_the_same_error_codes() -> None:
 
 SAMPLES: dict[str, Any] = {"room": "lobby", "text": "hi", "id": 1, "emoji": "+1", "to": "2"}
 SAMPLES["title"] = "Lobby"
+SAMPLES.update(user="2", role="moderator")
 
 
 @pytest.mark.parametrize("kind", sorted(COMMANDS))
 def test_each_command_type_is_parsed_into_its_class(kind: str) -> None:
     schema = document()["components"]["schemas"][f"command.{kind}"]
     frame = {name: SAMPLES[name] for name in schema["required"] if name != "type"}
+    if kind == "update_room":  # a title or private: either one is required
+        frame["private"] = True
     command = decode(json.dumps({"type": kind, **frame}), 16_384)
     assert not isinstance(command, Rejected)
     assert type(command) is COMMANDS[kind]

@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).parent
 HOST = "127.0.0.1"
 PACKAGES = ("chatcore", "chatcore_starlette", "chatcore_django")
-MIGRATIONS = ["0001_initial", "0002_room_rules", "0003_message_model"]
+MIGRATIONS = ["0001_initial", "0002_room_rules", "0003_message_model", "0004_moderation"]
 README_BLOCK = re.compile(r"^```python\n(.*?)^```", re.MULTILINE | re.DOTALL)
 
 

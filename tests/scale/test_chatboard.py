@@ -207,3 +207,16 @@ async def test_the_message_model_in_chromium_across_both_boards(two_boards: list
 
     async with chromium() as browser:
         await messages_beyond_text({"ann": two_boards[0], "ben": two_boards[1]}, browser)
+
+
+@pytest.mark.browser
+async def test_moderation_in_chromium_across_both_boards(two_boards: list[Site]) -> None:
+    """ChatBoard's moderation in headless Chromium: Ann (board one) mutes, kicks and bans Ben
+    (board two), whose connections there are put out; a private room hidden from Cat (board
+    two) until invited; a block refusing Ben's private message across the boards."""
+    from tests.django.test_browser_moderation import moderation_scenario
+    from tests.helpers import chromium
+
+    sites = {"ann": two_boards[0], "ben": two_boards[1], "cat": two_boards[1]}
+    async with chromium() as browser:
+        await moderation_scenario(sites, browser)

@@ -404,3 +404,46 @@ async def test_a_dropped_client_gets_the_changes_made_while_it_was_away(
     kinds = [e["change"] for e in seen if e["type"] == "message_changed"]
     assert kinds[-4:] == ["edited", "reactions", "deleted", "edited"]
     assert alice.joined == {"chat-changes": sent[-1]}
+
+
+@pytest.mark.anyio
+async def test_moderation_with_the_python_client(connect: Callable[..., Any]) -> None:
+    alice: ChatClient = await connect("Alice")
+    bob: ChatClient = await connect("Bob")
+    await alice.create_room("chat-mod")
+    await alice.join("chat-mod")
+    joined = await bob.join("chat-mod")
+    assert (joined["role"], joined["moderators"]) == ("member", [])
+    await alice.set_role("chat-mod", "bob", "moderator")
+    await until(bob, "moderation", lambda e: e["action"] == "set_role")
+    await alice.set_role("chat-mod", "bob", "member")
+    await alice.mute("chat-mod", "bob", reason="caps")
+    await until(bob, "moderation", lambda e: e["action"] == "mute")
+    with pytest.raises(ReplyError) as muted:
+        await bob.send("chat-mod", "HI")
+    assert muted.value.code == "muted"
+    await alice.unmute("chat-mod", "bob")
+    await alice.ban("chat-mod", "bob", until=int(time.time() * 1000) + 3_600_000, reason="spam")
+    kicked, _ = await until(bob, "kicked")
+    assert (kicked["room"], kicked["by"], kicked["reason"]) == ("chat-mod", "alice", "spam")
+    assert "chat-mod" not in bob.joined
+    with pytest.raises(ReplyError) as banned:
+        await bob.join("chat-mod")
+    assert banned.value.code == "banned"
+    await alice.unban("chat-mod", "bob")
+    log = await alice.audit("chat-mod", limit=2)
+    assert [(e["action"], e["user"]) for e in log["entries"]] == [("unban", "bob"), ("ban", "bob")]
+    assert log["more"] is True
+    club = await alice.create_room("chat-club", private=True)
+    assert club["private"] is True
+    await alice.invite("chat-club", "bob")
+    await bob.join("chat-club")
+    assert (await alice.update_room("chat-club", private=False))["private"] is False
+    assert await alice.block("bob") == ["bob"]
+    with pytest.raises(ReplyError) as refused:
+        await bob.send_private("alice", "hi")
+    assert refused.value.code == "forbidden"
+    assert await alice.unblock("bob") == []
+    assert await alice.blocks() == []
+    await alice.kick("chat-club", "bob")
+    await until(bob, "kicked")

@@ -49,10 +49,17 @@ def room(request: HttpRequest, name: str) -> HttpResponse:
     if found.kind == Room.Kind.DIRECT:
         other_id = found.user_b if found.user_a == user_id else found.user_a
         other = get_user_model().objects.filter(pk=other_id).first()
+    people: list[dict[str, str]] = []
+    if found.private:  # for the invite box (shown to the room's moderators)
+        users = get_user_model().objects.filter(is_active=True).exclude(pk=request.user.pk)
+        people = [
+            {"id": str(user.pk), "username": user.get_username()}
+            for user in users.order_by("username")
+        ]
     return render(
         request,
         "board/room.html",
-        {"room": found, "other": other and profile_of(other)},
+        {"room": found, "other": other and profile_of(other), "people": people},
     )
 
 

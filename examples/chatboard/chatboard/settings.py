@@ -120,6 +120,8 @@ SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = not DEBUG and _flag("HTTPS")
 
 CHATCORE = {
     "USER": "board.chat.chat_user",
+    # The site's staff (is_staff) moderate every room: kick, ban, mute, appoint moderators.
+    "POLICY": "chatcore_django.policy.StaffPolicy",
     # Set for several server processes: they share rooms, presence and fan-out through Redis.
     "REDIS_URL": os.environ.get("CHATCORE_REDIS_URL") or None,
     "REDIS_PREFIX": os.environ.get("CHATCORE_REDIS_PREFIX") or "chatboard:",

@@ -24,6 +24,7 @@ __all__ = (
     "Departed",
     "Effect",
     "Envelope",
+    "Moderated",
     "RoomRemoved",
     "Target",
     "ToRoom",
@@ -101,7 +102,18 @@ class Departed:
     room: str
 
 
-Effect = RoomRemoved | UserChanged | UserKicked | Departed
+@attrs.frozen
+class Moderated:
+    """The target user was put out of ``room`` (``action`` ``kick`` or ``ban``: their local
+    connections leave it), or muted in it until ``until`` (``mute``; None: for ever), or no
+    longer (``unmute``)."""
+
+    room: str
+    action: Literal["kick", "ban", "mute", "unmute"]
+    until: int | None = None
+
+
+Effect = RoomRemoved | UserChanged | UserKicked | Departed | Moderated
 
 
 @attrs.frozen

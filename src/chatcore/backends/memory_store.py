@@ -19,6 +19,7 @@ import attrs
 from ..wire.errors import NoSuchMessage, NoSuchRoom, RoomExists
 from ..wire.limits import Limits
 from ..wire.values import ChangeKind, Message, Room, User
+from ._memory_moderation import MemoryModeration
 from .store import UNREAD_CAP, Appended, Change, ChangePage, HistoryPage, Reading
 
 __all__ = ("MESSAGE_OVERHEAD", "MemoryStore", "message_cost")
@@ -91,7 +92,7 @@ class _RoomLog:
 _DEFAULTS = Limits()
 
 
-class MemoryStore:
+class MemoryStore(MemoryModeration):
     """A :class:`~chatcore.backends.store.Store` in memory, keeping ``history_size`` messages a room
     and ``history_bytes`` in all (see the module's doc)."""
 
@@ -105,6 +106,7 @@ class MemoryStore:
         *,
         history_bytes: int = _DEFAULTS.history_bytes,
     ) -> None:
+        super().__init__()
         self.history_size = history_size
         self.history_bytes = history_bytes
         self._client_ids = client_ids
@@ -137,6 +139,7 @@ class MemoryStore:
     async def delete_room(self, name: str) -> None:
         log = self._log(name)
         del self._rooms[name]
+        self._forget_moderation(name)
         log.gone = True
         self._bytes -= log.bytes
         self._count -= len(log.messages)

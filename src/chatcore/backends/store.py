@@ -36,6 +36,14 @@ to the rooms they have a mark in and to their direct rooms (mark 0 until they se
 that the user did not send and that are not deleted, counted up to :data:`UNREAD_CAP`.
 Deleting a room deletes its changes and marks.
 
+Moderation (docs/protocol.md, "Moderation"): per room, the moderators, and a ban and a mute
+per user (:class:`~chatcore.wire.moderation.Sanction`, kept as given: the server decides
+whether one is still active); the audit log, whose entries take ids 1, 2, 3, ... per room and
+come back newest first; per user, the users they block. A private room's invited users are
+its :attr:`Room.users <chatcore.wire.values.Room.users>`, changed by :meth:`update_access` in
+one atomic step. A room's moderation state (roles, sanctions, log) goes with the room when it
+is deleted; a room created again with the same name starts with none. Blocks are the users'.
+
 Any method may raise :class:`~chatcore.wire.errors.Unavailable` when the backend cannot be reached.
 """
 
@@ -46,6 +54,7 @@ from typing import Any, Protocol
 
 import attrs
 
+from ..wire.moderation import AuditEntry, AuditPage, Sanction, SanctionKind, Standing
 from ..wire.values import ChangeKind, Message, Room, User
 
 __all__ = ("UNREAD_CAP", "Appended", "Change", "ChangePage", "HistoryPage", "Reading", "Store")
@@ -169,4 +178,51 @@ class Store(Protocol):
 
     async def reading(self, user_id: str) -> dict[str, Reading]:
         """The rooms ``user_id`` belongs to, by name, with the mark and the unread count."""
+        ...
+
+    # moderation
+
+    async def standing(self, room: str, user_id: str) -> Standing:
+        """``user_id``'s role and sanctions in ``room`` (none for a room that does not exist)."""
+        ...
+
+    async def moderators(self, room: str) -> list[str]:
+        """The ids of the room's moderators, sorted."""
+        ...
+
+    async def set_moderator(self, room: str, user_id: str, on: bool) -> None:
+        """Make ``user_id`` a moderator of ``room``, or (``on`` False) a member again;
+        :class:`NoSuchRoom` for a missing room."""
+        ...
+
+    async def sanction(
+        self, room: str, kind: SanctionKind, user_id: str, sanction: Sanction | None
+    ) -> None:
+        """Set (replacing any) or, with None, lift ``user_id``'s ban or mute in ``room``;
+        :class:`NoSuchRoom` for a missing room."""
+        ...
+
+    async def update_access(
+        self, room: str, *, private: bool | None = None, invite: tuple[str, ...] = ()
+    ) -> Room:
+        """Make the room private or public (``private``; public forgets the invited users),
+        then add ``invite`` to a private room's users (those it has already are kept, in
+        order); the room as it is now. :class:`NoSuchRoom` for a missing room."""
+        ...
+
+    async def audit(self, entry: AuditEntry) -> AuditEntry:
+        """Log ``entry`` in its room with the room's next entry id (``entry.id`` is ignored);
+        the entry as logged. :class:`NoSuchRoom` for a missing room."""
+        ...
+
+    async def audit_log(self, room: str, *, limit: int, before: int | None = None) -> AuditPage:
+        """The newest ``limit`` entries with ``id < before``, newest first."""
+        ...
+
+    async def block(self, user_id: str, other: str, on: bool) -> None:
+        """``user_id`` blocks ``other`` (``on``), or no longer does."""
+        ...
+
+    async def blocked(self, user_id: str) -> list[str]:
+        """The users ``user_id`` blocks, sorted."""
         ...

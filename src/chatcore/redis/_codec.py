@@ -20,6 +20,7 @@ from ..backends.envelope import (
     Departed,
     Effect,
     Envelope,
+    Moderated,
     RoomRemoved,
     Target,
     ToRoom,
@@ -54,6 +55,8 @@ def encode_header(target: Target, ephemeral: bool = False, effect: Effect | None
         head.append(["kick", int(effect.code)])
     elif isinstance(effect, Departed):
         head.append(["dep", effect.room])
+    elif isinstance(effect, Moderated):
+        head.append(["mod", effect.room, effect.action, effect.until])
     return _json.encode(head)
 
 
@@ -109,6 +112,8 @@ def _decode_header(header: str) -> tuple[Target, bool, Effect | None]:
             effect = UserKicked(CloseCode(args[0]))
         elif tag == "dep":
             effect = Departed(args[0])
+        elif tag == "mod":
+            effect = Moderated(args[0], args[1], args[2])
         else:
             raise ValueError(f"unknown effect {tag!r}")
     return target, bool(ephemeral), effect

@@ -61,9 +61,15 @@ def encode_id(user_id: str) -> str:
 
 def encode_room(room: Room) -> str:
     """A room without its name and title (stored as hash fields of their own)."""
-    return _json.encode(
-        {"owner": room.owner, "kind": room.kind.value, "users": list(room.users), "auto": room.auto}
-    )
+    meta: dict[str, Any] = {
+        "owner": room.owner,
+        "kind": room.kind.value,
+        "users": list(room.users),
+        "auto": room.auto,
+    }
+    if room.private:
+        meta["private"] = True
+    return _json.encode(meta)
 
 
 def decode_room(name: str, data: str, title: str | None) -> Room:
@@ -75,6 +81,7 @@ def decode_room(name: str, data: str, title: str | None) -> Room:
         kind=RoomKind(meta["kind"]),
         users=tuple(meta["users"]),
         auto=meta["auto"],
+        private=meta.get("private", False),
     )
 
 

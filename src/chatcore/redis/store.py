@@ -43,6 +43,7 @@ from ..wire.values import ChangeKind, Message, Room, User
 from . import _scripts, _stored
 from ._client import resolve_url, unavailable
 from ._codec import encode_envelope, encode_header, message_envelope_template
+from ._moderation import RedisModeration
 from ._wire import make_wire
 from .broker import RedisBroker
 
@@ -52,7 +53,7 @@ __all__ = ("RedisStore",)
 _CACHED_ROOMS = 4_096
 
 
-class RedisStore:
+class RedisStore(RedisModeration):
     """A :class:`~chatcore.backends.store.Store` in Redis, keeping ``history_size`` messages a room.
 
     ``url`` defaults to ``$CHATCORE_REDIS_URL`` (or the broker's); keys start with ``prefix``.
@@ -148,6 +149,7 @@ class RedisStore:
         self._forget(name)
         if not deleted:
             raise NoSuchRoom(field="room")
+        await self._forget_moderation(name)
 
     def _cache_valid(self) -> bool:
         return self._cached and self.broker is not None and self.broker.listening
@@ -165,7 +167,9 @@ class RedisStore:
         rooms = [
             _stored.decode_room(flat[i], flat[i + 1], flat[i + 2]) for i in range(0, len(flat), 3)
         ]
-        return sorted(rooms, key=lambda room: room.name)
+        return sorted(
+            (room for room in rooms if room.visible_to(user_id)), key=lambda room: room.name
+        )
 
     async def append(
         self,

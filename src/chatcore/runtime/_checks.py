@@ -103,6 +103,7 @@ async def sendable_room(runtime: Runtime, session: Session, name: str, text: str
     room = await member_room(runtime, session, name)
     if not await runtime.policy.can_send(session.user, room):
         raise Forbidden("you may not write in this room", field="room")
+    await runtime.moderation.check_send(session, room)
     check_text(text, runtime.limits.max_text)
 
 
@@ -168,6 +169,7 @@ async def editable(runtime: Runtime, session: Session, name: str, message_id: in
     room = await message_room(runtime, session, name)
     if not await runtime.policy.can_send(session.user, room):
         raise Forbidden("you may not write in this room", field="room")
+    runtime.moderation.check_not_muted(session, name)
     message = await runtime.get_message(name, message_id)
     if message.sender.id != session.user.id:
         raise Forbidden("only its author may edit a message", field="id")
@@ -176,10 +178,10 @@ async def editable(runtime: Runtime, session: Session, name: str, message_id: in
 
 async def deletable(runtime: Runtime, session: Session, name: str, message_id: int) -> Message:
     """The message ``session``'s user may delete: their own, or any if they moderate the
-    room (``Policy.can_moderate``: by default, its owner)."""
+    room (its owner, its moderators, and whom ``Policy.can_moderate`` names)."""
     room = await message_room(runtime, session, name)
     message = await runtime.get_message(name, message_id)
-    if message.sender.id != session.user.id and not await runtime.policy.can_moderate(
+    if message.sender.id != session.user.id and not await runtime.moderation.may_moderate(
         session.user, room
     ):
         raise Forbidden("only its author or a moderator may delete a message", field="id")
@@ -192,6 +194,7 @@ async def reactable(runtime: Runtime, session: Session, name: str) -> None:
     room = await message_room(runtime, session, name)
     if not await runtime.policy.can_send(session.user, room):
         raise Forbidden("you may not react in this room", field="room")
+    runtime.moderation.check_not_muted(session, name)
     limits = runtime.limits
     now = runtime.clock.now()
     if session.reacting is None:

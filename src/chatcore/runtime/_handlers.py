@@ -15,7 +15,7 @@ import attrs
 
 from ..backends.store import Change
 from ..wire import commands as c
-from ..wire.errors import InvalidField
+from ..wire.errors import ClientError, InvalidField
 from ..wire.events import MessageChanged
 from ..wire.limits import Limits
 from ..wire.protocol import encode, frame_size, wire_size
@@ -85,7 +85,13 @@ def _oldest_fitting(limits: Limits, changes: Sequence[Change]) -> tuple[tuple[st
 @_handles(c.Join)
 async def _join(runtime: Runtime, session: Session, cmd: c.Join) -> Result:
     room = await check.joinable_room(runtime, session, cmd.room)
+    admission = await runtime.moderation.admit(session, room)
     joining = await runtime.join(session, room, cmd.since)
+    try:
+        await runtime.moderation.confirm(session, room, admission)
+    except ClientError:
+        await runtime.leave(session, room.name)
+        raise
     limits = runtime.limits
     history, cut = _newest_fitting(limits, joining.history.messages)
     # The changes made since follow the reply as ``message_changed`` events, in order.
@@ -98,6 +104,7 @@ async def _join(runtime: Runtime, session: Session, cmd: c.Join) -> Result:
         # newest messages, and the client asks ``history`` for older ones.
         "gap": joining.gap or ((cut or cut_changes) and cmd.since is not None),
         "read": joining.read,
+        **admission.to_wire(),
     }
     if joining.seen is not None:
         fields["seen"] = joining.seen
@@ -187,6 +194,7 @@ async def _send_private(runtime: Runtime, session: Session, cmd: c.SendPrivate) 
     to = await check.recipient(
         runtime, session.user, cmd.to, "you cannot send a private message to yourself"
     )
+    await runtime.moderation.check_not_blocked(session.user, to.id)
     event = await runtime.send_private(session.user, to, text, cmd.room)
     return {"id": event.id}
 
@@ -194,6 +202,7 @@ async def _send_private(runtime: Runtime, session: Session, cmd: c.SendPrivate) 
 @_handles(c.Typing)
 async def _typing(runtime: Runtime, session: Session, cmd: c.Typing) -> Result:
     await check.in_room(runtime, session, cmd.room)
+    runtime.moderation.check_not_muted(session, cmd.room)
     await runtime.typing(session, cmd.room)
     return {}
 
@@ -213,15 +222,21 @@ async def _rooms(runtime: Runtime, session: Session, cmd: c.ListRooms) -> Result
 async def _create_room(runtime: Runtime, session: Session, cmd: c.CreateRoom) -> Result:
     title = check_title(cmd.title) if cmd.title is not None else None
     await check.may_create(runtime, session.user, cmd.room)
-    room = await runtime.create_room(cmd.room, title, owner=session.user)
+    if cmd.private:
+        room = await runtime.create_room(cmd.room, title, owner=session.user, private=True)
+    else:
+        room = await runtime.create_room(cmd.room, title, owner=session.user)
     return {"room": await runtime.room_wire(room)}
 
 
 @_handles(c.UpdateRoom)
 async def _update_room(runtime: Runtime, session: Session, cmd: c.UpdateRoom) -> Result:
-    title = check_title(cmd.title)
-    await check.managed_room(runtime, session, cmd.room)
-    room = await runtime.update_room(cmd.room, title)
+    title = check_title(cmd.title) if cmd.title is not None else None
+    room = await check.managed_room(runtime, session, cmd.room)
+    if title is not None:
+        room = await runtime.update_room(cmd.room, title)
+    if cmd.private is not None:
+        room = await runtime.set_private(cmd.room, cmd.private)
     return {"room": await runtime.room_wire(room)}
 
 
@@ -262,3 +277,7 @@ async def _history(runtime: Runtime, session: Session, cmd: c.History) -> Result
 @_handles(c.Ping)
 async def _ping(runtime: Runtime, session: Session, cmd: c.Ping) -> Result:
     return {}
+
+
+# The moderation commands register themselves here.
+from . import _moderation_handlers  # noqa: E402, F401

@@ -58,7 +58,9 @@ class Rooms:
             raise NoSuchRoom(field="room")
         return room
 
-    async def create(self, name: str, title: str | None, owner: User | None, quota: bool) -> Room:
+    async def create(
+        self, name: str, title: str | None, owner: User | None, quota: bool, private: bool = False
+    ) -> Room:
         check_room_name(name)
         if name.startswith(DIRECT_PREFIX):
             raise InvalidField(
@@ -66,6 +68,14 @@ class Rooms:
             )
         title = check_title(title) if title else name
         room = Room(name=name, title=title, owner=owner.id if owner else None)
+        if private:
+            room = Room(
+                name=name,
+                title=title,
+                owner=room.owner,
+                private=True,
+                users=(owner.id,) if owner else (),
+            )
         if owner is not None and quota:
             async with self._quotas.creating(owner, self._store, owned=True):
                 await self._store.create_room(room)
@@ -142,8 +152,9 @@ class Rooms:
         broker = self._broker
         members = 0 if event == "deleted" else (await broker.counts([room.name]))[room.name]
         frame = encode(RoomEvent(event=event, room=room, members=members))
-        if room.is_direct:
-            for user_id in room.users:
+        if room.is_direct or room.private:
+            # (A private room's users are those invited; its owner is one of them.)
+            for user_id in dict.fromkeys((*room.users, *([room.owner] if room.owner else []))):
                 await broker.publish(Envelope(ToUser(user_id), frame, effect=effect))
             if effect is not None:
                 await broker.publish(Envelope(ToRoom(room.name), None, effect=effect))

@@ -91,6 +91,11 @@ class Session:
     follows_unread: bool = False
     #: ``react``/``unreact`` bucket, made on the first one.
     reacting: TokenBucket | None = None
+    #: Rooms its user is muted in, and until when (None: for ever); see ``_moderation``.
+    mutes: dict[str, int | None] = attrs.Factory(dict)
+    #: Counts the moderation effects applied to it (a join's read of the mutes is kept only
+    #: if none came meanwhile).
+    moderated: int = 0
 
 
 class _LocalRoom:

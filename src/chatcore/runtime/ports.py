@@ -23,6 +23,7 @@ from ..policy import Policy
 from ..wire.events import PrivateEvent
 from ..wire.limits import Limits
 from ..wire.values import Message, Room, User
+from ._moderation import Moderation
 from .hub import Session
 
 __all__ = ("Joining", "Runtime")
@@ -55,6 +56,11 @@ class Runtime(Protocol):
     @property
     def policy(self) -> Policy: ...
 
+    @property
+    def moderation(self) -> Moderation:
+        """Ranks, the moderation checks and actions (``_moderation``)."""
+        ...
+
     # the connection's own machinery
 
     @property
@@ -84,10 +90,18 @@ class Runtime(Protocol):
     async def create_auto_room(self, name: str, creator: User) -> Room | None: ...
 
     async def create_room(
-        self, name: str, title: str | None = None, owner: User | None = None, *, quota: bool = True
+        self,
+        name: str,
+        title: str | None = None,
+        owner: User | None = None,
+        *,
+        quota: bool = True,
+        private: bool = False,
     ) -> Room: ...
 
     async def update_room(self, name: str, title: str) -> Room: ...
+
+    async def set_private(self, name: str, private: bool) -> Room: ...
 
     async def delete_room(self, name: str) -> None: ...
 

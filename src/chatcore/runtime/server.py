@@ -26,7 +26,16 @@ from anyio.abc import TaskGroup
 from .. import metrics
 from ..backends.broker import Broker
 from ..backends.directory import Directory, MemoryDirectory
-from ..backends.envelope import Departed, Envelope, Target, ToRoom, ToUser, UserChanged, UserKicked
+from ..backends.envelope import (
+    Departed,
+    Envelope,
+    Moderated,
+    Target,
+    ToRoom,
+    ToUser,
+    UserChanged,
+    UserKicked,
+)
 from ..backends.memory_broker import MemoryBroker
 from ..backends.memory_store import MemoryStore
 from ..backends.store import Appended, HistoryPage, Store
@@ -43,6 +52,7 @@ from ..wire.errors import (
 )
 from ..wire.events import Event, PresenceEvent, PrivateEvent, TypingEvent, Welcome
 from ..wire.limits import Limits
+from ..wire.moderation import AuditPage
 from ..wire.protocol import encode
 from ..wire.values import (
     DIRECT_PREFIX,
@@ -59,6 +69,7 @@ from ._auto_rooms import AutoRooms
 from ._joins import Joins
 from ._leave_timers import LeaveTimers
 from ._messages import KEEP, Messages
+from ._moderation import Moderation
 from ._quotas import RoomQuotas
 from ._rooms import Rooms
 from ._spawn import Spawner
@@ -114,6 +125,15 @@ class ChatServer:
         self._timers = LeaveTimers(self.clock, self._joins.depart)
         self._messages = Messages(
             self.store, self.broker, self._posting, self.limits, self.clock, self.spawn
+        )
+        self.moderation = Moderation(
+            self.store,
+            self.broker,
+            self.policy,
+            self.clock,
+            self.limits,
+            self.find_user,
+            self._joins.depart,
         )
 
     # lifecycle
@@ -264,11 +284,13 @@ class ChatServer:
         owner: User | None = None,
         *,
         quota: bool = True,
+        private: bool = False,
     ) -> Room:
         """Create and announce a group room. A room with an ``owner`` counts against the
         owner's quotas (``rooms_per_user``, ``rooms_per_hour``) unless ``quota`` is False;
-        past one it raises :class:`QuotaExceeded`."""
-        return await self._rooms.create(name, title, owner, quota)
+        past one it raises :class:`QuotaExceeded`. A ``private`` room is seen by its owner
+        and the users invited to it only."""
+        return await self._rooms.create(name, title, owner, quota, private)
 
     async def update_room(self, name: str, title: str) -> Room:
         """Rename the room ``name`` and announce it."""
@@ -277,6 +299,13 @@ class ChatServer:
     async def delete_room(self, name: str) -> None:
         """Delete the room ``name`` and its history; its members are removed from it."""
         await self._rooms.delete(name)
+
+    async def set_private(self, name: str, private: bool) -> Room:
+        """Make the room ``name`` private (its owner and the users present now are invited)
+        or public, and announce it."""
+        room = await self.moderation.set_private(await self._rooms.get(name), private)
+        await self._rooms.announce("updated", room)
+        return room
 
     async def list_rooms(self, user: User) -> list[dict[str, object]]:
         """The rooms ``user`` can see, in wire form."""
@@ -452,6 +481,70 @@ class ChatServer:
         """Close every connection of ``user_id``, in every process (for example at logout)."""
         await self.broker.publish(Envelope(ToUser(user_id), None, effect=UserKicked(code)))
 
+    # moderation (docs/protocol.md, "Moderation"): full authority; ``by`` is who acts
+
+    async def set_role(self, room: str, user_id: str, role: str, *, by: str) -> None:
+        """Make ``user_id`` a ``"moderator"`` of ``room``, or a ``"member"`` again."""
+        await self.moderation.set_role(await self._rooms.get(room), user_id, role, by)
+
+    async def kick(self, room: str, user_id: str, *, by: str, reason: str | None = None) -> None:
+        """Put ``user_id``'s connections out of ``room`` (in every process); they get
+        ``kicked`` and may join again."""
+        await self.moderation.kick(await self._rooms.get(room), user_id, by, reason)
+
+    async def ban(
+        self,
+        room: str,
+        user_id: str,
+        *,
+        by: str,
+        until: int | None = None,
+        reason: str | None = None,
+    ) -> None:
+        """Kick ``user_id`` and refuse their ``join`` (``banned``) until ``until`` (ms; None:
+        for ever). Stored: it holds in every process and after a restart."""
+        await self.moderation.ban(await self._rooms.get(room), user_id, by, until, reason)
+
+    async def unban(self, room: str, user_id: str, *, by: str) -> None:
+        await self.moderation.unban(await self._rooms.get(room), user_id, by)
+
+    async def mute(
+        self,
+        room: str,
+        user_id: str,
+        *,
+        by: str,
+        until: int | None = None,
+        reason: str | None = None,
+    ) -> None:
+        """Refuse ``user_id``'s writing in ``room`` (``muted``) until ``until`` (None: for
+        ever); they still read."""
+        await self.moderation.mute(await self._rooms.get(room), user_id, by, until, reason)
+
+    async def unmute(self, room: str, user_id: str, *, by: str) -> None:
+        await self.moderation.unmute(await self._rooms.get(room), user_id, by)
+
+    async def invite(self, room: str, user_id: str, *, by: str) -> Room:
+        """Let ``user_id`` see and join the private ``room``; they get a ``room`` event."""
+        return await self.moderation.invite(await self._rooms.get(room), user_id, by)
+
+    async def block(self, user_id: str, other: str) -> list[str]:
+        """``user_id`` refuses ``other``'s private and direct messages; whom they block now."""
+        return await self.moderation.block(user_id, other, True)
+
+    async def unblock(self, user_id: str, other: str) -> list[str]:
+        return await self.moderation.block(user_id, other, False)
+
+    async def blocked(self, user_id: str) -> list[str]:
+        """The users ``user_id`` blocks."""
+        return await self.moderation.blocked(user_id)
+
+    async def audit_log(
+        self, room: str, *, limit: int = 100, before: int | None = None
+    ) -> AuditPage:
+        """The room's moderation log, newest first (entries with ``id < before``)."""
+        return await self.moderation.audit_log(room, limit=limit, before=before)
+
     # fan-out
 
     async def _publish(self, target: Target, event: Event, *, ephemeral: bool = False) -> None:
@@ -466,6 +559,10 @@ class ChatServer:
         for room in self.hub.deliver(envelope):
             if self._task_group is not None:
                 self._task_group.start_soon(self._unsubscribe_room, room)
+        if type(effect) is Moderated and type(envelope.target) is ToUser:
+            removed = self.moderation.apply(self.hub, envelope.target.user_id, effect)
+            if removed and self._spawner is not None:
+                self._spawner.start(self.moderation.after_removal, self.hub, effect.room, removed)
 
     async def _unsubscribe_room(self, room: str) -> None:
         # The room may have been created and joined again before this task ran.

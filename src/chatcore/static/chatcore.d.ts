@@ -25,6 +25,8 @@ export interface Room {
   /** Users present in the room now. */
   members: number;
   kind: "group" | "direct";
+  /** Seen by its owner and invited users only. */
+  private: boolean;
   /** A direct room's two user ids. */
   users?: string[];
   /** The user's read mark: the id of the last message read. */
@@ -86,7 +88,9 @@ export type ServerErrorCode =
   | "recipient_unavailable"
   | "unavailable"
   | "internal"
-  | "quota_exceeded";
+  | "quota_exceeded"
+  | "banned"
+  | "muted";
 
 /** The client's own error codes: no reply in time, the socket lost, `close()` called. */
 export type ClientErrorCode = "timeout" | "connection_lost" | "closed";
@@ -168,6 +172,43 @@ export interface RoomFrame {
   room: Room;
 }
 
+/** You were put out of `room` (kicked or banned) by user `by`. */
+export interface KickedFrame {
+  type: "kicked";
+  room: string;
+  by: string;
+  reason?: string;
+}
+
+export type ModerationAction = "kick" | "ban" | "unban" | "mute" | "unmute" | "set_role" | "invite";
+
+/** A moderation action: for the room's owner and moderators, and the user concerned. */
+export interface ModerationFrame {
+  type: "moderation";
+  room: string;
+  action: ModerationAction;
+  user: string;
+  by: string;
+  /** When a ban or mute ends (ms since the epoch); absent: never. */
+  until?: number;
+  reason?: string;
+  /** For `set_role`. */
+  role?: "moderator" | "member";
+}
+
+/** One entry of a room's moderation log. */
+export interface AuditEntry {
+  id: number;
+  room: string;
+  action: ModerationAction;
+  user: string;
+  by: string;
+  ts: number;
+  until?: number;
+  reason?: string;
+  role?: "moderator" | "member";
+}
+
 /** A frame of a type this version of the types does not name. */
 export interface OtherFrame {
   type: string;
@@ -230,6 +271,8 @@ export interface ChatEvents {
   presence: PresenceFrame;
   typing: TypingFrame;
   room: RoomFrame;
+  kicked: KickedFrame;
+  moderation: ModerationFrame;
   error: ChatErrorEvent;
   open: OpenEvent;
   close: CloseInfo;
@@ -250,6 +293,10 @@ export interface JoinResult {
   read: number;
   /** The other user's read mark, in a direct room. */
   seen?: number;
+  /** Your rank in the room: who may moderate. */
+  role: "owner" | "staff" | "moderator" | "member";
+  /** The room's moderators' ids. */
+  moderators: string[];
 }
 
 export interface HistoryResult {
@@ -292,8 +339,14 @@ export interface Commands {
     fields: { watch?: boolean | undefined; unread?: boolean | undefined };
     result: { rooms: Room[] };
   };
-  create_room: { fields: { room: string; title?: string | undefined }; result: { room: Room } };
-  update_room: { fields: { room: string; title: string }; result: { room: Room } };
+  create_room: {
+    fields: { room: string; title?: string | undefined; private?: boolean | undefined };
+    result: { room: Room };
+  };
+  update_room: {
+    fields: { room: string; title?: string | undefined; private?: boolean | undefined };
+    result: { room: Room };
+  };
   delete_room: { fields: { room: string }; result: Empty };
   direct: { fields: { to: string }; result: { room: Room } };
   members: { fields: { room: string }; result: { members: User[] } };
@@ -302,6 +355,29 @@ export interface Commands {
     result: HistoryResult;
   };
   ping: { fields: Empty; result: Empty };
+  set_role: { fields: { room: string; user: string; role: "moderator" | "member" }; result: Empty };
+  kick: { fields: { room: string; user: string; reason?: string | undefined }; result: Empty };
+  ban: { fields: Sanction; result: Empty };
+  unban: { fields: { room: string; user: string }; result: Empty };
+  mute: { fields: Sanction; result: Empty };
+  unmute: { fields: { room: string; user: string }; result: Empty };
+  invite: { fields: { room: string; user: string }; result: Empty };
+  audit: {
+    fields: { room: string; before?: number | undefined; limit?: number | undefined };
+    result: { entries: AuditEntry[]; more: boolean };
+  };
+  block: { fields: { user: string }; result: { blocked: string[] } };
+  unblock: { fields: { user: string }; result: { blocked: string[] } };
+  blocks: { fields: Empty; result: { blocked: string[] } };
+}
+
+/** The fields of `ban` and `mute`. */
+interface Sanction {
+  room: string;
+  user: string;
+  /** When it ends, in ms since the epoch; absent: never. */
+  until?: number | undefined;
+  reason?: string | undefined;
 }
 
 /** The `ok` frame answering command `K`. */
@@ -394,8 +470,9 @@ export declare class ChatClient {
   sendPrivate(to: string, text: string, room?: string): Promise<number>;
   typing(room: string): Promise<void>;
   rooms(options?: { watch?: boolean | undefined; unread?: boolean | undefined }): Promise<Room[]>;
-  createRoom(room: string, title?: string): Promise<Room>;
-  updateRoom(room: string, title: string): Promise<Room>;
+  createRoom(room: string, title?: string, options?: { private?: boolean | undefined }): Promise<Room>;
+  /** Rename (`title`; null keeps it) and/or make it private or public. */
+  updateRoom(room: string, title: string | null, options?: { private?: boolean | undefined }): Promise<Room>;
   deleteRoom(room: string): Promise<void>;
   /** The direct room with user `to`. */
   direct(to: string): Promise<Room>;
@@ -403,4 +480,16 @@ export declare class ChatClient {
   /** A page of older messages (`id < before`). */
   history(room: string, options?: { before?: number | undefined; limit?: number | undefined }): Promise<Reply<"history">>;
   ping(): Promise<Reply<"ping">>;
+  setRole(room: string, user: string, role: "moderator" | "member"): Promise<void>;
+  kick(room: string, user: string, options?: { reason?: string | undefined }): Promise<void>;
+  ban(room: string, user: string, options?: { until?: number | null | undefined; reason?: string | undefined }): Promise<void>;
+  unban(room: string, user: string): Promise<void>;
+  mute(room: string, user: string, options?: { until?: number | null | undefined; reason?: string | undefined }): Promise<void>;
+  unmute(room: string, user: string): Promise<void>;
+  invite(room: string, user: string): Promise<void>;
+  audit(room: string, options?: { before?: number | undefined; limit?: number | undefined }): Promise<Reply<"audit">>;
+  /** Resolves with the users you block. */
+  block(user: string): Promise<string[]>;
+  unblock(user: string): Promise<string[]>;
+  blocks(): Promise<string[]>;
 }

@@ -18,6 +18,13 @@
 const FINAL_CLOSE_CODES = new Set([1008, 4401]);
 
 /** An error reply from the server: `code` is the wire's stable error code. */
+function sanction(room, user, until, reason) {
+  const fields = { room, user };
+  if (until !== undefined && until !== null) fields.until = until;
+  if (reason) fields.reason = reason;
+  return fields;
+}
+
 export class ChatError extends Error {
   constructor(frame) {
     super(frame.message || frame.code);
@@ -200,12 +207,18 @@ export class ChatClient {
     return (await this.request("rooms", fields)).rooms;
   }
 
-  async createRoom(room, title) {
-    return (await this.request("create_room", title ? { room, title } : { room })).room;
+  /** Create a room; `private: true` makes it seen by you and the users you invite only. */
+  async createRoom(room, title, { private: isPrivate } = {}) {
+    const fields = title ? { room, title } : { room };
+    if (isPrivate !== undefined) fields.private = isPrivate;
+    return (await this.request("create_room", fields)).room;
   }
 
-  async updateRoom(room, title) {
-    return (await this.request("update_room", { room, title })).room;
+  /** Rename a room (`title`, or null to keep it), and/or make it private or public. */
+  async updateRoom(room, title, { private: isPrivate } = {}) {
+    const fields = title ? { room, title } : { room };
+    if (isPrivate !== undefined) fields.private = isPrivate;
+    return (await this.request("update_room", fields)).room;
   }
 
   async deleteRoom(room) {
@@ -231,6 +244,63 @@ export class ChatClient {
 
   ping() {
     return this.request("ping");
+  }
+
+  // moderation (docs/protocol.md, "Moderation"); `until` is ms since the epoch
+
+  /** Make `user` a "moderator" of `room`, or a "member" again (the owner only). */
+  async setRole(room, user, role) {
+    await this.request("set_role", { room, user, role });
+  }
+
+  /** Put `user` out of `room` (they get `kicked` and may join again). */
+  async kick(room, user, { reason } = {}) {
+    await this.request("kick", reason ? { room, user, reason } : { room, user });
+  }
+
+  /** Kick `user` and refuse their join until `until` (absent: for ever). */
+  async ban(room, user, { until, reason } = {}) {
+    await this.request("ban", sanction(room, user, until, reason));
+  }
+
+  async unban(room, user) {
+    await this.request("unban", { room, user });
+  }
+
+  /** Refuse `user`'s writing in `room` until `until` (absent: for ever). */
+  async mute(room, user, { until, reason } = {}) {
+    await this.request("mute", sanction(room, user, until, reason));
+  }
+
+  async unmute(room, user) {
+    await this.request("unmute", { room, user });
+  }
+
+  /** Let `user` see and join the private `room`. */
+  async invite(room, user) {
+    await this.request("invite", { room, user });
+  }
+
+  /** The room's moderation log, newest first: {entries, more}. */
+  audit(room, { before, limit } = {}) {
+    const fields = { room };
+    if (before !== undefined) fields.before = before;
+    if (limit !== undefined) fields.limit = limit;
+    return this.request("audit", fields);
+  }
+
+  /** Refuse `user`'s private and direct messages; resolves with whom you block. */
+  async block(user) {
+    return (await this.request("block", { user })).blocked;
+  }
+
+  async unblock(user) {
+    return (await this.request("unblock", { user })).blocked;
+  }
+
+  /** The users you block. */
+  async blocks() {
+    return (await this.request("blocks")).blocked;
   }
 
   // internals
@@ -400,6 +470,9 @@ export class ChatClient {
       const held = this._joining.get(frame.room);
       if (held) held.push(frame);
       else this._deliver(frame);
+    } else if (frame.type === "kicked") {
+      this._rooms.delete(frame.room); // out of it: nothing to resume
+      this._emit("kicked", frame);
     } else if (frame.type === "room" && frame.event === "deleted") {
       this._rooms.delete(frame.room?.name); // its members were removed: nothing to resume
       this._emit("room", frame);

@@ -27,6 +27,7 @@ from . import commands as c
 from . import events as e
 from .errors import ErrorCode
 from .limits import Limits
+from .moderation import ACTIONS, MAX_REASON, ROLES, Rank
 from .protocol import _MAX_ID, _MAX_USER_ID, _PARSERS, MAX_REF
 from .values import (
     MAX_CLIENT_ID,
@@ -75,6 +76,17 @@ COMMANDS: dict[str, type] = {
     "members": c.Members,
     "history": c.History,
     "ping": c.Ping,
+    "set_role": c.SetRole,
+    "kick": c.Kick,
+    "ban": c.Ban,
+    "unban": c.Unban,
+    "mute": c.Mute,
+    "unmute": c.Unmute,
+    "invite": c.Invite,
+    "audit": c.Audit,
+    "block": c.Block,
+    "unblock": c.Unblock,
+    "blocks": c.Blocks,
 }
 
 #: The event class of each server frame ``type``.
@@ -87,6 +99,8 @@ EVENTS: dict[str, type] = {
     "presence": e.PresenceEvent,
     "typing": e.TypingEvent,
     "room": e.RoomEvent,
+    "kicked": e.KickedEvent,
+    "moderation": e.ModerationEvent,
     "ok": e.OkReply,
     "error": e.ErrorReply,
 }
@@ -146,6 +160,20 @@ FIELDS: dict[str, Schema] = {
         "visible; no control characters, bidi embeddings, overrides or isolates.",
     },
     "before": _ID,
+    "user": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": _MAX_USER_ID,
+        "description": "A user id.",
+    },
+    "role": {"type": "string", "enum": list(ROLES)},
+    "reason": {
+        "type": "string",
+        "minLength": 1,
+        "description": f"1-{MAX_REASON} characters after trimming, one of them visible.",
+    },
+    "until": {**_ID, "description": "When it ends, in ms since the epoch; absent: never."},
+    "private": _FLAG,
     "limit": {
         **_ID,
         "minimum": 1,
@@ -246,6 +274,7 @@ def value_schemas() -> dict[str, Schema]:
                     "maxItems": 2,
                     "description": "A direct room's two users.",
                 },
+                "private": {"type": "boolean", "description": "Seen by invited users only."},
             },
             "required": ["name", "title", "owner", "members", "kind"],
         },
@@ -263,6 +292,21 @@ def value_schemas() -> dict[str, Schema]:
             "required": ["count", "users"],
         },
         "Message": _message_fields(),
+        "AuditEntry": {
+            "type": "object",
+            "properties": {
+                "id": _MESSAGE_ID,
+                "room": _ref("RoomName"),
+                "action": {"enum": list(ACTIONS)},
+                "user": _ref("UserId"),
+                "by": _ref("UserId"),
+                "ts": {"type": "integer", "minimum": 0},
+                "until": _ID,
+                "reason": {"type": "string"},
+                "role": {"enum": list(ROLES)},
+            },
+            "required": ["id", "room", "action", "user", "by", "ts"],
+        },
         "Limits": {
             "type": "object",
             "properties": {name: {"type": "integer", "minimum": 0} for name in _DEFAULTS.to_wire()},
@@ -346,6 +390,24 @@ def event_schemas() -> dict[str, Schema]:
             {"event": {"enum": _literals(e.RoomEvent, "event")}, "room": _ref("Room")},
             ["event", "room"],
         ),
+        "kicked": _event(
+            "kicked",
+            {"room": room, "by": _ref("UserId"), "reason": {"type": "string"}},
+            ["room", "by"],
+        ),
+        "moderation": _event(
+            "moderation",
+            {
+                "room": room,
+                "action": {"enum": list(ACTIONS)},
+                "user": _ref("UserId"),
+                "by": _ref("UserId"),
+                "until": _ID,
+                "reason": {"type": "string"},
+                "role": {"enum": list(ROLES)},
+            },
+            ["room", "action", "user", "by"],
+        ),
         "ok": {
             **_event("ok", {"ref": FIELDS["ref"]}, ["ref"]),
             "additionalProperties": True,
@@ -387,6 +449,10 @@ def result_schemas() -> dict[str, Schema]:
         },
     }
     none: tuple[Schema, list[str]] = ({}, [])
+    blocked: tuple[Schema, list[str]] = (
+        {"blocked": {"type": "array", "items": _ref("UserId")}},
+        ["blocked"],
+    )
     results: dict[str, tuple[Schema, list[str]]] = {
         "join": (
             {
@@ -396,6 +462,8 @@ def result_schemas() -> dict[str, Schema]:
                 "gap": _FLAG,
                 "read": _ID,
                 "seen": {**_ID, "description": "In a direct room: the other user's mark."},
+                "role": {"enum": [rank.role for rank in Rank]},
+                "moderators": {"type": "array", "items": _ref("UserId")},
             },
             ["room", "members", "history", "gap", "read"],
         ),
@@ -416,6 +484,20 @@ def result_schemas() -> dict[str, Schema]:
         "members": ({"members": users}, ["members"]),
         "history": ({"messages": messages, "more": _FLAG}, ["messages", "more"]),
         "ping": none,
+        "set_role": none,
+        "kick": none,
+        "ban": none,
+        "unban": none,
+        "mute": none,
+        "unmute": none,
+        "invite": none,
+        "audit": (
+            {"entries": {"type": "array", "items": _ref("AuditEntry")}, "more": _FLAG},
+            ["entries", "more"],
+        ),
+        "block": blocked,
+        "unblock": blocked,
+        "blocks": blocked,
     }
     if sorted(results) != sorted(COMMANDS):
         raise AssertionError("every command needs the shape of its reply")

@@ -12,6 +12,10 @@ from typing import Any
 import attrs
 
 __all__ = (
+    "Audit",
+    "Ban",
+    "Block",
+    "Blocks",
     "Command",
     "CreateRoom",
     "DeleteMessage",
@@ -19,17 +23,24 @@ __all__ = (
     "Direct",
     "Edit",
     "History",
+    "Invite",
     "Join",
+    "Kick",
     "Leave",
     "ListRooms",
     "Members",
+    "Mute",
     "Ping",
     "React",
     "Read",
     "Ref",
     "Send",
     "SendPrivate",
+    "SetRole",
     "Typing",
+    "Unban",
+    "Unblock",
+    "Unmute",
     "Unreact",
     "UpdateRoom",
 )
@@ -126,13 +137,17 @@ class ListRooms:
 class CreateRoom:
     room: str
     title: str | None = None
+    private: bool | None = None
     ref: Ref = None
 
 
 @attrs.frozen(kw_only=True)
 class UpdateRoom:
+    """Rename the room, or make it private or public (at least one of the two)."""
+
     room: str
-    title: str
+    title: str | None = None
+    private: bool | None = None
     ref: Ref = None
 
 
@@ -167,6 +182,91 @@ class Ping:
     ref: Ref = None
 
 
+# moderation (docs/protocol.md, "Moderation")
+
+
+@attrs.frozen(kw_only=True)
+class SetRole:
+    room: str
+    user: str
+    role: str  # "moderator" or "member"
+    ref: Ref = None
+
+
+@attrs.frozen(kw_only=True)
+class Kick:
+    room: str
+    user: str
+    reason: str | None = None
+    ref: Ref = None
+
+
+@attrs.frozen(kw_only=True)
+class Ban:
+    room: str
+    user: str
+    until: int | None = None
+    reason: str | None = None
+    ref: Ref = None
+
+
+@attrs.frozen(kw_only=True)
+class Unban:
+    room: str
+    user: str
+    ref: Ref = None
+
+
+@attrs.frozen(kw_only=True)
+class Mute:
+    room: str
+    user: str
+    until: int | None = None
+    reason: str | None = None
+    ref: Ref = None
+
+
+@attrs.frozen(kw_only=True)
+class Unmute:
+    room: str
+    user: str
+    ref: Ref = None
+
+
+@attrs.frozen(kw_only=True)
+class Invite:
+    room: str
+    user: str
+    ref: Ref = None
+
+
+@attrs.frozen(kw_only=True)
+class Audit:
+    """The room's moderation log, newest first."""
+
+    room: str
+    before: int | None = None
+    limit: int | None = None
+    ref: Ref = None
+
+
+@attrs.frozen(kw_only=True)
+class Block:
+    user: str
+    ref: Ref = None
+
+
+@attrs.frozen(kw_only=True)
+class Unblock:
+    user: str
+    ref: Ref = None
+
+
+@attrs.frozen(kw_only=True)
+class Blocks:
+    ref: Ref = None
+
+
 Command = (
     Join
     | Leave
@@ -186,4 +286,15 @@ Command = (
     | React
     | Unreact
     | Read
+    | SetRole
+    | Kick
+    | Ban
+    | Unban
+    | Mute
+    | Unmute
+    | Invite
+    | Audit
+    | Block
+    | Unblock
+    | Blocks
 )

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 __all__ = (
     "BadFrame",
+    "Banned",
     "ChatError",
     "ClientError",
     "CloseCode",
@@ -19,6 +20,7 @@ __all__ = (
     "Forbidden",
     "InternalError",
     "InvalidField",
+    "Muted",
     "NoSuchMessage",
     "NoSuchRoom",
     "NoSuchUser",
@@ -68,6 +70,8 @@ class ErrorCode(enum.StrEnum):
     INTERNAL = "internal"
     QUOTA_EXCEEDED = "quota_exceeded"
     NO_SUCH_MESSAGE = "no_such_message"
+    BANNED = "banned"
+    MUTED = "muted"
 
 
 class ChatError(Exception):
@@ -161,6 +165,20 @@ class QuotaExceeded(ClientError):
 
     code = ErrorCode.QUOTA_EXCEEDED
     default_message = "a quota is used up"
+
+
+class Banned(ClientError):
+    """``join`` of a room the user is banned from (until the ban ends)."""
+
+    code = ErrorCode.BANNED
+    default_message = "you are banned from this room"
+
+
+class Muted(ClientError):
+    """Writing (``send``, ``edit``, ``react``, ``typing``) in a room the user is muted in."""
+
+    code = ErrorCode.MUTED
+    default_message = "you are muted in this room"
 
 
 class Unavailable(ClientError):

@@ -11,14 +11,17 @@ import attrs
 
 from .commands import Ref
 from .errors import ClientError
+from .moderation import AuditEntry
 from .values import ChangeKind, Message, Room, User
 
 __all__ = (
     "PROTOCOL_VERSION",
     "ErrorReply",
     "Event",
+    "KickedEvent",
     "MessageChanged",
     "MessageEvent",
+    "ModerationEvent",
     "OkReply",
     "PresenceEvent",
     "PrivateEvent",
@@ -135,6 +138,34 @@ class RoomEvent:
 
 
 @attrs.frozen(kw_only=True)
+class KickedEvent:
+    """The user was put out of ``room`` (kicked or banned) by user ``by``."""
+
+    room: str
+    by: str
+    reason: str | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        wire: dict[str, Any] = {"type": "kicked", "room": self.room, "by": self.by}
+        if self.reason is not None:
+            wire["reason"] = self.reason
+        return wire
+
+
+@attrs.frozen(kw_only=True)
+class ModerationEvent:
+    """A moderation action (the audit log's ``entry``), for the room's owner, its moderators
+    and the user concerned: the entry's fields but its ``id`` and ``ts``."""
+
+    entry: AuditEntry
+
+    def to_wire(self) -> dict[str, Any]:
+        wire = self.entry.to_wire()
+        del wire["id"], wire["ts"]
+        return {"type": "moderation", **wire}
+
+
+@attrs.frozen(kw_only=True)
 class OkReply:
     ref: Ref
     result: dict[str, Any] = attrs.field(factory=dict)
@@ -172,6 +203,8 @@ Event = (
     | PresenceEvent
     | TypingEvent
     | RoomEvent
+    | KickedEvent
+    | ModerationEvent
     | OkReply
     | ErrorReply
 )

@@ -81,6 +81,9 @@ class Limits:
     #: missing room with ``auto_create``): a token bucket that holds this many and refills at
     #: this rate, so a user may create them all at once, then one every ``3600 / n`` seconds.
     rooms_per_hour: int = attrs.field(default=20, validator=_positive)
+    #: Users present in one room at once (in every process); one more gets ``quota_exceeded``
+    #: on ``join``.
+    members_per_room: int = attrs.field(default=10_000, validator=_positive)
     #: Bytes of history the in-memory store keeps across all rooms (message text and client
     #: ids, plus a fixed overhead per message); past it, the oldest messages go first.
     history_bytes: int = attrs.field(default=64 * 1024 * 1024, validator=_positive)
@@ -96,6 +99,7 @@ class Limits:
             "connections_per_user",
             "rooms_per_user",
             "rooms_per_hour",
+            "members_per_room",
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")

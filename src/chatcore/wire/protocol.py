@@ -18,6 +18,7 @@ import attrs
 from . import commands as c
 from .errors import BadFrame, ClientError, InvalidField, TooLarge, UnknownType
 from .events import Event, MessageEvent
+from .moderation import ROLES, check_reason
 from .values import (
     MAX_EMOJI,
     Message,
@@ -313,6 +314,24 @@ def _text(f: _Fields, name: str) -> str:
     return value
 
 
+def _update_room(f: _Fields, ref: c.Ref) -> c.UpdateRoom:
+    private = f.flag("private")  # with it, the title may stay as it is
+    title = f.title(required=private is None)
+    return c.UpdateRoom(room=_room(f), title=title, private=private, ref=ref)
+
+
+def _role(f: _Fields) -> str:
+    role = f.text("role")
+    if role not in ROLES:
+        raise InvalidField("'role' is 'moderator' or 'member'", field="role")
+    return role
+
+
+def _reason(f: _Fields) -> str | None:
+    value = f.text("reason", required=False)
+    return None if value is None else check_reason(value)
+
+
 _Parser = Callable[[_Fields, c.Ref], c.Command]
 
 _PARSERS: dict[str, _Parser] = {
@@ -339,9 +358,9 @@ _PARSERS: dict[str, _Parser] = {
     "typing": lambda f, ref: c.Typing(room=_room(f), ref=ref),
     "rooms": lambda f, ref: c.ListRooms(watch=f.flag("watch"), unread=f.flag("unread"), ref=ref),
     "create_room": lambda f, ref: c.CreateRoom(
-        room=_room(f), title=f.title(required=False), ref=ref
+        room=_room(f), title=f.title(required=False), private=f.flag("private"), ref=ref
     ),
-    "update_room": lambda f, ref: c.UpdateRoom(room=_room(f), title=_title(f), ref=ref),
+    "update_room": _update_room,
     "delete_room": lambda f, ref: c.DeleteRoom(room=_room(f), ref=ref),
     "direct": lambda f, ref: c.Direct(to=f.user(), ref=ref),
     "members": lambda f, ref: c.Members(room=_room(f), ref=ref),
@@ -349,4 +368,24 @@ _PARSERS: dict[str, _Parser] = {
         room=_room(f), before=f.id("before"), limit=f.id("limit"), ref=ref
     ),
     "ping": lambda f, ref: c.Ping(ref=ref),
+    # moderation
+    "set_role": lambda f, ref: c.SetRole(
+        room=_room(f), user=f.user("user"), role=_role(f), ref=ref
+    ),
+    "kick": lambda f, ref: c.Kick(room=_room(f), user=f.user("user"), reason=_reason(f), ref=ref),
+    "ban": lambda f, ref: c.Ban(
+        room=_room(f), user=f.user("user"), until=f.id("until"), reason=_reason(f), ref=ref
+    ),
+    "unban": lambda f, ref: c.Unban(room=_room(f), user=f.user("user"), ref=ref),
+    "mute": lambda f, ref: c.Mute(
+        room=_room(f), user=f.user("user"), until=f.id("until"), reason=_reason(f), ref=ref
+    ),
+    "unmute": lambda f, ref: c.Unmute(room=_room(f), user=f.user("user"), ref=ref),
+    "invite": lambda f, ref: c.Invite(room=_room(f), user=f.user("user"), ref=ref),
+    "audit": lambda f, ref: c.Audit(
+        room=_room(f), before=f.id("before"), limit=f.id("limit"), ref=ref
+    ),
+    "block": lambda f, ref: c.Block(user=f.user("user"), ref=ref),
+    "unblock": lambda f, ref: c.Unblock(user=f.user("user"), ref=ref),
+    "blocks": lambda f, ref: c.Blocks(ref=ref),
 }

@@ -262,7 +262,8 @@ class User:
 
 @attrs.frozen(kw_only=True)
 class Room:
-    """A room. ``users`` names the two participants of a direct room and is empty otherwise."""
+    """A room. ``users`` names the two participants of a direct room, the invited users of a
+    private one (its owner first), and is empty otherwise."""
 
     name: str = attrs.field(validator=lambda _i, _a, v: check_room_name(v))
     title: str
@@ -270,6 +271,7 @@ class Room:
     kind: RoomKind = RoomKind.GROUP
     users: tuple[str, ...] = ()
     auto: bool = False
+    private: bool = False
 
     @property
     def is_direct(self) -> bool:
@@ -277,6 +279,8 @@ class Room:
 
     def visible_to(self, user_id: str) -> bool:
         """Whether ``user_id`` may see, join and read this room at all (before any policy)."""
+        if self.private:
+            return user_id == self.owner or user_id in self.users
         return not self.is_direct or user_id in self.users
 
     def to_wire(self, members: int) -> dict[str, Any]:
@@ -286,6 +290,7 @@ class Room:
             "owner": self.owner,
             "members": members,
             "kind": self.kind.value,
+            "private": self.private,
         }
         if self.is_direct:
             wire["users"] = list(self.users)

@@ -120,6 +120,21 @@ async function page(): Promise<void> {
   // @ts-expect-error: send's client_id is a string
   await chat.request("send", { room: "lobby", text: "hi", client_id: 3 });
 
+  // moderation
+  const off = chat.on("kicked", (event) => void [event.room, event.by, event.reason]);
+  chat.on("moderation", (event) => void [event.action, event.user, event.until, event.role]);
+  off();
+  const { role, moderators } = await chat.join("lobby");
+  if (role === "owner" || role === "moderator") await chat.ban("lobby", moderators[0] ?? "7", { until: Date.now() + 3_600_000 });
+  await chat.mute("lobby", "7", { reason: "caps" });
+  const log = await chat.audit("lobby", { limit: 10 });
+  for (const entry of log.entries) void [entry.action, entry.ts, entry.until];
+  const blocked: string[] = await chat.block("7");
+  const club = await chat.createRoom("club", "Club", { private: true });
+  void blocked, club.private;
+  // @ts-expect-error: set_role gives "moderator" or "member"
+  await chat.setRole("lobby", "7", "owner");
+
   try {
     await chat.join("no-such-room");
   } catch (error) {

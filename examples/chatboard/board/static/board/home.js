@@ -23,6 +23,7 @@ function roomItem(room) {
   if (room.kind === "group") {
     item.append(el("span", { cls: "muted", text: ` #${room.name}` }));
   }
+  if (room.private) item.append(el("span", { cls: "private-mark muted", text: " 🔒 private" }));
   item.append(el("span", { cls: "count", text: `${room.members} online` }));
   if (room.kind === "group" && room.owner === me) item.append(ownerTools(room));
   return item;
@@ -136,7 +137,9 @@ document.getElementById("create-room").addEventListener("submit", async (event) 
   const error = document.getElementById("create-error");
   error.textContent = "";
   try {
-    const room = await chat.createRoom(form.room.value.trim(), form.title.value.trim() || undefined);
+    const room = await chat.createRoom(form.room.value.trim(), form.title.value.trim() || undefined, {
+      private: form.private.checked,
+    });
     rooms.set(room.name, room);
     render();
     form.reset();

@@ -1,6 +1,7 @@
 // A room: history, live messages, members, join/leave notices, typing, private messages;
 // replies, edits, deletions and reactions; read marks ("seen" in a direct conversation).
 import { avatar, clock, connectChat, countedTitle, el, nameParts, notifyDirect, notifyPrivate, userName } from "./common.js";
+import { Standing, describe, inviteBox, memberMenu } from "./moderation.js";
 
 const page = document.getElementById("room-page");
 const ROOM = page.dataset.room;
@@ -30,6 +31,7 @@ let read = 0; // the user's read mark here
 let reading = 0; // the mark being sent
 let seen = 0; // in a direct room, the other user's mark
 const directs = new Set(); // the user's direct rooms, for notifications from the other ones
+const standing = new Standing(); // who may moderate here
 
 const me = () => chat.user?.id;
 const displayName = (user) => nameParts(user).name;
@@ -138,7 +140,7 @@ function actions(message) {
     action("React", () => (box.hidden = !box.hidden)),
   );
   if (message.from.id === me()) tools.append(action("Edit", () => startEdit(message.id)));
-  if (message.from.id === me() || (room?.owner && room.owner === me())) {
+  if (message.from.id === me() || standing.moderates) {
     tools.append(action("Delete", () => removeMessage(message.id), "link danger"));
   }
   tools.append(box);
@@ -365,7 +367,11 @@ function renderMembers() {
       } else {
         button.addEventListener("click", () => choosePrivate(user));
       }
-      return el("li", {}, button);
+      if (standing.moderators.has(user.id) || user.id === standing.owner) {
+        button.append(el("span", { cls: "role muted", text: user.id === standing.owner ? " owner" : " moderator" }));
+      }
+      const menu = self ? null : memberMenu(chat, ROOM, user, standing, me(), (text) => (sendError.textContent = text));
+      return el("li", {}, button, ...(menu ? [menu] : []));
     }),
   );
 }
@@ -486,6 +492,48 @@ chat.on("room", ({ event, room: changed }) => {
   }
 });
 
+// Moderation
+
+const nameOf = (id) => (people.has(id) ? displayName(people.get(id)) : id === me() ? "you" : "a moderator");
+
+chat.on("kicked", ({ room: name, by, reason }) => {
+  if (name !== ROOM) return;
+  notice(`You were removed from this room by ${nameOf(by)}${reason ? ` (${reason})` : ""}.`);
+  input.disabled = sendButton.disabled = true;
+  members.clear();
+  renderMembers();
+  page.classList.add("kicked");
+});
+
+chat.on("moderation", (event) => {
+  if (event.room !== ROOM) return;
+  if (event.action === "set_role") {
+    if (event.role === "moderator") standing.moderators.add(event.user);
+    else standing.moderators.delete(event.user);
+    if (event.user === me() && standing.role !== "owner" && standing.role !== "staff") {
+      standing.role = event.role;
+      for (const item of log.querySelectorAll("li.message:not(.private)")) {
+        const message = messages.get(Number(item.dataset.id));
+        if (message) fill(item, message);
+      }
+    }
+    renderMembers();
+    showInvite();
+  }
+  const text = describe(event, me(), nameOf);
+  if (text) notice(text);
+});
+
+function showInvite() {
+  const holder = document.getElementById("invite-holder");
+  if (!holder) return;
+  const people = JSON.parse(document.getElementById("people-data")?.textContent ?? "[]");
+  holder.replaceChildren();
+  if (room?.private && standing.moderates) {
+    holder.append(inviteBox(chat, ROOM, people, (person) => notice(`${person.username} may join now.`)));
+  }
+}
+
 chat.on("gap", () => notice("Some messages were missed while offline; scroll up for older ones."));
 
 chat.on("rejoined", ({ room: name, read: mark, seen: theirs }) => {
@@ -503,6 +551,8 @@ chat.on("open", async ({ reconnect }) => {
   try {
     const joined = await chat.join(ROOM);
     room = joined.room;
+    standing.joined(joined);
+    showInvite();
     read = joined.read ?? 0;
     seen = joined.seen ?? 0;
     for (const user of joined.members) know(user);
@@ -517,7 +567,12 @@ chat.on("open", async ({ reconnect }) => {
     log.scrollTop = log.scrollHeight;
     markRead();
   } catch (failure) {
-    notice(failure.code === "no_such_room" ? "This room does not exist any more." : failure.message);
+    if (failure.code === "banned") {
+      notice("You are banned from this room.");
+      page.classList.add("banned");
+    } else {
+      notice(failure.code === "no_such_room" ? "This room does not exist any more." : failure.message);
+    }
   }
 });
 
