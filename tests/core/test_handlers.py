@@ -14,7 +14,15 @@ from chatcore.wire import commands
 from chatcore.wire.protocol import _PARSERS, decode
 
 # Enough fields for any command's required ones; each parser ignores the others.
-_FIELDS = {"room": "a", "text": "x", "to": "u", "title": "t", "id": 1, "emoji": "+1"}
+_FIELDS = {
+    "room": "a",
+    "text": "x",
+    "to": "u",
+    "title": "t",
+    "id": 1,
+    "emoji": "+1",
+    "users": ["u"],
+}
 
 
 def _command_classes() -> set[type]:

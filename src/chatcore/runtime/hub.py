@@ -44,11 +44,13 @@ from ..backends.envelope import (
     ToRoom,
     ToRoomList,
     ToUser,
+    ToWatchers,
     UserChanged,
     UserKicked,
 )
 from ..wire.protocol import frame_size
 from ..wire.values import User
+from ._watches import UserWatches
 from .outbox import Outbox
 from .ratelimit import TokenBucket
 
@@ -90,6 +92,8 @@ class Session:
     follows_unread: bool = False
     #: ``react``/``unreact`` bucket, made on the first one.
     reacting: TokenBucket | None = None
+    #: The users whose online status it watches (``watch_users``).
+    watching: set[str] = attrs.Factory(set)
 
 
 class _LocalRoom:
@@ -101,6 +105,12 @@ class _LocalRoom:
 
     def changed(self) -> None:
         self._boxes = None
+
+    def added(self, session: Session) -> None:
+        """``session`` joined: the cached list grows by one (a join storm must not rebuild
+        the list of a room of N for each of its N joins)."""
+        if self._boxes is not None:
+            self._boxes.append(session.outbox)
 
     @property
     def boxes(self) -> list[Outbox]:
@@ -121,6 +131,8 @@ class Hub:
         self._pending: dict[tuple[str, str], tuple[int, User]] = {}
         self._timers: list[tuple[int, str, str]] = []
         self._typing: dict[tuple[str, str], int] = {}
+        #: Who watches whose online status (``watch_users``).
+        self.user_watches = UserWatches()
 
     # connections
 
@@ -168,7 +180,7 @@ class Hub:
             local = self._rooms[room] = _LocalRoom()
         conns = local.members.setdefault(session.user.id, set())
         conns.add(session)
-        local.changed()
+        local.added(session)
         session.rooms.add(room)
         if len(conns) > 1:
             return Joined.ADDED, new_room
@@ -324,9 +336,11 @@ class Hub:
             if room not in session.rooms:  # (a member has it already)
                 session.outbox.put(frame, False, size)
 
-    def _recipients(self, target: ToUser | ToRoomList | ToRoom) -> set[Session]:
+    def _recipients(self, target: ToUser | ToRoomList | ToRoom | ToWatchers) -> set[Session]:
         if isinstance(target, ToUser):
             return self.user_conns(target.user_id)
+        if isinstance(target, ToWatchers):
+            return self.user_watches.watchers(target.user_id)
         recipients = set(self._watchers)
         local = self._rooms.get(target.room)
         if local is not None:

@@ -32,6 +32,7 @@ __all__ = (
     "Typing",
     "Unreact",
     "UpdateRoom",
+    "WatchUsers",
 )
 
 Ref = str | int | None
@@ -152,6 +153,19 @@ class Direct:
 class Members:
     room: str
     ref: Ref = None
+    #: A page: after the cursor ``after`` (a ``next``), at most ``limit``, names starting with
+    #: ``query`` (docs/protocol.md, "Large rooms").
+    after: str | None = None
+    limit: int | None = None
+    query: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class WatchUsers:
+    """Watch the online status of ``users`` (replacing the connection's list)."""
+
+    users: tuple[str, ...]
+    ref: Ref = None
 
 
 @attrs.frozen(kw_only=True)
@@ -186,4 +200,5 @@ Command = (
     | React
     | Unreact
     | Read
+    | WatchUsers
 )

@@ -19,11 +19,13 @@ __all__ = (
     "Event",
     "MessageChanged",
     "MessageEvent",
+    "OccupancyEvent",
     "OkReply",
     "PresenceEvent",
     "PrivateEvent",
     "ReadEvent",
     "RoomEvent",
+    "StatusEvent",
     "TypingEvent",
     "Welcome",
 )
@@ -116,6 +118,28 @@ class PresenceEvent:
 
 
 @attrs.frozen(kw_only=True)
+class OccupancyEvent:
+    """A large room's count of present members (instead of per-user ``presence``)."""
+
+    room: str
+    count: int
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"type": "occupancy", "room": self.room, "count": self.count}
+
+
+@attrs.frozen(kw_only=True)
+class StatusEvent:
+    """A watched user came online or went offline."""
+
+    user: str
+    online: bool
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"type": "status", "user": self.user, "online": self.online}
+
+
+@attrs.frozen(kw_only=True)
 class TypingEvent:
     room: str
     user: User
@@ -172,6 +196,8 @@ Event = (
     | PresenceEvent
     | TypingEvent
     | RoomEvent
+    | OccupancyEvent
+    | StatusEvent
     | OkReply
     | ErrorReply
 )
