@@ -21,7 +21,8 @@ async def test_above_the_limit_a_count_replaces_per_user_presence() -> None:
         assert [p["user"]["id"] for p in first.events("presence")] == ["1", "2"]
         third = await chat.client("3")
         reply = await third.call("join", room="hall")
-        assert reply["count"] == 3 and reply["room"]["members"] == 3
+        assert reply["count"] == 3
+        assert reply["room"]["members"] == 3
         assert first.events("presence") == []  # the room is large now
         await chat.advance(0)
         assert first.events("occupancy") == [{"type": "occupancy", "room": "hall", "count": 3}]
@@ -60,11 +61,13 @@ async def test_members_come_in_pages_by_name_and_by_prefix(chat: Chat) -> None:
         await (await chat.client(user_id)).call("join", room="hall")
     page = await alice.call("members", room="hall", limit=2)
     assert [u["name"] for u in page["members"]] == ["Alice", "Bob"]
-    assert page["count"] == 5 and page["next"] is not None
+    assert page["count"] == 5
+    assert page["next"] is not None
     page = await alice.call("members", room="hall", limit=2, after=page["next"])
     assert [u["name"] for u in page["members"]] == ["Carol", "Dave"]
     page = await alice.call("members", room="hall", limit=2, after=page["next"])
-    assert [u["name"] for u in page["members"]] == ["Erin"] and page["next"] is None
+    assert [u["name"] for u in page["members"]] == ["Erin"]
+    assert page["next"] is None
     found = await alice.call("members", room="hall", query="CA")
     assert [u["name"] for u in found["members"]] == ["Carol"]
     bad = await alice.request("members", room="hall", limit=101)
@@ -78,7 +81,8 @@ async def test_a_large_join_reply_holds_the_first_page() -> None:
         for user_id in ("1", "2", "3", "4"):
             reply = await (await chat.client(user_id)).call("join", room="hall")
         assert [u["name"] for u in reply["members"]] == ["Alice", "Bob"]
-        assert reply["count"] == 4 and reply["next"] is not None
+        assert reply["count"] == 4
+        assert reply["next"] is not None
 
 
 async def test_watchers_see_a_user_online_once_however_many_tabs(chat: Chat) -> None:

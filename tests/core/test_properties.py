@@ -168,7 +168,7 @@ class Model:
         seen: list[str] = []
         after = None
         while True:
-            fields = {"after": after} if after is not None else {}
+            fields: dict[str, Any] = {"after": after} if after is not None else {}
             reply = await client.call("members", room=room, limit=1, **fields)
             seen += [u["id"] for u in reply["members"]]
             after = reply["next"]
@@ -201,9 +201,7 @@ class Model:
 
 async def scenario(ops: list[tuple[Any, ...]], servers: int, presence_limit: int = 200) -> None:
     """Run ``ops`` on ``servers`` servers sharing one bus, store and clock."""
-    limits = Limits(
-        presence_grace=GRACE, rate=10_000, burst=10_000, presence_limit=presence_limit
-    )
+    limits = Limits(presence_grace=GRACE, rate=10_000, burst=10_000, presence_limit=presence_limit)
     # One bus, store and directory (the site's user table) for every server, as in production.
     bus, store, clock, directory = MemoryBus(), MemoryStore(), FakeClock(), MemoryDirectory()
     async with AsyncExitStack() as stack:
