@@ -480,7 +480,8 @@ class ChatServer:
     def _on_envelope(self, envelope: Envelope) -> None:
         effect = envelope.effect
         if type(effect) is Departed:
-            self._occupancy.changed(effect.room)
+            if self._spawner is not None:
+                self._occupancy.changed(effect.room)
             if self.auto_create and self._spawner is not None:
                 self._spawner.start(self._auto_rooms.after_departure, effect.room)
             return

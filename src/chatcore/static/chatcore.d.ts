@@ -156,6 +156,27 @@ export interface PresenceFrame {
   user: User;
 }
 
+/** A large room's count of present members (instead of per-user `presence`). */
+export interface OccupancyFrame {
+  type: "occupancy";
+  room: string;
+  count: number;
+}
+
+/** A watched user came online or went offline (`watchUsers`). */
+export interface StatusFrame {
+  type: "status";
+  user: string;
+  online: boolean;
+}
+
+/** A page of a room's members, by name. */
+export interface MembersPage {
+  members: User[];
+  count: number;
+  next: string | null;
+}
+
 export interface TypingFrame {
   type: "typing";
   room: string;
@@ -230,6 +251,8 @@ export interface ChatEvents {
   presence: PresenceFrame;
   typing: TypingFrame;
   room: RoomFrame;
+  occupancy: OccupancyFrame;
+  status: StatusFrame;
   error: ChatErrorEvent;
   open: OpenEvent;
   close: CloseInfo;
@@ -250,6 +273,9 @@ export interface JoinResult {
   read: number;
   /** The other user's read mark, in a direct room. */
   seen?: number;
+  /** Users present; in a large room `members` is the first page and `next` its cursor. */
+  count: number;
+  next: string | null;
 }
 
 export interface HistoryResult {
@@ -296,7 +322,16 @@ export interface Commands {
   update_room: { fields: { room: string; title: string }; result: { room: Room } };
   delete_room: { fields: { room: string }; result: Empty };
   direct: { fields: { to: string }; result: { room: Room } };
-  members: { fields: { room: string }; result: { members: User[] } };
+  members: {
+    fields: {
+      room: string;
+      after?: string | undefined;
+      limit?: number | undefined;
+      query?: string | undefined;
+    };
+    result: MembersPage;
+  };
+  watch_users: { fields: { users: string[] }; result: { online: string[] } };
   history: {
     fields: { room: string; before?: number | undefined; limit?: number | undefined };
     result: HistoryResult;
@@ -400,6 +435,15 @@ export declare class ChatClient {
   /** The direct room with user `to`. */
   direct(to: string): Promise<Room>;
   members(room: string): Promise<User[]>;
+  /** A page of a room's members by name (`query`: a name prefix; `limit`: 1-100). */
+  membersPage(
+    room: string,
+    options?: { after?: string | null | undefined; limit?: number | undefined; query?: string | undefined },
+  ): Promise<Reply<"members">>;
+  /** Every member of a room that is not large, page after page. */
+  allMembers(room: string): Promise<User[]>;
+  /** Watch up to 500 users' online status: those online now; `status` events follow. */
+  watchUsers(users: string[]): Promise<string[]>;
   /** A page of older messages (`id < before`). */
   history(room: string, options?: { before?: number | undefined; limit?: number | undefined }): Promise<Reply<"history">>;
   ping(): Promise<Reply<"ping">>;
