@@ -1,0 +1,107 @@
+"""Join storm: N distinct users, one socket each, connect and join one room (issue #16).
+
+For each target (chatcore on Starlette in one process; two processes on Redis) and each N it
+starts the server(s) pinned to one core (``run.py``'s ``servers``), connects N clients from
+this process pinned to the other core (``loadgen.py``'s generator, 100 handshakes at a time),
+and reads the servers' CPU time and RSS from /proc before and after:
+
+- server CPU per join (the storm's CPU / N): flat as N grows means linear work;
+- RSS growth per idle member (after the storm / N);
+- then the cost of a message per delivery in that room (``throughput`` for a few seconds):
+  server CPU / deliveries.
+
+Rows alternate target by target within one run, so the ratios compare like with like on a
+noisy machine. Output: JSON on stdout and ``benchmarks/results/join_storm.json``.
+Run: ``make bench-joins`` (``BENCH_ARGS="--sizes 1000,10000"`` to choose N).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from loadgen import Chatcore, Generator, cpu_seconds, rss_bytes  # noqa: E402
+from run import RESULTS, TARGETS, redis_pids, servers  # noqa: E402
+
+NAMES = ("chatcore-starlette", "chatcore-starlette-redis")
+
+
+async def storm(ports: list[int], pids: list[int], n: int, seconds: float) -> dict[str, Any]:
+    gen = Generator(Chatcore("/ws", n), "127.0.0.1", ports)
+    extra = redis_pids()
+    cpu = sum(cpu_seconds(pid) for pid in pids)
+    redis_cpu = sum(cpu_seconds(pid) for pid in extra)
+    rss = sum(rss_bytes(pid) for pid in pids)
+    started = time.perf_counter()
+    await gen.connect_all(n)
+    wall = time.perf_counter() - started
+    storm_cpu = sum(cpu_seconds(pid) for pid in pids) - cpu
+    storm_redis = sum(cpu_seconds(pid) for pid in extra) - redis_cpu
+    await asyncio.sleep(1.5)  # the last occupancy counts go out
+    grown = sum(rss_bytes(pid) for pid in pids) - rss
+    await gen.barrier()
+    window = max(2, min(50, 200_000 // n))
+    before = sum(cpu_seconds(pid) for pid in pids)
+    phase = await gen.throughput(2, seconds, window, max(2_000, 2_000_000 // n))
+    message_cpu = sum(cpu_seconds(pid) for pid in pids) - before
+    for peer in [gen.sender, *gen.receivers]:
+        if peer is not None and peer.transport is not None:
+            peer.transport.close()
+    return {
+        "n": n,
+        "storm_wall_s": round(wall, 3),
+        "storm_cpu_s": round(storm_cpu, 3),
+        "cpu_per_join_us": round(storm_cpu / n * 1e6, 1),
+        "redis_cpu_per_join_us": round(storm_redis / n * 1e6, 1) if extra else None,
+        "rss_per_member_bytes": round(grown / n),
+        "deliveries": phase.deliveries,
+        "cpu_per_delivery_us": round(message_cpu / max(1, phase.deliveries) * 1e6, 3),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", default="1000,10000,20000")
+    parser.add_argument("--targets", default=",".join(NAMES))
+    parser.add_argument("--seconds", type=float, default=3.0)
+    args = parser.parse_args()
+    os.sched_setaffinity(0, {1})
+    targets = [t for t in TARGETS if t.name in args.targets.split(",")]
+    rows: list[dict[str, Any]] = []
+    for n in [int(size) for size in args.sizes.split(",")]:
+        for target in targets:
+            with servers(target, 0, f"storm-{target.name}-{n}") as (ports, pids):
+                time.sleep(1.0)
+                row = {"target": target.name, **asyncio.run(storm(ports, pids, n, args.seconds))}
+            print(json.dumps(row), file=sys.stderr, flush=True)
+            rows.append(row)
+    by = {(row["target"], row["n"]): row for row in rows}
+    ratios: dict[str, Any] = {}
+    for target in targets:
+        base = by.get((target.name, 1000))
+        for n in (10_000, 20_000):
+            row = by.get((target.name, n))
+            if base and row:
+                ratios[f"{target.name} cpu/join {n} vs 1000"] = round(
+                    row["cpu_per_join_us"] / base["cpu_per_join_us"], 2
+                )
+                ratios[f"{target.name} cpu/delivery {n} vs 1000"] = round(
+                    row["cpu_per_delivery_us"] / base["cpu_per_delivery_us"], 2
+                )
+    out = {"rows": rows, "ratios": ratios, "cpus": os.cpu_count()}
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "join_storm.json").write_text(json.dumps(out, indent=1) + "\n")
+    print(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()
