@@ -26,6 +26,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import attrs
+
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
@@ -35,9 +37,11 @@ from run import RESULTS, TARGETS, redis_pids, servers  # noqa: E402
 NAMES = ("chatcore-starlette", "chatcore-starlette-redis")
 
 
-async def storm(ports: list[int], pids: list[int], n: int, seconds: float) -> dict[str, Any]:
+async def storm(
+    ports: list[int], pids: list[int], n: int, seconds: float, redis: bool
+) -> dict[str, Any]:
     gen = Generator(Chatcore("/ws", n), "127.0.0.1", ports)
-    extra = redis_pids()
+    extra = redis_pids() if redis else []
     cpu = sum(cpu_seconds(pid) for pid in pids)
     redis_cpu = sum(cpu_seconds(pid) for pid in extra)
     rss = sum(rss_bytes(pid) for pid in pids)
@@ -73,15 +77,39 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000,10000,20000")
     parser.add_argument("--targets", default=",".join(NAMES))
     parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument(
+        "--baseline-src",
+        help="a src/ directory of an earlier chatcore (e.g. `git archive main src`): its "
+        "rows run too, at the smallest size, named <target>-baseline",
+    )
     args = parser.parse_args()
     os.sched_setaffinity(0, {1})
     targets = [t for t in TARGETS if t.name in args.targets.split(",")]
     rows: list[dict[str, Any]] = []
+    if args.baseline_src:
+        smallest = min(int(size) for size in args.sizes.split(","))
+        for target in targets:
+            base = attrs.evolve(
+                target,
+                name=f"{target.name}-baseline",
+                env={**target.env, "PYTHONPATH": os.path.abspath(args.baseline_src)},
+            )
+            with servers(base, 0, f"storm-{base.name}-{smallest}") as (ports, pids):
+                time.sleep(1.0)
+                row = {
+                    "target": base.name,
+                    **asyncio.run(storm(ports, pids, smallest, args.seconds, base.redis)),
+                }
+            print(json.dumps(row), file=sys.stderr, flush=True)
+            rows.append(row)
     for n in [int(size) for size in args.sizes.split(",")]:
         for target in targets:
             with servers(target, 0, f"storm-{target.name}-{n}") as (ports, pids):
                 time.sleep(1.0)
-                row = {"target": target.name, **asyncio.run(storm(ports, pids, n, args.seconds))}
+                row = {
+                    "target": target.name,
+                    **asyncio.run(storm(ports, pids, n, args.seconds, target.redis)),
+                }
             print(json.dumps(row), file=sys.stderr, flush=True)
             rows.append(row)
     by = {(row["target"], row["n"]): row for row in rows}
@@ -95,6 +123,16 @@ def main() -> None:
                     row["cpu_per_join_us"] / base["cpu_per_join_us"], 2
                 )
                 ratios[f"{target.name} cpu/delivery {n} vs 1000"] = round(
+                    row["cpu_per_delivery_us"] / base["cpu_per_delivery_us"], 2
+                )
+        base = by.get((f"{target.name}-baseline", 1000))
+        for n in (1_000, 10_000):
+            row = by.get((target.name, n))
+            if base and row:
+                ratios[f"{target.name} cpu/join {n} vs baseline 1000"] = round(
+                    row["cpu_per_join_us"] / base["cpu_per_join_us"], 3
+                )
+                ratios[f"{target.name} cpu/delivery {n} vs baseline 1000"] = round(
                     row["cpu_per_delivery_us"] / base["cpu_per_delivery_us"], 2
                 )
     out = {"rows": rows, "ratios": ratios, "cpus": os.cpu_count()}
