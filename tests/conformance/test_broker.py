@@ -315,3 +315,14 @@ async def test_watchers_envelopes_reach_subscribed_processes(cluster: Cluster) -
     envelope = Envelope.status(ALICE.id, True)
     await a.broker.publish(envelope)
     assert await b.wait_for(1) == [envelope]
+
+
+async def test_a_renamed_member_is_listed_and_found_by_the_new_name(cluster: Cluster) -> None:
+    a, b = cluster.a.broker, cluster.b.broker
+    await a.enter("hall", _named("1", "Zed"))
+    await b.enter("hall", _named("2", "Mia"))
+    await a.update_user(_named("1", "Abe"))
+    page = await b.members_page("hall", None, 10)
+    assert [user.name for user in page.members] == ["Abe", "Mia"]
+    assert [user.id for user in (await b.members_page("hall", None, 10, "ab")).members] == ["1"]
+    assert (await b.members_page("hall", None, 10, "ze")).members == []

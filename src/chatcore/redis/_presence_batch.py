@@ -39,7 +39,7 @@ from ._stored import decode_user, encode_user
 if TYPE_CHECKING:
     from .broker import RedisBroker
 
-__all__ = ("BATCH", "CLAIM", "OFFLINE", "ONLINE", "PAGE", "PresenceBatches")
+__all__ = ("BATCH", "CLAIM", "OFFLINE", "ONLINE", "PAGE", "REINDEX", "PresenceBatches")
 
 _INDEX = """
 local function index_add(room, user, key)
@@ -127,6 +127,20 @@ if #users > 0 then
   end
 end
 return out
+"""
+)
+
+# ARGV: prefix, user, key, rooms... : the user's entry in each room's index, by its new name
+REINDEX = (
+    "local P = ARGV[1]\n"
+    + _INDEX
+    + """
+for i = 4, #ARGV do
+  if redis.call('HEXISTS', P .. 'pk:' .. ARGV[i], ARGV[2]) == 1 then
+    index_add(ARGV[i], ARGV[2], ARGV[3])
+  end
+end
+return 0
 """
 )
 
@@ -261,6 +275,11 @@ class PresenceBatches:
     async def claim(self, room: str, now: int, interval: int, limit: int) -> Claim:
         count, announce, retry = await self._broker._call(CLAIM, room, now, interval, limit)
         return Claim(int(count), announce == 1, retry == 1)
+
+    async def reindex(self, user: User, rooms: list[str]) -> None:
+        """``user`` changed their name: their place in the member lists of ``rooms``."""
+        if rooms:
+            await self._broker._call(REINDEX, user.id, member_key(user), *rooms)
 
     async def clear(self, room: str) -> None:
         prefix = self._broker.prefix

@@ -416,6 +416,7 @@ class RedisBroker:
                 ("HSET", f"{self.prefix}users", user.id, encode_user(user)),
                 ("SMEMBERS", f"{self.prefix}ur:{user.id}"),
             )
+        await self._batches.reindex(user, sorted(rooms))
         return sorted(rooms)
 
     # online
