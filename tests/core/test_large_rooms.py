@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chatcore import Limits
+from chatcore import FakeClock, Limits, MemoryBroker, MemoryBus, MemoryStore
 
 from .kit import Chat, running
 
@@ -103,3 +103,26 @@ async def test_watchers_see_a_user_online_once_however_many_tabs(chat: Chat) -> 
     assert alice.events("status") == []
     too_many = await alice.request("watch_users", users=[str(i) for i in range(501)])
     assert (too_many["code"], too_many["field"]) == ("invalid_field", "users")
+
+
+async def test_two_servers_send_one_count_between_them() -> None:
+    bus, store, clock = MemoryBus(), MemoryStore(), FakeClock()
+    limits = Limits(presence_limit=2)
+    async with (
+        running(clock, limits=limits, broker=MemoryBroker(bus), store=store) as one,
+        running(clock, limits=limits, broker=MemoryBroker(bus), store=store) as two,
+    ):
+        await one.server.create_room("hall")
+        watcher = await one.client("1")
+        await watcher.call("join", room="hall")
+        for index, user_id in enumerate(("2", "3", "4", "5", "6")):
+            await (await (one, two)[index % 2].client(user_id)).call("join", room="hall")
+        await one.advance(0)
+        assert [o["count"] for o in watcher.events("occupancy")] == [6]
+        # Both servers see the room change again within the interval: one count between
+        # them, the newest, once the interval is over.
+        for index, user_id in enumerate(("7", "8")):
+            await (await (one, two)[index % 2].client(user_id)).call("join", room="hall")
+        for _ in range(8):
+            await one.advance(limits.occupancy_interval // 4)
+        assert [o["count"] for o in watcher.events("occupancy")] == [8]
