@@ -326,3 +326,14 @@ async def test_a_renamed_member_is_listed_and_found_by_the_new_name(cluster: Clu
     assert [user.name for user in page.members] == ["Abe", "Mia"]
     assert [user.id for user in (await b.members_page("hall", None, 10, "ab")).members] == ["1"]
     assert (await b.members_page("hall", None, 10, "ze")).members == []
+
+
+async def test_a_larger_room_is_counted_less_often(cluster: Cluster) -> None:
+    a, b = cluster.a.broker, cluster.b.broker
+    for index in range(8):
+        await a.enter("hall", _named(str(index), f"u{index}"))
+    # scale 2: a room of 8 waits 4 intervals between counts.
+    assert await a.claim_occupancy("hall", 1_000, 1_000, 2, 2) == Claim(8, announce=True)
+    await b.enter("hall", _named("9", "u9"))
+    assert await b.claim_occupancy("hall", 4_000, 1_000, 2, 2) == Claim(9, retry=True)
+    assert await b.claim_occupancy("hall", 5_500, 1_000, 2, 2) == Claim(9, announce=True)

@@ -156,10 +156,14 @@ class MemoryBroker:
         users = self.bus.users
         return MembersPage([users[user_id] for user_id in ids], len(index), after)
 
-    async def claim_occupancy(self, room: str, now: int, interval: int, limit: int) -> Claim:
+    async def claim_occupancy(
+        self, room: str, now: int, interval: int, limit: int, scale: int = 0
+    ) -> Claim:
         count = len(self.bus.presence[room]) if room in self.bus.presence else 0
         records = self.bus.occupancy
-        claim, record, write = occupancy_claim(count, records.get(room), now, interval, limit)
+        claim, record, write = occupancy_claim(
+            count, records.get(room), now, interval, limit, scale
+        )
         if write:
             if record is None:
                 records.pop(room, None)

@@ -23,6 +23,7 @@ __all__ = (
     "PresenceChange",
     "member_key",
     "occupancy_claim",
+    "occupancy_wait",
     "query_key",
 )
 
@@ -69,15 +70,29 @@ def query_key(query: str) -> str:
     return query.casefold()
 
 
+def occupancy_wait(count: int, interval: int, scale: int) -> int:
+    """How long after a count the next one of a room of ``count`` may go: ``interval``, or
+    longer for a room of more than ``scale`` members, so that a room's counts cost at most
+    about ``scale`` deliveries per interval (a count goes to every member: sent every second
+    to a room of N during a join storm as long as N, it would make the storm cost N²)."""
+    return interval if scale <= 0 else max(interval, interval * count // scale)
+
+
 def occupancy_claim(
-    count: int, last: tuple[int, int] | None, now: int, interval: int, limit: int
+    count: int,
+    last: tuple[int, int] | None,
+    now: int,
+    interval: int,
+    limit: int,
+    scale: int = 0,
 ) -> tuple[Claim, tuple[int, int] | None, bool]:
     """Whether to send ``count`` for a room whose last sent (count, time) is ``last``:
     (the claim, the record to keep, whether to change the record).
 
     A count is sent when it differs from the last one sent, and the room is large or was
     large when last sent (the one count at or below ``limit`` that tells clients it is small
-    again), and ``interval`` ms have passed since the last one; a small room forgets its record.
+    again), and :func:`occupancy_wait` has passed since the last one; a small room forgets its
+    record.
     """
     last_count = None if last is None else last[0]
     relevant = count > limit or (last_count is not None and last_count > limit)
@@ -85,7 +100,7 @@ def occupancy_claim(
         return Claim(count), None, last is not None
     if last_count == count:
         return Claim(count), last, False
-    if last is not None and now - last[1] < interval:
+    if last is not None and now - last[1] < occupancy_wait(count, interval, scale):
         return Claim(count, retry=True), last, False
     return Claim(count, announce=True), (count, now), True
 

@@ -144,7 +144,7 @@ return 0
 """
 )
 
-# ARGV: prefix, room, now ms, interval ms, limit -> {count, announce, retry}
+# ARGV: prefix, room, now ms, interval ms, limit, scale -> {count, announce, retry}
 CLAIM = """
 local P, room = ARGV[1], ARGV[2]
 local now, interval, limit = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
@@ -157,7 +157,9 @@ if not (count > limit or (last ~= nil and last > limit)) then
   return {count, 0, 0}
 end
 if last == count then return {count, 0, 0} end
-if at ~= nil and now - at < interval then return {count, 0, 1} end
+local scale, wait = tonumber(ARGV[6]), interval
+if scale > 0 then wait = math.max(interval, math.floor(interval * count / scale)) end
+if at ~= nil and now - at < wait then return {count, 0, 1} end
 redis.call('HSET', key, 'c', count, 't', now)
 redis.call('PEXPIRE', key, 86400000)
 return {count, 1, 0}
@@ -272,8 +274,8 @@ class PresenceBatches:
         members = [decode_user(flat[i], flat[i + 1]) for i in range(2, len(flat), 2)]
         return MembersPage(members, int(flat[0]), flat[1] or None)
 
-    async def claim(self, room: str, now: int, interval: int, limit: int) -> Claim:
-        count, announce, retry = await self._broker._call(CLAIM, room, now, interval, limit)
+    async def claim(self, room: str, now: int, interval: int, limit: int, scale: int) -> Claim:
+        count, announce, retry = await self._broker._call(CLAIM, room, now, interval, limit, scale)
         return Claim(int(count), announce == 1, retry == 1)
 
     async def reindex(self, user: User, rooms: list[str]) -> None:

@@ -393,8 +393,10 @@ class RedisBroker:
     ) -> MembersPage:
         return await self._batches.members_page(room, after, limit, query)
 
-    async def claim_occupancy(self, room: str, now: int, interval: int, limit: int) -> Claim:
-        return await self._batches.claim(room, now, interval, limit)
+    async def claim_occupancy(
+        self, room: str, now: int, interval: int, limit: int, scale: int = 0
+    ) -> Claim:
+        return await self._batches.claim(room, now, interval, limit, scale)
 
     async def come_online(self, user: User) -> bool:
         return await self._batches.come_online(user)

@@ -103,7 +103,11 @@ class Occupancy:
         limits = self._limits
         try:
             claim = await self._broker.claim_occupancy(
-                room, now, limits.occupancy_interval, limits.presence_limit
+                room,
+                now,
+                limits.occupancy_interval,
+                limits.presence_limit,
+                limits.occupancy_scale,
             )
             if claim.announce:
                 frame = encode(OccupancyEvent(room=room, count=claim.count))

@@ -78,6 +78,10 @@ class Limits:
     presence_limit: int = attrs.field(default=200, validator=_positive)
     #: A large room's ``occupancy`` is sent at most once per this many ms (across processes).
     occupancy_interval: int = attrs.field(default=1_000, validator=_positive)
+    #: ... and less often in a room of more members than this: every ``count / scale``
+    #: intervals (10 s in a room of 20,000), so counts cost a room at most about this many
+    #: deliveries per interval, however large (0: every interval).
+    occupancy_scale: int = attrs.field(default=2_000, validator=_positive)
     #: Members in a ``join`` reply of a large room, and the largest ``members`` ``limit``.
     members_page: int = attrs.field(default=100, validator=_positive)
     #: Users one connection may watch with ``watch_users``.
