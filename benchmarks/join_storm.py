@@ -38,9 +38,10 @@ NAMES = ("chatcore-starlette", "chatcore-starlette-redis")
 
 
 async def storm(
-    ports: list[int], pids: list[int], n: int, seconds: float, redis: bool
+    ports: list[int], pids: list[int], n: int, seconds: float, redis: bool, users: int = 0
 ) -> dict[str, Any]:
-    gen = Generator(Chatcore("/ws", n), "127.0.0.1", ports)
+    """One storm of ``n`` sockets of ``users`` distinct users (0: ``n``, one socket each)."""
+    gen = Generator(Chatcore("/ws", users or n), "127.0.0.1", ports)
     extra = redis_pids() if redis else []
     cpu = sum(cpu_seconds(pid) for pid in pids)
     redis_cpu = sum(cpu_seconds(pid) for pid in extra)
@@ -62,6 +63,7 @@ async def storm(
             peer.transport.close()
     return {
         "n": n,
+        "users": users or n,
         "storm_wall_s": round(wall, 3),
         "storm_cpu_s": round(storm_cpu, 3),
         "cpu_per_join_us": round(storm_cpu / n * 1e6, 1),
@@ -80,26 +82,30 @@ def main() -> None:
     parser.add_argument(
         "--baseline-src",
         help="a src/ directory of an earlier chatcore (e.g. `git archive main src`): its "
-        "rows run too, at the smallest size, named <target>-baseline",
+        "rows run too (at --baseline-sizes), named <target>-baseline",
+    )
+    parser.add_argument(
+        "--baseline-sizes",
+        default="1000",
+        help="sockets of the baseline rows; above 1,000 they are 1,000 users with several "
+        "sockets each (the earlier code takes minutes for more distinct users)",
     )
     args = parser.parse_args()
     os.sched_setaffinity(0, {1})
     targets = [t for t in TARGETS if t.name in args.targets.split(",")]
     rows: list[dict[str, Any]] = []
-    if args.baseline_src:
-        smallest = min(int(size) for size in args.sizes.split(","))
+    for size in args.baseline_sizes.split(",") if args.baseline_src else []:
         for target in targets:
             base = attrs.evolve(
                 target,
                 name=f"{target.name}-baseline",
                 env={**target.env, "PYTHONPATH": os.path.abspath(args.baseline_src)},
             )
-            with servers(base, 0, f"storm-{base.name}-{smallest}") as (ports, pids):
+            n = int(size)
+            with servers(base, 0, f"storm-{base.name}-{n}") as (ports, pids):
                 time.sleep(1.0)
-                row = {
-                    "target": base.name,
-                    **asyncio.run(storm(ports, pids, smallest, args.seconds, base.redis)),
-                }
+                result = storm(ports, pids, n, args.seconds, base.redis, min(n, 1_000))
+                row = {"target": base.name, **asyncio.run(result)}
             print(json.dumps(row), file=sys.stderr, flush=True)
             rows.append(row)
     for n in [int(size) for size in args.sizes.split(",")]:
@@ -126,6 +132,12 @@ def main() -> None:
                     row["cpu_per_delivery_us"] / base["cpu_per_delivery_us"], 2
                 )
         base = by.get((f"{target.name}-baseline", 1000))
+        sockets = by.get((f"{target.name}-baseline", 10_000))
+        row = by.get((target.name, 10_000))
+        if sockets and row:
+            ratios[f"{target.name} cpu/delivery 10000 vs baseline 10000 sockets"] = round(
+                row["cpu_per_delivery_us"] / sockets["cpu_per_delivery_us"], 2
+            )
         for n in (1_000, 10_000):
             row = by.get((target.name, n))
             if base and row:

@@ -75,7 +75,7 @@ async def test_members_come_in_pages_by_name_and_by_prefix(chat: Chat) -> None:
 
 
 async def test_a_large_join_reply_holds_the_first_page() -> None:
-    async with running(limits=Limits(presence_limit=2, members_page=2)) as chat:
+    async with running(limits=Limits(presence_limit=2, join_members=2)) as chat:
         alice = await chat.client("1")
         await alice.call("create_room", room="hall")
         for user_id in ("1", "2", "3", "4"):

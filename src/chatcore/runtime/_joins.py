@@ -72,7 +72,7 @@ class Joins:
                 first = page.messages[0].id if page.messages else page.last_id + 1
                 gap = first != since + 1 or since > page.last_id
             read, seen = await self._marks(room, session.user.id)
-            members = await members_page(self._broker, limits, name)
+            members = await members_page(self._broker, limits, name, first=limits.join_members)
             # The changes are read last, after the history, and nothing waits between this
             # read and the reply: a live ``message_changed`` queued before the reply is older
             # than the replayed ones that follow it, and one that comes after the reply is

@@ -38,10 +38,12 @@ async def members_page(
     after: str | None = None,
     limit: int | None = None,
     query: str | None = None,
+    first: int | None = None,
 ) -> MembersPage:
     """A page of ``room``'s members; without ``limit``, every member of a room that is not
-    large (two reads at most), else the first ``members_page`` of them."""
-    page = await broker.members_page(room, after, limit or limits.members_page, query)
+    large (two reads at most), else the first ``first`` (``members_page``) of them."""
+    size = limit or first or limits.members_page
+    page = await broker.members_page(room, after, size, query)
     if limit is None and page.next is not None and page.count <= limits.presence_limit:
         rest = await broker.members_page(room, page.next, limits.presence_limit, query)
         page = MembersPage(page.members + rest.members, rest.count, rest.next)

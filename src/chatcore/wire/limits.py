@@ -84,6 +84,8 @@ class Limits:
     occupancy_scale: int = attrs.field(default=2_000, validator=_positive)
     #: Members in a ``join`` reply of a large room, and the largest ``members`` ``limit``.
     members_page: int = attrs.field(default=100, validator=_positive)
+    #: Members in the ``join`` reply of a large room (its first page; ``members`` pages on).
+    join_members: int = attrs.field(default=20, validator=_positive)
     #: Users one connection may watch with ``watch_users``.
     watch_users: int = attrs.field(default=500, validator=_positive)
 
