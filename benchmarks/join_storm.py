@@ -74,6 +74,31 @@ async def storm(
     }
 
 
+def ratios_of(rows: list[dict[str, Any]], names: list[str]) -> dict[str, float]:
+    """Per-join and per-delivery CPU of each size over the 1,000 row, and over the baseline's."""
+    by = {(row["target"], row["n"]): row for row in rows}
+    ratios: dict[str, float] = {}
+
+    def ratio(key: str, new: tuple[str, int], old: tuple[str, int], field: str) -> None:
+        if new in by and old in by:
+            ratios[key] = round(by[new][field] / by[old][field], 3)
+
+    for name in names:
+        base = f"{name}-baseline"
+        for n in (10_000, 20_000):
+            ratio(f"{name} cpu/join {n} vs 1000", (name, n), (name, 1000), "cpu_per_join_us")
+            field = "cpu_per_delivery_us"
+            ratio(f"{name} cpu/delivery {n} vs 1000", (name, n), (name, 1000), field)
+        for n in (1_000, 10_000):
+            key = f"{name} cpu/join {n} vs baseline 1000"
+            ratio(key, (name, n), (base, 1000), "cpu_per_join_us")
+            key = f"{name} cpu/delivery {n} vs baseline 1000"
+            ratio(key, (name, n), (base, 1000), "cpu_per_delivery_us")
+        key = f"{name} cpu/delivery 10000 vs baseline 10000 sockets (1000 users)"
+        ratio(key, (name, 10_000), (base, 10_000), "cpu_per_delivery_us")
+    return ratios
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="1000,10000,20000")
@@ -118,36 +143,8 @@ def main() -> None:
                 }
             print(json.dumps(row), file=sys.stderr, flush=True)
             rows.append(row)
-    by = {(row["target"], row["n"]): row for row in rows}
-    ratios: dict[str, Any] = {}
-    for target in targets:
-        base = by.get((target.name, 1000))
-        for n in (10_000, 20_000):
-            row = by.get((target.name, n))
-            if base and row:
-                ratios[f"{target.name} cpu/join {n} vs 1000"] = round(
-                    row["cpu_per_join_us"] / base["cpu_per_join_us"], 2
-                )
-                ratios[f"{target.name} cpu/delivery {n} vs 1000"] = round(
-                    row["cpu_per_delivery_us"] / base["cpu_per_delivery_us"], 2
-                )
-        base = by.get((f"{target.name}-baseline", 1000))
-        sockets = by.get((f"{target.name}-baseline", 10_000))
-        row = by.get((target.name, 10_000))
-        if sockets and row:
-            ratios[f"{target.name} cpu/delivery 10000 vs baseline 10000 sockets"] = round(
-                row["cpu_per_delivery_us"] / sockets["cpu_per_delivery_us"], 2
-            )
-        for n in (1_000, 10_000):
-            row = by.get((target.name, n))
-            if base and row:
-                ratios[f"{target.name} cpu/join {n} vs baseline 1000"] = round(
-                    row["cpu_per_join_us"] / base["cpu_per_join_us"], 3
-                )
-                ratios[f"{target.name} cpu/delivery {n} vs baseline 1000"] = round(
-                    row["cpu_per_delivery_us"] / base["cpu_per_delivery_us"], 2
-                )
-    out = {"rows": rows, "ratios": ratios, "cpus": os.cpu_count()}
+    out: dict[str, Any] = {"rows": rows, "ratios": ratios_of(rows, [t.name for t in targets])}
+    out["cpus"] = os.cpu_count()
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "join_storm.json").write_text(json.dumps(out, indent=1) + "\n")
     print(json.dumps(out, indent=1))
