@@ -7,48 +7,26 @@ another browser's user live, as that user's page opens and closes on the other p
 
 from __future__ import annotations
 
-import contextlib
 import json
 import secrets
 from collections.abc import Iterator
 from contextlib import AsyncExitStack
 
-import anyio
 import pytest
 
-from tests.django.conftest import WORK, Site, serve
+from tests.django.conftest import Site
 from tests.django.test_browser import sign_up
-from tests.helpers import chromium, port_open, require
-from tests.redis.support import REDIS_URL, delete_keys, need_redis, unique_prefix
-from tests.scale.test_chatboard import Boards, drop_database, migrated_database
+from tests.helpers import chromium
+from tests.scale.test_chatboard import Boards, board_pair
 
 pytestmark = [pytest.mark.anyio, pytest.mark.network, pytest.mark.browser]
 
 
 @pytest.fixture(scope="module")
 def large_boards() -> Iterator[list[Site]]:
-    need_redis()
-    if not port_open("127.0.0.1", 5432):
-        require("PostgreSQL", "nothing answers on 127.0.0.1:5432")
-    name, prefix = f"chatboard_large_{secrets.token_hex(4)}", unique_prefix()
     limits = json.dumps({"presence_limit": 2, "occupancy_interval": 300})
-    try:
-        url = migrated_database(name)
-        with serve(
-            url,
-            2,
-            CHATCORE_REDIS_URL=REDIS_URL,
-            CHATCORE_REDIS_PREFIX=prefix,
-            CHATCORE_LIMITS=limits,
-        ) as sites:
-            yield sites
-            for site in sites:
-                site.log.unlink(missing_ok=True)
-    finally:
-        drop_database(name)
-        anyio.run(delete_keys, REDIS_URL, prefix)
-        with contextlib.suppress(OSError):
-            WORK.rmdir()
+    with board_pair("large", CHATCORE_LIMITS=limits) as sites:
+        yield sites
 
 
 async def test_a_large_room_shows_its_count_and_finds_members_and_dots_go_live(
