@@ -404,3 +404,26 @@ async def test_a_dropped_client_gets_the_changes_made_while_it_was_away(
     kinds = [e["change"] for e in seen if e["type"] == "message_changed"]
     assert kinds[-4:] == ["edited", "reactions", "deleted", "edited"]
     assert alice.joined == {"chat-changes": sent[-1]}
+
+
+@pytest.mark.anyio
+async def test_member_pages_and_online_status_through_the_python_client(
+    connect: Callable[..., Any],
+) -> None:
+    carol: ChatClient = await connect("Carol")
+    assert await carol.watch_users(["dave", "erin"]) == []
+    dave: ChatClient = await connect("Dave")
+    status, _ = await until(carol, "status")
+    assert (status["user"], status["online"]) == ("dave", True)
+    await carol.create_room("paged", "Paged")
+    for client in (carol, dave):
+        await client.join("paged")
+    first = await carol.members_page("paged", limit=1)
+    assert ([m["id"] for m in first["members"]], first["count"]) == (["carol"], 2)
+    rest = await carol.members_page("paged", after=first["next"], limit=1)
+    assert ([m["id"] for m in rest["members"]], rest["next"]) == (["dave"], None)
+    found = await dave.members_page("paged", query="CA")
+    assert [m["id"] for m in found["members"]] == ["carol"]
+    await dave.close()
+    status, _ = await until(carol, "status")
+    assert (status["user"], status["online"]) == ("dave", False)
