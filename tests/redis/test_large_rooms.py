@@ -5,6 +5,7 @@ from __future__ import annotations
 import anyio
 import pytest
 
+from chatcore.redis._presence_batch import BATCH
 from chatcore.testing import LocalClient
 from chatcore.wire.values import User
 from tests.redis.stack import ALICE, BOB, CAROL, expect, redis_cluster
@@ -62,3 +63,26 @@ async def test_status_spans_processes_and_a_user_is_online_once() -> None:
         await LocalClient.connect(c.b, CAROL)
         await expect(alice, "status", user=CAROL.id, online=True)
         assert (await alice.call("watch_users", users=[CAROL.id, BOB.id]))["online"] == [CAROL.id]
+
+
+async def test_a_join_storm_costs_one_presence_script_per_room_per_round_trip() -> None:
+    async with redis_prefix() as (url, prefix), redis_cluster(url, prefix) as c:
+        broker = c.broker(c.a)
+        wire = broker.wire
+        scripts: list[int] = []
+        run = wire.script
+
+        async def counting(source: str, *args: str | int) -> object:
+            if source == BATCH:
+                scripts.append((len(args) - 3) // 4)  # operations in the batch
+            return await run(source, *args)
+
+        wire.script = counting  # type: ignore[method-assign]
+        users = [User(id=f"s{i}", name=f"Storm {i}") for i in range(200)]
+        async with anyio.create_task_group() as group:
+            for user in users:
+                group.start_soon(broker.enter, "storm", user)
+        assert sum(scripts) == 200
+        assert len(scripts) <= 5, scripts  # not one per join
+        page = await broker.members_page("storm", None, 100)
+        assert page.count == 200
