@@ -239,6 +239,9 @@ export interface RejoinedEvent {
   /** The other user's read mark, in a direct room. */
   seen?: number;
   members: User[];
+  /** Users present; in a large room `members` is the first page and `next` its cursor. */
+  count: number;
+  next: string | null;
 }
 
 /** The payload of each event `on()` subscribes to. */

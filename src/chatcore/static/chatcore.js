@@ -352,7 +352,14 @@ export class ChatClient {
     }
     if (reply.gap) this._emit("gap", { room });
     // What a page shows from a join besides messages: the read marks and the members now.
-    this._emit("rejoined", { room, read: reply.read, seen: reply.seen, members: reply.members });
+    this._emit("rejoined", {
+      room,
+      read: reply.read,
+      seen: reply.seen,
+      members: reply.members,
+      count: reply.count,
+      next: reply.next,
+    });
     return reply;
   }
 

@@ -548,9 +548,12 @@ chat.on("room", ({ event, room: changed }) => {
 
 chat.on("gap", () => notice("Some messages were missed while offline; scroll up for older ones."));
 
-chat.on("rejoined", ({ room: name, read: mark, seen: theirs }) => {
-  // After a reconnect: read marks may have moved meanwhile (another tab, the other user).
+chat.on("rejoined", ({ room: name, read: mark, seen: theirs, members: list, count: n, next }) => {
+  // After a reconnect: read marks may have moved meanwhile (another tab, the other user), and
+  // the members (the whole list, or a large room's count and first page).
   if (name !== ROOM) return;
+  memberSearch.value = "";
+  counted(n ?? list.length, list, next ?? null).catch(() => {});
   read = Math.max(read, mark ?? 0);
   seen = Math.max(seen, theirs ?? 0);
   renderSeen();
@@ -581,8 +584,6 @@ chat.on("open", async ({ reconnect }) => {
 
 chat.on("welcome", ({ limits }) => {
   presenceLimit = limits?.presence_limit ?? presenceLimit;
-  // After a reconnect the member list is fetched again: presence may have changed meanwhile.
-  if (members.size) loadMembers().catch(() => {});
 });
 
 let searching = 0;
