@@ -60,6 +60,7 @@ def board_pair(tag: str, **env: str) -> Iterator[list[Site]]:
     if not port_open("127.0.0.1", 5432):
         require("PostgreSQL", "nothing answers on 127.0.0.1:5432")
     name, prefix = f"chatboard_{tag}_{secrets.token_hex(4)}", unique_prefix()
+    WORK.mkdir(parents=True, exist_ok=True)  # an earlier pair's teardown may have removed it
     try:
         url = migrated_database(name)
         redis = {"CHATCORE_REDIS_URL": REDIS_URL, "CHATCORE_REDIS_PREFIX": prefix}
