@@ -6,6 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 EXTRAS := starlette,django,chatboard,redis,client,server,test
 
 .PHONY: test-matrix test-matrix-sample
+.PHONY: bench-joins
 .PHONY: venv test lint typecheck docs pytest pytest-postgres demo clean bench-core bench bench-memory bench-reactions starlette-demo soak demo-scale
 
 $(STAMP): pyproject.toml
@@ -106,6 +107,18 @@ clean:
 .PHONY: asyncapi
 asyncapi: venv
 	$(BIN)/python -m chatcore.wire.asyncapi docs/asyncapi.yaml
+
+# The join storm of issue #16 (benchmarks/join_storm.py): N distinct users join one room, on
+# Starlette in one process and two on Redis; CPU per join, RSS per member, CPU per delivery,
+# beside the code of main (BASE, a `git archive` of its src/). About 25 minutes. The largest
+# size is 19,800, not 20,000: a process may hold 20,000 files here (the hard limit of `ulimit -n`),
+# and both the server and the generator need one per socket and a few more.
+STORM_SIZES ?= 1000,10000,19800
+bench-joins: venv
+	rm -rf $(VENV)/storm-base && mkdir -p $(VENV)/storm-base
+	git archive $${BASE:-main} src | tar -x -C $(VENV)/storm-base
+	$(BIN)/python benchmarks/join_storm.py --sizes $(STORM_SIZES) \
+		--baseline-src $(VENV)/storm-base/src --baseline-sizes 1000,10000 $(BENCH_ARGS)
 
 bench-core: venv
 	$(BIN)/python benchmarks/core_fanout.py

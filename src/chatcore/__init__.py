@@ -11,6 +11,7 @@ from .backends.directory import MemoryDirectory as MemoryDirectory
 from .backends.memory_broker import MemoryBroker as MemoryBroker
 from .backends.memory_broker import MemoryBus as MemoryBus
 from .backends.memory_store import MemoryStore as MemoryStore
+from .backends.presence import MembersPage as MembersPage
 from .backends.store import Appended as Appended
 from .backends.store import HistoryPage as HistoryPage
 from .backends.store import Store as Store
@@ -78,6 +79,7 @@ __all__ = (
     "InternalError",
     "InvalidField",
     "Limits",
+    "MembersPage",
     "MemoryBroker",
     "MemoryBus",
     "MemoryDirectory",

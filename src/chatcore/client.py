@@ -416,6 +416,30 @@ class ChatClient:
         members: list[Frame] = (await self.request("members", room=room))["members"]
         return members
 
+    async def members_page(
+        self,
+        room: str,
+        after: str | None = None,
+        limit: int | None = None,
+        query: str | None = None,
+    ) -> Frame:
+        """A page of ``room``'s members by name: ``{"members": [...], "count": n, "next":
+        cursor or None}``; ``after`` is an earlier page's ``next``, ``query`` a name prefix."""
+        fields: Frame = {"room": room}
+        if after is not None:
+            fields["after"] = after
+        if limit is not None:
+            fields["limit"] = limit
+        if query is not None:
+            fields["query"] = query
+        return await self.request("members", **fields)
+
+    async def watch_users(self, users: list[str]) -> list[str]:
+        """Watch up to 500 users' online status (replacing the list): those online now;
+        ``status`` events follow."""
+        online: list[str] = (await self.request("watch_users", users=users))["online"]
+        return online
+
     async def history(
         self, room: str, before: int | None = None, limit: int | None = None
     ) -> Frame:

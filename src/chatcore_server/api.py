@@ -198,21 +198,26 @@ class Api:
     @_route("rooms", "POST")
     async def _create_room(self, request: HttpRequest, _: str) -> HttpResponse:
         body = _body(request)
-        create = _command(c.CreateRoom, body, "create_room", ("room", "title"))
+        create = _command(c.CreateRoom, body, "create_room", ("room", "title", "private"))
         owner = body.get("owner")
         room = await self.server.create_room(
             create.room,
             create.title,
             None if owner is None else _user(owner, "owner"),
             quota=False,
+            private=bool(create.private),
         )
         return _ok({"room": await self.server.room_wire(room)}, status=201)
 
     @_route("room", "PATCH")
     async def _update_room(self, request: HttpRequest, name: str) -> HttpResponse:
         body = {**_body(request), "room": name}
-        update = _command(c.UpdateRoom, body, "update_room", ("room", "title"))
-        room = await self.server.update_room(update.room, update.title)
+        update = _command(c.UpdateRoom, body, "update_room", ("room", "title", "private"))
+        room = await self.server.get_room(update.room)
+        if update.title is not None:
+            room = await self.server.update_room(update.room, update.title)
+        if update.private is not None:
+            room = await self.server.set_private(update.room, update.private)
         return _ok({"room": await self.server.room_wire(room)})
 
     @_route("room", "DELETE")

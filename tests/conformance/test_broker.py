@@ -10,6 +10,7 @@ import json
 import anyio
 import pytest
 
+from chatcore.backends.broker import Broker
 from chatcore.backends.envelope import (
     Departed,
     Envelope,
@@ -18,9 +19,11 @@ from chatcore.backends.envelope import (
     ToRoom,
     ToRoomList,
     ToUser,
+    ToWatchers,
     UserChanged,
     UserKicked,
 )
+from chatcore.backends.presence import Claim, MembersPage, PresenceChange
 from chatcore.wire.errors import CloseCode
 from chatcore.wire.values import Message, User
 from tests.conformance.backends import Cluster, Process
@@ -217,3 +220,123 @@ async def test_a_dead_process_users_leave_once_within_the_bound(mortal_cluster: 
     # Later heartbeats announce nothing more: nothing else may arrive meanwhile.
     await anyio.sleep(cluster.bound * 2)
     assert len(b.received) == 2
+
+
+# Large rooms and online status (chatcore.backends.presence)
+
+
+def _named(user_id: str, name: str) -> User:
+    return User(id=user_id, name=name)
+
+
+async def test_enter_and_exit_count_users_across_processes(cluster: Cluster) -> None:
+    a, b = cluster.a.broker, cluster.b.broker
+    assert await a.enter("hall", ALICE) == PresenceChange(True, 1)
+    assert await b.enter("hall", ALICE) == PresenceChange(False, 1)
+    assert await b.enter("hall", BOB) == PresenceChange(True, 2)
+    assert await a.exit("hall", ALICE.id) == PresenceChange(False, 2)
+    assert await b.exit("hall", ALICE.id) == PresenceChange(True, 1)
+    assert await b.exit("hall", "nobody") == PresenceChange(False, 1)
+    assert await a.counts(["hall"]) == {"hall": 1}
+
+
+async def test_many_enters_at_once_each_get_their_own_answer(cluster: Cluster) -> None:
+    a, b = cluster.a.broker, cluster.b.broker
+    users = [_named(str(i), f"user {i:03}") for i in range(60)]
+    answers: dict[str, PresenceChange] = {}
+
+    async def enter(broker: Broker, user: User) -> None:
+        answers[user.id] = await broker.enter("hall", user)
+
+    async with anyio.create_task_group() as group:
+        for index, user in enumerate(users):
+            group.start_soon(enter, a if index % 2 else b, user)
+    assert all(answer.changed for answer in answers.values())
+    assert sorted(answer.count for answer in answers.values()) == list(range(1, 61))
+    assert (await a.members_page("hall", None, 100)).count == 60
+
+
+async def test_members_pages_follow_names_and_prefixes(cluster: Cluster) -> None:
+    a, b = cluster.a.broker, cluster.b.broker
+    names = ["bob", "Alice", "carol", "Bobby", "alfred", "Ünal"]
+    for index, name in enumerate(names):
+        await (a if index % 2 else b).enter("hall", _named(str(index), name))
+    order: list[str] = []
+    after = None
+    while True:
+        page = await b.members_page("hall", after, 2)
+        assert page.count == 6
+        order += [user.name for user in page.members]
+        after = page.next
+        if after is None:
+            break
+    assert order == ["alfred", "Alice", "bob", "Bobby", "carol", "Ünal"]
+    found = await a.members_page("hall", None, 10, "BO")
+    assert [user.name for user in found.members] == ["bob", "Bobby"]
+    assert found.next is None
+    first = await a.members_page("hall", None, 1, "al")
+    rest = await a.members_page("hall", first.next, 10, "al")
+    assert [u.name for u in first.members + rest.members] == ["alfred", "Alice"]
+    assert [u.name for u in (await a.members_page("hall", None, 5, "ü")).members] == ["Ünal"]
+    await a.exit("hall", "3")
+    assert "Bobby" not in [u.name for u in (await b.members_page("hall", None, 10)).members]
+    assert (await b.members_page("empty", None, 10)) == MembersPage([], 0, None)
+
+
+async def test_one_occupancy_claim_per_interval_between_processes(cluster: Cluster) -> None:
+    a, b = cluster.a.broker, cluster.b.broker
+    for index in range(3):
+        await a.enter("hall", _named(str(index), f"u{index}"))
+    assert await a.claim_occupancy("hall", 1_000, 1_000, 2) == Claim(3, announce=True)
+    assert await b.claim_occupancy("hall", 1_100, 1_000, 2) == Claim(3)  # unchanged
+    await b.enter("hall", _named("9", "u9"))
+    assert await b.claim_occupancy("hall", 1_200, 1_000, 2) == Claim(4, retry=True)
+    assert await a.claim_occupancy("hall", 2_000, 1_000, 2) == Claim(4, announce=True)
+    await a.exit("hall", "0")
+    await a.exit("hall", "1")
+    assert await b.claim_occupancy("hall", 3_000, 1_000, 2) == Claim(2, announce=True)
+    assert await b.claim_occupancy("hall", 4_000, 1_000, 2) == Claim(2)  # small: forgotten
+    await a.exit("hall", "2")
+    assert await a.claim_occupancy("hall", 5_000, 1_000, 2) == Claim(1)
+
+
+async def test_a_user_comes_online_once_and_goes_offline_with_the_last(cluster: Cluster) -> None:
+    a, b = cluster.a.broker, cluster.b.broker
+    assert await a.come_online(ALICE) is True
+    assert await b.come_online(ALICE) is False
+    assert await a.come_online(ALICE) is False
+    assert await a.online([ALICE.id, BOB.id, "nobody"]) == [ALICE.id]
+    assert await a.go_offline(ALICE.id) is False
+    assert await a.go_offline(ALICE.id) is False  # not held here any more
+    assert await b.go_offline(ALICE.id) is True
+    assert await b.online([ALICE.id]) == []
+
+
+async def test_watchers_envelopes_reach_subscribed_processes(cluster: Cluster) -> None:
+    a, b = cluster.a, cluster.b
+    await b.broker.subscribe(ToWatchers(ALICE.id).channel)
+    envelope = Envelope.status(ALICE.id, True)
+    await a.broker.publish(envelope)
+    assert await b.wait_for(1) == [envelope]
+
+
+async def test_a_renamed_member_is_listed_and_found_by_the_new_name(cluster: Cluster) -> None:
+    a, b = cluster.a.broker, cluster.b.broker
+    await a.enter("hall", _named("1", "Zed"))
+    await b.enter("hall", _named("2", "Mia"))
+    await a.update_user(_named("1", "Abe"))
+    page = await b.members_page("hall", None, 10)
+    assert [user.name for user in page.members] == ["Abe", "Mia"]
+    assert [user.id for user in (await b.members_page("hall", None, 10, "ab")).members] == ["1"]
+    assert (await b.members_page("hall", None, 10, "ze")).members == []
+
+
+async def test_a_larger_room_is_counted_less_often(cluster: Cluster) -> None:
+    a, b = cluster.a.broker, cluster.b.broker
+    for index in range(8):
+        await a.enter("hall", _named(str(index), f"u{index}"))
+    # scale 2: a room of 8 waits 4 intervals between counts.
+    assert await a.claim_occupancy("hall", 1_000, 1_000, 2, 2) == Claim(8, announce=True)
+    await b.enter("hall", _named("9", "u9"))
+    assert await b.claim_occupancy("hall", 4_000, 1_000, 2, 2) == Claim(9, retry=True)
+    assert await b.claim_occupancy("hall", 5_500, 1_000, 2, 2) == Claim(9, announce=True)

@@ -6,6 +6,7 @@ from typing import Any
 
 from chatcore import MemoryBroker, MemoryStore
 from chatcore.backends.envelope import Envelope
+from chatcore.backends.presence import MembersPage, PresenceChange
 from chatcore.backends.store import Appended, HistoryPage
 from chatcore.wire.values import Room, User
 
@@ -90,3 +91,22 @@ class FlakyBroker(MemoryBroker):
     async def is_online(self, user_id: str) -> bool:
         self.failures.check("is_online")
         return await super().is_online(user_id)
+
+    # (the runtime's calls: each fails as the v1 method of the same job does)
+    async def enter(self, room: str, user: User) -> PresenceChange:
+        self.failures.check("join")
+        return await super().enter(room, user)
+
+    async def members_page(
+        self, room: str, after: str | None, limit: int, query: str | None = None
+    ) -> MembersPage:
+        self.failures.check("members")
+        return await super().members_page(room, after, limit, query)
+
+    async def come_online(self, user: User) -> bool:
+        self.failures.check("connect")
+        return await super().come_online(user)
+
+    async def go_offline(self, user_id: str) -> bool:
+        self.failures.check("disconnect")
+        return await super().go_offline(user_id)

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import pytest
 
+from chatcore import Limits
+
 from ..contract import Recorder, message_kinds, problems
-from .kit import Chat, lobby, user
+from .kit import Chat, lobby, running, user
 
 pytestmark = pytest.mark.anyio
 
@@ -54,9 +56,16 @@ async def test_every_command_and_event_of_the_document_passes_through_a_connecti
     await bob.call("unblock", user="1")
     await bob.call("blocks")
     assert (await alice.request("join", room="nope"))["code"] == "no_such_room"
+    await alice.call("watch_users", users=["2", "3"])
+    carol = await chat.client("3")  # a status event
+    await alice.call("members", room="lobby", limit=1, query="a")
     await chat.advance(chat.limits.reaction_batch)
-    for client in (alice, bob):
+    for client in (alice, bob, carol):
         client.events()
+    async with running(limits=Limits(presence_limit=1)) as small:
+        first_in, *_ = await lobby(small, "1", "2")  # two members: large, an occupancy event
+        await small.advance(small.limits.occupancy_interval)
+        first_in.events()
 
     recorder = frames_fit_the_asyncapi_document
     expected = {

@@ -36,6 +36,7 @@ async def test_welcome_is_the_first_frame_with_user_protocol_and_limits(chat: Ch
                 "burst": 30,
                 "history_page": 100,
                 "typing_interval": 2000,
+                "presence_limit": 200,
             },
         }
     ]

@@ -14,7 +14,16 @@ from chatcore.wire import commands
 from chatcore.wire.protocol import _PARSERS, decode
 
 # Enough fields for any command's required ones; each parser ignores the others.
-_FIELDS = {"room": "a", "text": "x", "to": "u", "title": "t", "id": 1, "emoji": "+1", "user": "u"}
+_FIELDS = {
+    "room": "a",
+    "text": "x",
+    "to": "u",
+    "title": "t",
+    "id": 1,
+    "emoji": "+1",
+    "users": ["u"],
+    "user": "u",
+}
 _FIELDS["role"] = "member"
 
 

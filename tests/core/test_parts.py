@@ -85,6 +85,7 @@ def test_limits_are_checked() -> None:
         "burst": 30,
         "history_page": 100,
         "typing_interval": 2000,
+        "presence_limit": 200,
     }
     with pytest.raises(ValueError, match="hard_frame_cap"):
         Limits(max_frame=100, hard_frame_cap=99)

@@ -3,6 +3,8 @@
 - no ``private`` frame reaches anyone but the sender's and recipient's connections;
 - the members of each room are exactly the users with a connection in it, plus those whose last
   connection closed less than ``presence_grace`` ago;
+- the same with rooms above ``presence_limit`` (large rooms: a count instead of per-user
+  presence), read in pages of one member and by name prefix;
 - every connection sees each room's messages in strictly increasing id order, and every message
   sent while it was in the room, and no other;
 - moderation (``r1`` is user 1's, ``r2`` user 2's): ``kicked`` reaches every connection of the
@@ -224,6 +226,24 @@ class Model:
             if observer is not None:
                 reply = await observer.client.call("members", room=room)
                 assert {u["id"] for u in reply["members"]} == truth
+                assert reply["count"] == len(truth)
+                await self.check_pages(observer.client, room, truth)
+
+    async def check_pages(self, client: LocalClient, room: str, truth: set[str]) -> None:
+        """Pages of one member, cursor after cursor, list the truth in name order; a name
+        prefix finds exactly its users."""
+        seen: list[str] = []
+        after = None
+        while True:
+            fields: dict[str, Any] = {"after": after} if after is not None else {}
+            reply = await client.call("members", room=room, limit=1, **fields)
+            seen += [u["id"] for u in reply["members"]]
+            after = reply["next"]
+            if after is None:
+                break
+        assert seen == sorted(truth, key=lambda u: (user(u).name.casefold(), u)), (seen, truth)
+        reply = await client.call("members", room=room, query="bo", limit=100)
+        assert {u["id"] for u in reply["members"]} == {u for u in truth if u == "2"}
 
     def check_deliveries(self) -> None:
         privates_seen: dict[int, set[int]] = {}
@@ -264,9 +284,15 @@ class Model:
             assert seen == self.expected_moderation.get(id(conn), Counter()), conn.user_id
 
 
-async def scenario(ops: list[tuple[Any, ...]], servers: int) -> None:
+async def scenario(ops: list[tuple[Any, ...]], servers: int, presence_limit: int = 200) -> None:
     """Run ``ops`` on ``servers`` servers sharing one bus, store and clock."""
-    limits = Limits(presence_grace=GRACE, rate=10_000, burst=10_000, connections_per_user=100)
+    limits = Limits(
+        presence_grace=GRACE,
+        rate=10_000,
+        burst=10_000,
+        connections_per_user=100,
+        presence_limit=presence_limit,
+    )
     # One bus, store and directory (the site's user table) for every server, as in production.
     bus, store, clock, directory = MemoryBus(), MemoryStore(), FakeClock(), MemoryDirectory()
     async with AsyncExitStack() as stack:
@@ -299,3 +325,17 @@ def test_random_operations_keep_privacy_membership_and_message_order(
 @given(ops=operations)
 def test_the_invariants_hold_across_two_servers(ops: list[tuple[Any, ...]]) -> None:
     anyio.run(scenario, ops, 2)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ops=operations)
+def test_the_invariants_hold_in_large_rooms(ops: list[tuple[Any, ...]]) -> None:
+    anyio.run(scenario, ops, 1, 1)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ops=operations)
+def test_the_invariants_hold_in_large_rooms_across_two_servers(
+    ops: list[tuple[Any, ...]],
+) -> None:
+    anyio.run(scenario, ops, 2, 1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from chatcore import Limits
+from chatcore.backends.presence import MembersPage
 
 from .kit import Chat, lobby, running
 
@@ -178,18 +179,20 @@ async def test_a_deleted_room_is_no_longer_followed(chat: Chat) -> None:
 
 
 async def test_a_change_made_while_a_resume_is_read_ends_the_client_on_the_newest_state() -> None:
-    from chatcore import MemoryBroker, User
+    from chatcore import MemoryBroker
 
     class EditingBroker(MemoryBroker):
         """Edits message 1 while a join reads the members: between the history and the reply."""
 
         editor: object = None
 
-        async def members(self, room: str) -> list[User]:
+        async def members_page(
+            self, room: str, after: str | None, limit: int, query: str | None = None
+        ) -> MembersPage:
             if self.editor is not None:
                 edit, self.editor = self.editor, None
                 await edit()  # type: ignore[operator]
-            return await super().members(room)
+            return await super().members_page(room, after, limit, query)
 
     broker = EditingBroker()
     async with running(broker=broker) as chat:

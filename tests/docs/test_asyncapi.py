@@ -76,6 +76,7 @@ def test_protocol_md_and_the_document_list_the_same_error_codes() -> None:
 SAMPLES: dict[str, Any] = {"room": "lobby", "text": "hi", "id": 1, "emoji": "+1", "to": "2"}
 SAMPLES["title"] = "Lobby"
 SAMPLES.update(user="2", role="moderator")
+SAMPLES["users"] = ["2"]
 
 
 @pytest.mark.parametrize("kind", sorted(COMMANDS))

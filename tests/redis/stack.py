@@ -51,12 +51,15 @@ class Cluster:
         history_size: int,
         store: Store | None = None,
         auto_create: bool = False,
+        presence_limit: int = 200,
     ) -> None:
         self.url, self.prefix = url, prefix
         self.auto_create = auto_create
         self.shared_store = store
         self.directory = MemoryDirectory([ALICE, BOB, CAROL])
-        self.limits = Limits(presence_grace=0, history_size=history_size)
+        self.limits = Limits(
+            presence_grace=0, history_size=history_size, presence_limit=presence_limit
+        )
         self.stores: list[RedisStore] = []
         self.a = self.server()
         self.b = self.server()
@@ -94,10 +97,11 @@ async def redis_cluster(
     history_size: int = 50,
     store: Store | None = None,
     auto_create: bool = False,
+    presence_limit: int = 200,
 ) -> AsyncIterator[Cluster]:
     """Two servers on Redis; with ``store``, both use it (as processes share an SQL database)
     and only the broker is Redis."""
-    cluster = Cluster(url, prefix, history_size, store, auto_create)
+    cluster = Cluster(url, prefix, history_size, store, auto_create, presence_limit)
     async with AsyncExitStack() as stack:
 
         async def close_stores() -> None:

@@ -52,15 +52,19 @@ def drop_database(name: str) -> None:
         admin.execute(drop)
 
 
-@pytest.fixture(scope="module")
-def two_boards() -> Iterator[list[Site]]:
+@contextlib.contextmanager
+def board_pair(tag: str, **env: str) -> Iterator[list[Site]]:
+    """Two ChatBoard processes on a fresh database ``chatboard_<tag>_...`` and one Redis
+    (``env``: more of their environment); all removed after."""
     need_redis()
     if not port_open("127.0.0.1", 5432):
         require("PostgreSQL", "nothing answers on 127.0.0.1:5432")
-    name, prefix = f"chatboard_scale_{secrets.token_hex(4)}", unique_prefix()
+    name, prefix = f"chatboard_{tag}_{secrets.token_hex(4)}", unique_prefix()
+    WORK.mkdir(parents=True, exist_ok=True)  # an earlier pair's teardown may have removed it
     try:
         url = migrated_database(name)
-        with serve(url, 2, CHATCORE_REDIS_URL=REDIS_URL, CHATCORE_REDIS_PREFIX=prefix) as sites:
+        redis = {"CHATCORE_REDIS_URL": REDIS_URL, "CHATCORE_REDIS_PREFIX": prefix}
+        with serve(url, 2, **redis, **env) as sites:
             yield sites
             for site in sites:
                 site.log.unlink(missing_ok=True)
@@ -69,6 +73,12 @@ def two_boards() -> Iterator[list[Site]]:
         anyio.run(delete_keys, REDIS_URL, prefix)
         with contextlib.suppress(OSError):  # the log directory, unless the Django suite uses it
             WORK.rmdir()
+
+
+@pytest.fixture(scope="module")
+def two_boards() -> Iterator[list[Site]]:
+    with board_pair("scale") as sites:
+        yield sites
 
 
 class Boards:

@@ -447,3 +447,25 @@ async def test_moderation_with_the_python_client(connect: Callable[..., Any]) ->
     assert await alice.blocks() == []
     await alice.kick("chat-club", "bob")
     await until(bob, "kicked")
+
+
+async def test_member_pages_and_online_status_through_the_python_client(
+    connect: Callable[..., Any],
+) -> None:
+    carol: ChatClient = await connect("Carol")
+    assert await carol.watch_users(["dave", "erin"]) == []
+    dave: ChatClient = await connect("Dave")
+    status, _ = await until(carol, "status")
+    assert (status["user"], status["online"]) == ("dave", True)
+    await carol.create_room("paged", "Paged")
+    for client in (carol, dave):
+        await client.join("paged")
+    first = await carol.members_page("paged", limit=1)
+    assert ([m["id"] for m in first["members"]], first["count"]) == (["carol"], 2)
+    rest = await carol.members_page("paged", after=first["next"], limit=1)
+    assert ([m["id"] for m in rest["members"]], rest["next"]) == (["dave"], None)
+    found = await dave.members_page("paged", query="CA")
+    assert [m["id"] for m in found["members"]] == ["carol"]
+    await dave.close()
+    status, _ = await until(carol, "status")
+    assert (status["user"], status["online"]) == ("dave", False)

@@ -24,6 +24,19 @@ Online
     :meth:`connect`/:meth:`disconnect` mark this process as holding connections of a user;
     :meth:`is_online` is true while any process does.
 
+Large rooms (``chatcore.backends.presence``)
+    :meth:`enter` and :meth:`exit` are :meth:`join` and :meth:`leave` that also say how many
+    users are present after them (the runtime uses these). :meth:`members_page` lists a room's
+    members in ``member_key`` order from a cursor, optionally only names with a prefix, at a
+    cost that does not grow with the room. :meth:`claim_occupancy` applies
+    ``occupancy_claim`` to the room's present count atomically across processes, with the
+    caller's ``now``, so one count per room per interval is sent in all.
+
+Online status
+    :meth:`come_online` / :meth:`go_offline` are :meth:`connect` / :meth:`disconnect` that say
+    whether the user came online in the first process / went offline in the last one;
+    :meth:`online` tells which of several users are online.
+
 Loss
     A broker that may have lost envelopes for this process (its subscription connection
     broke) delivers ``UserKicked(TRY_AGAIN_LATER)`` to each local user once it is connected
@@ -41,6 +54,7 @@ from anyio.abc import TaskStatus
 
 from ..wire.values import User
 from .envelope import Envelope
+from .presence import Claim, MembersPage, PresenceChange
 
 __all__ = ("Broker", "Deliver")
 
@@ -88,3 +102,23 @@ class Broker(Protocol):
     async def disconnect(self, user_id: str) -> None: ...
 
     async def is_online(self, user_id: str) -> bool: ...
+
+    # large rooms
+    async def enter(self, room: str, user: User) -> PresenceChange: ...
+
+    async def exit(self, room: str, user_id: str) -> PresenceChange: ...
+
+    async def members_page(
+        self, room: str, after: str | None, limit: int, query: str | None = None
+    ) -> MembersPage: ...
+
+    async def claim_occupancy(
+        self, room: str, now: int, interval: int, limit: int, scale: int = 0
+    ) -> Claim: ...
+
+    # online status
+    async def come_online(self, user: User) -> bool: ...
+
+    async def go_offline(self, user_id: str) -> bool: ...
+
+    async def online(self, user_ids: list[str]) -> list[str]: ...

@@ -15,7 +15,7 @@ from typing import Literal
 import attrs
 
 from ..wire.errors import CloseCode
-from ..wire.events import MessageChanged, MessageEvent, PresenceEvent
+from ..wire.events import MessageChanged, MessageEvent, PresenceEvent, StatusEvent
 from ..wire.protocol import encode
 from ..wire.values import ROOM_LIST_CHANNEL, ChangeKind, Message, User
 from .store import Change
@@ -30,6 +30,7 @@ __all__ = (
     "ToRoom",
     "ToRoomList",
     "ToUser",
+    "ToWatchers",
     "UserChanged",
     "UserKicked",
 )
@@ -69,7 +70,18 @@ class ToRoomList:
         return ROOM_LIST_CHANNEL
 
 
-Target = ToRoom | ToUser | ToRoomList
+@attrs.frozen
+class ToWatchers:
+    """Every local connection watching the online status of one user (``watch_users``)."""
+
+    user_id: str
+
+    @property
+    def channel(self) -> str:
+        return f"status:{self.user_id}"
+
+
+Target = ToRoom | ToUser | ToRoomList | ToWatchers
 
 
 @attrs.frozen
@@ -152,3 +164,8 @@ class Envelope:
     def presence(cls, room: str, event: Literal["join", "leave", "update"], user: User) -> Envelope:
         """A ``presence`` event, to the room."""
         return cls(ToRoom(room), encode(PresenceEvent(room=room, event=event, user=user)))
+
+    @classmethod
+    def status(cls, user_id: str, online: bool) -> Envelope:
+        """A ``status`` event, to the user's watchers."""
+        return cls(ToWatchers(user_id), encode(StatusEvent(user=user_id, online=online)))

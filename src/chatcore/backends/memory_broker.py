@@ -16,6 +16,7 @@ from anyio.abc import TaskStatus
 from ..wire.values import User
 from .broker import Deliver
 from .envelope import Departed, Envelope, ToRoom
+from .presence import Claim, MemberIndex, MembersPage, PresenceChange, occupancy_claim
 
 __all__ = ("MemoryBroker", "MemoryBus")
 
@@ -30,6 +31,10 @@ class MemoryBus:
         self.users: dict[str, User] = {}
         # user id -> process ids holding connections of the user
         self.online: dict[str, set[int]] = defaultdict(set)
+        # room -> its members' keys, sorted (pages, prefix queries)
+        self.index: dict[str, MemberIndex] = {}
+        # room -> (count, ms) of its last occupancy sent
+        self.occupancy: dict[str, tuple[int, int]] = {}
         self._ids = itertools.count(1)
 
     def attach(self, broker: MemoryBroker) -> int:
@@ -76,9 +81,11 @@ class MemoryBroker:
                     holders.discard(self.process)
                     if not holders:
                         del members[user_id]
+                        bus.index[room].remove(user_id)
                         left.append((room, bus.users[user_id]))
             if not members:
                 del bus.presence[room]
+                bus.index.pop(room, None)
         for user_id, holders in list(bus.online.items()):
             holders.discard(self.process)
             if not holders:
@@ -106,24 +113,63 @@ class MemoryBroker:
         self.channels.discard(channel)
 
     async def join(self, room: str, user: User) -> bool:
-        holders = self.bus.presence[room].setdefault(user.id, set())
+        return (await self.enter(room, user)).changed
+
+    async def leave(self, room: str, user_id: str) -> bool:
+        return (await self.exit(room, user_id)).changed
+
+    async def enter(self, room: str, user: User) -> PresenceChange:
+        members = self.bus.presence[room]
+        holders = members.setdefault(user.id, set())
         first = not holders
         holders.add(self.process)
         self.bus.users[user.id] = user
-        return first
+        if first:
+            index = self.bus.index.get(room)
+            if index is None:
+                index = self.bus.index[room] = MemberIndex()
+            index.add(user)
+        return PresenceChange(first, len(members))
 
-    async def leave(self, room: str, user_id: str) -> bool:
+    async def exit(self, room: str, user_id: str) -> PresenceChange:
         members = self.bus.presence.get(room)
         if members is None or user_id not in members:
-            return False
+            return PresenceChange(False, 0 if members is None else len(members))
         holders = members[user_id]
         holders.discard(self.process)
         if holders:
-            return False
+            return PresenceChange(False, len(members))
         del members[user_id]
+        self.bus.index[room].remove(user_id)
         if not members:
             del self.bus.presence[room]
-        return True
+            del self.bus.index[room]
+        return PresenceChange(True, len(members))
+
+    async def members_page(
+        self, room: str, after: str | None, limit: int, query: str | None = None
+    ) -> MembersPage:
+        index = self.bus.index.get(room)
+        if index is None:
+            return MembersPage([], 0, None)
+        ids, after = index.page(after, limit, query)
+        users = self.bus.users
+        return MembersPage([users[user_id] for user_id in ids], len(index), after)
+
+    async def claim_occupancy(
+        self, room: str, now: int, interval: int, limit: int, scale: int = 0
+    ) -> Claim:
+        count = len(self.bus.presence[room]) if room in self.bus.presence else 0
+        records = self.bus.occupancy
+        claim, record, write = occupancy_claim(
+            count, records.get(room), now, interval, limit, scale
+        )
+        if write:
+            if record is None:
+                records.pop(room, None)
+            else:
+                records[room] = record
+        return claim
 
     async def members(self, room: str) -> list[User]:
         return [self.bus.users[user_id] for user_id in self.bus.presence.get(room, {})]
@@ -134,21 +180,42 @@ class MemoryBroker:
 
     async def clear(self, room: str) -> None:
         self.bus.presence.pop(room, None)
+        self.bus.index.pop(room, None)
+        self.bus.occupancy.pop(room, None)
 
     async def update_user(self, user: User) -> list[str]:
         self.bus.users[user.id] = user
-        return [room for room, members in self.bus.presence.items() if user.id in members]
+        rooms = [room for room, members in self.bus.presence.items() if user.id in members]
+        for room in rooms:
+            self.bus.index[room].add(user)  # its place by name
+        return rooms
 
     async def connect(self, user: User) -> None:
-        self.bus.users[user.id] = user
-        self.bus.online[user.id].add(self.process)
+        await self.come_online(user)
 
     async def disconnect(self, user_id: str) -> None:
+        await self.go_offline(user_id)
+
+    async def come_online(self, user: User) -> bool:
+        self.bus.users[user.id] = user
+        holders = self.bus.online[user.id]
+        first = not holders
+        holders.add(self.process)
+        return first
+
+    async def go_offline(self, user_id: str) -> bool:
         holders = self.bus.online.get(user_id)
-        if holders is not None:
-            holders.discard(self.process)
-            if not holders:
-                del self.bus.online[user_id]
+        if holders is None or self.process not in holders:
+            return False
+        holders.discard(self.process)
+        if holders:
+            return False
+        del self.bus.online[user_id]
+        return True
+
+    async def online(self, user_ids: list[str]) -> list[str]:
+        online = self.bus.online
+        return [user_id for user_id in user_ids if online.get(user_id)]
 
     async def is_online(self, user_id: str) -> bool:
         return bool(self.bus.online.get(user_id))

@@ -26,6 +26,7 @@ from ..backends.envelope import (
     ToRoom,
     ToRoomList,
     ToUser,
+    ToWatchers,
     UserChanged,
     UserKicked,
 )
@@ -44,6 +45,8 @@ def encode_header(target: Target, ephemeral: bool = False, effect: Effect | None
         head: list[Any] = ["r", target.room, target.exclude_user]
     elif isinstance(target, ToUser):
         head = ["u", target.user_id, None]
+    elif isinstance(target, ToWatchers):
+        head = ["w", target.user_id, None]
     else:
         head = ["l", target.room, None]
     head.append(1 if ephemeral else 0)
@@ -99,6 +102,8 @@ def _decode_header(header: str) -> tuple[Target, bool, Effect | None]:
         target = ToUser(name)
     elif kind == "l":
         target = ToRoomList(name)
+    elif kind == "w":
+        target = ToWatchers(name)
     else:
         raise ValueError(f"unknown target kind {kind!r}")
     effect: Effect | None = None

@@ -50,12 +50,14 @@ from anyio.abc import TaskStatus
 
 from ..backends.broker import Deliver
 from ..backends.envelope import Departed, Envelope, RoomRemoved, ToRoom, ToUser, UserKicked
+from ..backends.presence import Claim, MembersPage, PresenceChange
 from ..metrics import timed_publish
 from ..wire.errors import CloseCode, Unavailable, UsageError
 from ..wire.values import User
 from . import _scripts
 from ._client import make_client, resolve_url, unavailable
 from ._codec import decode_envelope, encode_envelope
+from ._presence_batch import PresenceBatches
 from ._stored import decode_user, encode_user
 from ._wire import Subscriber, Wire, make_wire
 
@@ -126,6 +128,8 @@ class RedisBroker:
         self._online: dict[str, User] = {}
         self._dirty = False
         self._lock = anyio.Lock()
+        # Large rooms and online status (``_presence_batch``).
+        self._batches = PresenceBatches(self)
 
     @property
     def client(self) -> redis.asyncio.Redis:
@@ -376,6 +380,34 @@ class RedisBroker:
         async with self._lock:
             self._presence.pop(room, None)
             await self._call(_scripts.CLEAR, room)
+        await self._batches.clear(room)
+
+    # large rooms and online status (see ``_presence_batch``)
+
+    async def enter(self, room: str, user: User) -> PresenceChange:
+        return await self._batches.enter(room, user)
+
+    async def exit(self, room: str, user_id: str) -> PresenceChange:
+        return await self._batches.exit(room, user_id)
+
+    async def members_page(
+        self, room: str, after: str | None, limit: int, query: str | None = None
+    ) -> MembersPage:
+        return await self._batches.members_page(room, after, limit, query)
+
+    async def claim_occupancy(
+        self, room: str, now: int, interval: int, limit: int, scale: int = 0
+    ) -> Claim:
+        return await self._batches.claim(room, now, interval, limit, scale)
+
+    async def come_online(self, user: User) -> bool:
+        return await self._batches.come_online(user)
+
+    async def go_offline(self, user_id: str) -> bool:
+        return await self._batches.go_offline(user_id)
+
+    async def online(self, user_ids: list[str]) -> list[str]:
+        return await self._batches.online(user_ids)
 
     async def update_user(self, user: User) -> list[str]:
         for users in self._presence.values():
@@ -388,6 +420,7 @@ class RedisBroker:
                 ("HSET", f"{self.prefix}users", user.id, encode_user(user)),
                 ("SMEMBERS", f"{self.prefix}ur:{user.id}"),
             )
+        await self._batches.reindex(user, sorted(rooms))
         return sorted(rooms)
 
     # online

@@ -57,7 +57,8 @@ class AutoRooms:
     async def drop_if_unused(self, room: str) -> None:
         """Delete ``room`` if it is an auto-created room and nobody is in it."""
         stored = await self._store.get_room(room)
-        if stored is not None and stored.auto and not await self._broker.members(room):
+        # A count, not the member list: a leave storm in a large room must not cost N each.
+        if stored is not None and stored.auto and not (await self._broker.counts([room]))[room]:
             await self._delete(room)
 
     async def after_departure(self, room: str) -> None:

@@ -96,9 +96,12 @@ async def _join(runtime: Runtime, session: Session, cmd: c.Join) -> Result:
     history, cut = _newest_fitting(limits, joining.history.messages)
     # The changes made since follow the reply as ``message_changed`` events, in order.
     changes, cut_changes = _oldest_fitting(limits, joining.changes)
+    count = len(joining.members) if joining.count is None else joining.count
     fields: dict[str, Any] = {
-        "room": joining.room.to_wire(len(joining.members)),
+        "room": joining.room.to_wire(count),
         "members": [user.to_wire() for user in joining.members],
+        "count": count,
+        "next": joining.next,
         "history": history,
         # A resume that had to leave messages out is a gap; a first join is a page of the
         # newest messages, and the client asks ``history`` for older ones.
@@ -258,8 +261,24 @@ async def _direct(runtime: Runtime, session: Session, cmd: c.Direct) -> Result:
 
 @_handles(c.Members)
 async def _members(runtime: Runtime, session: Session, cmd: c.Members) -> Result:
+    most = runtime.limits.members_page
+    if cmd.limit is not None and not 1 <= cmd.limit <= most:
+        raise InvalidField(f"'limit' is 1-{most}", field="limit")
     await check.readable_room(runtime, session, cmd.room)
-    return {"members": [user.to_wire() for user in await runtime.members(cmd.room)]}
+    page = await runtime.members_page(cmd.room, cmd.after, cmd.limit, cmd.query)
+    return {
+        "members": [user.to_wire() for user in page.members],
+        "count": page.count,
+        "next": page.next,
+    }
+
+
+@_handles(c.WatchUsers)
+async def _watch_users(runtime: Runtime, session: Session, cmd: c.WatchUsers) -> Result:
+    most = runtime.limits.watch_users
+    if len(cmd.users) > most:
+        raise InvalidField(f"a connection may watch at most {most} users", field="users")
+    return {"online": await runtime.watch_users(session, cmd.users)}
 
 
 @_handles(c.History)

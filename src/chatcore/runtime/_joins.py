@@ -19,6 +19,7 @@ from ..wire.limits import Limits
 from ..wire.protocol import encode
 from ..wire.values import Room, User
 from ._auto_rooms import AutoRooms
+from ._large import Occupancy, members_page
 from .hub import Departure, Hub, Joined, Session
 from .ports import Joining
 
@@ -29,15 +30,22 @@ class Joins:
     """Joins and departures of one server; ``auto_rooms`` (with ``auto_create``) deletes an
     auto-created room its last member left."""
 
-    __slots__ = ("_auto_rooms", "_broker", "_limits", "_store")
+    __slots__ = ("_auto_rooms", "_broker", "_limits", "_occupancy", "_store")
 
     def __init__(
-        self, store: Store, broker: Broker, limits: Limits, auto_rooms: AutoRooms | None
+        self,
+        store: Store,
+        broker: Broker,
+        limits: Limits,
+        auto_rooms: AutoRooms | None,
+        occupancy: Occupancy,
     ) -> None:
         self._store = store
         self._broker = broker
         self._limits = limits
         self._auto_rooms = auto_rooms
+        # Large rooms (``_large``): a count instead of per-user presence.
+        self._occupancy = occupancy
 
     async def join(
         self, hub: Hub, session: Session, room: Room, since: int | None = None
@@ -47,8 +55,12 @@ class Joins:
         try:
             if new_room:
                 await self._broker.subscribe(ToRoom(name).channel)
-            if joined is Joined.FIRST and await self._broker.join(name, session.user):
-                await self._announce(name, "join", session.user)
+            if joined is Joined.FIRST:
+                change = await self._broker.enter(name, session.user)
+                if change.changed:
+                    if self._occupancy.shows(change.count):
+                        await self._announce(name, "join", session.user)
+                    self._occupancy.changed(name, change.count)
             # History is read after the connection is in the room, so nothing falls between the
             # two; a message may come both live and in history, and clients keep one per id.
             limits = self._limits
@@ -60,7 +72,7 @@ class Joins:
                 first = page.messages[0].id if page.messages else page.last_id + 1
                 gap = first != since + 1 or since > page.last_id
             read, seen = await self._marks(room, session.user.id)
-            members = await self._broker.members(name)
+            members = await members_page(self._broker, limits, name, first=limits.join_members)
             # The changes are read last, after the history, and nothing waits between this
             # read and the reply: a live ``message_changed`` queued before the reply is older
             # than the replayed ones that follow it, and one that comes after the reply is
@@ -77,7 +89,9 @@ class Joins:
             raise
         if session.follows_unread and name not in session.following:
             hub.follow(session, [*session.following, name])  # it belongs to the room now
-        return Joining(room, members, page, gap, changes, read, seen)
+        return Joining(
+            room, members.members, page, gap, changes, read, seen, members.count, members.next
+        )
 
     async def _marks(self, room: Room, user_id: str) -> tuple[int, int | None]:
         """The user's read mark (made at the newest message on a first join of a group
@@ -99,9 +113,12 @@ class Joins:
         """The user has no connection of this process in the room any more (they left, or
         their grace ran out): announce it if no other process holds them there."""
         room, user = departure.room, departure.user
-        if not await self._broker.leave(room, user.id):
+        change = await self._broker.exit(room, user.id)
+        if not change.changed:
             return
-        await self._announce(room, "leave", user)
+        if self._occupancy.shows(change.count):
+            await self._announce(room, "leave", user)
+        self._occupancy.changed(room, change.count)
         if self._auto_rooms is not None:
             await self._auto_rooms.drop_if_unused(room)
 

@@ -44,12 +44,14 @@ from ..backends.envelope import (
     ToRoom,
     ToRoomList,
     ToUser,
+    ToWatchers,
     UserChanged,
     UserKicked,
 )
 from ..metrics import COUNTS
 from ..wire.protocol import frame_size
 from ..wire.values import User
+from ._watches import UserWatches
 from .outbox import Outbox
 from .ratelimit import TokenBucket
 
@@ -96,6 +98,8 @@ class Session:
     #: Counts the moderation effects applied to it (a join's read of the mutes is kept only
     #: if none came meanwhile).
     moderated: int = 0
+    #: The users whose online status it watches (``watch_users``).
+    watching: set[str] = attrs.Factory(set)
 
 
 class _LocalRoom:
@@ -107,6 +111,12 @@ class _LocalRoom:
 
     def changed(self) -> None:
         self._boxes = None
+
+    def added(self, session: Session) -> None:
+        """``session`` joined: the cached list grows by one (a join storm must not rebuild
+        the list of a room of N for each of its N joins)."""
+        if self._boxes is not None:
+            self._boxes.append(session.outbox)
 
     @property
     def boxes(self) -> list[Outbox]:
@@ -127,6 +137,8 @@ class Hub:
         self._pending: dict[tuple[str, str], tuple[int, User]] = {}
         self._timers: list[tuple[int, str, str]] = []
         self._typing: dict[tuple[str, str], int] = {}
+        #: Who watches whose online status (``watch_users``).
+        self.user_watches = UserWatches()
 
     # connections
 
@@ -179,7 +191,7 @@ class Hub:
             local = self._rooms[room] = _LocalRoom()
         conns = local.members.setdefault(session.user.id, set())
         conns.add(session)
-        local.changed()
+        local.added(session)
         session.rooms.add(room)
         if len(conns) > 1:
             return Joined.ADDED, new_room
@@ -346,9 +358,11 @@ class Hub:
                 count += 1
         COUNTS.deliveries += count
 
-    def _recipients(self, target: ToUser | ToRoomList | ToRoom) -> set[Session]:
+    def _recipients(self, target: ToUser | ToRoomList | ToRoom | ToWatchers) -> set[Session]:
         if isinstance(target, ToUser):
             return self.user_conns(target.user_id)
+        if isinstance(target, ToWatchers):
+            return self.user_watches.watchers(target.user_id)
         recipients = set(self._watchers)
         local = self._rooms.get(target.room)
         if local is not None:

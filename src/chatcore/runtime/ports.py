@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 import attrs
 
+from ..backends.presence import MembersPage
 from ..backends.store import Appended, Change, HistoryPage
 from ..clock import Clock
 from ..policy import Policy
@@ -42,6 +43,10 @@ class Joining:
     #: The user's read mark in the room; in a direct room, the other user's too.
     read: int = 0
     seen: int | None = None
+    #: Users present in the room (``members`` may be only the first page of them), and the
+    #: cursor of the next page (None: ``members`` is complete).
+    count: int | None = None
+    next: str | None = None
 
 
 class Runtime(Protocol):
@@ -120,6 +125,18 @@ class Runtime(Protocol):
     async def leave(self, session: Session, name: str) -> None: ...
 
     async def members(self, room: str) -> list[User]: ...
+
+    async def members_page(
+        self,
+        room: str,
+        after: str | None = None,
+        limit: int | None = None,
+        query: str | None = None,
+    ) -> MembersPage: ...
+
+    async def watch_users(self, session: Session, users: tuple[str, ...]) -> list[str]:
+        """``session`` watches ``users`` (instead of those it watched): those online now."""
+        ...
 
     async def history(self, room: str, *, limit: int, before: int | None = None) -> HistoryPage: ...
 

@@ -38,6 +38,7 @@ from ..backends.envelope import (
 )
 from ..backends.memory_broker import MemoryBroker
 from ..backends.memory_store import MemoryStore
+from ..backends.presence import MembersPage
 from ..backends.store import Appended, HistoryPage, Store
 from ..clock import Clock, SystemClock
 from ..metrics import COUNTS
@@ -67,9 +68,11 @@ from ..wire.values import ROOM_LIST_CHANNEL as _ROOMS_CHANNEL
 from . import _checks, _metered, _posting
 from ._auto_rooms import AutoRooms
 from ._joins import Joins
+from ._large import Occupancy, members_page
 from ._leave_timers import LeaveTimers
 from ._messages import KEEP, Messages
 from ._moderation import Moderation
+from ._online import OnlineStatus
 from ._quotas import RoomQuotas
 from ._rooms import Rooms
 from ._spawn import Spawner
@@ -119,8 +122,14 @@ class ChatServer:
         self._auto_rooms = AutoRooms(
             self.store, self.broker, self._room_quotas, self._rooms.announce, self._rooms.delete
         )
+        self._occupancy = Occupancy(self.broker, self.limits, self.clock, self.spawn)
+        self._online = OnlineStatus(self.broker)
         self._joins = Joins(
-            self.store, self.broker, self.limits, self._auto_rooms if auto_create else None
+            self.store,
+            self.broker,
+            self.limits,
+            self._auto_rooms if auto_create else None,
+            self._occupancy,
         )
         self._timers = LeaveTimers(self.clock, self._joins.depart)
         self._messages = Messages(
@@ -188,6 +197,7 @@ class ChatServer:
                 _metered.closed(session)
             self.hub = Hub(self.limits.presence_grace)
             self._room_quotas.clear()
+            self._occupancy.forget()
         if single is exc:
             return False  # the error raised in the body, as it was
         raise single
@@ -225,7 +235,7 @@ class ChatServer:
         if self.hub.connect(session):
             try:
                 await self.broker.subscribe(ToUser(user.id).channel)
-                await self.broker.connect(user)
+                await self._online.came(user)
             except BaseException:
                 await self.disconnect(session)
                 raise
@@ -240,11 +250,13 @@ class ChatServer:
         self._timers.wake()
         with anyio.CancelScope(shield=True):
             try:
+                if session.watching:
+                    await self._online.unwatch(self.hub, session)
                 for room in empty:
                     await self.broker.unsubscribe(ToRoom(room).channel)
                 if last:
                     await self.broker.unsubscribe(ToUser(session.user.id).channel)
-                    await self.broker.disconnect(session.user.id)
+                    await self._online.went(session.user.id)
             except ChatError:
                 log.warning("broker unavailable while %s disconnected", session.user.id)
             except Exception:
@@ -348,6 +360,23 @@ class ChatServer:
     async def members(self, room: str) -> list[User]:
         """The users in ``room``, in every process."""
         return await self.broker.members(room)
+
+    async def members_page(
+        self,
+        room: str,
+        after: str | None = None,
+        limit: int | None = None,
+        query: str | None = None,
+    ) -> MembersPage:
+        """A page of ``room``'s members by name, after the cursor ``after`` (a page's
+        ``next``), names starting with ``query``; without ``limit``, every member of a room
+        that is not large, else the first ``Limits.members_page``."""
+        return await members_page(self.broker, self.limits, room, after, limit, query)
+
+    async def watch_users(self, session: Session, users: tuple[str, ...]) -> list[str]:
+        """``session`` gets ``status`` events of ``users`` (instead of those it watched);
+        returns those online now."""
+        return await self._online.watch(self.hub, session, users)
 
     async def history(self, room: str, *, limit: int, before: int | None = None) -> HistoryPage:
         """Up to ``limit`` of ``room``'s newest messages (older than id ``before``)."""
@@ -553,6 +582,8 @@ class ChatServer:
     def _on_envelope(self, envelope: Envelope) -> None:
         effect = envelope.effect
         if type(effect) is Departed:
+            if self._spawner is not None:
+                self._occupancy.changed(effect.room)
             if self.auto_create and self._spawner is not None:
                 self._spawner.start(self._auto_rooms.after_departure, effect.room)
             return

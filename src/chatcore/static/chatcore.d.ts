@@ -160,6 +160,27 @@ export interface PresenceFrame {
   user: User;
 }
 
+/** A large room's count of present members (instead of per-user `presence`). */
+export interface OccupancyFrame {
+  type: "occupancy";
+  room: string;
+  count: number;
+}
+
+/** A watched user came online or went offline (`watchUsers`). */
+export interface StatusFrame {
+  type: "status";
+  user: string;
+  online: boolean;
+}
+
+/** A page of a room's members, by name. */
+export interface MembersPage {
+  members: User[];
+  count: number;
+  next: string | null;
+}
+
 export interface TypingFrame {
   type: "typing";
   room: string;
@@ -259,6 +280,9 @@ export interface RejoinedEvent {
   /** The other user's read mark, in a direct room. */
   seen?: number;
   members: User[];
+  /** Users present; in a large room `members` is the first page and `next` its cursor. */
+  count: number;
+  next: string | null;
 }
 
 /** The payload of each event `on()` subscribes to. */
@@ -273,6 +297,8 @@ export interface ChatEvents {
   room: RoomFrame;
   kicked: KickedFrame;
   moderation: ModerationFrame;
+  occupancy: OccupancyFrame;
+  status: StatusFrame;
   error: ChatErrorEvent;
   open: OpenEvent;
   close: CloseInfo;
@@ -297,6 +323,9 @@ export interface JoinResult {
   role: "owner" | "staff" | "moderator" | "member";
   /** The room's moderators' ids. */
   moderators: string[];
+  /** Users present; in a large room `members` is the first page and `next` its cursor. */
+  count: number;
+  next: string | null;
 }
 
 export interface HistoryResult {
@@ -349,7 +378,16 @@ export interface Commands {
   };
   delete_room: { fields: { room: string }; result: Empty };
   direct: { fields: { to: string }; result: { room: Room } };
-  members: { fields: { room: string }; result: { members: User[] } };
+  members: {
+    fields: {
+      room: string;
+      after?: string | undefined;
+      limit?: number | undefined;
+      query?: string | undefined;
+    };
+    result: MembersPage;
+  };
+  watch_users: { fields: { users: string[] }; result: { online: string[] } };
   history: {
     fields: { room: string; before?: number | undefined; limit?: number | undefined };
     result: HistoryResult;
@@ -477,6 +515,15 @@ export declare class ChatClient {
   /** The direct room with user `to`. */
   direct(to: string): Promise<Room>;
   members(room: string): Promise<User[]>;
+  /** A page of a room's members by name (`query`: a name prefix; `limit`: 1-100). */
+  membersPage(
+    room: string,
+    options?: { after?: string | null | undefined; limit?: number | undefined; query?: string | undefined },
+  ): Promise<Reply<"members">>;
+  /** Every member of a room that is not large, page after page. */
+  allMembers(room: string): Promise<User[]>;
+  /** Watch up to 500 users' online status: those online now; `status` events follow. */
+  watchUsers(users: string[]): Promise<string[]>;
   /** A page of older messages (`id < before`). */
   history(room: string, options?: { before?: number | undefined; limit?: number | undefined }): Promise<Reply<"history">>;
   ping(): Promise<Reply<"ping">>;

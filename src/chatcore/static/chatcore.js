@@ -234,6 +234,39 @@ export class ChatClient {
     return (await this.request("members", { room })).members;
   }
 
+  /**
+   * A page of a room's members by name: {members, count, next}. `after` is an earlier page's
+   * `next`; `query` keeps the names that start with it (case-insensitive); `limit` is 1-100.
+   */
+  membersPage(room, { after, limit, query } = {}) {
+    const fields = { room };
+    if (after !== undefined && after !== null) fields.after = after;
+    if (limit !== undefined) fields.limit = limit;
+    if (query !== undefined && query !== "") fields.query = query;
+    return this.request("members", fields);
+  }
+
+  /** Every member of `room`, page after page (for a room that is not large). */
+  async allMembers(room) {
+    const members = [];
+    let after;
+    for (;;) {
+      const page = await this.membersPage(room, { after, limit: 100 });
+      members.push(...page.members);
+      if (page.next === null || page.next === undefined) return members;
+      after = page.next;
+    }
+  }
+
+  /**
+   * Watch the online status of `users` (at most 500 ids; replaces the list; watched again after
+   * a reconnect): resolves with those online now, then `status` events follow.
+   */
+  async watchUsers(users) {
+    this._watching = [...users];
+    return (await this._retrying("watch_users", { users: this._watching })).online;
+  }
+
   /** A page of older messages: {messages, more}. */
   history(room, { before, limit } = {}) {
     const fields = { room };
@@ -389,7 +422,14 @@ export class ChatClient {
     }
     if (reply.gap) this._emit("gap", { room });
     // What a page shows from a join besides messages: the read marks and the members now.
-    this._emit("rejoined", { room, read: reply.read, seen: reply.seen, members: reply.members });
+    this._emit("rejoined", {
+      room,
+      read: reply.read,
+      seen: reply.seen,
+      members: reply.members,
+      count: reply.count,
+      next: reply.next,
+    });
     return reply;
   }
 
@@ -431,6 +471,16 @@ export class ChatClient {
     this._attempt = 0;
     this.user = frame.user;
     this._emit("welcome", frame);
+    if (reconnect && this._watching && this._watching.length) {
+      // Who came or went while the socket was down: a status event for each watched user.
+      this._request("watch_users", { users: this._watching }).then(
+        (reply) => {
+          const online = new Set(reply.online);
+          for (const user of this._watching) this._emit("status", { type: "status", user, online: online.has(user) });
+        },
+        () => {},
+      );
+    }
     if (reconnect) {
       for (const room of [...this._rooms.keys()]) {
         try {

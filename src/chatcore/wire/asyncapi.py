@@ -28,7 +28,7 @@ from . import events as e
 from .errors import ErrorCode
 from .limits import Limits
 from .moderation import ACTIONS, MAX_REASON, ROLES, Rank
-from .protocol import _MAX_ID, _MAX_USER_ID, _PARSERS, MAX_REF
+from .protocol import _MAX_ID, _MAX_USER_ID, _PARSERS, MAX_CURSOR, MAX_QUERY, MAX_REF
 from .values import (
     MAX_CLIENT_ID,
     MAX_EMOJI,
@@ -87,6 +87,7 @@ COMMANDS: dict[str, type] = {
     "block": c.Block,
     "unblock": c.Unblock,
     "blocks": c.Blocks,
+    "watch_users": c.WatchUsers,
 }
 
 #: The event class of each server frame ``type``.
@@ -101,6 +102,8 @@ EVENTS: dict[str, type] = {
     "room": e.RoomEvent,
     "kicked": e.KickedEvent,
     "moderation": e.ModerationEvent,
+    "occupancy": e.OccupancyEvent,
+    "status": e.StatusEvent,
     "ok": e.OkReply,
     "error": e.ErrorReply,
 }
@@ -179,11 +182,35 @@ FIELDS: dict[str, Schema] = {
         "minimum": 1,
         "description": f"1 to history_page ({_DEFAULTS.history_page}); default {_DEFAULTS.history_page}.",
     },
+    "after": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": MAX_CURSOR,
+        "description": "A members page's next cursor: the page after it.",
+    },
+    "query": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": MAX_QUERY,
+        "description": "A name prefix, case-insensitive; no line breaks.",
+    },
+    "users": {
+        "type": "array",
+        "items": {"type": "string", "minLength": 1, "maxLength": _MAX_USER_ID},
+        "maxItems": _DEFAULTS.watch_users,
+        "description": f"User ids to watch, at most watch_users ({_DEFAULTS.watch_users}).",
+    },
 }
 
 #: Fields of one command that differ from :data:`FIELDS`, by (type, field).
 COMMAND_FIELDS: dict[tuple[str, str], Schema] = {
     ("read", "id"): {**_ID, "description": "Past the newest message, clamped to it."},
+    ("members", "limit"): {
+        **_ID,
+        "minimum": 1,
+        "description": f"1 to members_page ({_DEFAULTS.members_page}); default: every member "
+        f"of a room that is not large, else {_DEFAULTS.members_page}.",
+    },
 }
 
 _JSON_TYPES: dict[object, str] = {
@@ -191,6 +218,7 @@ _JSON_TYPES: dict[object, str] = {
     int: "integer",
     bool: "boolean",
     Mapping: "object",
+    tuple: "array",
 }
 
 
@@ -385,6 +413,12 @@ def event_schemas() -> dict[str, Schema]:
             ["room", "event", "user"],
         ),
         "typing": _event("typing", {"room": room, "user": user}, ["room", "user"]),
+        "occupancy": _event(
+            "occupancy",
+            {"room": room, "count": {"type": "integer", "minimum": 0}},
+            ["room", "count"],
+        ),
+        "status": _event("status", {"user": _ref("UserId"), "online": _FLAG}, ["user", "online"]),
         "room": _event(
             "room",
             {"event": {"enum": _literals(e.RoomEvent, "event")}, "room": _ref("Room")},
@@ -429,6 +463,12 @@ def event_schemas() -> dict[str, Schema]:
     return shapes
 
 
+_CURSOR: Schema = {
+    "type": ["string", "null"],
+    "description": "The cursor of the next members page (after); null on the last page.",
+}
+
+
 def result_schemas() -> dict[str, Schema]:
     """The ``ok`` reply to each command, by command type: the handlers build its fields as plain
     dicts, so their shape is written down here."""
@@ -464,6 +504,8 @@ def result_schemas() -> dict[str, Schema]:
                 "seen": {**_ID, "description": "In a direct room: the other user's mark."},
                 "role": {"enum": [rank.role for rank in Rank]},
                 "moderators": {"type": "array", "items": _ref("UserId")},
+                "count": {**_ID, "description": "Users present in the room."},
+                "next": _CURSOR,
             },
             ["room", "members", "history", "gap", "read"],
         ),
@@ -481,7 +523,10 @@ def result_schemas() -> dict[str, Schema]:
         "update_room": ({"room": room}, ["room"]),
         "delete_room": none,
         "direct": ({"room": room}, ["room"]),
-        "members": ({"members": users}, ["members"]),
+        "members": (
+            {"members": users, "count": {**_ID, "description": "Users present."}, "next": _CURSOR},
+            ["members", "count", "next"],
+        ),
         "history": ({"messages": messages, "more": _FLAG}, ["messages", "more"]),
         "ping": none,
         "set_role": none,
@@ -498,6 +543,10 @@ def result_schemas() -> dict[str, Schema]:
         "block": blocked,
         "unblock": blocked,
         "blocks": blocked,
+        "watch_users": (
+            {"online": {"type": "array", "items": _ref("UserId")}},
+            ["online"],
+        ),
     }
     if sorted(results) != sorted(COMMANDS):
         raise AssertionError("every command needs the shape of its reply")

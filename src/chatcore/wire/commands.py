@@ -43,6 +43,7 @@ __all__ = (
     "Unmute",
     "Unreact",
     "UpdateRoom",
+    "WatchUsers",
 )
 
 Ref = str | int | None
@@ -166,6 +167,19 @@ class Direct:
 @attrs.frozen(kw_only=True)
 class Members:
     room: str
+    ref: Ref = None
+    #: A page: after the cursor ``after`` (a ``next``), at most ``limit``, names starting with
+    #: ``query`` (docs/protocol.md, "Large rooms").
+    after: str | None = None
+    limit: int | None = None
+    query: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class WatchUsers:
+    """Watch the online status of ``users`` (replacing the connection's list)."""
+
+    users: tuple[str, ...]
     ref: Ref = None
 
 
@@ -297,4 +311,5 @@ Command = (
     | Block
     | Unblock
     | Blocks
+    | WatchUsers
 )

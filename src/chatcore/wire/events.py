@@ -22,11 +22,13 @@ __all__ = (
     "MessageChanged",
     "MessageEvent",
     "ModerationEvent",
+    "OccupancyEvent",
     "OkReply",
     "PresenceEvent",
     "PrivateEvent",
     "ReadEvent",
     "RoomEvent",
+    "StatusEvent",
     "TypingEvent",
     "Welcome",
 )
@@ -119,6 +121,28 @@ class PresenceEvent:
 
 
 @attrs.frozen(kw_only=True)
+class OccupancyEvent:
+    """A large room's count of present members (instead of per-user ``presence``)."""
+
+    room: str
+    count: int
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"type": "occupancy", "room": self.room, "count": self.count}
+
+
+@attrs.frozen(kw_only=True)
+class StatusEvent:
+    """A watched user came online or went offline."""
+
+    user: str
+    online: bool
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"type": "status", "user": self.user, "online": self.online}
+
+
+@attrs.frozen(kw_only=True)
 class TypingEvent:
     room: str
     user: User
@@ -205,6 +229,8 @@ Event = (
     | RoomEvent
     | KickedEvent
     | ModerationEvent
+    | OccupancyEvent
+    | StatusEvent
     | OkReply
     | ErrorReply
 )

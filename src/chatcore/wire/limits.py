@@ -72,6 +72,23 @@ class Limits:
     #: connection limit does not count WebSockets (uvicorn's ``--limit-concurrency`` does not).
     max_connections: int = attrs.field(default=20_000, validator=_positive)
 
+    # Large rooms and online status (docs/protocol.md, "Large rooms and online status").
+    #: Present members above which a room is large: no per-user ``presence`` join/leave
+    #: events, an ``occupancy`` count instead, and members in pages.
+    presence_limit: int = attrs.field(default=200, validator=_positive)
+    #: A large room's ``occupancy`` is sent at most once per this many ms (across processes).
+    occupancy_interval: int = attrs.field(default=1_000, validator=_positive)
+    #: ... and less often in a room of more members than this: every ``count / scale``
+    #: intervals (10 s in a room of 20,000), so counts cost a room at most about this many
+    #: deliveries per interval, however large (0: every interval).
+    occupancy_scale: int = attrs.field(default=2_000, validator=_positive)
+    #: Members in a ``join`` reply of a large room, and the largest ``members`` ``limit``.
+    members_page: int = attrs.field(default=100, validator=_positive)
+    #: Members in the ``join`` reply of a large room (its first page; ``members`` pages on).
+    join_members: int = attrs.field(default=20, validator=_positive)
+    #: Users one connection may watch with ``watch_users``.
+    watch_users: int = attrs.field(default=500, validator=_positive)
+
     # Per-user quotas: past one, the client gets ``quota_exceeded`` (see docs/protocol.md).
     #: Open connections of one user in this process; one more is closed at once with 4429.
     connections_per_user: int = attrs.field(default=20, validator=_positive)
@@ -100,6 +117,7 @@ class Limits:
             "rooms_per_user",
             "rooms_per_hour",
             "members_per_room",
+            "members_page",
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
@@ -115,4 +133,5 @@ class Limits:
             "burst": self.burst,
             "history_page": self.history_page,
             "typing_interval": self.typing_interval,
+            "presence_limit": self.presence_limit,
         }

@@ -29,7 +29,9 @@ from .values import (
 )
 
 __all__ = (
+    "MAX_CURSOR",
     "MAX_DEPTH",
+    "MAX_QUERY",
     "MAX_REF",
     "FrameTemplate",
     "Rejected",
@@ -41,6 +43,9 @@ __all__ = (
 )
 
 MAX_REF = 128
+#: Longest ``members`` ``query`` (a name prefix), and ``after`` (a cursor: a name and an id).
+MAX_QUERY = 64
+MAX_CURSOR = 1_024
 MAX_DEPTH = 500
 """How deeply a frame may nest arrays and objects. json's own limit is Python's recursion limit,
 which differs between versions (3.13 reads 3,000 levels that 3.11 refuses); this one is the same
@@ -289,6 +294,23 @@ class _Fields:
         value = self._frame.get("client_id")
         return None if value is None else check_client_id(value)
 
+    def users(self, name: str = "users") -> tuple[str, ...]:
+        """A required list of user ids (duplicates dropped, order kept)."""
+        value = self._frame.get(name)
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise InvalidField(f"'{name}' must be a list of user ids", field=name)
+        for item in value:
+            if not 0 < len(item) <= _MAX_USER_ID or not _is_text(item) or "\x00" in item:
+                raise InvalidField(f"'{name}' holds an invalid user id", field=name)
+        return tuple(dict.fromkeys(value))
+
+    def query(self) -> str | None:
+        """An optional name prefix: 1-64 characters, no line breaks."""
+        value = self.text("query", required=False, limit=MAX_QUERY)
+        if value is not None and ("\n" in value or "\r" in value):
+            raise InvalidField("'query' may not contain line breaks", field="query")
+        return value
+
     def user(self, name: str = "to") -> str:
         value = self.text(name, limit=_MAX_USER_ID)
         assert value is not None  # required
@@ -363,7 +385,14 @@ _PARSERS: dict[str, _Parser] = {
     "update_room": _update_room,
     "delete_room": lambda f, ref: c.DeleteRoom(room=_room(f), ref=ref),
     "direct": lambda f, ref: c.Direct(to=f.user(), ref=ref),
-    "members": lambda f, ref: c.Members(room=_room(f), ref=ref),
+    "members": lambda f, ref: c.Members(
+        room=_room(f),
+        after=f.text("after", required=False, limit=MAX_CURSOR),
+        limit=f.id("limit"),
+        query=f.query(),
+        ref=ref,
+    ),
+    "watch_users": lambda f, ref: c.WatchUsers(users=f.users(), ref=ref),
     "history": lambda f, ref: c.History(
         room=_room(f), before=f.id("before"), limit=f.id("limit"), ref=ref
     ),

@@ -2,6 +2,7 @@
 // replies, edits, deletions and reactions; read marks ("seen" in a direct conversation).
 import { avatar, clock, connectChat, countedTitle, el, nameParts, notifyDirect, notifyPrivate, userName } from "./common.js";
 import { Standing, describe, inviteBox, memberMenu } from "./moderation.js";
+import { dot, paintDots, watchDots } from "./presence.js";
 
 const page = document.getElementById("room-page");
 const ROOM = page.dataset.room;
@@ -32,6 +33,17 @@ let reading = 0; // the mark being sent
 let seen = 0; // in a direct room, the other user's mark
 const directs = new Set(); // the user's direct rooms, for notifications from the other ones
 const standing = new Standing(); // who may moderate here
+// Large rooms (more present members than presence_limit): a count and pages instead of the
+// whole list; a search box finds members by name prefix.
+const memberCount = document.getElementById("member-count");
+const memberSearch = document.getElementById("member-search");
+const moreMembers = document.getElementById("more-members");
+let presenceLimit = 200;
+let count = 0; // present members
+let large = false;
+let nextPage = null; // the cursor of the next page of the list shown
+const OTHER = page.dataset.other; // in a direct room, the other user's id
+const rewatch = watchDots(chat, () => [...(OTHER ? [OTHER] : []), ...members.keys()]);
 
 const me = () => chat.user?.id;
 const displayName = (user) => nameParts(user).name;
@@ -356,11 +368,16 @@ function renderSeen() {
 // Members and typing
 
 function renderMembers() {
-  const sorted = [...members.values()].sort((a, b) => a.name.localeCompare(b.name));
+  if (!large) count = members.size;
+  memberCount.textContent = `(${count})`;
+  memberSearch.hidden = !large;
+  moreMembers.hidden = !large || !nextPage;
+  const sorted = [...members.values()];
+  if (!large) sorted.sort((a, b) => a.name.localeCompare(b.name));
   membersList.replaceChildren(
     ...sorted.map((user) => {
       const self = user.id === me();
-      const button = el("button", { cls: "member", attrs: { type: "button", "data-user": user.id } }, avatar(user), userName(user));
+      const button = el("button", { cls: "member", attrs: { type: "button", "data-user": user.id } }, dot(user.id), avatar(user), userName(user));
       if (self) {
         button.disabled = true;
         button.append(el("span", { cls: "muted", text: " (you)" }));
@@ -374,6 +391,44 @@ function renderMembers() {
       return el("li", {}, button, ...(menu ? [menu] : []));
     }),
   );
+  paintDots(membersList);
+  rewatch();
+}
+
+/** Show a page of members: the first (a new search), or the next one (`more`). */
+async function loadMembers(more = false) {
+  const query = memberSearch.value.trim();
+  const reply = await chat.membersPage(ROOM, { after: more ? nextPage : undefined, limit: 50, query: query || undefined });
+  if (!more) members.clear();
+  for (const user of reply.members) members.set(user.id, user);
+  count = reply.count;
+  nextPage = reply.next;
+  renderMembers();
+}
+
+/** The room's count is `n` (a join reply, `occupancy`): switch views when it crossed the limit. */
+async function counted(n, list = null, next = null) {
+  const wasLarge = large;
+  count = n;
+  large = n > presenceLimit;
+  if (list) {
+    members.clear();
+    for (const user of list) members.set(user.id, user);
+    nextPage = next;
+    if (!large && next) return loadAll();
+  } else if (wasLarge && !large) {
+    return loadAll(); // small again: the whole list, kept by presence events from now on
+  }
+  renderMembers();
+}
+
+async function loadAll() {
+  memberSearch.value = "";
+  const list = await chat.allMembers(ROOM);
+  members.clear();
+  for (const user of list) members.set(user.id, user);
+  nextPage = null;
+  renderMembers();
 }
 
 function choosePrivate(user) {
@@ -451,8 +506,13 @@ chat.on("private", (event) => {
   notifyPrivate(chat, event);
 });
 
+chat.on("occupancy", ({ room: name, count: n }) => {
+  if (name === ROOM) counted(n).catch(() => {});
+});
+
 chat.on("presence", ({ room: name, event, user }) => {
   if (name !== ROOM) return;
+  if (large && event !== "update") return; // a count is shown; occupancy keeps it
   const self = user.id === me();
   know(user);
   if (event === "join") {
@@ -536,9 +596,12 @@ function showInvite() {
 
 chat.on("gap", () => notice("Some messages were missed while offline; scroll up for older ones."));
 
-chat.on("rejoined", ({ room: name, read: mark, seen: theirs }) => {
-  // After a reconnect: read marks may have moved meanwhile (another tab, the other user).
+chat.on("rejoined", ({ room: name, read: mark, seen: theirs, members: list, count: n, next }) => {
+  // After a reconnect: read marks may have moved meanwhile (another tab, the other user), and
+  // the members (the whole list, or a large room's count and first page).
   if (name !== ROOM) return;
+  memberSearch.value = "";
+  counted(n ?? list.length, list, next ?? null).catch(() => {});
   read = Math.max(read, mark ?? 0);
   seen = Math.max(seen, theirs ?? 0);
   renderSeen();
@@ -558,9 +621,7 @@ chat.on("open", async ({ reconnect }) => {
     for (const user of joined.members) know(user);
     for (const message of joined.history) showMessage(message);
     olderButton.hidden = joined.history.length === 0 || joined.history[0].id <= 1;
-    members.clear();
-    for (const user of joined.members) members.set(user.id, user);
-    renderMembers();
+    await counted(joined.count ?? joined.members.length, joined.members, joined.next ?? null);
     renderSeen();
     renderTitle();
     input.disabled = sendButton.disabled = false;
@@ -576,14 +637,17 @@ chat.on("open", async ({ reconnect }) => {
   }
 });
 
-chat.on("welcome", () => {
-  // After a reconnect the member list is fetched again: presence may have changed meanwhile.
-  if (members.size) chat.members(ROOM).then((list) => {
-    members.clear();
-    for (const user of list) members.set(user.id, user);
-    renderMembers();
-  }, () => {});
+chat.on("welcome", ({ limits }) => {
+  presenceLimit = limits?.presence_limit ?? presenceLimit;
 });
+
+let searching = 0;
+memberSearch.addEventListener("input", () => {
+  clearTimeout(searching);
+  searching = setTimeout(() => loadMembers().catch(() => {}), 200);
+});
+moreMembers.addEventListener("click", () => loadMembers(true).catch(() => {}));
+if (OTHER) document.getElementById("other-dot").replaceWith(dot(OTHER));
 
 chat.connect();
 
