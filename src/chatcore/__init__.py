@@ -29,6 +29,7 @@ from .wire.errors import ErrorCode as ErrorCode
 from .wire.errors import Forbidden as Forbidden
 from .wire.errors import InternalError as InternalError
 from .wire.errors import InvalidField as InvalidField
+from .wire.errors import MessageRejected as MessageRejected
 from .wire.errors import NoSuchMessage as NoSuchMessage
 from .wire.errors import NoSuchRoom as NoSuchRoom
 from .wire.errors import NoSuchUser as NoSuchUser
@@ -75,6 +76,7 @@ __all__ = (
     "MemoryDirectory",
     "MemoryStore",
     "Message",
+    "MessageRejected",
     "NoSuchMessage",
     "NoSuchRoom",
     "NoSuchUser",

@@ -2,10 +2,10 @@
 
 ::
 
-    chatcore (the public names)   testing, client
+    chatcore (the public names)   testing, client, bots, webhooks
     redis                         (a broker and a store)
     runtime                       (the server, connections, handlers, hub, outboxes)
-    policy, clock                 (hooks the runtime is given)
+    policy, clock, hooks          (hooks the runtime is given; the application's hooks)
     origins                       (the adapters' origin check; imports nothing)
     backends                      (the broker and store contracts, envelopes, memory versions)
     wire                          (values, commands, events, errors, limits, protocol)
@@ -27,12 +27,15 @@ ALLOWED = {
     "wire": set(),
     "backends": {"wire"},
     "policy": {"wire"},
+    "hooks": {"wire"},
     "clock": set(),
     "origins": set(),
-    "runtime": {"wire", "backends", "policy", "clock"},
+    "runtime": {"wire", "backends", "policy", "clock", "hooks"},
     "redis": {"wire", "backends", "clock"},
     "testing": {"wire", "backends", "runtime", "policy", "clock"},
     "client": {"wire"},
+    "bots": {"wire", "backends", "runtime", "hooks"},
+    "webhooks": {"wire", "hooks"},
 }
 
 

@@ -262,4 +262,5 @@ def test_every_error_code_has_an_exception_class() -> None:
         "internal",
         "quota_exceeded",
         "no_such_message",
+        "rejected",
     ]

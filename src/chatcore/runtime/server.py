@@ -18,7 +18,7 @@ import logging
 import secrets
 from collections.abc import Callable, Coroutine, Mapping
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 import anyio
 from anyio.abc import TaskGroup
@@ -30,6 +30,7 @@ from ..backends.memory_broker import MemoryBroker
 from ..backends.memory_store import MemoryStore
 from ..backends.store import Appended, HistoryPage, Store
 from ..clock import Clock, SystemClock
+from ..hooks import ChatEvent, Draft, EventKind, Hooks
 from ..policy import Policy
 from ..wire.errors import (
     ChatError,
@@ -54,6 +55,7 @@ from ..wire.values import (
 from ..wire.values import ROOM_LIST_CHANNEL as _ROOMS_CHANNEL
 from . import _checks, _posting
 from ._auto_rooms import AutoRooms
+from ._hooks import HookRunner
 from ._joins import Joins
 from ._leave_timers import LeaveTimers
 from ._messages import KEEP, Messages
@@ -84,6 +86,7 @@ class ChatServer:
         limits: Limits | None = None,
         clock: Clock | None = None,
         auto_create: bool = False,
+        hooks: Hooks | None = None,
     ) -> None:
         self.limits = limits or Limits()
         self.store: Store = store or MemoryStore(
@@ -100,14 +103,37 @@ class ChatServer:
         self._ids = itertools.count(1)
         self._task_group: TaskGroup | None = None
         self._spawner: Spawner | None = None
-        self._posting = _posting.choose(self.store, self.broker)
+        #: The application's hooks (``hooks=``; see docs/hooks.md); None: no hook at all.
+        self.hooks = hooks
+        self._hooks = HookRunner(
+            hooks,
+            clock=self.clock,
+            spawn=self.spawn,
+            get_room=self.store.get_room,
+            find_user=self.directory.get_user,
+            is_online=self.broker.is_online,
+            policy=self.policy,
+        )
+        self._posting = _posting.choose(
+            self.store, self.broker, self._posted if hooks is not None else None
+        )
         self._room_quotas = RoomQuotas(self.limits, self.clock)
-        self._rooms = Rooms(self.store, self.broker, self._room_quotas, self.find_user)
+        self._rooms = Rooms(
+            self.store,
+            self.broker,
+            self._room_quotas,
+            self.find_user,
+            self._room_announced if hooks is not None else None,
+        )
         self._auto_rooms = AutoRooms(
             self.store, self.broker, self._room_quotas, self._rooms.announce, self._rooms.delete
         )
         self._joins = Joins(
-            self.store, self.broker, self.limits, self._auto_rooms if auto_create else None
+            self.store,
+            self.broker,
+            self.limits,
+            self._auto_rooms if auto_create else None,
+            self._presence_announced if hooks is not None else None,
         )
         self._timers = LeaveTimers(self.clock, self._joins.depart)
         self._messages = Messages(
@@ -131,6 +157,10 @@ class ChatServer:
             raise
         self._task_group = task_group
         self._spawner = Spawner(task_group)
+        if self.hooks is not None:
+            self._hooks.refresh()
+            for startup in self.hooks.startups:
+                self._spawner.start(self._start_hook, startup)
         return self
 
     async def __aexit__(
@@ -353,20 +383,28 @@ class ChatServer:
     ) -> Message:
         """Change a message's text (and ``meta``, if given: None removes it); the room gets
         ``message_changed``. Anyone's message: the author check is the client's."""
-        return await self._messages.edit(room, message_id, text, meta)
+        message = await self._messages.edit(room, message_id, text, meta)
+        self._changed("message_edited", message)
+        return message
 
     async def delete_message(self, room: str, message_id: int) -> Message:
         """Delete a message: it keeps its id and place, and loses its text, meta and
         reactions; the room gets ``message_changed``."""
-        return await self._messages.delete(room, message_id)
+        message = await self._messages.delete(room, message_id)
+        self._changed("message_deleted", message)
+        return message
 
     async def react(self, room: str, message_id: int, user: User, emoji: str) -> Message:
         """Add ``user``'s ``emoji`` to a message (once per user and emoji)."""
-        return await self._messages.react(room, message_id, user.id, emoji)
+        message = await self._messages.react(room, message_id, user.id, emoji)
+        self._changed("reactions_changed", message)
+        return message
 
     async def unreact(self, room: str, message_id: int, user: User, emoji: str) -> Message:
         """Take ``user``'s ``emoji`` off a message."""
-        return await self._messages.unreact(room, message_id, user.id, emoji)
+        message = await self._messages.unreact(room, message_id, user.id, emoji)
+        self._changed("reactions_changed", message)
+        return message
 
     async def mark_read(self, room: Room, user: User, message_id: int) -> int:
         """Move ``user``'s read mark in ``room`` forward to ``message_id`` (clamped to the
@@ -442,6 +480,58 @@ class ChatServer:
     async def disconnect_user(self, user_id: str, code: CloseCode = CloseCode.UNAUTHORIZED) -> None:
         """Close every connection of ``user_id``, in every process (for example at logout)."""
         await self.broker.publish(Envelope(ToUser(user_id), None, effect=UserKicked(code)))
+
+    # hooks (docs/hooks.md)
+
+    @property
+    def checks_messages(self) -> bool:
+        """Whether message hooks are added: client messages go through :meth:`check_message`."""
+        return self._hooks.checks_messages
+
+    async def check_message(self, draft: Draft) -> Draft:
+        """``draft`` through the message hooks; raises :class:`MessageRejected` (or
+        :class:`Unavailable` when a hook that fails closed timed out or broke)."""
+        return await self._hooks.check(draft)
+
+    def emit(self, event: ChatEvent) -> None:
+        """Hand ``event`` to the listeners, after the room's earlier events (for events the
+        server does not emit itself, such as ``moderation``); never waits."""
+        self._hooks.emit(event)
+
+    async def hooks_idle(self) -> None:
+        """Wait until the listeners handled every event emitted so far (for tests)."""
+        await self._hooks.idle()
+
+    def _posted(self, message: Message) -> None:
+        self._hooks.emit(
+            ChatEvent(kind="message_posted", room=message.room, ts=message.ts, message=message)
+        )
+
+    def _changed(self, kind: EventKind, message: Message) -> None:
+        if self.hooks is not None:
+            self._hooks.emit(
+                ChatEvent(kind=kind, room=message.room, ts=self.clock.now(), message=message)
+            )
+
+    def _room_announced(self, event: Literal["created", "updated", "deleted"], room: Room) -> None:
+        kind: EventKind = (
+            "room_created"
+            if event == "created"
+            else "room_updated"
+            if event == "updated"
+            else "room_deleted"
+        )
+        self._hooks.emit(ChatEvent(kind=kind, room=room.name, ts=self.clock.now(), room_info=room))
+
+    def _presence_announced(self, room: str, event: Literal["join", "leave"], user: User) -> None:
+        kind: EventKind = "user_joined" if event == "join" else "user_left"
+        self._hooks.emit(ChatEvent(kind=kind, room=room, ts=self.clock.now(), user=user))
+
+    async def _start_hook(self, startup: Callable[[ChatServer], Coroutine[Any, Any, None]]) -> None:
+        try:
+            await startup(self)
+        except Exception:
+            log.exception("a startup hook failed")
 
     # fan-out
 

@@ -19,6 +19,7 @@ __all__ = (
     "Forbidden",
     "InternalError",
     "InvalidField",
+    "MessageRejected",
     "NoSuchMessage",
     "NoSuchRoom",
     "NoSuchUser",
@@ -68,6 +69,7 @@ class ErrorCode(enum.StrEnum):
     INTERNAL = "internal"
     QUOTA_EXCEEDED = "quota_exceeded"
     NO_SUCH_MESSAGE = "no_such_message"
+    REJECTED = "rejected"
 
 
 class ChatError(Exception):
@@ -171,6 +173,21 @@ class Unavailable(ClientError):
 class InternalError(ClientError):
     code = ErrorCode.INTERNAL
     default_message = "internal error"
+
+
+class MessageRejected(ClientError):
+    """The application's message hooks refused a ``send`` or ``edit`` (see :mod:`chatcore.hooks`):
+    ``message`` is for the sender to read; ``reason`` is the application's stable slug for its
+    rule (``"spam"``), sent as the error frame's ``reason``."""
+
+    code = ErrorCode.REJECTED
+    default_message = "the message was refused"
+
+    def __init__(
+        self, message: str | None = None, *, reason: str | None = None, field: str | None = None
+    ) -> None:
+        super().__init__(message, field=field)
+        self.reason = reason
 
 
 class ReplyError(ChatError):
