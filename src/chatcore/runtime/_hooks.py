@@ -14,7 +14,8 @@ from __future__ import annotations
 import logging
 import re
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Generator, Sequence
+from typing import Any
 
 import anyio
 
@@ -62,25 +63,22 @@ class HookRunner:
         self._queues: dict[str, deque[ChatEvent]] = {}
         self._idle: anyio.Event | None = None
         self._batches: dict[str, list[Notice]] = {}
-        self._listeners: list[ListenerEntry] = list(self.hooks.listeners)
-        if self.hooks.notifier is not None:
-            self._listeners.append(ListenerEntry(self._notice, frozenset({"message_posted"})))
+        self._listeners: list[ListenerEntry] = []
+        #: Whether anything hears events (else :meth:`emit` need not be called).
+        self.listening = False
+        self.refresh()
 
     @property
     def checks_messages(self) -> bool:
         """Whether any message hook is added (read when each message is sent)."""
         return bool(self.hooks.message_hooks)
 
-    @property
-    def listening(self) -> bool:
-        """Whether anything hears events (else :meth:`emit` need not be called)."""
-        return bool(self._listeners)
-
     def refresh(self) -> None:
         """Take the listeners added since (the server does at each start)."""
         self._listeners = list(self.hooks.listeners)
         if self.hooks.notifier is not None:
             self._listeners.append(ListenerEntry(self._notice, frozenset({"message_posted"})))
+        self.listening = bool(self._listeners)
 
     # message hooks
 
@@ -90,8 +88,7 @@ class HookRunner:
         that fails closed ran out of time or broke."""
         for entry in self.hooks.message_hooks:
             try:
-                with anyio.fail_after(entry.timeout):
-                    result = await entry.function(draft)
+                result = await _within(entry.function(draft), entry.timeout)
             except MessageRejected:
                 raise
             except TimeoutError:
@@ -113,7 +110,7 @@ class HookRunner:
 
     def emit(self, event: ChatEvent) -> None:
         """Queue ``event`` for the listeners, after the room's earlier events; never waits."""
-        if not self._listeners:
+        if not self.listening:
             return
         queue = self._queues.get(event.room)
         if queue is not None:
@@ -200,6 +197,49 @@ class HookRunner:
             await notifier.notify(user, _sorted(notices))
         except Exception:
             log.exception("the offline notifier failed for user %s", user_id)
+
+
+async def _within(coroutine: Awaitable[Draft | None], timeout: float) -> Draft | None:
+    """Await ``coroutine``, within ``timeout`` seconds (:class:`TimeoutError`). Its first step
+    runs here and now: a hook that never waits (most do not) costs no cancel scope."""
+    steps = coroutine.__await__()
+    try:
+        waiting_on = steps.send(None)
+    except StopIteration as done:
+        result: Draft | None = done.value
+        return result
+    with anyio.fail_after(timeout):
+        rest: Draft | None = await _Rest(steps, waiting_on)
+    return rest
+
+
+class _Rest:
+    """The rest of a coroutine whose first step ran (as ``_inline.Rest``, with its result)."""
+
+    __slots__ = ("_steps", "_waiting_on")
+
+    def __init__(self, steps: Generator[Any, Any, Any], waiting_on: Any) -> None:
+        self._steps = steps
+        self._waiting_on = waiting_on
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        steps, waiting_on = self._steps, self._waiting_on
+        while True:
+            try:
+                answer = yield waiting_on
+            except GeneratorExit:
+                steps.close()
+                raise
+            except BaseException as error:  # cancellation included: the coroutine decides
+                try:
+                    waiting_on = steps.throw(error)
+                except StopIteration as done:
+                    return done.value
+            else:
+                try:
+                    waiting_on = steps.send(answer)
+                except StopIteration as done:
+                    return done.value
 
 
 def _sorted(notices: Sequence[Notice]) -> list[Notice]:

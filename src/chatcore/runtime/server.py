@@ -114,6 +114,9 @@ class ChatServer:
             is_online=self.broker.is_online,
             policy=self.policy,
         )
+        #: Whether message hooks are added: client messages go through :meth:`check_message`
+        #: (a plain attribute, read for every ``send``; set again at each start).
+        self.checks_messages = self._hooks.checks_messages
         self._posting = _posting.choose(
             self.store, self.broker, self._posted if hooks is not None else None
         )
@@ -159,6 +162,7 @@ class ChatServer:
         self._spawner = Spawner(task_group)
         if self.hooks is not None:
             self._hooks.refresh()
+            self.checks_messages = self._hooks.checks_messages
             for startup in self.hooks.startups:
                 self._spawner.start(self._start_hook, startup)
         return self
@@ -483,11 +487,6 @@ class ChatServer:
 
     # hooks (docs/hooks.md)
 
-    @property
-    def checks_messages(self) -> bool:
-        """Whether message hooks are added: client messages go through :meth:`check_message`."""
-        return self._hooks.checks_messages
-
     async def check_message(self, draft: Draft) -> Draft:
         """``draft`` through the message hooks; raises :class:`MessageRejected` (or
         :class:`Unavailable` when a hook that fails closed timed out or broke)."""
@@ -503,6 +502,8 @@ class ChatServer:
         await self._hooks.idle()
 
     def _posted(self, message: Message) -> None:
+        if not self._hooks.listening:
+            return
         self._hooks.emit(
             ChatEvent(kind="message_posted", room=message.room, ts=message.ts, message=message)
         )
