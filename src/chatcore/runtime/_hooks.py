@@ -199,8 +199,8 @@ class HookRunner:
             log.exception("the offline notifier failed for user %s", user_id)
 
 
-async def _within(coroutine: Awaitable[Draft | None], timeout: float) -> Draft | None:
-    """Await ``coroutine``, within ``timeout`` seconds (:class:`TimeoutError`). Its first step
+async def _within(coroutine: Awaitable[Draft | None], budget: float) -> Draft | None:
+    """Await ``coroutine``, within ``budget`` seconds (:class:`TimeoutError`). Its first step
     runs here and now: a hook that never waits (most do not) costs no cancel scope."""
     steps = coroutine.__await__()
     try:
@@ -208,7 +208,7 @@ async def _within(coroutine: Awaitable[Draft | None], timeout: float) -> Draft |
     except StopIteration as done:
         result: Draft | None = done.value
         return result
-    with anyio.fail_after(timeout):
+    with anyio.fail_after(budget):
         rest: Draft | None = await _Rest(steps, waiting_on)
     return rest
 
