@@ -1,9 +1,9 @@
 """Bots: users run by the application, through the hooks and the application API.
 
-A :class:`Bot` connects to the server when it starts (so it shows in its rooms' member
-lists), joins its rooms, and answers ``/command`` messages: a ``message_posted`` listener hears
-the command and :meth:`ChatServer.post <chatcore.ChatServer.post>` sends the answer, as a reply
-to it. See docs/hooks.md.
+A :class:`Bot` has a connection of its own to the server (so it shows in its rooms' member
+lists), joins rooms, and answers ``/command`` messages: a ``message_posted`` listener hears the
+command and :meth:`ChatServer.post <chatcore.ChatServer.post>` sends the answer, as a reply to
+it. See docs/hooks.md.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from .hooks import ChatEvent, Hooks
 from .runtime.connection import Connection
 from .runtime.server import ChatServer
 from .wire.errors import ChatError
-from .wire.values import Message, User
+from .wire.values import DIRECT_PREFIX, Message, User
 
 __all__ = ("Bot", "Command")
 
@@ -31,28 +31,45 @@ Command = Callable[[str, Message], Awaitable[str | None]]
 
 
 class Bot:
-    """A bot ``user`` in ``rooms`` (and, with ``join_new_rooms``, every group room created
-    later) that answers ``/name args`` messages with the :meth:`command` named ``name``."""
+    """A bot that answers ``/name args`` messages with the :meth:`command` named ``name``.
+
+    ``user`` is the bot's user, or an async function that returns it (called when the bot
+    first connects: say, to make its account). The bot joins ``rooms`` when the server starts,
+    and every group room created later with ``join_new_rooms``; with ``answer_everywhere`` it
+    answers in every group room, joining one when it first answers there (it connects then,
+    not before).
+    """
 
     def __init__(
         self,
-        user: User,
+        user: User | Callable[[], Awaitable[User]],
         *,
         rooms: Sequence[str] = (),
         join_new_rooms: bool = False,
+        answer_everywhere: bool = False,
         prefix: str = "/",
     ) -> None:
-        self.user = user
+        self._user = user
         self.rooms = tuple(rooms)
         self.join_new_rooms = join_new_rooms
+        self.answer_everywhere = answer_everywhere
         self.prefix = prefix
         self.commands: dict[str, Command] = {}
         self.server: ChatServer | None = None
         self._connection: Connection | None = None
-        self._ready: anyio.Event | None = None  # set once connected
+        self._connecting: anyio.Lock | None = None
+        self._started: anyio.Event | None = None  # set when ``start`` has run
+        self._joined: set[str] = set()
         self._refs = itertools.count(1)
         self._waiting: dict[int, anyio.Event] = {}
         self._replies: dict[int, dict[str, Any]] = {}
+
+    @property
+    def user(self) -> User:
+        """The bot's user (once connected, if it was given as a function)."""
+        if not isinstance(self._user, User):
+            raise RuntimeError("the bot's user is known once it connected")
+        return self._user
 
     def command(self, name: str) -> Callable[[Command], Command]:
         """Decorator: answer ``/name ...`` with this function."""
@@ -69,12 +86,15 @@ class Bot:
         hooks.add_listener(self._heard, "message_posted", "room_created")
 
     async def start(self, server: ChatServer) -> None:
-        """Connect and join the bot's rooms (called when the server starts)."""
-        self.server = server
-        self._connection = await server.connect(self.user)
-        server.spawn(self._read, self._connection)
-        if self._ready is not None:
-            self._ready.set()
+        """The server started: join the bot's rooms (if it has any to join now)."""
+        if server is not self.server:  # a new server (or the first): a new connection
+            self.server = server
+            self._connection = None
+            self._joined.clear()
+            if self._started is not None:
+                self._started.set()
+        if self.rooms or self.join_new_rooms:
+            await self._connect()
         for room in self.rooms:
             await self.join(room)
 
@@ -82,12 +102,15 @@ class Bot:
         """Join ``room`` (its members see the bot); whether it could."""
         reply = await self._request("join", room=room)
         if reply["type"] != "ok":
-            log.warning("bot %s could not join %s: %s", self.user.id, room, reply.get("message"))
+            log.warning("bot could not join %s: %s", room, reply.get("message"))
             return False
+        self._joined.add(room)
         return True
 
     def answers_in(self, room: str) -> bool:
-        return room in self.rooms or (self.join_new_rooms and not room.startswith("dm-"))
+        if room.startswith(DIRECT_PREFIX):
+            return room in self.rooms
+        return self.answer_everywhere or self.join_new_rooms or room in self.rooms
 
     async def _heard(self, event: ChatEvent) -> None:
         if event.kind == "room_created":
@@ -96,28 +119,44 @@ class Bot:
                 await self.join(info.name)
             return
         message = event.message
-        if message is None or message.sender.id == self.user.id or self.server is None:
+        server = self.server
+        if message is None or server is None or not message.text.startswith(self.prefix):
             return
-        if not message.text.startswith(self.prefix) or not self.answers_in(message.room):
+        if isinstance(self._user, User) and message.sender.id == self._user.id:
             return
         name, _, args = message.text[len(self.prefix) :].partition(" ")
         command = self.commands.get(name)
-        if command is None:
+        if command is None or not self.answers_in(message.room):
             return
         answer = await command(args.strip(), message)
-        if answer:
-            try:
-                await self.server.post(message.room, answer, sender=self.user, reply_to=message.id)
-            except ChatError as error:  # the room went away, say
-                log.warning("bot %s could not answer in %s: %s", self.user.id, message.room, error)
+        if not answer:
+            return
+        try:
+            if message.room not in self._joined:
+                await self.join(message.room)
+            await server.post(message.room, answer, sender=self.user, reply_to=message.id)
+        except ChatError as error:  # the room went away, say
+            log.warning("bot could not answer in %s: %s", message.room, error)
+
+    async def _connect(self) -> Connection:
+        if self._connecting is None:
+            self._connecting = anyio.Lock()
+        async with self._connecting:
+            if self._connection is None:
+                while self.server is None:  # the server is starting: its hook comes soon
+                    if self._started is None:
+                        self._started = anyio.Event()
+                    with anyio.fail_after(10):
+                        await self._started.wait()
+                server = self.server
+                if not isinstance(self._user, User):
+                    self._user = await self._user()
+                self._connection = await server.connect(self._user)
+                server.spawn(self._read, self._connection)
+            return self._connection
 
     async def _request(self, kind: str, **fields: Any) -> dict[str, Any]:
-        while self._connection is None:  # the server is starting: wait for it
-            if self._ready is None:
-                self._ready = anyio.Event()
-            with anyio.fail_after(10):
-                await self._ready.wait()
-        connection = self._connection
+        connection = await self._connect()
         ref = next(self._refs)
         done = self._waiting[ref] = anyio.Event()
         await connection.receive(json.dumps({"type": kind, "ref": ref, **fields}))

@@ -14,6 +14,8 @@ Keys (all optional)::
         "REDIS_PREFIX": "chatcore:",        # its keys and channels start with this
         "REVALIDATE": 60,                   # seconds between checks of each socket's login; None: never
         "ALLOWED_ORIGINS": [],              # page origins allowed besides the site's own; "*": any
+        "HOOKS": None,                      # "myapp.chat.install_hooks": called with the
+                                            # chatcore.hooks.Hooks when the server is built
     }
 """
 
@@ -43,6 +45,7 @@ _KEYS = frozenset(
         "REDIS_PREFIX",
         "REVALIDATE",
         "ALLOWED_ORIGINS",
+        "HOOKS",
     }
 )
 _DEFAULT_USER_HOOK = "chatcore_django.users.default_chat_user"
@@ -62,6 +65,8 @@ class ChatSettings:
     redis_prefix: str
     revalidate: float | None
     allowed_origins: frozenset[str]
+    #: Adds the application's hooks to a new server's ``Hooks`` (docs/hooks.md).
+    hooks: Callable[[Any], None] | None = None
 
 
 def chat_settings() -> ChatSettings:
@@ -108,4 +113,5 @@ def chat_settings() -> ChatSettings:
         redis_prefix=str(raw.get("REDIS_PREFIX") or "chatcore:"),
         revalidate=None if revalidate is None else float(revalidate),
         allowed_origins=frozenset(origins),
+        hooks=import_string(raw["HOOKS"]) if raw.get("HOOKS") else None,
     )

@@ -35,7 +35,7 @@ ALLOWED = {
     "testing": {"wire", "backends", "runtime", "policy", "clock"},
     "client": {"wire"},
     "bots": {"wire", "backends", "runtime", "hooks"},
-    "webhooks": {"wire", "hooks"},
+    "webhooks": {"wire", "hooks", "clock"},
 }
 
 

@@ -11,6 +11,7 @@ they were emitted, and emitting never waits. The offline notifier is one more li
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections import deque
@@ -64,6 +65,7 @@ class HookRunner:
         self._idle: anyio.Event | None = None
         self._batches: dict[str, list[Notice]] = {}
         self._listeners: list[ListenerEntry] = []
+        self._asyncio: bool | None = None  # whether the server runs on asyncio (found once)
         #: Whether anything hears events (else :meth:`emit` need not be called).
         self.listening = False
         self.refresh()
@@ -75,6 +77,7 @@ class HookRunner:
 
     def refresh(self) -> None:
         """Take the listeners added since (the server does at each start)."""
+        self._asyncio = None
         self._listeners = list(self.hooks.listeners)
         if self.hooks.notifier is not None:
             self._listeners.append(ListenerEntry(self._notice, frozenset({"message_posted"})))
@@ -82,13 +85,22 @@ class HookRunner:
 
     # message hooks
 
+    def _on_asyncio(self) -> bool:
+        if self._asyncio is None:
+            try:
+                asyncio.get_running_loop()
+                self._asyncio = True
+            except RuntimeError:  # trio
+                self._asyncio = False
+        return self._asyncio
+
     async def check(self, draft: Draft) -> Draft:
         """``draft`` through every message hook, in order; raises
         :class:`~chatcore.wire.errors.MessageRejected`, or :class:`Unavailable` when a hook
         that fails closed ran out of time or broke."""
         for entry in self.hooks.message_hooks:
             try:
-                result = await _within(entry.function(draft), entry.timeout)
+                result = await _within(entry.function(draft), entry.timeout, self._on_asyncio())
             except MessageRejected:
                 raise
             except TimeoutError:
@@ -199,16 +211,25 @@ class HookRunner:
             log.exception("the offline notifier failed for user %s", user_id)
 
 
-async def _within(coroutine: Awaitable[Draft | None], budget: float) -> Draft | None:
-    """Await ``coroutine``, within ``budget`` seconds (:class:`TimeoutError`). Its first step
-    runs here and now: a hook that never waits (most do not) costs no cancel scope."""
+async def _within(
+    coroutine: Awaitable[Draft | None], budget: float, on_asyncio: bool
+) -> Draft | None:
+    """Await ``coroutine``, within ``budget`` seconds (:class:`TimeoutError`).
+
+    On asyncio its first step runs at once with no timer, and a timer (``asyncio.timeout``,
+    which keeps no stack of scopes, so any anyio scope the hook entered stays in order) is
+    set only if it has to wait: most hooks do not, and an anyio cancel scope costs about as
+    much as a message's whole post. Elsewhere, ``anyio.fail_after``."""
+    if not on_asyncio:
+        with anyio.fail_after(budget):
+            return await coroutine
     steps = coroutine.__await__()
     try:
         waiting_on = steps.send(None)
     except StopIteration as done:
         result: Draft | None = done.value
         return result
-    with anyio.fail_after(budget):
+    async with asyncio.timeout(budget):
         rest: Draft | None = await _Rest(steps, waiting_on)
     return rest
 

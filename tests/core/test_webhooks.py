@@ -1,0 +1,191 @@
+"""Webhooks and the HTTP proxy against a real local HTTP receiver (a thread on a free port) that
+checks the signatures and fails on purpose to see the retries."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import anyio
+import pytest
+
+from chatcore import ChatServer, User
+from chatcore.hooks import Hooks
+from chatcore.testing import LocalClient
+from chatcore.webhooks import SIGNATURE_HEADER, HttpMessageHook, Webhooks, signature, verify
+
+pytestmark = [pytest.mark.anyio, pytest.mark.network]
+
+SECRET = "webhook-secret"
+
+
+class Receiver:
+    """What the receiver saw: every request's batch id, attempt and events; bad signatures."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, int, list[dict[str, Any]]]] = []
+        self.bad_signatures = 0
+        self.fail_first = 0  # how many webhook requests to answer with 503
+        self.lock = threading.Lock()
+
+
+@pytest.fixture
+def receiver() -> Iterator[tuple[Receiver, str]]:
+    seen = Receiver()
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            if not verify(SECRET, body, self.headers.get(SIGNATURE_HEADER)):
+                with seen.lock:
+                    seen.bad_signatures += 1
+                self._answer(401, {})
+                return
+            data = json.loads(body)
+            if self.path == "/proxy":
+                self._proxy(data)
+                return
+            with seen.lock:
+                seen.requests.append(
+                    (
+                        self.headers["X-Chatcore-Batch"],
+                        int(self.headers["X-Chatcore-Attempt"]),
+                        data["events"],
+                    )
+                )
+                failing = seen.fail_first > 0
+                seen.fail_first -= 1
+            self._answer(503 if failing else 200, {})
+
+        def _proxy(self, draft: dict[str, Any]) -> None:
+            text = draft["text"]
+            if text == "hang":
+                time.sleep(1)
+                self._answer(200, {})
+            elif "spam" in text:
+                self._answer(200, {"error": {"message": "no spam", "reason": "spam"}})
+            elif "darn" in text:
+                result = {
+                    "text": text.replace("darn", "d**n"),
+                    "meta": {"by": draft["sender"]["id"]},
+                }
+                self._answer(200, {"result": result})
+            elif text == "broken":
+                self._answer(500, {})
+            else:
+                self._answer(200, {})
+
+        def _answer(self, status: int, value: dict[str, Any]) -> None:
+            body = json.dumps(value).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield seen, f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def test_signatures() -> None:
+    body = b'{"events":[]}'
+    assert signature(SECRET, body).startswith("sha256=")
+    assert verify(SECRET, body, signature(SECRET, body))
+    assert not verify("other", body, signature(SECRET, body))
+    assert not verify(SECRET, body, None)
+
+
+async def test_events_are_posted_in_signed_batches_and_retried(
+    receiver: tuple[Receiver, str],
+) -> None:
+    seen, url = receiver
+    seen.fail_first = 2  # the first batch fails twice, then goes through
+    hooks = Hooks()
+    Webhooks([url + "/events"], SECRET, window=100, attempts=4, backoff=0.05).install(hooks)
+    async with ChatServer(hooks=hooks) as server:
+        await server.create_room("lobby")
+        alice = await LocalClient.connect(server, User(id="1", name="Alice"))
+        await alice.call("join", room="lobby")
+        for n in range(3):
+            await alice.call("send", room="lobby", text=f"m{n}")
+        with anyio.fail_after(5):
+            while sum(1 for r in seen.requests if r[1] == 3) == 0:
+                await anyio.sleep(0.02)  # the receiver is another thread
+    assert seen.bad_signatures == 0
+    [(batch, attempts)] = {(r[0], r[1]) for r in seen.requests if r[1] == 3}
+    assert [r[1] for r in seen.requests if r[0] == batch] == [1, 2, 3]  # retried, same batch
+    events = seen.requests[-1][2]
+    assert [e["kind"] for e in events] == [
+        "room_created",
+        "user_joined",
+        "message_posted",
+        "message_posted",
+        "message_posted",
+    ]
+    assert [e["message"]["text"] for e in events if e["kind"] == "message_posted"] == [
+        "m0",
+        "m1",
+        "m2",
+    ]
+    assert events[2]["message"]["from"] == {"id": "1", "name": "Alice", "avatar": None}
+
+
+async def test_a_receiver_refusing_the_signature_sees_no_valid_request(
+    receiver: tuple[Receiver, str],
+) -> None:
+    seen, url = receiver
+    hooks = Hooks()
+    Webhooks([url + "/events"], "wrong-secret", window=10, attempts=2, backoff=0.01).install(hooks)
+    async with ChatServer(hooks=hooks) as server:
+        await server.create_room("lobby")
+        with anyio.fail_after(5):
+            while seen.bad_signatures < 2:
+                await anyio.sleep(0.02)
+    assert seen.requests == []
+
+
+async def test_the_http_proxy_passes_changes_and_refuses(receiver: tuple[Receiver, str]) -> None:
+    seen, url = receiver
+    hooks = Hooks()
+    proxy = HttpMessageHook(url + "/proxy", SECRET, timeout=0.3)
+    proxy.install(hooks)
+    async with ChatServer(hooks=hooks) as server:
+        await server.create_room("lobby")
+        alice = await LocalClient.connect(server, User(id="1", name="Alice"))
+        await alice.call("join", room="lobby")
+        await alice.call("send", room="lobby", text="plain")
+        await alice.call("send", room="lobby", text="oh darn")
+        refused = await alice.request("send", room="lobby", text="spam!")
+        assert (refused["code"], refused["message"], refused["reason"]) == (
+            "rejected",
+            "no spam",
+            "spam",
+        )
+        for text in ("hang", "broken"):  # too slow, or an error: fails closed
+            reply = await alice.request("send", room="lobby", text=text)
+            assert reply["code"] == "unavailable"
+        messages = alice.events("message")
+        assert [(m["text"], m.get("meta")) for m in messages] == [
+            ("plain", None),
+            ("oh d**n", {"by": "1"}),
+        ]
+        await proxy.aclose()
+    assert seen.bad_signatures == 0
