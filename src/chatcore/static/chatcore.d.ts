@@ -86,7 +86,8 @@ export type ServerErrorCode =
   | "recipient_unavailable"
   | "unavailable"
   | "internal"
-  | "quota_exceeded";
+  | "quota_exceeded"
+  | "rejected";
 
 /** The client's own error codes: no reply in time, the socket lost, `close()` called. */
 export type ClientErrorCode = "timeout" | "connection_lost" | "closed";
@@ -109,6 +110,8 @@ export interface ErrorFrame {
   message: string;
   /** The offending field, when there is one. */
   field?: string;
+  /** With `rejected`: the application's code for the rule (such as "spam"), when it gave one. */
+  reason?: string;
 }
 
 export interface WelcomeFrame {
@@ -322,6 +325,8 @@ export declare class ChatError extends Error {
   /** The wire's error code, or `timeout`, `connection_lost`, `closed` for the client's own. */
   code: ErrorCode;
   field: string | null;
+  /** The application's code for a `rejected` message (its hooks refused it), or null. */
+  reason: string | null;
   /** The `error` frame (`type: "error"`), or `{code, message}` for the client's own errors. */
   frame: ErrorFrame | { type?: undefined; code: ClientErrorCode; message: string };
 }

@@ -200,4 +200,6 @@ class ReplyError(ChatError):
         self.code: str = str(frame.get("code", "internal"))
         self.message: str = str(frame.get("message", ""))
         self.field: str | None = frame.get("field")
+        #: The application's code for a ``rejected`` message, when it gave one.
+        self.reason: str | None = frame.get("reason")
         super().__init__(f"{self.code}: {self.message}")
