@@ -9,7 +9,15 @@ import anyio
 import anyio.lowlevel
 import pytest
 
-from chatcore import ChatServer, FakeClock, MemoryDirectory, User
+from chatcore import (
+    ChatServer,
+    FakeClock,
+    MemoryBroker,
+    MemoryBus,
+    MemoryDirectory,
+    MemoryStore,
+    User,
+)
 from chatcore.hooks import ChatEvent, Draft, Hooks, MessageRejected, ModerationAction, Notice
 from chatcore.runtime._hooks import mentioned
 from chatcore.testing import LocalClient
@@ -446,3 +454,30 @@ async def test_startup_hooks_run_with_the_server() -> None:
     async with ChatServer(hooks=hooks) as server:
         await anyio.wait_all_tasks_blocked()
         assert started == [server]
+
+
+async def test_a_user_online_in_another_process_gets_no_notice() -> None:
+    """Whether a user is online is the broker's presence, across processes."""
+    hooks = Hooks()
+    inbox = Inbox()
+    hooks.notify_offline(inbox.notify, window=1_000)
+    bus, store, clock = MemoryBus(), MemoryStore(), FakeClock()
+    async with (
+        running(
+            clock, broker=MemoryBroker(bus), store=store, hooks=hooks, directory=directory()
+        ) as one,
+        running(clock, broker=MemoryBroker(bus), store=store, directory=directory()) as two,
+    ):
+        alice = await one.client("1")
+        bob = await two.client("2")  # Bob is online, on the other process
+        direct = (await alice.call("direct", to="2"))["room"]["name"]
+        await alice.call("join", room=direct)
+        await alice.call("send", room=direct, text="you are online elsewhere")
+        await one.server.hooks_idle()
+        await one.advance(1_000)
+        assert inbox.calls == []
+        await bob.close()  # gone from every process now
+        await alice.call("send", room=direct, text="now you are not")
+        await one.server.hooks_idle()
+        await one.advance(1_000)
+        assert inbox.calls == [("2", [("direct", direct, "now you are not")])]
