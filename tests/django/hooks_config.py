@@ -3,9 +3,14 @@ message hook that masks ``darn`` and refuses ``spam``."""
 
 from __future__ import annotations
 
+import json
+import os
+from typing import Any
+
 from board.hooks import install as install_chatboard  # type: ignore[import-not-found]
 
-from chatcore.hooks import Draft, Hooks, MessageRejected
+from chatcore.hooks import ChatEvent, Draft, Hooks, MessageRejected
+from chatcore_django import signals
 
 
 async def words(draft: Draft) -> Draft | None:
@@ -16,6 +21,18 @@ async def words(draft: Draft) -> Draft | None:
     return None
 
 
+def record(sender: Any, event: ChatEvent, **kwargs: Any) -> None:
+    """A signal receiver: one JSON line per event in ``HOOKS_EVENTS_FILE``, with the ORM's
+    answer (it runs in a worker thread, where the ORM may be used)."""
+    from django.contrib.auth import get_user_model
+
+    line = {**event.to_wire(), "users": get_user_model().objects.count()}
+    with open(os.environ["HOOKS_EVENTS_FILE"], "a", encoding="utf-8") as out:
+        out.write(json.dumps(line) + "\n")
+
+
 def install(hooks: Hooks) -> None:
     install_chatboard(hooks)
     hooks.add_message_hook(words)
+    if os.environ.get("HOOKS_EVENTS_FILE"):
+        signals.chat_event.connect(record)

@@ -135,6 +135,7 @@ async def test_a_user_who_turned_emails_off_gets_none() -> None:
 @pytest.fixture(scope="module")
 def hooked_site(test_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     outbox = tmp_path_factory.mktemp("mail")
+    events = tmp_path_factory.mktemp("events") / "events.jsonl"
     with serve(
         test_database,
         CHATBOARD_HOOKS=HOOKS,
@@ -143,8 +144,10 @@ def hooked_site(test_database: str, tmp_path_factory: pytest.TempPathFactory) ->
         EMAIL_FILE_PATH=str(outbox),
         CHATBOARD_URL="http://chat.example",
         PYTHONPATH=f"{CHATBOARD}:{ROOT}",
+        HOOKS_EVENTS_FILE=str(events),
     ) as (site,):
         site.outbox = outbox  # type: ignore[attr-defined]
+        site.events = events  # type: ignore[attr-defined]
         yield site
 
 
@@ -191,4 +194,12 @@ async def test_hooks_over_uvicorn(hooked_site: Site) -> None:
         assert f"To: {fay.username}@example.com" in text
         assert "see you tomorrow" in text
         assert f"http://chat.example/rooms/{room}/" in text
-        assert json.dumps(masked)  # the frames were JSON all along
+    # The Django signals were sent, in order, from a thread where the ORM answered.
+    lines = await anyio.to_thread.run_sync(hooked_site.events.read_text)  # type: ignore[attr-defined]
+    table = [json.loads(line) for line in lines.splitlines()]
+    table = [e for e in table if e["room"] == f"table-{fay_id}"]
+    assert [e["kind"] for e in table][:2] == ["room_created", "user_joined"]
+    posted = [e["message"]["text"] for e in table if e["kind"] == "message_posted"]
+    assert posted[:2] == ["d**n dice", "/roll d20"]
+    assert posted[2].startswith("eve")  # the bot's answer
+    assert all(e["users"] >= 2 for e in table)
