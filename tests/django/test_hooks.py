@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import secrets
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -203,3 +204,44 @@ async def test_hooks_over_uvicorn(hooked_site: Site) -> None:
     assert posted[:2] == ["d**n dice", "/roll d20"]
     assert posted[2].startswith("eve")  # the bot's answer
     assert all(e["users"] >= 2 for e in table)
+
+
+@pytest.mark.browser
+@pytest.mark.network
+async def test_a_refused_message_and_the_dice_bot_in_chromium(hooked_site: Site) -> None:
+    """In the room page: a refused message stays in the input with the hook's words; ``/roll``
+    gets the dice bot's answer as a reply."""
+    from playwright.async_api import Error, expect
+
+    from ..helpers import chromium
+    from .test_browser import sign_up
+
+    expect.set_options(timeout=10_000)
+    errors: list[Error] = []
+    async with chromium() as browser:
+        context = await browser.new_context(base_url=hooked_site.url)
+        page = await context.new_page()
+        def record(error: Error) -> None:
+            errors.append(error)
+
+        page.on("pageerror", record)
+        username = f"gus{secrets.token_hex(3)}"
+        await sign_up(hooked_site, page, username)
+        room = f"dice-{secrets.token_hex(3)}"
+        await page.goto("/")
+        await page.fill("#create-room input[name=room]", room)
+        await page.click("#create-room button")
+        await page.goto(f"/rooms/{room}/")
+        await expect(page.locator("#text")).to_be_enabled()
+        await page.fill("#text", "buy spam")
+        await page.press("#text", "Enter")
+        await expect(page.locator("#send-error")).to_have_text("no spam here, please")
+        await expect(page.locator("#text")).to_have_value("buy spam")
+        await page.fill("#text", "/roll 2d6")
+        await page.press("#text", "Enter")
+        answer = page.locator("#log .message", has_text="rolled 2d6")
+        await expect(answer.locator(".author")).to_have_text("Dice")
+        await expect(answer.locator(".quote .quote-text")).to_have_text("/roll 2d6")
+        await expect(page.locator("#members")).to_contain_text("Dice")
+        await context.close()
+    assert errors == []
