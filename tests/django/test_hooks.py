@@ -221,6 +221,7 @@ async def test_a_refused_message_and_the_dice_bot_in_chromium(hooked_site: Site)
     async with chromium() as browser:
         context = await browser.new_context(base_url=hooked_site.url)
         page = await context.new_page()
+
         def record(error: Error) -> None:
             errors.append(error)
 

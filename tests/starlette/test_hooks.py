@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import http.client
 import json
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,8 @@ import pytest
 
 from chatcore.client import ChatClient, ReplyError
 from tests.starlette.example_server import HOST, ExampleServer
-from tests.starlette.test_uvicorn import FAST, until
+from tests.starlette.test_uvicorn import connect as connect  # the same, on this module's server
+from tests.starlette.test_uvicorn import until
 
 pytestmark = [pytest.mark.network]
 
@@ -34,7 +35,8 @@ class HooksSite(ExampleServer):
 
 
 @pytest.fixture(scope="module")
-def site() -> Iterator[HooksSite]:
+def server() -> Iterator[HooksSite]:
+    """The hooks site, for test_uvicorn's ``connect`` fixture."""
     site = HooksSite()
     site.env["HOOKS_WINDOW_MS"] = "300"
     site.start()
@@ -44,24 +46,9 @@ def site() -> Iterator[HooksSite]:
         site.stop()
 
 
-@pytest.fixture
-async def connect(site: HooksSite) -> AsyncIterator[Callable[..., Any]]:
-    clients: list[ChatClient] = []
-
-    async def open_client(name: str) -> ChatClient:
-        client = ChatClient(site.ws_url, cookies=site.login(name), backoff=FAST)
-        await client.connect()
-        clients.append(client)
-        return client
-
-    yield open_client
-    for client in clients:
-        await client.close()
-
-
 @pytest.mark.anyio
 async def test_message_hooks_listeners_and_a_bot_over_uvicorn(
-    site: HooksSite, connect: Callable[..., Any]
+    server: HooksSite, connect: Callable[..., Any]
 ) -> None:
     alice: ChatClient = await connect("Alice")
     bob: ChatClient = await connect("Bob")
@@ -88,7 +75,7 @@ async def test_message_hooks_listeners_and_a_bot_over_uvicorn(
     assert answer["text"] == "Bob rolled 4"
     kinds = [
         (e["kind"], e.get("message", {}).get("text"))
-        for e in site.get("/events")
+        for e in server.get("/events")
         if e["room"] == "hooked"
     ]
     assert kinds[:2] == [("room_created", None), ("user_joined", None)]
@@ -98,7 +85,7 @@ async def test_message_hooks_listeners_and_a_bot_over_uvicorn(
 
 @pytest.mark.anyio
 async def test_an_offline_user_is_notified_once_per_window(
-    site: HooksSite, connect: Callable[..., Any]
+    server: HooksSite, connect: Callable[..., Any]
 ) -> None:
     carol: ChatClient = await connect("Carol")
     direct = (await carol.direct("dora"))["name"]  # Dora has never connected
@@ -109,10 +96,10 @@ async def test_an_offline_user_is_notified_once_per_window(
     await carol.join("mentions")
     await carol.send("mentions", "@Erin look at this")
     deadline = asyncio.get_running_loop().time() + 5
-    while len([n for n in site.get("/notices") if n["to"] in ("dora", "erin")]) < 2:
-        assert asyncio.get_running_loop().time() < deadline, site.get("/notices")
+    while len([n for n in server.get("/notices") if n["to"] in ("dora", "erin")]) < 2:
+        assert asyncio.get_running_loop().time() < deadline, server.get("/notices")
         await asyncio.sleep(0.05)  # a real server's real clock: poll its record
-    got = {n["to"]: n["notices"] for n in site.get("/notices") if n["to"] in ("dora", "erin")}
+    got = {n["to"]: n["notices"] for n in server.get("/notices") if n["to"] in ("dora", "erin")}
     assert got == {
         "dora": [["direct", direct, "are you there?"], ["direct", direct, "hello?"]],
         "erin": [["mention", "mentions", "@Erin look at this"]],

@@ -15,8 +15,7 @@ import asyncio
 import logging
 import re
 from collections import deque
-from collections.abc import Awaitable, Callable, Generator, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
 
 import anyio
 
@@ -25,6 +24,7 @@ from ..hooks import ChatEvent, Draft, Hooks, ListenerEntry, Notice, OfflineNotic
 from ..policy import Policy
 from ..wire.errors import MessageRejected, Unavailable
 from ..wire.values import Room, User
+from ._inline import Rest
 
 __all__ = ("MENTION", "HookRunner", "mentioned")
 
@@ -230,37 +230,8 @@ async def _within(
         result: Draft | None = done.value
         return result
     async with asyncio.timeout(budget):
-        rest: Draft | None = await _Rest(steps, waiting_on)
+        rest: Draft | None = await Rest(steps, waiting_on)
     return rest
-
-
-class _Rest:
-    """The rest of a coroutine whose first step ran (as ``_inline.Rest``, with its result)."""
-
-    __slots__ = ("_steps", "_waiting_on")
-
-    def __init__(self, steps: Generator[Any, Any, Any], waiting_on: Any) -> None:
-        self._steps = steps
-        self._waiting_on = waiting_on
-
-    def __await__(self) -> Generator[Any, Any, Any]:
-        steps, waiting_on = self._steps, self._waiting_on
-        while True:
-            try:
-                answer = yield waiting_on
-            except GeneratorExit:
-                steps.close()
-                raise
-            except BaseException as error:  # cancellation included: the coroutine decides
-                try:
-                    waiting_on = steps.throw(error)
-                except StopIteration as done:
-                    return done.value
-            else:
-                try:
-                    waiting_on = steps.send(answer)
-                except StopIteration as done:
-                    return done.value
 
 
 def _sorted(notices: Sequence[Notice]) -> list[Notice]:
