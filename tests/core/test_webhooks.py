@@ -191,3 +191,17 @@ async def test_the_http_proxy_passes_changes_and_refuses(receiver: tuple[Receive
         ]
         await proxy.aclose()
     assert seen.bad_signatures == 0
+
+
+async def test_batches_hold_at_most_max_batch_events(receiver: tuple[Receiver, str]) -> None:
+    seen, url = receiver
+    hooks = Hooks()
+    Webhooks([url + "/a", url + "/b"], SECRET, window=50, max_batch=2).install(hooks)
+    async with ChatServer(hooks=hooks) as server:
+        for name in ("r1", "r2", "r3", "r4", "r5"):
+            await server.create_room(name)
+        await until(lambda: sum(len(r[2]) for r in seen.requests) >= 10)
+    # Five events in one window, to each of two URLs: batches of 2, 2 and 1.
+    assert sorted(len(r[2]) for r in seen.requests) == [1, 1, 2, 2, 2, 2]
+    rooms = [e["room"] for r in seen.requests for e in r[2]]
+    assert sorted(rooms) == sorted(["r1", "r2", "r3", "r4", "r5"] * 2)  # each URL got each
