@@ -196,7 +196,7 @@ async def test_the_http_proxy_passes_changes_and_refuses(receiver: tuple[Receive
 async def test_batches_hold_at_most_max_batch_events(receiver: tuple[Receiver, str]) -> None:
     seen, url = receiver
     hooks = Hooks()
-    Webhooks([url + "/a", url + "/b"], SECRET, window=50, max_batch=2).install(hooks)
+    Webhooks([url + "/a", url + "/b"], SECRET, window=500, max_batch=2).install(hooks)
     async with ChatServer(hooks=hooks) as server:
         for name in ("r1", "r2", "r3", "r4", "r5"):
             await server.create_room(name)
