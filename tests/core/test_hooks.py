@@ -21,7 +21,7 @@ from chatcore import (
 from chatcore.hooks import ChatEvent, Draft, Hooks, MessageRejected, ModerationAction, Notice
 from chatcore.runtime._hooks import mentioned
 from chatcore.testing import LocalClient
-from chatcore.wire.errors import UsageError
+from chatcore.wire.errors import Forbidden, UsageError
 
 from .kit import Chat, running, user
 
@@ -481,3 +481,46 @@ async def test_a_user_online_in_another_process_gets_no_notice() -> None:
         await one.server.hooks_idle()
         await one.advance(1_000)
         assert inbox.calls == [("2", [("direct", direct, "now you are not")])]
+
+
+async def test_a_hook_may_refuse_with_another_code() -> None:
+    hooks = Hooks()
+
+    @hooks.message()
+    async def members_only(draft: Draft) -> Draft | None:
+        raise Forbidden("only members of the club may write", field="room")
+
+    async with running(hooks=hooks) as chat:
+        (alice,) = await lobby(chat, "1")
+        reply = await alice.request("send", room="lobby", text="hi")
+        assert (reply["code"], reply["message"], reply["field"]) == (
+            "forbidden",
+            "only members of the club may write",
+            "room",
+        )
+
+
+async def test_listeners_far_behind_drop_new_events(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr("chatcore.runtime._hooks.MAX_QUEUED", 3)
+    hooks = Hooks()
+    heard: list[str] = []
+    release = anyio.Event()
+
+    @hooks.listen("message_posted")
+    async def slow(event: ChatEvent) -> None:
+        await release.wait()
+        assert event.message is not None
+        heard.append(event.message.text)
+
+    async with running(hooks=hooks) as chat:
+        await chat.server.create_room("lobby")
+        await chat.server.hooks_idle()
+        with caplog.at_level(logging.ERROR, "chatcore.hooks"):
+            for n in range(5):
+                await chat.server.post("lobby", f"m{n}", sender=user("1"))
+        assert "listeners are 3 events behind in lobby" in caplog.text
+        release.set()
+        await chat.server.hooks_idle()
+        assert heard == ["m0", "m1", "m2"]

@@ -20,19 +20,23 @@ from collections.abc import Awaitable, Callable, Sequence
 import anyio
 
 from ..clock import Clock
-from ..hooks import ChatEvent, Draft, Hooks, ListenerEntry, Notice, OfflineNotices
+from ..hooks import EVENT_KINDS, ChatEvent, Draft, Hooks, ListenerEntry, Notice, OfflineNotices
 from ..policy import Policy
-from ..wire.errors import MessageRejected, Unavailable
+from ..wire.errors import ClientError, Unavailable
 from ..wire.values import Room, User
 from ._inline import Rest
 
-__all__ = ("MENTION", "HookRunner", "mentioned")
+__all__ = ("MAX_QUEUED", "MENTION", "HookRunner", "mentioned")
 
 log = logging.getLogger("chatcore.hooks")
 
 #: ``@name`` in a text: a name of letters, digits and ``_ . -`` (not ending in a dot), after
 #: the start or a space or punctuation (so an email address is no mention).
 MENTION = re.compile(r"(?<![\w@.])@([\w][\w.-]*(?<!\.))")
+
+
+#: Events queued for one room's listeners at most; past it, new ones are dropped (and logged).
+MAX_QUEUED = 10_000
 
 
 def mentioned(text: str) -> list[str]:
@@ -65,6 +69,7 @@ class HookRunner:
         self._idle: anyio.Event | None = None
         self._batches: dict[str, list[Notice]] = {}
         self._listeners: list[ListenerEntry] = []
+        self._heard: frozenset[str] = frozenset()  # the kinds some listener hears
         self._asyncio: bool | None = None  # whether the server runs on asyncio (found once)
         #: Whether anything hears events (else :meth:`emit` need not be called).
         self.listening = False
@@ -82,6 +87,10 @@ class HookRunner:
         if self.hooks.notifier is not None:
             self._listeners.append(ListenerEntry(self._notice, frozenset({"message_posted"})))
         self.listening = bool(self._listeners)
+        kinds: set[str] = set()
+        for entry in self._listeners:
+            kinds.update(entry.kinds if entry.kinds is not None else EVENT_KINDS)
+        self._heard = frozenset(kinds)
 
     # message hooks
 
@@ -101,7 +110,7 @@ class HookRunner:
         for entry in self.hooks.message_hooks:
             try:
                 result = await _within(entry.function(draft), entry.timeout, self._on_asyncio())
-            except MessageRejected:
+            except ClientError:  # MessageRejected, or another code the hook chose (Forbidden)
                 raise
             except TimeoutError:
                 log.warning("message hook %s ran out of time", _name(entry.function))
@@ -122,10 +131,19 @@ class HookRunner:
 
     def emit(self, event: ChatEvent) -> None:
         """Queue ``event`` for the listeners, after the room's earlier events; never waits."""
-        if not self.listening:
-            return
+        if event.kind not in self._heard:
+            return  # nobody listens for it (nor for anything, when none is added)
         queue = self._queues.get(event.room)
         if queue is not None:
+            if len(queue) >= MAX_QUEUED:
+                # Listeners far behind the room: drop rather than hold memory without bound.
+                log.error(
+                    "listeners are %d events behind in %s; dropped %s",
+                    len(queue),
+                    event.room,
+                    event.kind,
+                )
+                return
             queue.append(event)
             return
         self._queues[event.room] = deque((event,))
