@@ -363,7 +363,8 @@ class ChatServer:
     ) -> Appended:
         """Store ``text`` in ``room`` and send it to the room's connections. ``reply_to`` must
         be the id of a message the room's history holds (:class:`InvalidField` otherwise);
-        ``meta`` is the app's JSON object (at most 2,048 bytes encoded)."""
+        ``meta`` is the app's JSON object (at most 2,048 bytes encoded). The message hooks do
+        not see it (they see clients' messages); the listeners hear it."""
         text = check_text(text, self.limits.max_text)
         if client_id is not None:
             check_client_id(client_id)
