@@ -20,7 +20,7 @@ from chatcore.webhooks import SIGNATURE_HEADER, HttpMessageHook, Webhooks, signa
 
 pytestmark = [pytest.mark.anyio, pytest.mark.network]
 
-SECRET = "webhook-secret"
+SECRET = "webhook-secret"  # also tests/starlette/hooks_site's
 
 
 class Receiver:
@@ -35,6 +35,11 @@ class Receiver:
 
 @pytest.fixture
 def receiver() -> Iterator[tuple[Receiver, str]]:
+    yield from receiving()
+
+
+def receiving() -> Iterator[tuple[Receiver, str]]:
+    """A receiver on a free port, and its URL, until closed."""
     seen = Receiver()
 
     class Handler(BaseHTTPRequestHandler):

@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 
 from chatcore.client import ChatClient, ReplyError
+from tests.core.test_webhooks import Receiver, receiving
+from tests.core.test_webhooks import until as until_seen
 from tests.starlette.example_server import HOST, ExampleServer
 from tests.starlette.test_uvicorn import connect as connect  # the same, on this module's server
 from tests.starlette.test_uvicorn import until
@@ -35,10 +37,16 @@ class HooksSite(ExampleServer):
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[HooksSite]:
-    """The hooks site, for test_uvicorn's ``connect`` fixture."""
+def webhooks() -> Iterator[tuple[Receiver, str]]:
+    yield from receiving()
+
+
+@pytest.fixture(scope="module")
+def server(webhooks: tuple[Receiver, str]) -> Iterator[HooksSite]:
+    """The hooks site, for test_uvicorn's ``connect`` fixture; its events go to ``webhooks``."""
     site = HooksSite()
     site.env["HOOKS_WINDOW_MS"] = "300"
+    site.env["HOOKS_WEBHOOK_URL"] = webhooks[1] + "/events"
     site.start()
     try:
         yield site
@@ -81,6 +89,28 @@ async def test_message_hooks_listeners_and_a_bot_over_uvicorn(
     assert kinds[:2] == [("room_created", None), ("user_joined", None)]
     posted = [text for kind, text in kinds if kind == "message_posted"]
     assert posted == ["oh d**n", "meanwhile", "/roll", "Bob rolled 4"]
+
+
+@pytest.mark.anyio
+async def test_webhooks_from_a_uvicorn_process(
+    webhooks: tuple[Receiver, str], connect: Callable[..., Any]
+) -> None:
+    seen, _ = webhooks
+    hana: ChatClient = await connect("Hana")
+    await hana.create_room("posted-out")
+    await hana.join("posted-out")
+    await hana.send("posted-out", "to the webhook")
+
+    def texts() -> list[str]:
+        return [
+            event["message"]["text"]
+            for _, _, events in list(seen.requests)
+            for event in events
+            if event["room"] == "posted-out" and event["kind"] == "message_posted"
+        ]
+
+    await until_seen(lambda: texts() == ["to the webhook"])
+    assert seen.bad_signatures == 0
 
 
 @pytest.mark.anyio

@@ -2,7 +2,8 @@
 
 A message hook masks ``darn`` and refuses ``spam`` (reason ``spam``); a hook that fails closed
 hangs on ``slow``; a listener keeps every event for ``GET /events``; the offline notifier keeps
-its calls for ``GET /notices`` (window ``HOOKS_WINDOW_MS``); a bot ``dice`` answers ``/roll``.
+its calls for ``GET /notices`` (window ``HOOKS_WINDOW_MS``); a bot ``dice`` answers ``/roll``;
+with ``HOOKS_WEBHOOK_URL``, the events are POSTed there too (secret ``webhook-secret``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from starlette.routing import Route
 from chatcore import ChatServer, Limits, Message, User
 from chatcore.bots import Bot
 from chatcore.hooks import ChatEvent, Draft, Hooks, MessageRejected, Notice
+from chatcore.webhooks import Webhooks
 from chatcore_starlette import chat_lifespan, chat_route
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "starlette_chat" / "app.py"
@@ -81,6 +83,9 @@ async def roll(args: str, message: Message) -> str | None:
 
 
 dice.install(hooks)
+
+if os.environ.get("HOOKS_WEBHOOK_URL"):  # listener events to a receiver, signed
+    Webhooks([os.environ["HOOKS_WEBHOOK_URL"]], "webhook-secret", window=100).install(hooks)
 
 server = ChatServer(
     limits=Limits(presence_grace=300), directory=example.NameDirectory(), hooks=hooks
