@@ -10,6 +10,7 @@ from typing import Any
 from board.hooks import install as install_chatboard  # type: ignore[import-not-found]
 
 from chatcore.hooks import ChatEvent, Draft, Hooks, MessageRejected
+from chatcore.webhooks import Webhooks
 from chatcore_django import signals
 
 
@@ -36,3 +37,5 @@ def install(hooks: Hooks) -> None:
     hooks.add_message_hook(words)
     if os.environ.get("HOOKS_EVENTS_FILE"):
         signals.chat_event.connect(record)
+    if os.environ.get("HOOKS_WEBHOOK_URL"):  # the events to a receiver, signed
+        Webhooks([os.environ["HOOKS_WEBHOOK_URL"]], "webhook-secret", window=100).install(hooks)

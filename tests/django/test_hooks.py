@@ -24,6 +24,7 @@ from django.test import override_settings
 from chatcore.hooks import ChatEvent
 from chatcore_django import signals
 
+from ..core.test_webhooks import Receiver, receiving, until
 from .conftest import CHATBOARD, ROOT, Site, serve
 from .factories import make_user
 from .test_consumer import Peer
@@ -134,7 +135,16 @@ async def test_a_user_who_turned_emails_off_gets_none() -> None:
 
 
 @pytest.fixture(scope="module")
-def hooked_site(test_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+def webhooks() -> Iterator[tuple[Receiver, str]]:
+    yield from receiving()
+
+
+@pytest.fixture(scope="module")
+def hooked_site(
+    test_database: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    webhooks: tuple[Receiver, str],
+) -> Iterator[Site]:
     outbox = tmp_path_factory.mktemp("mail")
     events = tmp_path_factory.mktemp("events") / "events.jsonl"
     with serve(
@@ -146,6 +156,7 @@ def hooked_site(test_database: str, tmp_path_factory: pytest.TempPathFactory) ->
         CHATBOARD_URL="http://chat.example",
         PYTHONPATH=f"{CHATBOARD}:{ROOT}",
         HOOKS_EVENTS_FILE=str(events),
+        HOOKS_WEBHOOK_URL=webhooks[1] + "/events",
     ) as (site,):
         site.outbox = outbox  # type: ignore[attr-defined]
         site.events = events  # type: ignore[attr-defined]
@@ -164,7 +175,7 @@ async def written_mail(outbox: Path) -> str:
 
 
 @pytest.mark.network
-async def test_hooks_over_uvicorn(hooked_site: Site) -> None:
+async def test_hooks_over_uvicorn(hooked_site: Site, webhooks: tuple[Receiver, str]) -> None:
     outbox: Path = hooked_site.outbox  # type: ignore[attr-defined]
     async with (
         Browserless.sign_up(hooked_site, "eve") as eve,
@@ -204,6 +215,20 @@ async def test_hooks_over_uvicorn(hooked_site: Site) -> None:
     assert posted[:2] == ["d**n dice", "/roll d20"]
     assert posted[2].startswith("eve")  # the bot's answer
     assert all(e["users"] >= 2 for e in table)
+    # And the webhook receiver got the same messages, signed.
+    seen, _ = webhooks
+
+    def hooked() -> list[str]:
+        return [
+            event["message"]["text"]
+            for _, _, events in list(seen.requests)
+            for event in events
+            if event["room"] == f"table-{fay_id}" and event["kind"] == "message_posted"
+        ]
+
+    await until(lambda: len(hooked()) == 3)
+    assert hooked()[:2] == ["d**n dice", "/roll d20"]
+    assert seen.bad_signatures == 0
 
 
 @pytest.mark.browser
