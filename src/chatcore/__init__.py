@@ -31,6 +31,7 @@ from .wire.errors import ErrorCode as ErrorCode
 from .wire.errors import Forbidden as Forbidden
 from .wire.errors import InternalError as InternalError
 from .wire.errors import InvalidField as InvalidField
+from .wire.errors import MessageRejected as MessageRejected
 from .wire.errors import Muted as Muted
 from .wire.errors import NoSuchMessage as NoSuchMessage
 from .wire.errors import NoSuchRoom as NoSuchRoom
@@ -85,6 +86,7 @@ __all__ = (
     "MemoryDirectory",
     "MemoryStore",
     "Message",
+    "MessageRejected",
     "Muted",
     "NoSuchMessage",
     "NoSuchRoom",

@@ -15,6 +15,8 @@ Keys (all optional)::
         "REVALIDATE": 60,                   # seconds between checks of each socket's login; None: never
         "ALLOWED_ORIGINS": [],              # page origins allowed besides the site's own; "*": any
         "METRICS_TOKEN": None,              # lets Prometheus read chatcore_django.views.metrics
+        "HOOKS": None,                      # "myapp.chat.install_hooks": called with the
+                                            # chatcore.hooks.Hooks when the server is built
     }
 """
 
@@ -45,6 +47,7 @@ _KEYS = frozenset(
         "REVALIDATE",
         "ALLOWED_ORIGINS",
         "METRICS_TOKEN",
+        "HOOKS",
     }
 )
 _DEFAULT_USER_HOOK = "chatcore_django.users.default_chat_user"
@@ -65,6 +68,8 @@ class ChatSettings:
     revalidate: float | None
     allowed_origins: frozenset[str]
     metrics_token: str | None = None
+    #: Adds the application's hooks to a new server's ``Hooks`` (docs/hooks.md).
+    hooks: Callable[[Any], None] | None = None
 
 
 def chat_settings() -> ChatSettings:
@@ -112,6 +117,7 @@ def chat_settings() -> ChatSettings:
         revalidate=None if revalidate is None else float(revalidate),
         allowed_origins=frozenset(origins),
         metrics_token=_metrics_token(raw.get("METRICS_TOKEN")),
+        hooks=import_string(raw["HOOKS"]) if raw.get("HOOKS") else None,
     )
 
 

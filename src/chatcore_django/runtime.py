@@ -19,6 +19,7 @@ import attrs
 from django.core.exceptions import ImproperlyConfigured
 
 from chatcore import Broker, ChatServer, MemoryStore, Store
+from chatcore.hooks import Hooks
 from chatcore.wire.errors import Unavailable
 
 from .conf import chat_settings
@@ -48,6 +49,13 @@ def build_server() -> ChatServer:
         store = OrmStore(config.history_size)
     else:
         store = MemoryStore(config.limits.history_size)
+    hooks = Hooks()
+    if config.hooks is not None:
+        config.hooks(hooks)
+    from . import signals
+
+    if signals.has_receivers():
+        hooks.add_listener(signals.send_signals)
     return ChatServer(
         store=store,
         broker=broker,
@@ -55,6 +63,7 @@ def build_server() -> ChatServer:
         policy=config.policy,
         limits=config.limits,
         auto_create=config.auto_create,
+        hooks=hooks,
     )
 
 

@@ -2,10 +2,10 @@
 
 ::
 
-    chatcore (the public names)   testing, client
+    chatcore (the public names)   testing, client, bots, webhooks
     redis                         (a broker and a store)
     runtime                       (the server, connections, handlers, hub, outboxes)
-    policy, clock                 (hooks the runtime is given)
+    policy, clock, hooks          (hooks the runtime is given; the application's hooks)
     origins                       (the adapters' origin check; imports nothing)
     metrics                       (the counters the runtime keeps; imports nothing)
     backends                      (the broker and store contracts, envelopes, memory versions)
@@ -28,13 +28,16 @@ ALLOWED = {
     "wire": set(),
     "backends": {"wire"},
     "policy": {"wire"},
+    "hooks": {"wire"},
     "clock": set(),
     "metrics": set(),
     "origins": set(),
-    "runtime": {"wire", "backends", "policy", "clock", "metrics"},
+    "runtime": {"wire", "backends", "policy", "clock", "metrics", "hooks"},
     "redis": {"wire", "backends", "clock", "metrics"},
     "testing": {"wire", "backends", "runtime", "policy", "clock"},
     "client": {"wire"},
+    "bots": {"wire", "backends", "runtime", "hooks"},
+    "webhooks": {"wire", "hooks", "clock"},
 }
 
 

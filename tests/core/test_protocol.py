@@ -272,4 +272,5 @@ def test_every_error_code_has_an_exception_class() -> None:
         "no_such_message",
         "banned",
         "muted",
+        "rejected",
     ]

@@ -8,7 +8,12 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-DOCUMENTS = [ROOT / "README.md", ROOT / "docs" / "api.md", ROOT / "docs" / "moderation.md"]
+DOCUMENTS = [
+    ROOT / "README.md",
+    ROOT / "docs" / "api.md",
+    ROOT / "docs" / "moderation.md",
+    ROOT / "docs" / "hooks.md",
+]
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.MULTILINE | re.DOTALL)
 
 

@@ -56,6 +56,17 @@ test("an error reply rejects with a ChatError carrying the wire's code, field an
   assert.equal(error.message, "the title is too long");
   assert.equal(error.frame.type, "error");
   assert.equal(error.frame.ref, (await server.next("create_room"))[1].ref);
+  assert.equal(error.reason, null);
+});
+
+test("a message the application's hooks refused carries their reason", async () => {
+  server.onFrame = (frame, socket) =>
+    server.send(socket, { type: "error", ref: frame.ref, code: "rejected", message: "no spam", reason: "spam" });
+  const chat = client();
+  const error = await chat.send("lobby", "buy now").catch((e) => e);
+  assert.equal(error.code, "rejected");
+  assert.equal(error.reason, "spam");
+  assert.equal(error.message, "no spam");
 });
 
 test("an error without a ref, and frames of unknown types, come as events", async () => {

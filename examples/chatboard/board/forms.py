@@ -30,6 +30,7 @@ class ProfileForm(forms.Form):
         ),
     )
     remove_avatar = forms.BooleanField(required=False)
+    email_notifications = forms.BooleanField(required=False)
 
     def clean_display_name(self) -> str:
         name: str = self.cleaned_data["display_name"]

@@ -17,6 +17,8 @@ class Profile(models.Model):
     about = models.TextField(max_length=MAX_ABOUT, blank=True)
     # Only ever written by the profile form, after the image was checked and re-encoded.
     avatar = models.FileField(upload_to="avatars/", blank=True)
+    #: Email me when I am offline and get a direct message or a mention (board/hooks.py).
+    email_notifications = models.BooleanField(default=True)
 
     def __str__(self) -> str:
         return self.name

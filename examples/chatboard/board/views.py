@@ -108,7 +108,12 @@ def profile(request: HttpRequest) -> HttpResponse:
             return redirect("profile")
     else:
         form = ProfileForm(
-            initial={"display_name": mine.display_name, "email": user.email, "about": mine.about}
+            initial={
+                "display_name": mine.display_name,
+                "email": user.email,
+                "about": mine.about,
+                "email_notifications": mine.email_notifications,
+            }
         )
     return render(request, "board/profile.html", {"form": form, "person": mine})
 
@@ -118,6 +123,7 @@ def _save_profile(mine: Profile, data: dict[str, Any]) -> None:
     with transaction.atomic():
         mine.display_name = str(data["display_name"] or "")
         mine.about = str(data["about"] or "")
+        mine.email_notifications = bool(data.get("email_notifications"))
         avatar = data.get("avatar")
         if isinstance(avatar, bytes):
             name = f"{mine.user.pk}-{secrets.token_hex(6)}.png"

@@ -11,6 +11,10 @@ CHATCORE_ALLOWED_ORIGINS  comma-separated page origins allowed besides the site'
 CHATCORE_LIMITS  a JSON object of chatcore.Limits fields, e.g. {"rate": 20, "presence_grace": 3000}
 CHATCORE_METRICS_TOKEN  lets a Prometheus scraper read /metrics (Authorization: Bearer <token>)
 MEDIA_ROOT      where avatars are stored (default: media/ next to manage.py)
+EMAIL_BACKEND   Django's email backend (default: the console with DEBUG, else SMTP); EMAIL_FILE_PATH
+CHATBOARD_URL   the site's address in emails (default http://127.0.0.1:8000)
+CHATBOARD_HOOKS  the chat hooks to install (default "board.hooks.install")
+CHATBOARD_NOTIFY_WINDOW  ms an offline user's notices are gathered into one email (default 60000)
 """
 
 from __future__ import annotations
@@ -136,7 +140,22 @@ CHATCORE = {
     "LIMITS": json.loads(os.environ.get("CHATCORE_LIMITS") or "{}"),
     # /metrics is for staff, and for a scraper that sends this token.
     "METRICS_TOKEN": os.environ.get("CHATCORE_METRICS_TOKEN") or None,
+    # Emails to offline users, and the dice bot (/roll): board/hooks.py, docs/hooks.md.
+    "HOOKS": os.environ.get("CHATBOARD_HOOKS") or "board.hooks.install",
 }
+
+# Emails (offline notices): printed on the console in development, SMTP (EMAIL_HOST...) otherwise.
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND") or (
+    "django.core.mail.backends.console.EmailBackend"
+    if DEBUG
+    else "django.core.mail.backends.smtp.EmailBackend"
+)
+EMAIL_FILE_PATH = os.environ.get("EMAIL_FILE_PATH") or None
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL") or "chatboard@localhost"
+# The site's address, for links in emails.
+CHATBOARD_URL = os.environ.get("CHATBOARD_URL") or "http://127.0.0.1:8000"
+# Milliseconds an offline user's notices are gathered into one email.
+CHATBOARD_NOTIFY_WINDOW = int(os.environ.get("CHATBOARD_NOTIFY_WINDOW") or 60_000)
 
 LOGGING = {
     "version": 1,

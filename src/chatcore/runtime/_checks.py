@@ -98,13 +98,15 @@ async def managed_room(runtime: Runtime, session: Session, name: str) -> Room:
     return room
 
 
-async def sendable_room(runtime: Runtime, session: Session, name: str, text: str) -> None:
-    """Everything about a ``send`` that can be the client's fault, before anything is stored."""
+async def sendable_room(runtime: Runtime, session: Session, name: str, text: str) -> Room:
+    """Everything about a ``send`` that can be the client's fault, before anything is stored;
+    the room."""
     room = await member_room(runtime, session, name)
     if not await runtime.policy.can_send(session.user, room):
         raise Forbidden("you may not write in this room", field="room")
     await runtime.moderation.check_send(session, room)
     check_text(text, runtime.limits.max_text)
+    return room
 
 
 async def may_create(runtime: Runtime, user: User, name: str) -> None:

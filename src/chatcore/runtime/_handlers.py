@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import attrs
 
 from ..backends.store import Change
+from ..hooks import Draft
 from ..wire import commands as c
 from ..wire.errors import ClientError, InvalidField
 from ..wire.events import MessageChanged
@@ -123,13 +124,24 @@ async def _leave(runtime: Runtime, session: Session, cmd: c.Leave) -> Result:
 
 @_handles(c.Send)
 async def _send(runtime: Runtime, session: Session, cmd: c.Send) -> Result:
-    await check_send(runtime, session, cmd)
+    cmd = await check_send(runtime, session, cmd)
     return await post_send(runtime, session, cmd)
 
 
-async def check_send(runtime: Runtime, session: Session, cmd: c.Send) -> None:
-    """Everything about a ``send`` that can be the client's fault, before anything is stored."""
-    await check.sendable_room(runtime, session, cmd.room, cmd.text)
+async def check_send(runtime: Runtime, session: Session, cmd: c.Send) -> c.Send:
+    """Everything about a ``send`` that can be the client's fault, before anything is stored,
+    then the message hooks: the ``send`` to post (changed by a hook, or ``cmd``)."""
+    room = await check.sendable_room(runtime, session, cmd.room, cmd.text)
+    if not runtime.checks_messages:
+        return cmd
+    text = check_text(cmd.text, runtime.limits.max_text)
+    draft = Draft(
+        kind="send", sender=session.user, room=room, text=text, meta=cmd.meta, reply_to=cmd.reply_to
+    )
+    checked = await runtime.check_message(draft)
+    if checked.text == cmd.text and checked.meta is cmd.meta:
+        return cmd
+    return attrs.evolve(cmd, text=checked.text, meta=checked.meta)
 
 
 async def post_send(runtime: Runtime, session: Session, cmd: c.Send) -> Result:
@@ -153,12 +165,35 @@ async def post_send(runtime: Runtime, session: Session, cmd: c.Send) -> Result:
 @_handles(c.Edit)
 async def _edit(runtime: Runtime, session: Session, cmd: c.Edit) -> Result:
     text = check_text(cmd.text, runtime.limits.max_text)
-    await check.editable(runtime, session, cmd.room, cmd.id)
+    old = await check.editable(runtime, session, cmd.room, cmd.id)
+    if runtime.checks_messages:
+        draft = await _check_edit(runtime, session, cmd, old, text)
+        text = draft.text
+        if draft.meta is not old.meta:  # given by the client, or changed by a hook
+            message = await runtime.edit_message(cmd.room, cmd.id, text, meta=draft.meta)
+            return {"message": message.to_wire()}
     if cmd.meta is None:  # not given: the message keeps its meta
         message = await runtime.edit_message(cmd.room, cmd.id, text)
     else:
         message = await runtime.edit_message(cmd.room, cmd.id, text, meta=cmd.meta)
     return {"message": message.to_wire()}
+
+
+async def _check_edit(
+    runtime: Runtime, session: Session, cmd: c.Edit, old: Message, text: str
+) -> Draft:
+    """An edit through the message hooks; its ``meta`` is the message's own unless the client
+    gave one."""
+    draft = Draft(
+        kind="edit",
+        sender=session.user,
+        room=await runtime.get_room(cmd.room),
+        text=text,
+        meta=old.meta if cmd.meta is None else cmd.meta,
+        reply_to=old.reply_to,
+        message_id=cmd.id,
+    )
+    return await runtime.check_message(draft)
 
 
 @_handles(c.DeleteMessage)

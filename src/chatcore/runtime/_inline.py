@@ -24,9 +24,9 @@ class Rest:
         self._steps = steps
         self._waiting_on = waiting_on
 
-    def __await__(self) -> Generator[Any, Any, None]:
+    def __await__(self) -> Generator[Any, Any, Any]:
         # Hand what the coroutine waits on to the awaiting task's event loop, and what the loop
-        # sends or throws back to the coroutine, until it returns.
+        # sends or throws back to the coroutine, until it returns (its result is the await's).
         steps, waiting_on = self._steps, self._waiting_on
         while True:
             try:
@@ -37,13 +37,13 @@ class Rest:
             except BaseException as error:  # cancellation included: the coroutine decides
                 try:
                     waiting_on = steps.throw(error)
-                except StopIteration:
-                    return
+                except StopIteration as done:
+                    return done.value
             else:
                 try:
                     waiting_on = steps.send(answer)
-                except StopIteration:
-                    return
+                except StopIteration as done:
+                    return done.value
 
     def close(self) -> None:
         self._steps.close()

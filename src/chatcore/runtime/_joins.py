@@ -9,6 +9,7 @@ before (``_checks``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 from ..backends.broker import Broker
@@ -30,7 +31,7 @@ class Joins:
     """Joins and departures of one server; ``auto_rooms`` (with ``auto_create``) deletes an
     auto-created room its last member left."""
 
-    __slots__ = ("_auto_rooms", "_broker", "_limits", "_occupancy", "_store")
+    __slots__ = ("_announced", "_auto_rooms", "_broker", "_limits", "_occupancy", "_store")
 
     def __init__(
         self,
@@ -39,6 +40,7 @@ class Joins:
         limits: Limits,
         auto_rooms: AutoRooms | None,
         occupancy: Occupancy,
+        announced: Callable[[str, Literal["join", "leave"], User], None] | None = None,
     ) -> None:
         self._store = store
         self._broker = broker
@@ -46,6 +48,8 @@ class Joins:
         self._auto_rooms = auto_rooms
         # Large rooms (``_large``): a count instead of per-user presence.
         self._occupancy = occupancy
+        #: Told of each join and leave announced (the listener events).
+        self._announced = announced
 
     async def join(
         self, hub: Hub, session: Session, room: Room, since: int | None = None
@@ -125,3 +129,5 @@ class Joins:
     async def _announce(self, room: str, event: Literal["join", "leave"], user: User) -> None:
         frame = encode(PresenceEvent(room=room, event=event, user=user))
         await self._broker.publish(Envelope(ToRoom(room), frame))
+        if self._announced is not None:
+            self._announced(room, event, user)

@@ -89,7 +89,16 @@ _NO_ADMISSION = Admission(Rank.MEMBER, ())
 class Moderation:
     """The moderation of one server (see the module's doc)."""
 
-    __slots__ = ("_broker", "_clock", "_depart", "_find_user", "_limits", "_policy", "_store")
+    __slots__ = (
+        "_broker",
+        "_clock",
+        "_depart",
+        "_find_user",
+        "_limits",
+        "_policy",
+        "_recorded",
+        "_store",
+    )
 
     def __init__(
         self,
@@ -100,6 +109,7 @@ class Moderation:
         limits: Limits,
         find_user: Callable[[str], Awaitable[User]],
         depart: Callable[[Departure], Awaitable[None]],
+        recorded: Callable[[AuditEntry], Awaitable[None]] | None = None,
     ) -> None:
         self._store = store
         self._broker = broker
@@ -108,6 +118,8 @@ class Moderation:
         self._limits = limits
         self._find_user = find_user
         self._depart = depart
+        #: Told of each action logged (the ``moderation`` listener event, docs/hooks.md).
+        self._recorded = recorded
 
     # ranks and the checks made for clients
 
@@ -348,7 +360,10 @@ class Moderation:
             reason=reason,
             role=role,
         )
-        frame = encode(ModerationEvent(entry=await self._store.audit(entry)))
+        entry = await self._store.audit(entry)
+        if self._recorded is not None:
+            await self._recorded(entry)
+        frame = encode(ModerationEvent(entry=entry))
         told = {user_id}
         await self._broker.publish(Envelope(ToUser(user_id), frame, effect=effect))
         for staff in (room.owner, *await self._store.moderators(room.name)):

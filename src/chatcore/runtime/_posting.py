@@ -24,7 +24,7 @@ broker that orders messages its envelope says which message it comes after
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
 import attrs
@@ -71,24 +71,30 @@ class Posting(Protocol):
         ...
 
 
-def choose(store: Store, broker: Broker) -> Posting:
-    """The strategy for these backends (see the table above)."""
+#: Told of each message stored, in the room's id order in this process (the listener events).
+Posted = Callable[[Message], None]
+
+
+def choose(store: Store, broker: Broker, posted: Posted | None = None) -> Posting:
+    """The strategy for these backends (see the table above); ``posted`` is told of each new
+    message as it is stored (under the room's lock where there is one)."""
     if store.pipelined:
-        return StorePublishes(store, broker)
+        return StorePublishes(store, broker, posted)
     if broker.orders_messages:
-        return AppendLocked(store, broker)
-    return WholeLocked(store, broker)
+        return AppendLocked(store, broker, posted)
+    return WholeLocked(store, broker, posted)
 
 
 class StorePublishes:
     """The store publishes each message as it appends it, in id order."""
 
-    __slots__ = ("_broker", "_store")
+    __slots__ = ("_broker", "_posted", "_store")
     overlaps = True
 
-    def __init__(self, store: Store, broker: Broker) -> None:
+    def __init__(self, store: Store, broker: Broker, posted: Posted | None = None) -> None:
         self._store = store
         self._broker = broker
+        self._posted = posted
 
     async def post(
         self,
@@ -100,7 +106,11 @@ class StorePublishes:
         reply_to: int | None = None,
         meta: Mapping[str, Any] | None = None,
     ) -> Appended:
-        return await _append(self._store, room, sender, text, now, client_id, reply_to, meta)
+        appended = await _append(self._store, room, sender, text, now, client_id, reply_to, meta)
+        # Replies of one connection to the store come in id order, and so do their tasks.
+        if self._posted is not None and appended.created:
+            self._posted(appended.message)
+        return appended
 
     async def change(
         self, room: str, kind: ChangeKind, message: Message, *, publish: bool = True
@@ -116,12 +126,13 @@ class _Locked:
     """A strategy with a lock per room: changes to messages are stored and published under
     it, so one never overtakes a message appended before it in this process."""
 
-    __slots__ = ("_broker", "_lock", "_store")
+    __slots__ = ("_broker", "_lock", "_posted", "_store")
 
-    def __init__(self, store: Store, broker: Broker) -> None:
+    def __init__(self, store: Store, broker: Broker, posted: Posted | None = None) -> None:
         self._store = store
         self._broker = broker
         self._lock = KeyedLock()
+        self._posted = posted
 
     async def change(
         self, room: str, kind: ChangeKind, message: Message, *, publish: bool = True
@@ -156,6 +167,8 @@ class AppendLocked(_Locked):
             appended = await _append(
                 self._store, room, sender, text, now, client_id, reply_to, meta
             )
+            if self._posted is not None and appended.created:
+                self._posted(appended.message)
         finally:
             self._lock.release(room)
         if appended.created and not appended.published:
@@ -185,6 +198,8 @@ class WholeLocked(_Locked):
             appended = await _append(
                 self._store, room, sender, text, now, client_id, reply_to, meta
             )
+            if self._posted is not None and appended.created:
+                self._posted(appended.message)
             if appended.created and not appended.published:
                 await self._broker.publish(Envelope.message(appended.message))
         finally:

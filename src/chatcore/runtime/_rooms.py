@@ -38,7 +38,7 @@ __all__ = ("Rooms",)
 class Rooms:
     """Room records and their announcements, for one server."""
 
-    __slots__ = ("_broker", "_find_user", "_quotas", "_store")
+    __slots__ = ("_announced", "_broker", "_find_user", "_quotas", "_store")
 
     def __init__(
         self,
@@ -46,11 +46,14 @@ class Rooms:
         broker: Broker,
         quotas: RoomQuotas,
         find_user: Callable[[str], Awaitable[User]],
+        announced: Callable[[Literal["created", "updated", "deleted"], Room], None] | None = None,
     ) -> None:
         self._store = store
         self._broker = broker
         self._quotas = quotas
         self._find_user = find_user
+        #: Told of each room event announced (the listener events).
+        self._announced = announced
 
     async def get(self, name: str, user: User | None = None) -> Room:
         room = await self._store.get_room(name)
@@ -160,3 +163,5 @@ class Rooms:
                 await broker.publish(Envelope(ToRoom(room.name), None, effect=effect))
         else:
             await broker.publish(Envelope(ToRoomList(room.name), frame, effect=effect))
+        if self._announced is not None:
+            self._announced(event, room)

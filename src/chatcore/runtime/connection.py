@@ -95,8 +95,10 @@ class Connection:
         while the message is on its way to the store."""
         while self._sending >= PIPELINE_DEPTH:
             await self._wait_sent()
-        if not await self._run(check_send, command, reply=False):
+        checked = await self._run(check_send, command, reply=False)
+        if checked is None:
             return
+        command = checked  # as the message hooks left it
         # A post's first step starts its append (or queues it behind the room's lock), so
         # when each first step runs after the one before, this connection's messages take ids
         # in the order it sent them. Tasks on asyncio take their first steps in the order they
@@ -133,19 +135,19 @@ class Connection:
             self._sent = anyio.Event()
         await self._sent.wait()
 
-    async def _run(self, handler: _Handler, command: Command, *, reply: bool = True) -> bool:
+    async def _run(self, handler: _Handler, command: Command, *, reply: bool = True) -> Any:
         """Run ``handler`` for ``command`` and answer: ``ok`` with its result (if ``reply``),
-        or the error. Whether it succeeded."""
+        or the error. The handler's result, or None if it failed."""
         session = self._session
         try:
             result = await handler(self._runtime, session, command)
         except ClientError as error:
             self._fail(error, command.ref)
-            return False
+            return None
         except Exception:
             log.exception("%s failed for user %s", type(command).__name__, session.user.id)
             self._fail(InternalError(), command.ref)
-            return False
+            return None
         if type(result) is Reply:
             if command.ref is not None:
                 session.outbox.put(encode(OkReply(ref=command.ref, result=result.fields)))
@@ -156,7 +158,7 @@ class Connection:
         elif reply and command.ref is not None:
             session.outbox.put(encode(OkReply(ref=command.ref, result=result)))
             COUNTS.frames_out += 1
-        return True
+        return result
 
     def _fail(self, error: ClientError, ref: Ref) -> None:
         outbox = self._session.outbox

@@ -20,6 +20,7 @@ import attrs
 from ..backends.presence import MembersPage
 from ..backends.store import Appended, Change, HistoryPage
 from ..clock import Clock
+from ..hooks import Draft
 from ..policy import Policy
 from ..wire.events import PrivateEvent
 from ..wire.limits import Limits
@@ -178,3 +179,12 @@ class Runtime(Protocol):
     ) -> PrivateEvent: ...
 
     async def typing(self, session: Session, room: str) -> None: ...
+
+    # hooks
+
+    @property
+    def checks_messages(self) -> bool:
+        """Whether client messages go through :meth:`check_message` (message hooks added)."""
+        ...
+
+    async def check_message(self, draft: Draft) -> Draft: ...

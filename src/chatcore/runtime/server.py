@@ -18,7 +18,7 @@ import logging
 import secrets
 from collections.abc import Callable, Coroutine, Mapping
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 import anyio
 from anyio.abc import TaskGroup
@@ -41,6 +41,7 @@ from ..backends.memory_store import MemoryStore
 from ..backends.presence import MembersPage
 from ..backends.store import Appended, HistoryPage, Store
 from ..clock import Clock, SystemClock
+from ..hooks import ChatEvent, Draft, EventKind, Hooks, ModerationAction
 from ..metrics import COUNTS
 from ..policy import Policy
 from ..wire.errors import (
@@ -53,7 +54,7 @@ from ..wire.errors import (
 )
 from ..wire.events import Event, PresenceEvent, PrivateEvent, TypingEvent, Welcome
 from ..wire.limits import Limits
-from ..wire.moderation import AuditPage
+from ..wire.moderation import AuditEntry, AuditPage
 from ..wire.protocol import encode
 from ..wire.values import (
     DIRECT_PREFIX,
@@ -67,6 +68,7 @@ from ..wire.values import (
 from ..wire.values import ROOM_LIST_CHANNEL as _ROOMS_CHANNEL
 from . import _checks, _metered, _posting
 from ._auto_rooms import AutoRooms
+from ._hooks import HookRunner
 from ._joins import Joins
 from ._large import Occupancy, members_page
 from ._leave_timers import LeaveTimers
@@ -100,6 +102,7 @@ class ChatServer:
         limits: Limits | None = None,
         clock: Clock | None = None,
         auto_create: bool = False,
+        hooks: Hooks | None = None,
     ) -> None:
         self.limits = limits or Limits()
         self.store: Store = store or MemoryStore(
@@ -116,9 +119,31 @@ class ChatServer:
         self._ids = itertools.count(1)
         self._task_group: TaskGroup | None = None
         self._spawner: Spawner | None = None
-        self._posting = _posting.choose(self.store, self.broker)
+        #: The application's hooks (``hooks=``; see docs/hooks.md); None: no hook at all.
+        self.hooks = hooks
+        self._hooks = HookRunner(
+            hooks,
+            clock=self.clock,
+            spawn=self.spawn,
+            get_room=self.store.get_room,
+            find_user=self.directory.get_user,
+            is_online=self.broker.is_online,
+            policy=self.policy,
+        )
+        #: Whether message hooks are added: client messages go through :meth:`check_message`
+        #: (a plain attribute, read for every ``send``; set again at each start).
+        self.checks_messages = self._hooks.checks_messages
+        self._posting = _posting.choose(
+            self.store, self.broker, self._posted if hooks is not None else None
+        )
         self._room_quotas = RoomQuotas(self.limits, self.clock)
-        self._rooms = Rooms(self.store, self.broker, self._room_quotas, self.find_user)
+        self._rooms = Rooms(
+            self.store,
+            self.broker,
+            self._room_quotas,
+            self.find_user,
+            self._room_announced if hooks is not None else None,
+        )
         self._auto_rooms = AutoRooms(
             self.store, self.broker, self._room_quotas, self._rooms.announce, self._rooms.delete
         )
@@ -130,6 +155,7 @@ class ChatServer:
             self.limits,
             self._auto_rooms if auto_create else None,
             self._occupancy,
+            self._presence_announced if hooks is not None else None,
         )
         self._timers = LeaveTimers(self.clock, self._joins.depart)
         self._messages = Messages(
@@ -143,6 +169,7 @@ class ChatServer:
             self.limits,
             self.find_user,
             self._joins.depart,
+            self._moderation_recorded if hooks is not None else None,
         )
 
     # lifecycle
@@ -163,6 +190,11 @@ class ChatServer:
         self._task_group = task_group
         self._spawner = Spawner(task_group)
         metrics.track(self, _metered.gauges(lambda: self.hub))
+        if self.hooks is not None:
+            self._hooks.refresh()
+            self.checks_messages = self._hooks.checks_messages
+            for startup in self.hooks.startups:
+                self._spawner.start(self._start_hook, startup)
         return self
 
     async def __aexit__(
@@ -396,7 +428,8 @@ class ChatServer:
     ) -> Appended:
         """Store ``text`` in ``room`` and send it to the room's connections. ``reply_to`` must
         be the id of a message the room's history holds (:class:`InvalidField` otherwise);
-        ``meta`` is the app's JSON object (at most 2,048 bytes encoded)."""
+        ``meta`` is the app's JSON object (at most 2,048 bytes encoded). The message hooks do
+        not see it (they see clients' messages); the listeners hear it."""
         text = check_text(text, self.limits.max_text)
         if client_id is not None:
             check_client_id(client_id)
@@ -420,20 +453,28 @@ class ChatServer:
     ) -> Message:
         """Change a message's text (and ``meta``, if given: None removes it); the room gets
         ``message_changed``. Anyone's message: the author check is the client's."""
-        return await self._messages.edit(room, message_id, text, meta)
+        message = await self._messages.edit(room, message_id, text, meta)
+        self._changed("message_edited", message)
+        return message
 
     async def delete_message(self, room: str, message_id: int) -> Message:
         """Delete a message: it keeps its id and place, and loses its text, meta and
         reactions; the room gets ``message_changed``."""
-        return await self._messages.delete(room, message_id)
+        message = await self._messages.delete(room, message_id)
+        self._changed("message_deleted", message)
+        return message
 
     async def react(self, room: str, message_id: int, user: User, emoji: str) -> Message:
         """Add ``user``'s ``emoji`` to a message (once per user and emoji)."""
-        return await self._messages.react(room, message_id, user.id, emoji)
+        message = await self._messages.react(room, message_id, user.id, emoji)
+        self._changed("reactions_changed", message)
+        return message
 
     async def unreact(self, room: str, message_id: int, user: User, emoji: str) -> Message:
         """Take ``user``'s ``emoji`` off a message."""
-        return await self._messages.unreact(room, message_id, user.id, emoji)
+        message = await self._messages.unreact(room, message_id, user.id, emoji)
+        self._changed("reactions_changed", message)
+        return message
 
     async def mark_read(self, room: Room, user: User, message_id: int) -> int:
         """Move ``user``'s read mark in ``room`` forward to ``message_id`` (clamped to the
@@ -573,6 +614,68 @@ class ChatServer:
     ) -> AuditPage:
         """The room's moderation log, newest first (entries with ``id < before``)."""
         return await self.moderation.audit_log(room, limit=limit, before=before)
+
+    # hooks (docs/hooks.md)
+
+    async def check_message(self, draft: Draft) -> Draft:
+        """``draft`` through the message hooks; raises :class:`MessageRejected` (or
+        :class:`Unavailable` when a hook that fails closed timed out or broke)."""
+        return await self._hooks.check(draft)
+
+    def emit(self, event: ChatEvent) -> None:
+        """Hand ``event`` to the listeners, after the room's earlier events (for events the
+        server does not emit itself, such as ``moderation``); never waits."""
+        self._hooks.emit(event)
+
+    async def hooks_idle(self) -> None:
+        """Wait until the listeners handled every event emitted so far (for tests)."""
+        await self._hooks.idle()
+
+    def _posted(self, message: Message) -> None:
+        if not self._hooks.listening:
+            return
+        self._hooks.emit(
+            ChatEvent(kind="message_posted", room=message.room, ts=message.ts, message=message)
+        )
+
+    def _changed(self, kind: EventKind, message: Message) -> None:
+        if self.hooks is not None:
+            self._hooks.emit(
+                ChatEvent(kind=kind, room=message.room, ts=self.clock.now(), message=message)
+            )
+
+    def _room_announced(self, event: Literal["created", "updated", "deleted"], room: Room) -> None:
+        kind: EventKind = (
+            "room_created"
+            if event == "created"
+            else "room_updated"
+            if event == "updated"
+            else "room_deleted"
+        )
+        self._hooks.emit(ChatEvent(kind=kind, room=room.name, ts=self.clock.now(), room_info=room))
+
+    async def _moderation_recorded(self, entry: AuditEntry) -> None:
+        try:
+            actor: User | None = await self.find_user(entry.by)
+        except ChatError:
+            actor = None
+        detail = entry.to_wire()
+        action = ModerationAction(
+            action=entry.action, actor=actor, target=entry.user, detail=detail
+        )
+        self._hooks.emit(
+            ChatEvent(kind="moderation", room=entry.room, ts=entry.ts, moderation=action)
+        )
+
+    def _presence_announced(self, room: str, event: Literal["join", "leave"], user: User) -> None:
+        kind: EventKind = "user_joined" if event == "join" else "user_left"
+        self._hooks.emit(ChatEvent(kind=kind, room=room, ts=self.clock.now(), user=user))
+
+    async def _start_hook(self, startup: Callable[[ChatServer], Coroutine[Any, Any, None]]) -> None:
+        try:
+            await startup(self)
+        except Exception:
+            log.exception("a startup hook failed")
 
     # fan-out
 

@@ -90,7 +90,8 @@ export type ServerErrorCode =
   | "internal"
   | "quota_exceeded"
   | "banned"
-  | "muted";
+  | "muted"
+  | "rejected";
 
 /** The client's own error codes: no reply in time, the socket lost, `close()` called. */
 export type ClientErrorCode = "timeout" | "connection_lost" | "closed";
@@ -113,6 +114,8 @@ export interface ErrorFrame {
   message: string;
   /** The offending field, when there is one. */
   field?: string;
+  /** With `rejected`: the application's code for the rule (such as "spam"), when it gave one. */
+  reason?: string;
 }
 
 export interface WelcomeFrame {
@@ -436,6 +439,8 @@ export declare class ChatError extends Error {
   /** The wire's error code, or `timeout`, `connection_lost`, `closed` for the client's own. */
   code: ErrorCode;
   field: string | null;
+  /** The application's code for a `rejected` message (its hooks refused it), or null. */
+  reason: string | null;
   /** The `error` frame (`type: "error"`), or `{code, message}` for the client's own errors. */
   frame: ErrorFrame | { type?: undefined; code: ClientErrorCode; message: string };
 }

@@ -31,6 +31,8 @@ export class ChatError extends Error {
     this.name = "ChatError";
     this.code = frame.code;
     this.field = frame.field ?? null;
+    /** The application's code for a `rejected` message (such as "spam"), or null. */
+    this.reason = frame.reason ?? null;
     this.frame = frame;
   }
 }

@@ -454,6 +454,10 @@ def event_schemas() -> dict[str, Schema]:
                 "message": {"type": "string"},
                 "ref": FIELDS["ref"],
                 "field": {"type": "string", "description": "The offending field."},
+                "reason": {
+                    "type": "string",
+                    "description": "The application's code for a rejected message.",
+                },
             },
             ["code", "message"],
         ),

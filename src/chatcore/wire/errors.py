@@ -20,6 +20,7 @@ __all__ = (
     "Forbidden",
     "InternalError",
     "InvalidField",
+    "MessageRejected",
     "Muted",
     "NoSuchMessage",
     "NoSuchRoom",
@@ -72,6 +73,7 @@ class ErrorCode(enum.StrEnum):
     NO_SUCH_MESSAGE = "no_such_message"
     BANNED = "banned"
     MUTED = "muted"
+    REJECTED = "rejected"
 
 
 class ChatError(Exception):
@@ -191,6 +193,21 @@ class InternalError(ClientError):
     default_message = "internal error"
 
 
+class MessageRejected(ClientError):
+    """The application's message hooks refused a ``send`` or ``edit`` (see :mod:`chatcore.hooks`):
+    ``message`` is for the sender to read; ``reason`` is the application's stable slug for its
+    rule (``"spam"``), sent as the error frame's ``reason``."""
+
+    code = ErrorCode.REJECTED
+    default_message = "the message was refused"
+
+    def __init__(
+        self, message: str | None = None, *, reason: str | None = None, field: str | None = None
+    ) -> None:
+        super().__init__(message, field=field)
+        self.reason = reason
+
+
 class ReplyError(ChatError):
     """A client's request was answered with an ``error`` frame (raised by the Python client
     and by :class:`~chatcore.testing.LocalClient`): ``code`` is its wire code, ``frame`` the
@@ -201,4 +218,6 @@ class ReplyError(ChatError):
         self.code: str = str(frame.get("code", "internal"))
         self.message: str = str(frame.get("message", ""))
         self.field: str | None = frame.get("field")
+        #: The application's code for a ``rejected`` message, when it gave one.
+        self.reason: str | None = frame.get("reason")
         super().__init__(f"{self.code}: {self.message}")

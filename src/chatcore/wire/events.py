@@ -204,10 +204,15 @@ class ErrorReply:
     message: str
     ref: Ref = None
     field: str | None = None
+    #: The application's code for a ``rejected`` message (``MessageRejected.reason``).
+    reason: str | None = None
 
     @classmethod
     def from_error(cls, error: ClientError, ref: Ref = None) -> ErrorReply:
-        return cls(code=error.code.value, message=error.message, ref=ref, field=error.field)
+        reason = getattr(error, "reason", None)
+        return cls(
+            code=error.code.value, message=error.message, ref=ref, field=error.field, reason=reason
+        )
 
     def to_wire(self) -> dict[str, Any]:
         wire: dict[str, Any] = {"type": "error", "code": self.code, "message": self.message}
@@ -215,6 +220,8 @@ class ErrorReply:
             wire["ref"] = self.ref
         if self.field is not None:
             wire["field"] = self.field
+        if self.reason is not None:
+            wire["reason"] = self.reason
         return wire
 
 
