@@ -3,7 +3,9 @@
 ::
 
     chatcore (the public names)   testing, client
+    emitter                       (publishing without a server, through a broker and a store)
     redis                         (a broker and a store)
+    postgres                      (a broker)
     runtime                       (the server, connections, handlers, hub, outboxes)
     policy, clock                 (hooks the runtime is given)
     origins                       (the adapters' origin check; imports nothing)
@@ -31,6 +33,8 @@ ALLOWED = {
     "origins": set(),
     "runtime": {"wire", "backends", "policy", "clock"},
     "redis": {"wire", "backends", "clock"},
+    "postgres": {"wire", "backends", "clock"},
+    "emitter": {"wire", "backends", "runtime", "policy", "clock", "redis", "postgres"},
     "testing": {"wire", "backends", "runtime", "policy", "clock"},
     "client": {"wire"},
 }

@@ -1,0 +1,113 @@
+"""The PostgreSQL broker's connection for commands, and the one place its errors become
+``Unavailable``."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import anyio
+import psycopg
+
+from ..wire.errors import Unavailable, UsageError
+
+__all__ = ("LOST", "URL_VARIABLE", "Link", "check_prefix", "connect", "resolve_url")
+
+log = logging.getLogger("chatcore.postgres")
+
+URL_VARIABLE = "CHATCORE_POSTGRES_URL"
+
+#: What a lost, refused or overloaded database raises; the call then answers ``unavailable``.
+LOST = (psycopg.Error, OSError, TimeoutError)
+
+_PREFIX = re.compile(r"[a-z_][a-z0-9_]{0,39}")
+
+
+def resolve_url(url: str | None) -> str:
+    """``url``, else ``$CHATCORE_POSTGRES_URL``; a :class:`UsageError` when neither is set."""
+    url = url or os.environ.get(URL_VARIABLE)
+    if not url:
+        raise UsageError(f"no PostgreSQL URL: pass url=... or set {URL_VARIABLE}")
+    return url
+
+
+def check_prefix(prefix: str) -> str:
+    """The prefix of table, function and channel names: 1-40 of ``a-z 0-9 _``."""
+    if not _PREFIX.fullmatch(prefix):
+        raise UsageError("the prefix is 1 to 40 of a-z, 0-9 and _, not starting with a digit")
+    return prefix
+
+
+async def connect(url: str, limit: float, name: str) -> psycopg.AsyncConnection[Any]:
+    """An autocommit connection named ``name`` in ``pg_stat_activity``, waiting at most
+    ``limit`` seconds (rounded) for the server."""
+    return await psycopg.AsyncConnection.connect(
+        url,
+        autocommit=True,
+        connect_timeout=max(1, round(limit)),
+        application_name=name,
+    )
+
+
+async def close(connection: psycopg.AsyncConnection[Any] | None, limit: float) -> None:
+    """Close ``connection`` (if any), even in a cancelled scope, giving up after ``limit`` s."""
+    if connection is None:
+        return
+    with (
+        anyio.CancelScope(shield=True),
+        anyio.move_on_after(limit),
+        contextlib.suppress(*LOST),
+    ):
+        await connection.close()
+
+
+class Link:
+    """One autocommit connection, opened on first use and again after a failure. Each call is
+    one statement (the broker's functions), so tasks may share it: psycopg runs one at a time."""
+
+    def __init__(self, url: str, timeout: float, name: str) -> None:
+        self.url = url
+        self.timeout = timeout
+        self.name = name
+        self._connection: psycopg.AsyncConnection[Any] | None = None
+        self._opening = anyio.Lock()
+
+    async def _open(self) -> psycopg.AsyncConnection[Any]:
+        async with self._opening:
+            connection = self._connection
+            if connection is None or connection.closed:
+                connection = await connect(self.url, self.timeout, self.name)
+                self._connection = connection
+            return connection
+
+    async def rows(self, query: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run ``query``; its rows. :class:`Unavailable` when the database cannot answer."""
+        connection = self._connection
+        try:
+            with anyio.fail_after(self.timeout):
+                if connection is None or connection.closed:
+                    connection = await self._open()
+                cursor = await connection.execute(query, params)
+                return await cursor.fetchall() if cursor.description else []
+        except LOST as error:
+            if isinstance(error, psycopg.errors.ProgrammingError):
+                raise  # a bug of ours, not an outage
+            if connection is not None and (connection.broken or isinstance(error, TimeoutError)):
+                # A late reply would answer the next call: this connection is done.
+                if self._connection is connection:
+                    self._connection = None
+                await close(connection, self.timeout)
+            raise Unavailable() from error
+
+    async def value(self, query: str, params: Sequence[Any] = ()) -> Any:
+        """The first column of the first row of ``query`` (None without rows)."""
+        rows = await self.rows(query, params)
+        return rows[0][0] if rows else None
+
+    async def aclose(self) -> None:
+        connection, self._connection = self._connection, None
+        await close(connection, self.timeout)
