@@ -23,8 +23,9 @@ from typing import Any, Self
 from .backends.broker import Broker
 from .backends.directory import Directory
 from .backends.store import Store
+from .engines import from_url
 from .runtime.server import ChatServer
-from .wire.errors import ChatError, CloseCode, UsageError
+from .wire.errors import ChatError, CloseCode
 from .wire.events import PrivateEvent
 from .wire.limits import Limits
 from .wire.values import Message, User
@@ -57,30 +58,11 @@ class Emitter:
         directory: Directory | None = None,
         limits: Limits | None = None,
     ) -> Emitter:
-        """An emitter on the broker of ``url`` (``redis://``, ``rediss://``, ``unix://``,
-        ``postgres://``, ``postgresql://``) under ``prefix`` (the servers' prefix). With
-        Redis the store defaults to the Redis store on the same URL (``history_size`` from
-        ``limits``); PostgreSQL keeps no history, so ``store`` (the servers' store, such as the
-        Django ORM store) is required."""
-        scheme = url.partition("://")[0].lower()
-        broker: Broker
-        if scheme in ("redis", "rediss", "unix"):
-            from .redis import RedisBroker, RedisStore
-
-            prefix = "chatcore:" if prefix is None else prefix
-            redis_broker = RedisBroker(url, prefix=prefix)
-            if store is None:
-                size = (limits or Limits()).history_size
-                store = RedisStore(prefix=prefix, history_size=size, broker=redis_broker)
-            broker = redis_broker
-        elif scheme in ("postgres", "postgresql"):
-            from .postgres import PostgresBroker
-
-            broker = PostgresBroker(url, prefix="chatcore_" if prefix is None else prefix)
-            if store is None:
-                raise UsageError("the PostgreSQL broker keeps no history: pass store=...")
-        else:
-            raise UsageError(f"no broker for {scheme!r} URLs (redis://, postgres://)")
+        """An emitter on the broker of ``url`` under ``prefix`` (the servers' prefix): see
+        :func:`chatcore.engines.from_url` (with Redis the store defaults to the Redis store;
+        PostgreSQL needs ``store``, the servers' own, such as the Django ORM store)."""
+        size = (limits or Limits()).history_size
+        broker, store = from_url(url, prefix=prefix, store=store, history_size=size)
         return cls(broker=broker, store=store, directory=directory, limits=limits)
 
     async def post(

@@ -4,6 +4,7 @@
 
     chatcore (the public names)   testing, client
     emitter                       (publishing without a server, through a broker and a store)
+    engines                       (the scale-out engines by URL)
     redis                         (a broker and a store)
     postgres                      (a broker)
     runtime                       (the server, connections, handlers, hub, outboxes)
@@ -34,7 +35,8 @@ ALLOWED = {
     "runtime": {"wire", "backends", "policy", "clock"},
     "redis": {"wire", "backends", "clock"},
     "postgres": {"wire", "backends", "clock"},
-    "emitter": {"wire", "backends", "runtime", "policy", "clock", "redis", "postgres"},
+    "emitter": {"wire", "backends", "runtime", "engines"},
+    "engines": {"wire", "backends", "redis", "postgres"},
     "testing": {"wire", "backends", "runtime", "policy", "clock"},
     "client": {"wire"},
 }
