@@ -32,9 +32,9 @@ pytestmark = [pytest.mark.anyio, pytest.mark.network]
 
 
 @asynccontextmanager
-async def one_broker(**options: float) -> AsyncIterator[tuple[PostgresBroker, Process]]:
+async def one_broker(order_wait: float = 0.5) -> AsyncIterator[tuple[PostgresBroker, Process]]:
     async with postgres_prefix() as (url, prefix):
-        broker = PostgresBroker(url, prefix=prefix, expiry=2, heartbeat=0.1, **options)
+        broker = PostgresBroker(url, prefix=prefix, expiry=2, heartbeat=0.1, order_wait=order_wait)
         process = Process(broker)
         async with anyio.create_task_group() as group:
             await group.start(process.run)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import os
 import re
@@ -44,12 +45,18 @@ def check_prefix(prefix: str) -> str:
 
 async def connect(url: str, limit: float, name: str) -> psycopg.AsyncConnection[Any]:
     """An autocommit connection named ``name`` in ``pg_stat_activity``, waiting at most
-    ``limit`` seconds (rounded) for the server."""
+    ``limit`` seconds (rounded) for the server.
+
+    Its commits do not wait for the disk (``synchronous_commit = off``): the broker's rows are
+    presence and publishing state, rebuilt by heartbeats, and waiting for a flush at every
+    publish would cost milliseconds each. A crash of the database may lose the last few
+    hundred milliseconds of them, never anything of the store's."""
     return await psycopg.AsyncConnection.connect(
         url,
         autocommit=True,
         connect_timeout=max(1, round(limit)),
         application_name=name,
+        options="-c synchronous_commit=off",
     )
 
 
@@ -66,31 +73,37 @@ async def close(connection: psycopg.AsyncConnection[Any] | None, limit: float) -
 
 
 class Link:
-    """One autocommit connection, opened on first use and again after a failure. Each call is
-    one statement (the broker's functions), so tasks may share it: psycopg runs one at a time."""
+    """``size`` autocommit connections, each opened on first use and again after a failure,
+    taken in turn. Each call is one statement (the broker's functions), so tasks may share
+    them: psycopg runs one at a time per connection, and the database orders what needs
+    order (a room's messages) itself."""
 
-    def __init__(self, url: str, timeout: float, name: str) -> None:
+    def __init__(self, url: str, timeout: float, name: str, size: int = 1) -> None:
+        if size < 1:
+            raise UsageError("a broker needs at least one connection for commands")
         self.url = url
         self.timeout = timeout
         self.name = name
-        self._connection: psycopg.AsyncConnection[Any] | None = None
+        self._connections: list[psycopg.AsyncConnection[Any] | None] = [None] * size
+        self._turn = itertools.cycle(range(size))
         self._opening = anyio.Lock()
 
-    async def _open(self) -> psycopg.AsyncConnection[Any]:
+    async def _open(self, slot: int) -> psycopg.AsyncConnection[Any]:
         async with self._opening:
-            connection = self._connection
+            connection = self._connections[slot]
             if connection is None or connection.closed:
                 connection = await connect(self.url, self.timeout, self.name)
-                self._connection = connection
+                self._connections[slot] = connection
             return connection
 
     async def rows(self, query: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Run ``query``; its rows. :class:`Unavailable` when the database cannot answer."""
-        connection = self._connection
+        slot = next(self._turn)
+        connection = self._connections[slot]
         try:
             with anyio.fail_after(self.timeout):
                 if connection is None or connection.closed:
-                    connection = await self._open()
+                    connection = await self._open(slot)
                 cursor = await connection.execute(query, params)
                 return await cursor.fetchall() if cursor.description else []
         except LOST as error:
@@ -98,8 +111,8 @@ class Link:
                 raise  # a bug of ours, not an outage
             if connection is not None and (connection.broken or isinstance(error, TimeoutError)):
                 # A late reply would answer the next call: this connection is done.
-                if self._connection is connection:
-                    self._connection = None
+                if self._connections[slot] is connection:
+                    self._connections[slot] = None
                 await close(connection, self.timeout)
             raise Unavailable() from error
 
@@ -109,5 +122,7 @@ class Link:
         return rows[0][0] if rows else None
 
     async def aclose(self) -> None:
-        connection, self._connection = self._connection, None
-        await close(connection, self.timeout)
+        connections = self._connections
+        self._connections = [None] * len(connections)
+        for connection in connections:
+            await close(connection, self.timeout)

@@ -61,6 +61,8 @@ CREATE TABLE IF NOT EXISTS {p}online (
   user_id text NOT NULL, pid text NOT NULL, PRIMARY KEY (user_id, pid));
 CREATE INDEX IF NOT EXISTS {p}online_pid ON {p}online (pid);
 CREATE TABLE IF NOT EXISTS {p}published (room text PRIMARY KEY, last bigint NOT NULL);
+-- How many messages and changes the room holds back (0: the next message may go at once).
+ALTER TABLE {p}published ADD COLUMN IF NOT EXISTS holding int NOT NULL DEFAULT 0;
 CREATE TABLE IF NOT EXISTS {p}held (
   room text NOT NULL, id bigint NOT NULL, chan text NOT NULL, payload text NOT NULL,
   at timestamptz NOT NULL DEFAULT clock_timestamp(), PRIMARY KEY (room, id));
@@ -94,6 +96,13 @@ BEGIN
   INSERT INTO {p}published (room, last) VALUES (r, 0) ON CONFLICT (room) DO NOTHING;
   SELECT last INTO lst FROM {p}published WHERE room = r FOR UPDATE;
   RETURN lst;
+END $$ LANGUAGE plpgsql;
+
+-- Note how much the room holds back (publish_message's quick path needs 0).
+CREATE OR REPLACE FUNCTION {p}recount(r text) RETURNS void AS $$
+BEGIN
+  UPDATE {p}published SET holding = (SELECT count(*) FROM {p}held WHERE room = r)
+    + (SELECT count(*) FROM {p}held_changes WHERE room = r) WHERE room = r;
 END $$ LANGUAGE plpgsql;
 
 -- Notify the room's held changes made after a published message (upto; all when NULL),
@@ -140,11 +149,18 @@ CREATE OR REPLACE FUNCTION {p}publish_message(
   r text, chan_ text, mid bigint, payload_ text, wait_ms int) RETURNS int AS $$
 DECLARE lst bigint; nxt text;
 BEGIN
+  -- The usual case, in one statement: the next message, nothing held back.
+  UPDATE {p}published SET last = mid WHERE room = r AND last = mid - 1 AND holding = 0;
+  IF FOUND THEN
+    PERFORM {p}notify(chan_, payload_);
+    RETURN 1;
+  END IF;
   lst := {p}lock_room(r);
   IF mid > lst + 1 THEN
     INSERT INTO {p}held (room, id, chan, payload) VALUES (r, mid, chan_, payload_)
       ON CONFLICT (room, id) DO NOTHING;
     PERFORM {p}release_stale(r, wait_ms);
+    PERFORM {p}recount(r);
     RETURN 0;
   END IF;
   PERFORM {p}notify(chan_, payload_);
@@ -160,6 +176,7 @@ BEGIN
     UPDATE {p}published SET last = mid WHERE room = r;
   END IF;
   PERFORM {p}release_stale(r, wait_ms);
+  PERFORM {p}recount(r);
   RETURN 1;
 END $$ LANGUAGE plpgsql;
 
@@ -180,10 +197,12 @@ BEGIN
   IF aft <= lst THEN
     PERFORM {p}notify(chan_, payload_);
     PERFORM {p}release_stale(r, wait_ms);
+    PERFORM {p}recount(r);
     RETURN 1;
   END IF;
   INSERT INTO {p}held_changes (room, after, chan, payload) VALUES (r, aft, chan_, payload_);
   PERFORM {p}release_stale(r, wait_ms);
+  PERFORM {p}recount(r);
   RETURN 0;
 END $$ LANGUAGE plpgsql;
 
@@ -276,6 +295,7 @@ BEGIN
   FOR r IN SELECT room FROM {p}held UNION SELECT room FROM {p}held_changes LOOP
     PERFORM {p}lock_room(r);
     PERFORM {p}release_stale(r, wait_ms);
+    PERFORM {p}recount(r);
   END LOOP;
   DELETE FROM {p}payloads WHERE at < clock_timestamp() - interval '10 minutes';
   DELETE FROM {p}versions WHERE at < clock_timestamp() - interval '1 hour';

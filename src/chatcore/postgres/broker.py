@@ -47,6 +47,9 @@ __all__ = ("PostgresBroker",)
 
 log = logging.getLogger("chatcore.postgres")
 
+#: PostgreSQL channel names kept, hashed once each (a cache, emptied when full).
+_NAMES_KEPT = 4_096
+
 
 class PostgresBroker:
     """A :class:`~chatcore.backends.broker.Broker` over PostgreSQL, for many server processes.
@@ -57,6 +60,7 @@ class PostgresBroker:
     A dead process's users leave within ``expiry + heartbeat`` seconds (20 by default).
     ``timeout`` bounds each call; ``retry`` is the longest pause between reconnects; a room
     message published before its predecessor waits for it up to ``order_wait`` seconds.
+    Commands share ``connections`` connections (besides the one that listens).
     """
 
     #: A room's messages are notified in id order, and changes after their message.
@@ -72,6 +76,7 @@ class PostgresBroker:
         timeout: float = 5.0,
         retry: float = 2.0,
         order_wait: float = 0.5,
+        connections: int = 4,
     ) -> None:
         heartbeat = expiry / 3 if heartbeat is None else heartbeat
         if not 0 < heartbeat < expiry:
@@ -85,13 +90,16 @@ class PostgresBroker:
         self._order_wait = int(order_wait * 1000)
         self.process = secrets.token_hex(8)
         name = f"chatcore-{self.process}"
-        self._link = Link(self.url, timeout, name)
+        self._link = Link(self.url, timeout, name, connections)
         self._deliver: Deliver | None = None
         self._channels: set[str] = set()
         # The listener and the PostgreSQL channels it listens to (see _apply for the order).
         self._listener: psycopg.AsyncConnection[Any] | None = None
         self._listening: set[str] = set()
         self._pending: list[anyio.Event] = []
+        # Whether the wanted channels changed since the listener last caught up.
+        self._changed = True
+        self._names: dict[str, str] = {}
         self._wake = f"{self.prefix}w_{self.process}"
         # What this process holds, to re-assert after an outage.
         self._presence: dict[str, dict[str, User]] = {}
@@ -125,7 +133,12 @@ class PostgresBroker:
 
     def pg_channel(self, channel: str) -> str:
         """The PostgreSQL channel of a broker channel (``room:lobby`` ...)."""
-        return channel_name(self.prefix, channel)
+        name = self._names.get(channel)
+        if name is None:
+            if len(self._names) >= _NAMES_KEPT:
+                self._names.clear()
+            name = self._names[channel] = channel_name(self.prefix, channel)
+        return name
 
     # lifecycle
 
@@ -188,6 +201,7 @@ class PostgresBroker:
                 with anyio.fail_after(self.timeout):
                     listener = await connect(self.url, self.timeout, f"chatcore-{self.process}-l")
                 self._listening = set()
+                self._changed = True
                 await self._apply(listener)
                 self._listener = listener
                 if lost:
@@ -226,7 +240,8 @@ class PostgresBroker:
     async def _apply(self, listener: psycopg.AsyncConnection[Any]) -> None:
         """``LISTEN``/``UNLISTEN`` until the listener hears exactly the wanted channels; then
         wake the subscribers that waited for it."""
-        while True:
+        while self._changed or self._pending:
+            self._changed = False
             waiting, self._pending = self._pending, []
             wanted = {self.pg_channel(channel) for channel in self._channels} | {self._wake}
             # A name leaves _listening before its UNLISTEN and enters it after its LISTEN,
@@ -240,8 +255,6 @@ class PostgresBroker:
                 self._listening.add(name)
             for event in waiting:
                 event.set()
-            if not self._pending:
-                return
 
     async def _on_notify(
         self, listener: psycopg.AsyncConnection[Any], name: str, data: str
@@ -305,6 +318,7 @@ class PostgresBroker:
         if self.pg_channel(channel) in self._listening:
             return
         heard = anyio.Event()
+        self._changed = True
         self._pending.append(heard)
         await self._link.rows(self._sql["notify"], [self._wake, ""])
         with anyio.move_on_after(self.timeout):
@@ -315,6 +329,7 @@ class PostgresBroker:
     async def unsubscribe(self, channel: str) -> None:
         # The UNLISTEN runs when the listener next wakes; until then deliveries are filtered.
         self._channels.discard(channel)
+        self._changed = True
 
     # presence
 
