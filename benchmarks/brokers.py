@@ -27,6 +27,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -117,6 +118,8 @@ async def throughput(
         for name in names:
             await b.subscribe(f"room:{name}")
         inbox.expected = rooms * messages
+        backends = await backend_pids(engine, a, b)
+        db_cpu = cpu_seconds(backends)
         cpu, wall = time.process_time(), time.perf_counter()
 
         async def publish(room: str) -> None:
@@ -130,8 +133,42 @@ async def throughput(
             await inbox.done.wait()
         wall = time.perf_counter() - wall
         cpu = time.process_time() - cpu
+        db_cpu = cpu_seconds(backends) - db_cpu
     total = rooms * messages
-    return {"per_s": total / wall, "cpu_us": cpu / total * 1e6}
+    figures = {"per_s": total / wall, "cpu_us": cpu / total * 1e6}
+    if backends:
+        figures["db_cpu_us"] = db_cpu / total * 1e6
+    return figures
+
+
+async def backend_pids(engine: str, *brokers: Broker) -> list[int]:
+    """The PostgreSQL server processes of the brokers' connections (each connection has its
+    own, so their CPU is the brokers' alone; Redis's one process serves every session on the
+    machine, so it is not measured)."""
+    if engine != "postgres":
+        return []
+    pids: list[int] = []
+    for broker in brokers:
+        assert isinstance(broker, PostgresBroker)
+        async with await psycopg.AsyncConnection.connect(broker.url) as connection:
+            cursor = await connection.execute(
+                "SELECT pid FROM pg_stat_activity WHERE application_name LIKE %s",
+                [f"chatcore-{broker.process}%"],
+            )
+            pids += [pid for (pid,) in await cursor.fetchall()]
+    return pids
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User and system CPU of these local processes, in seconds (``/proc``)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 async def latency(
@@ -209,6 +246,7 @@ def table(medians: dict[str, dict[str, float]], args: argparse.Namespace) -> str
     labels = {
         "small_per_s": "messages/s (small frames)",
         "small_cpu_us": "brokers' CPU per message, µs (small)",
+        "small_db_cpu_us": "PostgreSQL server CPU per message, µs (small)",
         "large_per_s": "messages/s (20 kB frames)",
         "large_cpu_us": "brokers' CPU per message, µs (20 kB)",
         "at_rate_p50_ms": f"latency p50 at {args.rate:g}/s, ms",
@@ -216,6 +254,9 @@ def table(medians: dict[str, dict[str, float]], args: argparse.Namespace) -> str
     }
     lines = ["| figure | Redis | PostgreSQL | PostgreSQL / Redis |", "|---|---|---|---|"]
     for key, label in labels.items():
+        if key not in medians["redis"]:
+            lines.append(f"| {label} | | {medians['postgres'][key]:,.1f} | |")
+            continue
         redis, postgres = medians["redis"][key], medians["postgres"][key]
         lines.append(f"| {label} | {redis:,.1f} | {postgres:,.1f} | {postgres / redis:.2f} |")
     return "\n".join(lines)
