@@ -131,22 +131,25 @@ async def redis_brokers() -> AsyncIterator[Cluster]:
             yield Cluster(a, b, kill, REDIS_EXPIRY + REDIS_HEARTBEAT)
 
 
+async def _kill(process: Process) -> None:
+    """Stop a broker with no clean-up, as SIGKILL would."""
+    process.stop()
+    await anyio.wait_all_tasks_blocked()
+
+
 @asynccontextmanager
 async def postgres_brokers() -> AsyncIterator[Cluster]:
     async with postgres_prefix() as (url, prefix):
-
-        def broker() -> PostgresBroker:
-            return PostgresBroker(
-                url, prefix=prefix, expiry=REDIS_EXPIRY, heartbeat=REDIS_HEARTBEAT, retry=0.2
+        a, b = (
+            Process(
+                PostgresBroker(
+                    url, prefix=prefix, expiry=REDIS_EXPIRY, heartbeat=REDIS_HEARTBEAT, retry=0.2
+                )
             )
-
-        async def kill(process: Process) -> None:
-            process.stop()
-            await anyio.wait_all_tasks_blocked()
-
-        a, b = Process(broker()), Process(broker())
+            for _ in range(2)
+        )
         async with _running(a, b):
-            yield Cluster(a, b, kill, REDIS_EXPIRY + REDIS_HEARTBEAT)
+            yield Cluster(a, b, _kill, REDIS_EXPIRY + REDIS_HEARTBEAT)
 
 
 @asynccontextmanager

@@ -109,12 +109,18 @@ async def test_payloads_over_the_notify_limit_arrive_in_order(size: int) -> None
         assert received == [small[0], Envelope(ToUser("1"), big), small[1]]
 
 
+async def in_lobby(a: ChatServer, b: ChatServer) -> tuple[LocalClient, LocalClient]:
+    """Alice on ``a``, in the lobby she made; Bob on ``b``."""
+    alice = await LocalClient.connect(a, ALICE)
+    bob = await LocalClient.connect(b, BOB)
+    await alice.call("create_room", room="lobby")
+    await alice.call("join", room="lobby")
+    return alice, bob
+
+
 async def test_two_processes_writing_at_once_deliver_in_id_order() -> None:
     async with two_servers(SlowStore()) as (a, b):
-        alice = await LocalClient.connect(a, ALICE)
-        bob = await LocalClient.connect(b, BOB)
-        await alice.call("create_room", room="lobby")
-        await alice.call("join", room="lobby")
+        alice, bob = await in_lobby(a, b)
         await bob.call("join", room="lobby")
         await expect(alice, "presence", event="join")
 
@@ -138,10 +144,7 @@ async def test_two_processes_writing_at_once_deliver_in_id_order() -> None:
 
 async def test_a_lost_listener_closes_local_sockets_with_1013_and_listens_again() -> None:
     async with two_servers(SlowStore()) as (a, b):
-        alice = await LocalClient.connect(a, ALICE)
-        bob = await LocalClient.connect(b, BOB)
-        await alice.call("create_room", room="lobby")
-        await alice.call("join", room="lobby")
+        alice, bob = await in_lobby(a, b)
         broker = b.broker
         assert isinstance(broker, PostgresBroker)
         # The database ends b's listening session (as a restart or a network cut would).
@@ -156,7 +159,7 @@ async def test_a_lost_listener_closes_local_sockets_with_1013_and_listens_again(
         bob = await LocalClient.connect(b, BOB)
         with anyio.fail_after(5):
             while True:
-                reply = await bob.call("join", room="lobby")
+                reply = await bob.request("join", room="lobby")
                 if reply["type"] == "ok":
                     break
                 await anyio.sleep(0.1)  # "unavailable" until the listener is back
