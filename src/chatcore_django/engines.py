@@ -12,7 +12,7 @@ from .conf import ChatSettings
 if TYPE_CHECKING:
     from chatcore.postgres import PostgresBroker
 
-__all__ = ("database_conninfo", "postgres_broker")
+__all__ = ("conninfo", "database_conninfo", "postgres_broker")
 
 #: Connection options of Django's ``OPTIONS`` that are libpq's too (the others are Django's).
 _LIBPQ_OPTIONS = frozenset(
@@ -35,9 +35,13 @@ _LIBPQ_OPTIONS = frozenset(
 
 def database_conninfo(alias: str = "default") -> str:
     """A libpq connection string for the Django database ``alias``, which must be PostgreSQL."""
+    return conninfo(connections[alias].settings_dict, alias)
+
+
+def conninfo(settings: dict[str, Any], alias: str = "default") -> str:
+    """A libpq connection string for a ``DATABASES`` entry (PostgreSQL)."""
     from psycopg.conninfo import make_conninfo
 
-    settings: dict[str, Any] = connections[alias].settings_dict
     if "postgresql" not in settings["ENGINE"]:
         raise ImproperlyConfigured(
             f"CHATCORE['BROKER'] 'postgres' needs a PostgreSQL database (DATABASES[{alias!r}] "
