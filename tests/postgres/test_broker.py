@@ -43,10 +43,13 @@ async def one_broker(order_wait: float = 0.5) -> AsyncIterator[tuple[PostgresBro
 
 
 @asynccontextmanager
-async def two_servers(store: Store) -> AsyncIterator[tuple[ChatServer, ChatServer]]:
-    """Two servers on one PostgreSQL broker prefix, sharing ``store`` as processes share a
-    database."""
-    async with postgres_prefix() as (url, prefix), AsyncExitStack() as stack:
+async def two_servers(
+    store: Store, url: str | None = None
+) -> AsyncIterator[tuple[ChatServer, ChatServer]]:
+    """Two servers on one PostgreSQL broker prefix (on ``url``, else this run's database),
+    sharing ``store`` as processes share a database."""
+    async with postgres_prefix() as (run_url, prefix), AsyncExitStack() as stack:
+        url = url or run_url
         directory = MemoryDirectory([ALICE, BOB, CAROL])
         limits = Limits(presence_grace=0)
         servers = []
