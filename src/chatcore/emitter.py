@@ -30,7 +30,7 @@ from .wire.events import PrivateEvent
 from .wire.limits import Limits
 from .wire.values import Message, User
 
-__all__ = ("Emitter",)
+__all__ = ("Emitter", "close_backends")
 
 
 class Emitter:
