@@ -194,3 +194,16 @@ async def test_a_message_envelope_keeps_its_id() -> None:
         sent = Envelope.message(Message(id=1, room="lobby", ts=1, sender=ALICE, text="hi"))
         await broker.publish(sent)
         assert await process.wait_for(1) == [sent]
+
+
+async def test_foreign_notifications_on_a_channel_are_dropped() -> None:
+    async with one_broker() as (broker, process):
+        await broker.subscribe("user:1")
+        name = broker.pg_channel("user:1")
+        async with await psycopg.AsyncConnection.connect(broker.url, autocommit=True) as other:
+            for junk in ("not an envelope", "@x", "@999999", '["u","2",null,0]\n{}'):
+                await other.execute("SELECT pg_notify(%s, %s)", [name, junk])
+        sent = Envelope(ToUser("1"), '{"type":"private"}')
+        await broker.publish(sent)
+        # The junk was notified first, so it was read (and dropped) before this arrived.
+        assert await process.wait_for(1) == [sent]

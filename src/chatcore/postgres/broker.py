@@ -263,6 +263,9 @@ class PostgresBroker:
             return
         if data.startswith("@"):
             # Too long for NOTIFY: stored, read back here before anything after it is delivered.
+            if not data[1:].isdigit():
+                log.error("dropped a malformed notification on %s", name)
+                return
             with anyio.fail_after(self.timeout):
                 cursor = await listener.execute(self._sql["payload"], [int(data[1:])])
                 row = await cursor.fetchone()
