@@ -10,7 +10,8 @@ SQL store (ChatBoard) publishes it: ``Envelope.message``, kept in id order by th
 - latency: one message every ``1 / --rate`` seconds for ``--seconds``, spread over the rooms;
   the time from publish to delivery in the other broker (p50, p99);
 - large: the throughput run with 20 kB frames (over NOTIFY's 8,000-byte limit, so PostgreSQL
-  stores each one and the listener reads it back).
+  stores each one and the listener reads it back);
+- many: the throughput run with ``--receivers`` receiving processes (brokers) instead of one.
 
 Rounds alternate the engines (``--repeat`` times) and each figure is the median; the ratios
 (PostgreSQL / Redis) are taken within the run. Run: ``make bench-brokers``.
@@ -64,8 +65,11 @@ class Inbox:
 
 
 @asynccontextmanager
-async def pair(engine: str, database: str) -> AsyncIterator[tuple[Broker, Broker, Inbox]]:
-    """Two running brokers of ``engine`` on a fresh prefix; the second one's inbox."""
+async def pair(
+    engine: str, database: str, receivers: int = 1
+) -> AsyncIterator[tuple[Broker, list[Broker], Inbox]]:
+    """Running brokers of ``engine`` on a fresh prefix, as processes: one that publishes and
+    ``receivers`` more; the receivers' shared inbox."""
     make: Callable[[], Broker]
     if engine == "redis":
         prefix = f"chatcore-bench:{secrets.token_hex(4)}:"
@@ -80,12 +84,14 @@ async def pair(engine: str, database: str) -> AsyncIterator[tuple[Broker, Broker
         def make() -> Broker:
             return PostgresBroker(url, prefix=prefix)
 
-    a, b, inbox = make(), make(), Inbox()
+    a, inbox = make(), Inbox()
+    others = [make() for _ in range(receivers)]
     try:
         async with anyio.create_task_group() as group:
             await group.start(a.run, lambda envelope: None)
-            await group.start(b.run, inbox.deliver)
-            yield a, b, inbox
+            for other in others:
+                await group.start(other.run, inbox.deliver)
+            yield a, others, inbox
             group.cancel_scope.cancel()
     finally:
         if engine == "redis":
@@ -109,16 +115,21 @@ def envelope(room: str, id: int, key: str, padding: str = "") -> Envelope:
     return Envelope.message(Message(id=id, room=room, ts=0, sender=SENDER, text=text))
 
 
+async def subscribe_all(brokers: list[Broker], names: list[str]) -> None:
+    for broker in brokers:
+        for name in names:
+            await broker.subscribe(f"room:{name}")
+
+
 async def throughput(
-    engine: str, database: str, rooms: int, messages: int, size: int
+    engine: str, database: str, rooms: int, messages: int, size: int, receivers: int = 1
 ) -> dict[str, float]:
     padding = " " + "x" * size if size else ""
-    async with pair(engine, database) as (a, b, inbox):
+    async with pair(engine, database, receivers) as (a, others, inbox):
         names = [f"room{r}" for r in range(rooms)]
-        for name in names:
-            await b.subscribe(f"room:{name}")
-        inbox.expected = rooms * messages
-        backends = await backend_pids(engine, a, b)
+        await subscribe_all(others, names)
+        inbox.expected = rooms * messages * receivers
+        backends = await backend_pids(engine, a, *others)
         db_cpu = cpu_seconds(backends)
         cpu, wall = time.process_time(), time.perf_counter()
 
@@ -174,10 +185,9 @@ def cpu_seconds(pids: list[int]) -> float:
 async def latency(
     engine: str, database: str, rooms: int, rate: float, seconds: float
 ) -> dict[str, float]:
-    async with pair(engine, database) as (a, b, inbox):
+    async with pair(engine, database) as (a, others, inbox):
         names = [f"room{r}" for r in range(rooms)]
-        for name in names:
-            await b.subscribe(f"room:{name}")
+        await subscribe_all(others, names)
         sent: dict[str, float] = {}
         ids = dict.fromkeys(names, 0)
         count = int(rate * seconds)
@@ -228,6 +238,11 @@ async def main(args: argparse.Namespace) -> None:
                     await latency(engine, database, args.rooms, args.rate, args.seconds),
                     "at_rate",
                 )
+                if args.receivers > 1:
+                    many = await throughput(
+                        engine, database, args.rooms, args.messages, 0, args.receivers
+                    )
+                    keep(engine, many, "many")
                 print(f"round {round_ + 1} {engine} done", file=sys.stderr, flush=True)
     finally:
         with psycopg.connect(POSTGRES, autocommit=True) as admin:
@@ -252,6 +267,11 @@ def table(medians: dict[str, dict[str, float]], args: argparse.Namespace) -> str
         "at_rate_p50_ms": f"latency p50 at {args.rate:g}/s, ms",
         "at_rate_p99_ms": f"latency p99 at {args.rate:g}/s, ms",
     }
+    if args.receivers > 1:
+        many = f"{args.receivers} receiving processes"
+        labels["many_per_s"] = f"messages/s, {many} (each message delivered {args.receivers} times)"
+        labels["many_cpu_us"] = f"brokers' CPU per message, µs, {many}"
+        labels["many_db_cpu_us"] = f"PostgreSQL server CPU per message, µs, {many}"
     lines = ["| figure | Redis | PostgreSQL | PostgreSQL / Redis |", "|---|---|---|---|"]
     for key, label in labels.items():
         if key not in medians["redis"]:
@@ -269,5 +289,8 @@ if __name__ == "__main__":
     parser.add_argument("--rate", type=float, default=200.0, help="messages/s (latency)")
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--receivers", type=int, default=4, help="processes receiving (the last throughput run)"
+    )
     parser.add_argument("--json", action="store_true")
     anyio.run(main, parser.parse_args())
