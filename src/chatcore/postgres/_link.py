@@ -15,8 +15,18 @@ import anyio
 import psycopg
 
 from ..wire.errors import Unavailable, UsageError
+from ._schema import SCHEMA_VERSION, schema
 
-__all__ = ("LOST", "URL_VARIABLE", "Link", "check_prefix", "connect", "resolve_url")
+__all__ = (
+    "LOST",
+    "URL_VARIABLE",
+    "Link",
+    "check_prefix",
+    "close",
+    "connect",
+    "create_tables",
+    "resolve_url",
+)
 
 log = logging.getLogger("chatcore.postgres")
 
@@ -70,6 +80,34 @@ async def close(connection: psycopg.AsyncConnection[Any] | None, limit: float) -
         contextlib.suppress(*LOST),
     ):
         await connection.close()
+
+
+async def create_tables(url: str, prefix: str, limit: float) -> None:
+    """Create (or bring up to date) the tables and functions of ``prefix``, unless they are;
+    :class:`Unavailable` when the database cannot be reached."""
+    try:
+        with anyio.fail_after(limit * 4):
+            connection = await connect(url, limit, "chatcore-schema")
+            try:
+                async with connection.transaction():
+                    # One process at a time; the others then find the version stored.
+                    await connection.execute(
+                        "SELECT pg_advisory_xact_lock(hashtext(%s))", [prefix + "schema"]
+                    )
+                    found = await connection.execute(
+                        "SELECT to_regclass(%s) IS NOT NULL", [prefix + "schema"]
+                    )
+                    row = await found.fetchone()
+                    if row and row[0]:
+                        found = await connection.execute(f"SELECT version FROM {prefix}schema")
+                        row = await found.fetchone()
+                        if row and row[0] == SCHEMA_VERSION:
+                            return
+                    await connection.execute(schema(prefix))
+            finally:
+                await close(connection, limit)
+    except LOST as error:
+        raise Unavailable("PostgreSQL is unreachable") from error
 
 
 class Link:

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import hashlib
 
-__all__ = ("INLINE_MAX", "SCHEMA_VERSION", "channel_name", "schema")
+__all__ = ("INLINE_MAX", "SCHEMA_VERSION", "channel_name", "schema", "statements")
 
 #: The largest payload sent inline with ``NOTIFY`` (bytes); PostgreSQL's limit is 7,999.
 INLINE_MAX = 7_900
@@ -360,3 +360,31 @@ def schema(prefix: str) -> str:
     """The statements that create (or bring up to date) the tables and functions of ``prefix``."""
     text = _SCHEMA.replace("{p}", prefix).replace("{inline_max}", str(INLINE_MAX))
     return text.replace("{version}", SCHEMA_VERSION)
+
+
+def statements(prefix: str) -> dict[str, str]:
+    """The broker's statements by name, each one call of a function above (or a plain read)."""
+    p = prefix
+    return {
+        "notify": f"SELECT {p}notify(%s, %s)",
+        "message": f"SELECT {p}publish_message(%s, %s, %s, %s, %s)",
+        "change": f"SELECT {p}publish_change(%s, %s, %s, %s, %s, %s, %s)",
+        "join": f"SELECT {p}join(%s, %s, %s, %s, %s)",
+        "leave": f"SELECT {p}leave(%s, %s, %s)",
+        "connect": f"SELECT {p}connect(%s, %s, %s, %s)",
+        "disconnect": f"DELETE FROM {p}online WHERE user_id = %s AND pid = %s",
+        "online": f"SELECT EXISTS (SELECT 1 FROM {p}online WHERE user_id = %s)",
+        "members": (
+            f"SELECT u.id, u.name, u.avatar FROM {p}users u WHERE u.id IN "
+            f"(SELECT user_id FROM {p}presence WHERE room = %s)"
+        ),
+        "counts": (
+            f"SELECT room, count(DISTINCT user_id) FROM {p}presence "
+            "WHERE room = ANY(%s) GROUP BY room"
+        ),
+        "clear": f"SELECT {p}clear(%s)",
+        "update_user": f"SELECT * FROM {p}update_user(%s, %s, %s)",
+        "beat": f"SELECT {p}beat(%s, %s, %s)",
+        "sync": f"SELECT {p}sync(%s, %s, %s::jsonb, %s::jsonb)",
+        "payload": f"SELECT payload FROM {p}payloads WHERE id = %s",
+    }

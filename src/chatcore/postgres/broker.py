@@ -40,8 +40,8 @@ from ..backends.broker import Deliver
 from ..backends.envelope import Departed, Envelope, RoomRemoved, ToRoom, ToUser, UserKicked
 from ..wire.errors import CloseCode, Unavailable, UsageError
 from ..wire.values import User
-from ._link import LOST, Link, check_prefix, close, connect, resolve_url
-from ._schema import SCHEMA_VERSION, channel_name, schema
+from ._link import LOST, Link, check_prefix, close, connect, create_tables, resolve_url
+from ._schema import channel_name, statements
 
 __all__ = ("PostgresBroker",)
 
@@ -106,30 +106,7 @@ class PostgresBroker:
         self._online: dict[str, User] = {}
         self._dirty = False
         self._lock = anyio.Lock()
-        p = self.prefix
-        self._sql = {
-            "notify": f"SELECT {p}notify(%s, %s)",
-            "message": f"SELECT {p}publish_message(%s, %s, %s, %s, %s)",
-            "change": f"SELECT {p}publish_change(%s, %s, %s, %s, %s, %s, %s)",
-            "join": f"SELECT {p}join(%s, %s, %s, %s, %s)",
-            "leave": f"SELECT {p}leave(%s, %s, %s)",
-            "connect": f"SELECT {p}connect(%s, %s, %s, %s)",
-            "disconnect": f"DELETE FROM {p}online WHERE user_id = %s AND pid = %s",
-            "online": f"SELECT EXISTS (SELECT 1 FROM {p}online WHERE user_id = %s)",
-            "members": (
-                f"SELECT u.id, u.name, u.avatar FROM {p}users u WHERE u.id IN "
-                f"(SELECT user_id FROM {p}presence WHERE room = %s)"
-            ),
-            "counts": (
-                f"SELECT room, count(DISTINCT user_id) FROM {p}presence "
-                "WHERE room = ANY(%s) GROUP BY room"
-            ),
-            "clear": f"SELECT {p}clear(%s)",
-            "update_user": f"SELECT * FROM {p}update_user(%s, %s, %s)",
-            "beat": f"SELECT {p}beat(%s, %s, %s)",
-            "sync": f"SELECT {p}sync(%s, %s, %s::jsonb, %s::jsonb)",
-            "payload": f"SELECT payload FROM {p}payloads WHERE id = %s",
-        }
+        self._sql = statements(self.prefix)
 
     def pg_channel(self, channel: str) -> str:
         """The PostgreSQL channel of a broker channel (``room:lobby`` ...)."""
@@ -166,31 +143,7 @@ class PostgresBroker:
 
     async def create_tables(self) -> None:
         """Create (or bring up to date) the broker's tables and functions, unless they are."""
-        try:
-            with anyio.fail_after(self.timeout * 4):
-                connection = await connect(self.url, self.timeout, "chatcore-schema")
-                try:
-                    async with connection.transaction():
-                        # One process at a time; the others then find the version stored.
-                        await connection.execute(
-                            "SELECT pg_advisory_xact_lock(hashtext(%s))", [self.prefix + "schema"]
-                        )
-                        found = await connection.execute(
-                            "SELECT to_regclass(%s) IS NOT NULL", [self.prefix + "schema"]
-                        )
-                        row = await found.fetchone()
-                        if row and row[0]:
-                            found = await connection.execute(
-                                f"SELECT version FROM {self.prefix}schema"
-                            )
-                            row = await found.fetchone()
-                            if row and row[0] == SCHEMA_VERSION:
-                                return
-                        await connection.execute(schema(self.prefix))
-                finally:
-                    await close(connection, self.timeout)
-        except LOST as error:
-            raise Unavailable("PostgreSQL is unreachable") from error
+        await create_tables(self.url, self.prefix, self.timeout)
 
     async def _listen(self, *, task_status: TaskStatus[None]) -> None:
         started = lost = False
