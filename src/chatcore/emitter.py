@@ -86,7 +86,8 @@ class Emitter:
         self, sender: User, to: str | User, text: str, room: str | None = None
     ) -> PrivateEvent:
         """A ``private`` event to every socket of user ``to`` and of ``sender``, in any process;
-        :class:`~chatcore.wire.errors.RecipientUnavailable` when ``to`` has none open."""
+        :class:`~chatcore.wire.errors.RecipientUnavailable` when ``to`` has none open. ``to``
+        is a :class:`~chatcore.User`, or an id the emitter's ``directory`` knows."""
         return await self.server.send_private(sender, to, text, room)
 
     async def disconnect_user(self, user_id: str, code: CloseCode = CloseCode.UNAUTHORIZED) -> None:
