@@ -57,3 +57,17 @@ def test_from_url_picks_the_broker_by_scheme() -> None:
     emitter = Emitter.from_url("postgresql://127.0.0.1/x", prefix="chat_", store=SlowStore())
     assert isinstance(emitter.server.broker, PostgresBroker)
     assert emitter.server.broker.prefix == "chat_"
+
+
+async def test_an_emitter_that_meets_a_database_first_makes_the_tables() -> None:
+    """A task may publish before any server started on a new database (ChatBoard's
+    ``demo_users`` does, through ``sync``): nobody listens yet, and nothing fails."""
+    async with postgres_prefix() as (url, prefix):
+        broker = PostgresBroker(url, prefix=prefix)
+        async with Emitter(broker=broker, store=SlowStore()) as emitter:
+            await emitter.disconnect_user("nobody")
+        async with await psycopg.AsyncConnection.connect(url) as connection:
+            cursor = await connection.execute(
+                "SELECT to_regclass(%s) IS NOT NULL", [f"{prefix}procs"]
+            )
+            assert await cursor.fetchone() == (True,)

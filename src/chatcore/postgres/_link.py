@@ -116,10 +116,11 @@ class Link:
     them: psycopg runs one at a time per connection, and the database orders what needs
     order (a room's messages) itself."""
 
-    def __init__(self, url: str, timeout: float, name: str, size: int = 1) -> None:
+    def __init__(self, url: str, timeout: float, name: str, size: int, prefix: str) -> None:
         if size < 1:
             raise UsageError("a broker needs at least one connection for commands")
         self.url = url
+        self.prefix = prefix
         self.timeout = timeout
         self.name = name
         self._connections: list[psycopg.AsyncConnection[Any] | None] = [None] * size
@@ -135,7 +136,18 @@ class Link:
             return connection
 
     async def rows(self, query: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        """Run ``query``; its rows. :class:`Unavailable` when the database cannot answer."""
+        """Run ``query``; its rows. :class:`Unavailable` when the database cannot answer.
+
+        A process that publishes without running the broker (an emitter) may be the first to
+        meet a database: when the broker's tables or functions are missing, they are created
+        and the statement runs again (it did not run the first time)."""
+        try:
+            return await self._rows(query, params)
+        except (psycopg.errors.UndefinedFunction, psycopg.errors.UndefinedTable):
+            await create_tables(self.url, self.prefix, self.timeout)
+            return await self._rows(query, params)
+
+    async def _rows(self, query: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         slot = next(self._turn)
         connection = self._connections[slot]
         try:

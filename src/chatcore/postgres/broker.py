@@ -90,7 +90,7 @@ class PostgresBroker:
         self._order_wait = int(order_wait * 1000)
         self.process = secrets.token_hex(8)
         name = f"chatcore-{self.process}"
-        self._link = Link(self.url, timeout, name, connections)
+        self._link = Link(self.url, timeout, name, connections, self.prefix)
         self._deliver: Deliver | None = None
         self._channels: set[str] = set()
         # The listener and the PostgreSQL channels it listens to (see _apply for the order).
