@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-EXTRAS := starlette,django,chatboard,redis,client,server,test
+EXTRAS := starlette,django,chatboard,redis,postgres,client,server,test
 
 .PHONY: test-matrix test-matrix-sample
 .PHONY: bench-joins
@@ -80,14 +80,25 @@ demo: venv
 SCALE_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/chatboard
 SCALE_REDIS_URL ?= redis://127.0.0.1:6379/0
 SCALE := $(DEMO) DATABASE_URL=$(SCALE_DATABASE_URL) CHATCORE_REDIS_URL=$(SCALE_REDIS_URL)
-demo-scale: venv
-	$(BIN)/python -c 'import sys, psycopg; base, name = sys.argv[1].rsplit("/", 1); \
+SCALE_CREATEDB = $(BIN)/python -c 'import sys, psycopg; base, name = sys.argv[1].rsplit("/", 1); \
 	db = psycopg.connect(base + "/postgres", autocommit=True); \
 	db.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() \
 	or db.execute(f"CREATE DATABASE \"{name}\"")' $(SCALE_DATABASE_URL)
+demo-scale: venv
+	$(SCALE_CREATEDB)
 	$(SCALE) $(CURDIR)/$(BIN)/python manage.py migrate --noinput
 	$(SCALE) $(CURDIR)/$(BIN)/python manage.py demo_users
 	$(SCALE) $(CURDIR)/$(BIN)/uvicorn chatboard.asgi:application --host 127.0.0.1 --port 8000 \
+		--workers 2
+
+# The same with PostgreSQL alone: the database is the broker too (CHATCORE_BROKER=postgres; no Redis).
+SCALE_PG := $(DEMO) DATABASE_URL=$(SCALE_DATABASE_URL) CHATCORE_BROKER=postgres CHATCORE_REDIS_URL=
+.PHONY: demo-scale-pg
+demo-scale-pg: venv
+	$(SCALE_CREATEDB)
+	$(SCALE_PG) $(CURDIR)/$(BIN)/python manage.py migrate --noinput
+	$(SCALE_PG) $(CURDIR)/$(BIN)/python manage.py demo_users
+	$(SCALE_PG) $(CURDIR)/$(BIN)/uvicorn chatboard.asgi:application --host 127.0.0.1 --port 8000 \
 		--workers 2
 
 # The Starlette example on http://127.0.0.1:8001: log in with any name (docs/starlette.md).
@@ -131,6 +142,11 @@ bench-reactions: venv
 # RSS growth of a real server under 50 clients that stop reading (docs/reliability.md), ~1 minute.
 bench-memory: venv
 	$(BIN)/python benchmarks/memory_bound.py $(BENCH_ARGS)
+
+# The scale-out brokers side by side, alternating: Redis and PostgreSQL (docs/scale.md).
+.PHONY: bench-brokers
+bench-brokers: venv
+	$(BIN)/python benchmarks/brokers.py $(BENCH_ARGS)
 
 # chatcore beside the peer stacks over real sockets, ~13 minutes (docs/performance.md);
 # BENCH_ARGS="--repeat 3" as published there (~40 minutes).

@@ -12,6 +12,11 @@ Keys (all optional)::
         "AUTO_CREATE": False,               # rooms that exist while someone is in them
         "REDIS_URL": None,                  # a Redis broker, for several server processes
         "REDIS_PREFIX": "chatcore:",        # its keys and channels start with this
+        "BROKER": None,                     # "memory", "redis" or "postgres"; None: "redis"
+                                            # with a REDIS_URL, else "memory"
+        "POSTGRES_URL": None,               # the PostgreSQL broker's database; None: the
+                                            # site's "default" database (PostgreSQL)
+        "POSTGRES_PREFIX": "chatcore_",     # its tables, functions and channels start with this
         "REVALIDATE": 60,                   # seconds between checks of each socket's login; None: never
         "ALLOWED_ORIGINS": [],              # page origins allowed besides the site's own; "*": any
         "METRICS_TOKEN": None,              # lets Prometheus read chatcore_django.views.metrics
@@ -44,6 +49,9 @@ _KEYS = frozenset(
         "AUTO_CREATE",
         "REDIS_URL",
         "REDIS_PREFIX",
+        "BROKER",
+        "POSTGRES_URL",
+        "POSTGRES_PREFIX",
         "REVALIDATE",
         "ALLOWED_ORIGINS",
         "METRICS_TOKEN",
@@ -65,6 +73,9 @@ class ChatSettings:
     auto_create: bool
     redis_url: str | None
     redis_prefix: str
+    broker: str
+    postgres_url: str | None
+    postgres_prefix: str
     revalidate: float | None
     allowed_origins: frozenset[str]
     metrics_token: str | None = None
@@ -103,6 +114,12 @@ def chat_settings() -> ChatSettings:
             raise ImproperlyConfigured(
                 f"CHATCORE['ALLOWED_ORIGINS']: {origin!r} is not an origin like 'https://example.com'"
             )
+    redis_url = raw.get("REDIS_URL") or None
+    broker = raw.get("BROKER") or ("redis" if redis_url else "memory")
+    if broker not in ("memory", "redis", "postgres"):
+        raise ImproperlyConfigured("CHATCORE['BROKER'] is 'memory', 'redis' or 'postgres'")
+    if broker == "redis" and not redis_url:
+        raise ImproperlyConfigured("CHATCORE['BROKER'] 'redis' needs CHATCORE['REDIS_URL']")
     policy_path = raw.get("POLICY")
     policy = import_string(policy_path)() if policy_path else Policy()
     return ChatSettings(
@@ -112,8 +129,11 @@ def chat_settings() -> ChatSettings:
         store=store,
         history_size=history_size,
         auto_create=bool(raw.get("AUTO_CREATE", False)),
-        redis_url=raw.get("REDIS_URL") or None,
+        redis_url=redis_url,
         redis_prefix=str(raw.get("REDIS_PREFIX") or "chatcore:"),
+        broker=broker,
+        postgres_url=raw.get("POSTGRES_URL") or None,
+        postgres_prefix=str(raw.get("POSTGRES_PREFIX") or "chatcore_"),
         revalidate=None if revalidate is None else float(revalidate),
         allowed_origins=frozenset(origins),
         metrics_token=_metrics_token(raw.get("METRICS_TOKEN")),

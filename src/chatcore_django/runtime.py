@@ -35,7 +35,12 @@ def build_server() -> ChatServer:
     """A new, not yet started server configured from ``settings.CHATCORE``."""
     config = chat_settings()
     broker: Broker | None = None
-    if config.redis_url:
+    if config.broker == "postgres":
+        # Several processes on the site's database alone: LISTEN/NOTIFY and presence tables.
+        from .engines import postgres_broker
+
+        broker = postgres_broker(config)
+    elif config.broker == "redis" and config.redis_url:
         try:
             from chatcore.redis import RedisBroker
         except ImportError as error:  # the redis extra is missing

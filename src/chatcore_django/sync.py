@@ -2,8 +2,10 @@
 
 Each call runs on the chat server of the calling thread's event loop when there is one (a sync
 view under an ASGI server), so connected clients see the result at once. Elsewhere (a management
-command, a worker) it runs on a short-lived server: the message is stored, and other processes
-see it live through a shared broker. Do not call these from async code; ``await`` the server's
+command, a Celery task, cron) it goes through an emitter (:mod:`chatcore.emitter`): a server of
+the same settings that is never started, so it holds no socket, subscribes to nothing and keeps
+no presence; the message takes the room's next id in the database and reaches the sockets of
+every server process through the shared broker (Redis or PostgreSQL), in id order. Do not call these from async code; ``await`` the server's
 methods there (``server = await chatcore_django.get_server()``).
 """
 
@@ -17,6 +19,7 @@ from asgiref.sync import async_to_sync
 from django.conf import settings
 
 from chatcore import ChatServer, CloseCode, Message, Room, User
+from chatcore.emitter import close_backends
 from chatcore.wire.values import check_title
 
 from .runtime import build_server, running_server
@@ -52,8 +55,11 @@ def _run(action: Callable[[ChatServer], Awaitable[_T]]) -> _T:
         server = running_server()
         if server is not None:
             return await action(server)
-        async with build_server() as temporary:
-            return await action(temporary)
+        emitter = build_server()  # never started: no presence, no subscription
+        try:
+            return await action(emitter)
+        finally:
+            await close_backends(emitter)
 
     return async_to_sync(main)()
 

@@ -33,7 +33,9 @@ from chatcore.backends.envelope import Envelope
 from chatcore.backends.memory_broker import MemoryBroker, MemoryBus
 from chatcore.backends.memory_store import MemoryStore
 from chatcore.backends.store import Store
+from chatcore.postgres import PostgresBroker
 from chatcore.redis import RedisBroker, RedisStore
+from tests.postgres.support import postgres_prefix
 from tests.redis.support import redis_prefix
 
 __all__ = ("BROKERS", "MORTAL", "NETWORK", "PIPELINED", "STORES", "Cluster", "Process")
@@ -129,6 +131,27 @@ async def redis_brokers() -> AsyncIterator[Cluster]:
             yield Cluster(a, b, kill, REDIS_EXPIRY + REDIS_HEARTBEAT)
 
 
+async def _kill(process: Process) -> None:
+    """Stop a broker with no clean-up, as SIGKILL would."""
+    process.stop()
+    await anyio.wait_all_tasks_blocked()
+
+
+@asynccontextmanager
+async def postgres_brokers() -> AsyncIterator[Cluster]:
+    async with postgres_prefix() as (url, prefix):
+        a, b = (
+            Process(
+                PostgresBroker(
+                    url, prefix=prefix, expiry=REDIS_EXPIRY, heartbeat=REDIS_HEARTBEAT, retry=0.2
+                )
+            )
+            for _ in range(2)
+        )
+        async with _running(a, b):
+            yield Cluster(a, b, _kill, REDIS_EXPIRY + REDIS_HEARTBEAT)
+
+
 @asynccontextmanager
 async def memory_stores(history_size: int) -> AsyncIterator[tuple[Store, Store]]:
     store = MemoryStore(history_size)
@@ -164,15 +187,19 @@ async def redis_published_stores(history_size: int) -> AsyncIterator[tuple[Store
                 broker.wire.close()
 
 
-BROKERS: dict[str, BrokerFactory] = {"memory": memory_brokers, "redis": redis_brokers}
+BROKERS: dict[str, BrokerFactory] = {
+    "memory": memory_brokers,
+    "redis": redis_brokers,
+    "postgres": postgres_brokers,
+}
 STORES: dict[str, StoreFactory] = {
     "memory": memory_stores,
     "redis": redis_stores,
     "redis-published": redis_published_stores,
 }
 #: Implementations that talk to a server over a socket (their tests are marked ``network``).
-NETWORK: set[str] = {"redis", "redis-published"}
+NETWORK: set[str] = {"redis", "redis-published", "postgres"}
 #: Stores whose appends may overlap (``Store.pipelined``).
 PIPELINED: set[str] = {"redis-published"}
 #: Brokers whose processes can die alone (in-memory "processes" share one process's fate).
-MORTAL: set[str] = {"redis"}
+MORTAL: set[str] = {"redis", "postgres"}

@@ -3,7 +3,10 @@
 ::
 
     chatcore (the public names)   testing, client, bots, webhooks
+    emitter                       (publishing without a server, through a broker and a store)
+    engines                       (the scale-out engines by URL)
     redis                         (a broker and a store)
+    postgres                      (a broker)
     runtime                       (the server, connections, handlers, hub, outboxes)
     policy, clock, hooks          (hooks the runtime is given; the application's hooks)
     origins                       (the adapters' origin check; imports nothing)
@@ -34,6 +37,9 @@ ALLOWED = {
     "origins": set(),
     "runtime": {"wire", "backends", "policy", "clock", "metrics", "hooks"},
     "redis": {"wire", "backends", "clock", "metrics"},
+    "postgres": {"wire", "backends", "clock"},
+    "emitter": {"wire", "backends", "runtime", "engines"},
+    "engines": {"wire", "backends", "redis", "postgres"},
     "testing": {"wire", "backends", "runtime", "policy", "clock"},
     "client": {"wire"},
     "bots": {"wire", "backends", "runtime", "hooks"},

@@ -1,4 +1,5 @@
-"""Two ChatBoard processes on one database and one Redis: one chat, as if one process."""
+"""Two ChatBoard processes on one database and one Redis (or, on PostgreSQL, the database as the
+broker too): one chat, as if one process."""
 
 from __future__ import annotations
 
@@ -18,14 +19,20 @@ pytestmark = [pytest.mark.anyio, pytest.mark.network]
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
-@pytest.fixture(scope="module")
-def two_sites(test_database: str) -> Iterator[list[Site]]:
-    if not port_open("127.0.0.1", 6379):
-        require("Redis", "nothing listens on 127.0.0.1:6379")
-    prefix = f"chatboard-test-{secrets.token_hex(4)}:"
-    with serve(
-        test_database, 2, CHATCORE_REDIS_URL=REDIS_URL, CHATCORE_REDIS_PREFIX=prefix
-    ) as sites:
+@pytest.fixture(scope="module", params=["redis", "postgres"])
+def two_sites(test_database: str, request: pytest.FixtureRequest) -> Iterator[list[Site]]:
+    """Two processes with Redis as the broker, or with the database itself
+    (``CHATCORE_BROKER=postgres``) when the suite runs on PostgreSQL."""
+    if request.param == "postgres":
+        if not test_database.startswith("postgres"):
+            pytest.skip("the PostgreSQL broker needs the suite on PostgreSQL (DATABASE_URL)")
+        env = {"CHATCORE_BROKER": "postgres", "CHATCORE_REDIS_URL": ""}
+    else:
+        if not port_open("127.0.0.1", 6379):
+            require("Redis", "nothing listens on 127.0.0.1:6379")
+        prefix = f"chatboard-test-{secrets.token_hex(4)}:"
+        env = {"CHATCORE_REDIS_URL": REDIS_URL, "CHATCORE_REDIS_PREFIX": prefix}
+    with serve(test_database, 2, **env) as sites:
         yield sites
 
 

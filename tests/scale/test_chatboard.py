@@ -1,4 +1,5 @@
-"""ChatBoard as two ASGI processes on a fresh PostgreSQL database and one Redis.
+"""ChatBoard as two ASGI processes on a fresh PostgreSQL database and one Redis, or with the
+database as the broker too (``CHATCORE_BROKER=postgres``).
 
 ``tests/django/test_scale.py`` has the ids both processes append in order, a private message and
 a logout reaching the other process; this adds member lists, second tabs, private messages
@@ -52,32 +53,46 @@ def drop_database(name: str) -> None:
         admin.execute(drop)
 
 
+#: The environment of the boards of the running pair (the database and the broker), for
+#: processes that run no server, such as a management command.
+ENGINE_ENV: dict[str, str] = {}
+
+
 @contextlib.contextmanager
-def board_pair(tag: str, **env: str) -> Iterator[list[Site]]:
-    """Two ChatBoard processes on a fresh database ``chatboard_<tag>_...`` and one Redis
-    (``env``: more of their environment); all removed after."""
-    need_redis()
+def board_pair(tag: str, engine: str = "redis", **env: str) -> Iterator[list[Site]]:
+    """Two ChatBoard processes on a fresh database ``chatboard_<tag>_...``, with Redis as the
+    broker or (``engine="postgres"``: ``CHATCORE_BROKER=postgres``) the database alone (``env``:
+    more of their environment); all removed after."""
+    if engine == "redis":
+        need_redis()
     if not port_open("127.0.0.1", 5432):
         require("PostgreSQL", "nothing answers on 127.0.0.1:5432")
-    name, prefix = f"chatboard_{tag}_{secrets.token_hex(4)}", unique_prefix()
+    name, prefix = f"chatboard_{tag}_{os.getpid()}_{secrets.token_hex(4)}", unique_prefix()
+    if engine == "redis":
+        broker = {"CHATCORE_REDIS_URL": REDIS_URL, "CHATCORE_REDIS_PREFIX": prefix}
+    else:
+        broker = {"CHATCORE_BROKER": "postgres", "CHATCORE_REDIS_URL": ""}
     WORK.mkdir(parents=True, exist_ok=True)  # an earlier pair's teardown may have removed it
     try:
         url = migrated_database(name)
-        redis = {"CHATCORE_REDIS_URL": REDIS_URL, "CHATCORE_REDIS_PREFIX": prefix}
-        with serve(url, 2, **redis, **env) as sites:
+        ENGINE_ENV.clear()
+        ENGINE_ENV.update(broker, DATABASE_URL=url)
+        with serve(url, 2, **broker, **env) as sites:
             yield sites
             for site in sites:
                 site.log.unlink(missing_ok=True)
     finally:
         drop_database(name)
-        anyio.run(delete_keys, REDIS_URL, prefix)
+        if engine == "redis":
+            anyio.run(delete_keys, REDIS_URL, prefix)
         with contextlib.suppress(OSError):  # the log directory, unless the Django suite uses it
             WORK.rmdir()
 
 
-@pytest.fixture(scope="module")
-def two_boards() -> Iterator[list[Site]]:
-    with board_pair("scale") as sites:
+@pytest.fixture(scope="module", params=["redis", "postgres"])
+def two_boards(request: pytest.FixtureRequest) -> Iterator[list[Site]]:
+    """Two boards on a fresh database, with Redis or PostgreSQL alone as the broker."""
+    with board_pair("scale", request.param) as sites:
         yield sites
 
 
@@ -230,3 +245,36 @@ async def test_moderation_in_chromium_across_both_boards(two_boards: list[Site])
     sites = {"ann": two_boards[0], "ben": two_boards[1], "cat": two_boards[1]}
     async with chromium() as browser:
         await moderation_scenario(sites, browser)
+
+
+async def test_a_management_command_posts_through_the_broker_with_the_next_id(
+    boards: Boards,
+) -> None:
+    """``chatcore_django.sync`` in a process with no chat server (a management command, a
+    Celery task) posts through the emitter: the message takes the room's next id and reaches
+    the sockets on both boards, after the messages sent before it."""
+    eve = await boards.account("eve")
+    eve_one, eve_two = await boards.tab(eve, 0), await boards.tab(eve, 1)
+    await eve_one.create_room("yard", "Yard")
+    for client in (eve_one, eve_two):
+        await client.join("yard")
+    first = await eve_two.send("yard", "before the command")
+    script = (
+        "from django.contrib.auth import get_user_model\n"
+        "from chatcore_django import sync\n"
+        f"user = get_user_model().objects.get(username={eve.username!r})\n"
+        "print(sync.post('yard', 'from a management command', user).id)\n"
+    )
+    env = {**os.environ, **ENGINE_ENV, "DEBUG": "", "PYTHONPATH": str(CHATBOARD)}
+    command = [sys.executable, "manage.py", "shell", "-c", script]
+    done = await anyio.run_process(command, cwd=CHATBOARD, env=env, check=False)
+    assert done.returncode == 0, done.stderr.decode()
+    posted = int(done.stdout.decode().split()[-1])
+    assert posted == first + 1
+    for client in (eve_one, eve_two):
+        message, _ = await until(client, "message", where(id=posted))
+        assert (message["text"], message["from"]["id"]) == (
+            "from a management command",
+            eve_one.user["id"],
+        )
+    assert await eve_one.send("yard", "after it") == posted + 1

@@ -6,6 +6,8 @@ ALLOWED_HOSTS   comma-separated host names (default: localhost names)
 DATABASE_URL    e.g. postgres://user@host:5432/chatboard (default: SQLite next to manage.py)
 CHATCORE_REDIS_URL  a Redis broker, so several server processes share rooms and presence
 CHATCORE_REDIS_PREFIX  its key prefix (default "chatboard:")
+CHATCORE_BROKER  "postgres": the database (PostgreSQL) is the broker too, with no Redis
+CHATCORE_POSTGRES_PREFIX  that broker's table and channel prefix (default "chatboard_")
 CHATCORE_REVALIDATE  seconds between checks of each chat socket's login (default 60)
 CHATCORE_ALLOWED_ORIGINS  comma-separated page origins allowed besides the site's own
 CHATCORE_LIMITS  a JSON object of chatcore.Limits fields, e.g. {"rate": 20, "presence_grace": 3000}
@@ -129,6 +131,9 @@ CHATCORE = {
     # Set for several server processes: they share rooms, presence and fan-out through Redis.
     "REDIS_URL": os.environ.get("CHATCORE_REDIS_URL") or None,
     "REDIS_PREFIX": os.environ.get("CHATCORE_REDIS_PREFIX") or "chatboard:",
+    # Or, with no Redis, CHATCORE_BROKER=postgres: LISTEN/NOTIFY on the site's PostgreSQL.
+    "BROKER": os.environ.get("CHATCORE_BROKER") or None,
+    "POSTGRES_PREFIX": os.environ.get("CHATCORE_POSTGRES_PREFIX") or "chatboard_",
     # A deactivated user, an ended session or a new password ends the sockets within this time.
     "REVALIDATE": float(os.environ.get("CHATCORE_REVALIDATE") or 60),
     "ALLOWED_ORIGINS": [

@@ -1,0 +1,390 @@
+"""The PostgreSQL broker's tables and functions, which the broker creates itself.
+
+Every statement of the broker is one call of a function below, so each is atomic on an
+autocommit connection shared by the process's tasks. Names start with the broker's prefix
+(``{p}`` here): several chats may share a database.
+
+Theory of operation
+-------------------
+Fan-out
+    ``NOTIFY`` (``{p}notify``) on one PostgreSQL channel per broker channel (``{p}c_`` and a
+    hash of the name: channel names are identifiers of at most 63 bytes). PostgreSQL delivers
+    a transaction's notifications at its commit, in commit order, so every listener sees one
+    channel in the same order. A payload over :data:`INLINE_MAX` bytes (``NOTIFY`` takes less
+    than 8,000) is stored in ``{p}payloads`` and its id notified as ``@<id>``; the listener
+    reads it back. Stored payloads are deleted by the heartbeats after ten minutes.
+
+Order
+    A room message goes through ``{p}publish_message``, which locks the room's row in
+    ``{p}published`` (the highest id published there), notifies at once when the message is
+    the next one, and otherwise holds it in ``{p}held`` until its predecessor comes or the
+    order wait has passed (a process may die between its append and its publish). A
+    ``message_changed`` goes through ``{p}publish_change``, held in ``{p}held_changes`` until
+    message ``after`` is out; ``{p}versions`` drops a change older than one sent for its
+    message. The lock serialises a room's publishers, so notification order is id order.
+
+Presence
+    ``{p}procs`` holds each live process with a deadline (the database's clock); ``{p}presence``
+    holds (room, user, process); ``{p}online`` (user, process); ``{p}users`` each user's name and
+    avatar. Presence calls lock the user's row in ``{p}users`` first, so "first in the room" and
+    "last out" are decided once per user, whatever processes do at the same time.
+    ``{p}beat`` pushes this process's deadline, removes dead processes (each by one caller,
+    ``SKIP LOCKED``) and returns the users that left a room with them; ``{p}sync`` makes the
+    tables hold exactly what one process holds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+__all__ = ("INLINE_MAX", "SCHEMA_VERSION", "channel_name", "schema", "statements")
+
+#: The largest payload sent inline with ``NOTIFY`` (bytes); PostgreSQL's limit is 7,999.
+INLINE_MAX = 7_900
+
+
+def channel_name(prefix: str, channel: str) -> str:
+    """The PostgreSQL channel of a broker channel (``room:lobby`` ...): an identifier."""
+    digest = hashlib.blake2b(channel.encode("utf-8", "surrogatepass"), digest_size=10)
+    return f"{prefix}c_{digest.hexdigest()}"
+
+
+_SCHEMA = r"""
+CREATE TABLE IF NOT EXISTS {p}procs (pid text PRIMARY KEY, deadline timestamptz NOT NULL);
+CREATE TABLE IF NOT EXISTS {p}users (id text PRIMARY KEY, name text NOT NULL, avatar text);
+CREATE TABLE IF NOT EXISTS {p}presence (
+  room text NOT NULL, user_id text NOT NULL, pid text NOT NULL,
+  PRIMARY KEY (room, user_id, pid));
+CREATE INDEX IF NOT EXISTS {p}presence_pid ON {p}presence (pid);
+CREATE INDEX IF NOT EXISTS {p}presence_user ON {p}presence (user_id);
+CREATE TABLE IF NOT EXISTS {p}online (
+  user_id text NOT NULL, pid text NOT NULL, PRIMARY KEY (user_id, pid));
+CREATE INDEX IF NOT EXISTS {p}online_pid ON {p}online (pid);
+CREATE TABLE IF NOT EXISTS {p}published (room text PRIMARY KEY, last bigint NOT NULL);
+-- How many messages and changes the room holds back (0: the next message may go at once).
+ALTER TABLE {p}published ADD COLUMN IF NOT EXISTS holding int NOT NULL DEFAULT 0;
+CREATE TABLE IF NOT EXISTS {p}held (
+  room text NOT NULL, id bigint NOT NULL, chan text NOT NULL, payload text NOT NULL,
+  at timestamptz NOT NULL DEFAULT clock_timestamp(), PRIMARY KEY (room, id));
+CREATE TABLE IF NOT EXISTS {p}held_changes (
+  seq bigserial PRIMARY KEY, room text NOT NULL, after bigint NOT NULL, chan text NOT NULL,
+  payload text NOT NULL, at timestamptz NOT NULL DEFAULT clock_timestamp());
+CREATE INDEX IF NOT EXISTS {p}held_changes_room ON {p}held_changes (room, seq);
+CREATE TABLE IF NOT EXISTS {p}versions (
+  room text NOT NULL, id bigint NOT NULL, version bigint NOT NULL,
+  at timestamptz NOT NULL DEFAULT clock_timestamp(), PRIMARY KEY (room, id));
+CREATE TABLE IF NOT EXISTS {p}payloads (
+  id bigserial PRIMARY KEY, payload text NOT NULL,
+  at timestamptz NOT NULL DEFAULT clock_timestamp());
+
+-- NOTIFY, through a stored payload when it is too long to go inline.
+CREATE OR REPLACE FUNCTION {p}notify(chan_ text, payload_ text) RETURNS void AS $$
+DECLARE big bigint;
+BEGIN
+  IF octet_length(payload_) > {inline_max} THEN
+    INSERT INTO {p}payloads (payload) VALUES (payload_) RETURNING id INTO big;
+    PERFORM pg_notify(chan_, '@' || big);
+  ELSE
+    PERFORM pg_notify(chan_, payload_);
+  END IF;
+END $$ LANGUAGE plpgsql;
+
+-- The room's row, locked: its publishers queue here. Returns the highest id published.
+CREATE OR REPLACE FUNCTION {p}lock_room(r text) RETURNS bigint AS $$
+DECLARE lst bigint;
+BEGIN
+  INSERT INTO {p}published (room, last) VALUES (r, 0) ON CONFLICT (room) DO NOTHING;
+  SELECT last INTO lst FROM {p}published WHERE room = r FOR UPDATE;
+  RETURN lst;
+END $$ LANGUAGE plpgsql;
+
+-- Note how much the room holds back (publish_message's quick path needs 0).
+CREATE OR REPLACE FUNCTION {p}recount(r text) RETURNS void AS $$
+BEGIN
+  UPDATE {p}published SET holding = (SELECT count(*) FROM {p}held WHERE room = r)
+    + (SELECT count(*) FROM {p}held_changes WHERE room = r) WHERE room = r;
+END $$ LANGUAGE plpgsql;
+
+-- Notify the room's held changes made after a published message (upto; all when NULL),
+-- in the order they came.
+CREATE OR REPLACE FUNCTION {p}release_changes(r text, upto bigint) RETURNS void AS $$
+DECLARE rec record;
+BEGIN
+  FOR rec IN SELECT seq, chan, payload FROM {p}held_changes
+      WHERE room = r AND (upto IS NULL OR after <= upto) ORDER BY seq LOOP
+    PERFORM {p}notify(rec.chan, rec.payload);
+    DELETE FROM {p}held_changes WHERE seq = rec.seq;
+  END LOOP;
+END $$ LANGUAGE plpgsql;
+
+-- Notify every held message of the room in id order (each followed by the changes that
+-- waited for it), then the other held changes; the room's row must be locked.
+CREATE OR REPLACE FUNCTION {p}release_held(r text) RETURNS void AS $$
+DECLARE rec record; lst bigint;
+BEGIN
+  SELECT last INTO lst FROM {p}published WHERE room = r;
+  FOR rec IN SELECT id, chan, payload FROM {p}held WHERE room = r ORDER BY id LOOP
+    PERFORM {p}notify(rec.chan, rec.payload);
+    PERFORM {p}release_changes(r, rec.id);
+    lst := greatest(lst, rec.id);
+  END LOOP;
+  DELETE FROM {p}held WHERE room = r;
+  PERFORM {p}release_changes(r, NULL);
+  UPDATE {p}published SET last = lst WHERE room = r;
+END $$ LANGUAGE plpgsql;
+
+-- Release what the room holds if the oldest of it has waited wait_ms.
+CREATE OR REPLACE FUNCTION {p}release_stale(r text, wait_ms int) RETURNS void AS $$
+DECLARE since timestamptz;
+BEGIN
+  SELECT least((SELECT min(at) FROM {p}held WHERE room = r),
+               (SELECT min(at) FROM {p}held_changes WHERE room = r)) INTO since;
+  IF since IS NOT NULL AND clock_timestamp() - since >= wait_ms * interval '1 millisecond' THEN
+    PERFORM {p}release_held(r);
+  END IF;
+END $$ LANGUAGE plpgsql;
+
+-- A room message, in id order: 1 notified, 0 held for its predecessor.
+CREATE OR REPLACE FUNCTION {p}publish_message(
+  r text, chan_ text, mid bigint, payload_ text, wait_ms int) RETURNS int AS $$
+DECLARE lst bigint; nxt text;
+BEGIN
+  -- The usual case, in one statement: the next message, nothing held back.
+  UPDATE {p}published SET last = mid WHERE room = r AND last = mid - 1 AND holding = 0;
+  IF FOUND THEN
+    PERFORM {p}notify(chan_, payload_);
+    RETURN 1;
+  END IF;
+  lst := {p}lock_room(r);
+  IF mid > lst + 1 THEN
+    INSERT INTO {p}held (room, id, chan, payload) VALUES (r, mid, chan_, payload_)
+      ON CONFLICT (room, id) DO NOTHING;
+    PERFORM {p}release_stale(r, wait_ms);
+    PERFORM {p}recount(r);
+    RETURN 0;
+  END IF;
+  PERFORM {p}notify(chan_, payload_);
+  IF mid > lst THEN
+    PERFORM {p}release_changes(r, mid);
+    LOOP
+      DELETE FROM {p}held h WHERE h.room = r AND h.id = mid + 1 RETURNING h.payload INTO nxt;
+      EXIT WHEN NOT FOUND;
+      mid := mid + 1;
+      PERFORM {p}notify(chan_, nxt);
+      PERFORM {p}release_changes(r, mid);
+    END LOOP;
+    UPDATE {p}published SET last = mid WHERE room = r;
+  END IF;
+  PERFORM {p}release_stale(r, wait_ms);
+  PERFORM {p}recount(r);
+  RETURN 1;
+END $$ LANGUAGE plpgsql;
+
+-- A message_changed after message aft: 1 notified, 0 held, 2 dropped (a state as new or
+-- newer of the message went out before: each change carries the whole state).
+CREATE OR REPLACE FUNCTION {p}publish_change(
+  r text, chan_ text, aft bigint, payload_ text, wait_ms int, msg bigint, ver bigint)
+  RETURNS int AS $$
+DECLARE lst bigint;
+BEGIN
+  lst := {p}lock_room(r);
+  IF msg IS NOT NULL THEN
+    INSERT INTO {p}versions AS v (room, id, version) VALUES (r, msg, ver)
+      ON CONFLICT (room, id) DO UPDATE SET version = excluded.version, at = clock_timestamp()
+      WHERE v.version < excluded.version;
+    IF NOT FOUND THEN RETURN 2; END IF;
+  END IF;
+  IF aft <= lst THEN
+    PERFORM {p}notify(chan_, payload_);
+    PERFORM {p}release_stale(r, wait_ms);
+    PERFORM {p}recount(r);
+    RETURN 1;
+  END IF;
+  INSERT INTO {p}held_changes (room, after, chan, payload) VALUES (r, aft, chan_, payload_);
+  PERFORM {p}release_stale(r, wait_ms);
+  PERFORM {p}recount(r);
+  RETURN 0;
+END $$ LANGUAGE plpgsql;
+
+-- pid holds the user in the room: 1 first there in any process, 0 not, -1 pid unknown.
+CREATE OR REPLACE FUNCTION {p}join(
+  pid_ text, r text, uid text, uname text, uavatar text) RETURNS int AS $$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM {p}procs WHERE pid = pid_) THEN RETURN -1; END IF;
+  INSERT INTO {p}users AS u (id, name, avatar) VALUES (uid, uname, uavatar)
+    ON CONFLICT (id) DO UPDATE SET name = excluded.name, avatar = excluded.avatar;
+  INSERT INTO {p}presence (room, user_id, pid) VALUES (r, uid, pid_) ON CONFLICT DO NOTHING;
+  IF NOT FOUND THEN RETURN 0; END IF;
+  IF EXISTS (SELECT 1 FROM {p}presence WHERE room = r AND user_id = uid AND pid <> pid_) THEN
+    RETURN 0;
+  END IF;
+  RETURN 1;
+END $$ LANGUAGE plpgsql;
+
+-- pid lets go of the user in the room: 1 when no process holds the user there any more.
+CREATE OR REPLACE FUNCTION {p}leave(pid_ text, r text, uid text) RETURNS int AS $$
+BEGIN
+  PERFORM 1 FROM {p}users WHERE id = uid FOR UPDATE;
+  DELETE FROM {p}presence WHERE room = r AND user_id = uid AND pid = pid_;
+  IF NOT FOUND THEN RETURN 0; END IF;
+  IF EXISTS (SELECT 1 FROM {p}presence WHERE room = r AND user_id = uid) THEN RETURN 0; END IF;
+  RETURN 1;
+END $$ LANGUAGE plpgsql;
+
+-- pid holds connections of the user: 0, or -1 pid unknown.
+CREATE OR REPLACE FUNCTION {p}connect(
+  pid_ text, uid text, uname text, uavatar text) RETURNS int AS $$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM {p}procs WHERE pid = pid_) THEN RETURN -1; END IF;
+  INSERT INTO {p}users AS u (id, name, avatar) VALUES (uid, uname, uavatar)
+    ON CONFLICT (id) DO UPDATE SET name = excluded.name, avatar = excluded.avatar;
+  INSERT INTO {p}online (user_id, pid) VALUES (uid, pid_) ON CONFLICT DO NOTHING;
+  RETURN 0;
+END $$ LANGUAGE plpgsql;
+
+-- A deleted room: its presence and its publishing state go.
+CREATE OR REPLACE FUNCTION {p}clear(r text) RETURNS void AS $$
+BEGIN
+  PERFORM {p}lock_room(r);
+  DELETE FROM {p}presence WHERE room = r;
+  DELETE FROM {p}held WHERE room = r;
+  DELETE FROM {p}held_changes WHERE room = r;
+  DELETE FROM {p}versions WHERE room = r;
+  DELETE FROM {p}published WHERE room = r;
+END $$ LANGUAGE plpgsql;
+
+-- The user's new name and avatar; the rooms they are present in.
+CREATE OR REPLACE FUNCTION {p}update_user(uid text, uname text, uavatar text)
+  RETURNS SETOF text AS $$
+BEGIN
+  INSERT INTO {p}users AS u (id, name, avatar) VALUES (uid, uname, uavatar)
+    ON CONFLICT (id) DO UPDATE SET name = excluded.name, avatar = excluded.avatar;
+  RETURN QUERY SELECT DISTINCT room FROM {p}presence WHERE user_id = uid ORDER BY room;
+END $$ LANGUAGE plpgsql;
+
+-- Forget everything a process holds; the users who then left a room, as
+-- [[room, user, name, avatar], ...].
+CREATE OR REPLACE FUNCTION {p}drop_process(pid_ text) RETURNS jsonb AS $$
+DECLARE left_ jsonb;
+BEGIN
+  PERFORM 1 FROM {p}users WHERE id IN (SELECT user_id FROM {p}presence WHERE pid = pid_)
+    ORDER BY id FOR UPDATE;
+  WITH gone AS (DELETE FROM {p}presence WHERE pid = pid_ RETURNING room, user_id)
+  SELECT coalesce(jsonb_agg(jsonb_build_array(g.room, g.user_id, u.name, u.avatar)),
+                  '[]'::jsonb) INTO left_
+    FROM gone g JOIN {p}users u ON u.id = g.user_id
+    WHERE NOT EXISTS (SELECT 1 FROM {p}presence o
+                      WHERE o.room = g.room AND o.user_id = g.user_id AND o.pid <> pid_);
+  DELETE FROM {p}online WHERE pid = pid_;
+  RETURN left_;
+END $$ LANGUAGE plpgsql;
+
+-- Keep pid alive and remove the dead: {"known": pid was registered, "left": [...]}.
+-- Also releases held messages that waited too long, and old stored payloads.
+CREATE OR REPLACE FUNCTION {p}beat(pid_ text, expiry_ms int, wait_ms int) RETURNS jsonb AS $$
+DECLARE known boolean; dead text; r text; left_ jsonb := '[]'::jsonb;
+BEGIN
+  UPDATE {p}procs SET deadline = clock_timestamp() + expiry_ms * interval '1 millisecond'
+    WHERE pid = pid_;
+  known := FOUND;
+  FOR dead IN SELECT pid FROM {p}procs WHERE deadline < clock_timestamp() AND pid <> pid_
+      ORDER BY pid LIMIT 100 FOR UPDATE SKIP LOCKED LOOP
+    left_ := left_ || {p}drop_process(dead);
+    DELETE FROM {p}procs WHERE pid = dead;
+  END LOOP;
+  FOR r IN SELECT room FROM {p}held UNION SELECT room FROM {p}held_changes LOOP
+    PERFORM {p}lock_room(r);
+    PERFORM {p}release_stale(r, wait_ms);
+    PERFORM {p}recount(r);
+  END LOOP;
+  DELETE FROM {p}payloads WHERE at < clock_timestamp() - interval '10 minutes';
+  DELETE FROM {p}versions WHERE at < clock_timestamp() - interval '1 hour';
+  RETURN jsonb_build_object('known', known, 'left', left_);
+END $$ LANGUAGE plpgsql;
+
+-- Make the tables hold exactly what pid holds: presence [[room, user, name, avatar], ...]
+-- and online [[user, name, avatar], ...]. Returns {"joined": [...], "left": [...]}: who is
+-- now in a room where no process held them, and who is now in no process there.
+CREATE OR REPLACE FUNCTION {p}sync(
+  pid_ text, expiry_ms int, held jsonb, online_ jsonb) RETURNS jsonb AS $$
+DECLARE joined jsonb; left_ jsonb;
+BEGIN
+  INSERT INTO {p}procs (pid, deadline)
+    VALUES (pid_, clock_timestamp() + expiry_ms * interval '1 millisecond')
+    ON CONFLICT (pid) DO UPDATE SET deadline = excluded.deadline;
+  PERFORM 1 FROM {p}users WHERE id IN (
+      SELECT user_id FROM {p}presence WHERE pid = pid_
+      UNION SELECT x->>1 FROM jsonb_array_elements(held) x
+      UNION SELECT x->>0 FROM jsonb_array_elements(online_) x)
+    ORDER BY id FOR UPDATE;
+  INSERT INTO {p}users AS u (id, name, avatar)
+    SELECT DISTINCT ON (user_id) user_id, name, avatar FROM (
+      SELECT x->>1 AS user_id, x->>2 AS name, x->>3 AS avatar FROM jsonb_array_elements(held) x
+      UNION ALL SELECT x->>0, x->>1, x->>2 FROM jsonb_array_elements(online_) x) w
+    ON CONFLICT (id) DO UPDATE SET name = excluded.name, avatar = excluded.avatar;
+  WITH gone AS (
+    DELETE FROM {p}presence p WHERE p.pid = pid_ AND NOT EXISTS (
+      SELECT 1 FROM jsonb_array_elements(held) x
+      WHERE x->>0 = p.room AND x->>1 = p.user_id)
+    RETURNING p.room, p.user_id)
+  SELECT coalesce(jsonb_agg(jsonb_build_array(g.room, g.user_id, u.name, u.avatar)),
+                  '[]'::jsonb) INTO left_
+    FROM gone g JOIN {p}users u ON u.id = g.user_id
+    WHERE NOT EXISTS (SELECT 1 FROM {p}presence o
+                      WHERE o.room = g.room AND o.user_id = g.user_id AND o.pid <> pid_);
+  WITH added AS (
+    INSERT INTO {p}presence (room, user_id, pid)
+      SELECT DISTINCT x->>0, x->>1, pid_ FROM jsonb_array_elements(held) x
+      ON CONFLICT DO NOTHING RETURNING room, user_id)
+  SELECT coalesce(jsonb_agg(jsonb_build_array(a.room, a.user_id, u.name, u.avatar)),
+                  '[]'::jsonb) INTO joined
+    FROM added a JOIN {p}users u ON u.id = a.user_id
+    WHERE NOT EXISTS (SELECT 1 FROM {p}presence o
+                      WHERE o.room = a.room AND o.user_id = a.user_id AND o.pid <> pid_);
+  DELETE FROM {p}online WHERE pid = pid_;
+  INSERT INTO {p}online (user_id, pid)
+    SELECT DISTINCT x->>0, pid_ FROM jsonb_array_elements(online_) x;
+  RETURN jsonb_build_object('joined', joined, 'left', left_);
+END $$ LANGUAGE plpgsql;
+
+CREATE TABLE IF NOT EXISTS {p}schema (version text NOT NULL);
+DELETE FROM {p}schema;
+INSERT INTO {p}schema (version) VALUES ('{version}');
+"""
+
+#: Changes whenever the statements above do: a broker that finds it stored runs none of them.
+SCHEMA_VERSION = hashlib.blake2b(_SCHEMA.encode(), digest_size=8).hexdigest()
+
+
+def schema(prefix: str) -> str:
+    """The statements that create (or bring up to date) the tables and functions of ``prefix``."""
+    text = _SCHEMA.replace("{p}", prefix).replace("{inline_max}", str(INLINE_MAX))
+    return text.replace("{version}", SCHEMA_VERSION)
+
+
+def statements(prefix: str) -> dict[str, str]:
+    """The broker's statements by name, each one call of a function above (or a plain read)."""
+    p = prefix
+    return {
+        "notify": f"SELECT {p}notify(%s, %s)",
+        "message": f"SELECT {p}publish_message(%s, %s, %s, %s, %s)",
+        "change": f"SELECT {p}publish_change(%s, %s, %s, %s, %s, %s, %s)",
+        "join": f"SELECT {p}join(%s, %s, %s, %s, %s)",
+        "leave": f"SELECT {p}leave(%s, %s, %s)",
+        "connect": f"SELECT {p}connect(%s, %s, %s, %s)",
+        "disconnect": f"DELETE FROM {p}online WHERE user_id = %s AND pid = %s",
+        "online": f"SELECT EXISTS (SELECT 1 FROM {p}online WHERE user_id = %s)",
+        "members": (
+            f"SELECT u.id, u.name, u.avatar FROM {p}users u WHERE u.id IN "
+            f"(SELECT user_id FROM {p}presence WHERE room = %s)"
+        ),
+        "counts": (
+            f"SELECT room, count(DISTINCT user_id) FROM {p}presence "
+            "WHERE room = ANY(%s) GROUP BY room"
+        ),
+        "clear": f"SELECT {p}clear(%s)",
+        "update_user": f"SELECT * FROM {p}update_user(%s, %s, %s)",
+        "beat": f"SELECT {p}beat(%s, %s, %s)",
+        "sync": f"SELECT {p}sync(%s, %s, %s::jsonb, %s::jsonb)",
+        "payload": f"SELECT payload FROM {p}payloads WHERE id = %s",
+    }
