@@ -134,7 +134,11 @@ async def test_messages_and_changes_missed_while_cut_arrive_in_order() -> None:
             events = reader.events()
             assert reader.close_code is None
             seen = [
-                (e["type"], e.get("id") or e["message"]["id"], e.get("text") or e["message"]["text"])
+                (
+                    e["type"],
+                    e.get("id") or e["message"]["id"],
+                    e.get("text") or e["message"]["text"],
+                )
                 for e in events
                 if e["type"] in ("message", "message_changed")
             ]

@@ -15,7 +15,6 @@ from tests.redis.stack import (
     HEARTBEAT,
     Cluster,
     expect,
-    expect_closed,
     redis_cluster,
 )
 from tests.redis.support import need_redis, redis_prefix, throwaway_redis, unique_prefix
