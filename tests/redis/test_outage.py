@@ -21,8 +21,6 @@ from tests.redis.support import need_redis, redis_prefix, throwaway_redis, uniqu
 
 pytestmark = [pytest.mark.anyio, pytest.mark.network]
 
-TRY_AGAIN_LATER = 1013
-
 
 async def lobby(cluster: Cluster) -> tuple[LocalClient, LocalClient]:
     alice = await LocalClient.connect(cluster.a, ALICE)

@@ -10,8 +10,6 @@ from tests.scale.pair import example_pair, send_when_back, until
 
 pytestmark = [pytest.mark.anyio, pytest.mark.network]
 
-TRY_AGAIN_LATER = 1013
-
 
 async def test_the_chat_survives_a_redis_restart() -> None:
     need_redis()  # the redis-server program comes with it
