@@ -125,11 +125,21 @@ class GapFill:
                 return True
         target = envelope.target
         if type(target) is ToRoom:
-            held = self._held.get(target.room)
-            if held is not None:
-                held.append(envelope)
-                return True
-            self._note(target.room, envelope)
+            room = target.room
+            if self._held:
+                held = self._held.get(room)
+                if held is not None:
+                    held.append(envelope)
+                    return True
+            message_id = envelope.message_id
+            if message_id is not None:
+                # (``_note``, inlined: this runs once per room message of the process.)
+                cursor = self._cursors.get(room)
+                if cursor is None or message_id > cursor:
+                    self._cursors[room] = message_id
+                self._ticks[room] = next(self._counter)
+            elif envelope.version is not None:
+                self._note(room, envelope)
         return False
 
     # the outage
