@@ -209,14 +209,20 @@ async def test_a_cut_with_nothing_missed_delivers_nothing_twice() -> None:
         assert [(e["type"], e["id"]) for e in readers[0].events()] == [("message", 2)]
 
 
+async def owned_hall(chat: Chat, posts: int) -> LocalClient:
+    """The owner's client, in the room ``hall`` it made, after ``posts`` messages."""
+    owner = await chat.client("1")
+    await owner.call("create_room", room="hall")
+    await owner.call("join", room="hall")
+    for n in range(posts):
+        await owner.call("send", room="hall", text=f"m {n}")
+    return owner
+
+
 async def test_identical_resume_reads_in_flight_hit_the_store_once() -> None:
     store = SlowStore()
     async with running(store=store) as chat:
-        owner = await chat.client("1")
-        await owner.call("create_room", room="hall")
-        await owner.call("join", room="hall")
-        for n in range(5):
-            await owner.call("send", room="hall", text=f"m {n}")
+        await owned_hall(chat, 5)
         clients = [await chat.client(str(n)) for n in range(2, 22)]
         store.reads.clear()
         store.gate, store.changes_gate = anyio.Event(), anyio.Event()
@@ -243,10 +249,7 @@ async def test_identical_resume_reads_in_flight_hit_the_store_once() -> None:
 async def test_a_read_in_flight_is_not_shared_after_a_message_was_delivered() -> None:
     store = SlowStore()
     async with running(store=store) as chat:
-        owner = await chat.client("1")
-        await owner.call("create_room", room="hall")
-        await owner.call("join", room="hall")
-        await owner.call("send", room="hall", text="one")
+        owner = await owned_hall(chat, 1)
         first, second = await chat.client("2"), await chat.client("3")
         store.reads.clear()
         store.gate = anyio.Event()

@@ -131,14 +131,7 @@ class GapFill:
                 if held is not None:
                     held.append(envelope)
                     return True
-            message_id = envelope.message_id
-            if message_id is not None:
-                # (``_note``, inlined: this runs once per room message of the process.)
-                cursor = self._cursors.get(room)
-                if cursor is None or message_id > cursor:
-                    self._cursors[room] = message_id
-                self._ticks[room] = next(self._counter)
-            elif envelope.version is not None:
+            if envelope.message_id is not None or envelope.version is not None:
                 self._note(room, envelope)
         return False
 
