@@ -6,6 +6,7 @@ import anyio
 import pytest
 import redis.asyncio
 
+from chatcore import MemoryStore
 from chatcore.testing import LocalClient
 from chatcore.wire.errors import Unavailable
 from tests.redis.stack import (
@@ -115,6 +116,26 @@ async def test_messages_missed_by_a_broken_subscription_are_filled_in() -> None:
         assert cluster.b._gaps.filled == 1
         bob.pump()
         assert not [f for f in bob.inbox if f["type"] in ("message", "message_changed")]
+
+
+async def test_a_database_store_fills_the_gap_of_a_redis_broker() -> None:
+    # ChatBoard's shape: rooms and history in the site's database (here a store both processes
+    # share), Redis only the broker; the store stays up while the broker's link is down.
+    async with (
+        redis_prefix() as (url, prefix),
+        redis_cluster(url, prefix, store=MemoryStore()) as cluster,
+    ):
+        alice, bob = await lobby(cluster)
+        await kill_subscription(cluster)
+        for n in range(4):
+            await alice.call("send", room="lobby", text=f"maybe missed {n}")
+        assert [(await expect(bob, "message"))["id"] for _ in range(4)] == [1, 2, 3, 4]
+        await alice.call("send", room="lobby", text="live")
+        assert (await expect(bob, "message"))["id"] == 5
+        assert bob.close_code is None
+        assert cluster.b._gaps.filled == 1
+        bob.pump()
+        assert not [f for f in bob.inbox if f["type"] == "message"]
 
 
 async def test_lost_presence_is_re_asserted(cluster: Cluster) -> None:
