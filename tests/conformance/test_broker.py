@@ -13,6 +13,8 @@ import pytest
 from chatcore.backends.envelope import (
     Departed,
     Envelope,
+    LinkLost,
+    LinkRestored,
     RoomRemoved,
     ToRoom,
     ToRoomList,
@@ -94,6 +96,8 @@ async def test_a_channel_subscribed_twice_delivers_once(cluster: Cluster) -> Non
         Envelope.message(
             Message(id=7, room="lobby", ts=1, sender=User(id="1", name="A"), text="7 ]")
         ),
+        # A change's version travels (the gap fill after an outage reads it).
+        Envelope(ToRoom("lobby"), '{"type":"message_changed"}', version=(7, 3)),
     ],
 )
 async def test_envelopes_arrive_unchanged(cluster: Cluster, envelope: Envelope) -> None:
@@ -214,3 +218,18 @@ async def test_a_dead_process_users_leave_once_within_the_bound(mortal_cluster: 
     # Later heartbeats announce nothing more: nothing else may arrive meanwhile.
     await anyio.sleep(cluster.bound * 2)
     assert len(b.received) == 2
+
+
+async def test_a_broken_link_is_announced_and_its_return_too(lossy_cluster: Cluster) -> None:
+    """The Loss rule: ``LinkLost`` once, then ``LinkRestored`` once every subscription is
+    back, so that the runtime can fill the gap; envelopes flow again after it."""
+    cluster = lossy_cluster
+    assert cluster.cut is not None
+    a, b = cluster.a, cluster.b
+    await a.broker.subscribe("room:lobby")
+    await cluster.cut(a)
+    notices = await a.wait_for(2)
+    assert [type(e.effect) for e in notices] == [LinkLost, LinkRestored]
+    assert [e.frame for e in notices] == [None, None]
+    await b.broker.publish(Envelope(ToRoom("lobby"), '{"n":1}'))
+    assert (await a.wait_for(3))[2].frame == '{"n":1}'
