@@ -150,6 +150,7 @@ class GapFill:
             return
         self._lost = False
         epoch = self._epoch
+        log.info("the broker's link is back: filling the gaps of %d rooms", len(self._held))
         for room in list(self._held):
             self._spawn(self._fill, room, epoch)
 
@@ -174,10 +175,13 @@ class GapFill:
             if read is None:
                 self._close(room)
             else:
+                count = 0
                 for envelope in self._in_order(room, *read):
                     self._note(room, envelope)
                     self._deliver(envelope)
+                    count += 1
                 self.filled += 1
+                log.debug("filled the gap of %s after %d: %d events", room, cursor, count)
         for envelope in held:
             if not self._delivered(room, envelope):
                 self._note(room, envelope)
