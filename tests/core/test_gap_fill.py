@@ -12,6 +12,7 @@ import pytest
 from chatcore import FakeClock, MemoryBroker, MemoryBus, MemoryStore
 from chatcore.backends.envelope import Envelope
 from chatcore.backends.store import ChangePage, HistoryPage
+from chatcore.runtime._shared_reads import KEPT_MS
 from chatcore.testing import LocalClient
 from chatcore.wire.errors import Unavailable
 
@@ -270,3 +271,39 @@ async def test_a_read_in_flight_is_not_shared_after_a_message_was_delivered() ->
         assert [m["id"] for m in replies["first"]["history"]] == [1]
         assert [m["id"] for m in replies["second"]["history"]] == [1, 2]
         assert len([read for read in store.reads if read[0] == "history"]) == 2
+
+
+async def test_a_done_read_serves_later_ones_until_the_room_changes() -> None:
+    store = SlowStore()
+    async with running(store=store) as chat:
+        owner = await owned_hall(chat, 3)
+        readers = [await chat.client(str(n)) for n in (2, 3, 4)]
+        store.reads.clear()
+        for reader in readers[:2]:  # one after the other: the second takes the first's page
+            joined = await reader.call("join", room="hall", since=1)
+            assert [m["id"] for m in joined["history"]] == [2, 3]
+        assert [kind for kind, _ in store.reads] == ["history", "changes"]
+        await chat.advance(KEPT_MS)  # kept no longer than that
+        joined = await readers[0].call("join", room="hall", since=1)
+        assert [kind for kind, _ in store.reads] == ["history", "changes"] * 2
+        store.reads.clear()
+        await owner.call("send", room="hall", text="new")  # delivered here: the token moves
+        joined = await readers[2].call("join", room="hall", since=1)
+        assert [m["id"] for m in joined["history"]] == [2, 3, 4]
+        assert [kind for kind, _ in store.reads] == ["history", "changes"]
+
+
+async def test_reads_of_a_room_nobody_here_is_in_are_never_shared() -> None:
+    store = SlowStore()
+    async with running(store=store) as chat:
+        await owned_hall(chat, 2)
+        store.reads.clear()
+        for _ in range(2):
+            await chat.server.history("hall", limit=10)  # the owner is in it: shared
+        assert len(store.reads) == 1
+        for session in list(chat.server.hub.conns.values()):
+            await chat.server.disconnect(session)  # nobody here any more: nothing tells of changes
+        store.reads.clear()
+        for _ in range(2):
+            await chat.server.history("hall", limit=10)
+        assert len(store.reads) == 2

@@ -41,7 +41,7 @@ from collections.abc import Callable, Iterator
 
 import anyio
 
-from ..backends.envelope import Envelope, LinkLost, LinkRestored, ToRoom
+from ..backends.envelope import Envelope, LinkLost, LinkRestored, RoomRemoved, ToRoom
 from ..backends.store import Change, Store
 from ..wire.errors import ChatError, CloseCode
 from ..wire.limits import Limits
@@ -80,6 +80,8 @@ class GapFill:
         self._cursors: dict[str, int | None] = {}
         self._versions: dict[str, dict[int, int]] = {}
         self._ticks: dict[str, int] = {}
+        #: Rooms whose subscription is known to be in place (see ``token``).
+        self._confirmed: set[str] = set()
         self._counter = itertools.count(1)
         self._epoch = 0
         #: Rooms whose envelopes wait for their fill, each with the envelopes held.
@@ -92,8 +94,13 @@ class GapFill:
 
     # the token of shared reads
 
-    def token(self, room: str) -> tuple[int, int]:
-        """Changes whenever a message or change of ``room`` is delivered, or the link breaks."""
+    def token(self, room: str) -> tuple[int, int] | None:
+        """Changes whenever a message or change of ``room`` is delivered, the room is removed,
+        or the link breaks; None unless the room's channel is subscribed (a join of it
+        completed since it was subscribed, and a local connection is still there), when
+        nothing this process receives tells of its changes."""
+        if room not in self._confirmed or not self._hub().has_local(room):
+            return None
         return self._epoch, self._ticks.get(room, 0)
 
     # what the runtime tells
@@ -102,6 +109,7 @@ class GapFill:
         """The room's channel is about to be subscribed anew: what was known of it is stale."""
         self._cursors[room] = None
         self._versions.pop(room, None)
+        self._confirmed.discard(room)
         self._ticks[room] = next(self._counter)
 
     def joined(self, room: str, last_id: int) -> None:
@@ -109,6 +117,7 @@ class GapFill:
         (messages delivered since the subscription are known; the read saw at least those)."""
         if self._cursors.get(room) is None:
             self._cursors[room] = last_id
+        self._confirmed.add(room)  # the join that subscribed it returned: it is subscribed
         if len(self._cursors) > 64 + 2 * len(self._held) + 2 * len(self._hub().conns):
             self._prune()
 
@@ -123,6 +132,8 @@ class GapFill:
             if type(effect) is LinkRestored:
                 self._link_restored()
                 return True
+            if type(effect) is RoomRemoved:
+                self._ticks[effect.room] = next(self._counter)  # a room of that name is new
         target = envelope.target
         if type(target) is ToRoom:
             room = target.room
@@ -274,5 +285,6 @@ class GapFill:
         for room in [room for room in self._cursors if not hub.has_local(room)]:
             if room not in self._held:
                 del self._cursors[room]
+                self._confirmed.discard(room)
                 self._versions.pop(room, None)
                 self._ticks.pop(room, None)

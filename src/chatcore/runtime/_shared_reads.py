@@ -2,13 +2,16 @@
 
 When many clients come back at once (a process restarted, a load balancer moved them), each
 sends ``join`` with the same ``since`` or asks the same ``history`` page. A read that finds an
-identical one in flight waits for it and takes its result instead of asking the store again,
-as long as that is as good as its own read: the room's token (:meth:`GapFill.token
-<chatcore.runtime._gap_fill.GapFill.token>`) must not have changed since the read in flight
-started. A joining connection is in the room before it reads, so anything stored after the
-shared read started reaches it live; anything delivered between the start and its own join
-changed the token, and it reads for itself. A read that failed, or whose caller went away,
-is not shared: each waiting caller then reads for itself.
+identical one in flight, or one done since the room's token (:meth:`GapFill.token
+<chatcore.runtime._gap_fill.GapFill.token>`) last changed, takes its result instead of asking
+the store again: that is as good as its own read. A joining connection is in the room before
+it reads, so anything stored after the shared read started reaches it live; anything delivered
+between that start and its own read changed the token, and then it reads for itself. The token
+is None for a room whose channel is not known to be subscribed: its reads are never shared.
+A read that failed, or whose caller went away, is not shared: each waiting caller then reads
+for itself. The newest :data:`KEPT` results are kept for :data:`KEPT_MS` (the joins of a wave
+arrive over several round trips, so their reads overlap only in part; the bound keeps a page
+from outliving a change made to the store behind the server's back, by hand or by a script).
 """
 
 from __future__ import annotations
@@ -20,9 +23,12 @@ import anyio
 
 from ..backends.store import ChangePage, HistoryPage, Store
 
-__all__ = ("SharedReads",)
+__all__ = ("KEPT", "KEPT_MS", "SharedReads")
 
 T = TypeVar("T")
+
+#: Results kept for reads to come while their room's token holds, and for how long (ms).
+KEPT, KEPT_MS = 64, 2_000
 
 
 class _Flight(Generic[T]):
@@ -38,10 +44,14 @@ class SharedReads:
     """The store's ``history`` and ``changes``, with identical concurrent reads shared;
     ``token(room)`` changes whenever the room's state seen by this process does."""
 
-    def __init__(self, store: Store, token: Callable[[str], Hashable]) -> None:
+    def __init__(
+        self, store: Store, token: Callable[[str], Hashable], now: Callable[[], int]
+    ) -> None:
         self._store = store
         self._token = token
+        self._now = now
         self._flights: dict[Hashable, _Flight[Any]] = {}
+        self._kept: dict[Hashable, tuple[Hashable, int, Any]] = {}
         #: Store calls made and calls answered by a shared one (for tests and metrics).
         self.reads = 0
         self.shared = 0
@@ -64,6 +74,14 @@ class SharedReads:
 
     async def _read(self, key: Hashable, room: str, read: Callable[[], Awaitable[T]]) -> T:
         token = self._token(room)
+        if token is None:
+            self.reads += 1
+            return await read()
+        kept = self._kept.get(key)
+        if kept is not None and kept[0] == token and self._now() < kept[1]:
+            self.shared += 1
+            result: T = kept[2]
+            return result
         current: _Flight[T] | None = self._flights.get(key)
         if current is not None and current.token == token:
             await current.done.wait()
@@ -76,6 +94,10 @@ class SharedReads:
             self.reads += 1
             result = await read()
             flight.result = result
+            self._kept.pop(key, None)
+            self._kept[key] = (token, self._now() + KEPT_MS, result)
+            if len(self._kept) > KEPT:
+                del self._kept[next(iter(self._kept))]
             return result
         finally:
             if self._flights.get(key) is flight:

@@ -111,7 +111,7 @@ class ChatServer:
         # Broker outages: each room's gap is filled from the store (see _gap_fill), and
         # identical history reads in flight are shared (see _shared_reads).
         self._gaps = GapFill(self.store, self.limits, lambda: self.hub, self._deliver, self.spawn)
-        self._reads = SharedReads(self.store, self._gaps.token)
+        self._reads = SharedReads(self.store, self._gaps.token, self.clock.now)
         self._joins = Joins(
             self.store,
             self.broker,
