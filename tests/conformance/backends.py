@@ -26,6 +26,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import anyio
+import redis.asyncio
 from anyio.abc import TaskGroup, TaskStatus
 
 from chatcore.backends.broker import Broker
@@ -38,7 +39,16 @@ from chatcore.redis import RedisBroker, RedisStore
 from tests.postgres.support import postgres_prefix
 from tests.redis.support import redis_prefix
 
-__all__ = ("BROKERS", "MORTAL", "NETWORK", "PIPELINED", "STORES", "Cluster", "Process")
+__all__ = (
+    "BROKERS",
+    "LOSSY",
+    "MORTAL",
+    "NETWORK",
+    "PIPELINED",
+    "STORES",
+    "Cluster",
+    "Process",
+)
 
 
 class Process:
@@ -74,7 +84,9 @@ class Process:
 class Cluster:
     """Two processes on one backend. ``kill`` stops one without any clean-up, or is None
     when the implementation cannot lose one process alone; ``bound`` is the time (seconds)
-    within which a dead process's presence must be gone."""
+    within which a dead process's presence must be gone. ``cut`` breaks one process's link
+    once (its broker must notice and reconnect by itself), or is None for a broker whose link
+    cannot break."""
 
     def __init__(
         self,
@@ -82,10 +94,12 @@ class Cluster:
         b: Process,
         kill: Callable[[Process], Awaitable[None]] | None = None,
         bound: float = 0.0,
+        cut: Callable[[Process], Awaitable[None]] | None = None,
     ) -> None:
         self.a, self.b = a, b
         self.kill = kill
         self.bound = bound
+        self.cut = cut
 
 
 BrokerFactory = Callable[[], AbstractAsyncContextManager[Cluster]]
@@ -126,9 +140,21 @@ async def redis_brokers() -> AsyncIterator[Cluster]:
             process.stop()
             await anyio.wait_all_tasks_blocked()
 
+        async def cut(process: Process) -> None:
+            """Kill the process's pub/sub connection in Redis, as a network blip would."""
+            assert isinstance(process.broker, RedisBroker)
+            name = f"chatcore-{process.broker.process}"
+            client = redis.asyncio.Redis.from_url(url, decode_responses=True)
+            try:
+                for entry in await client.client_list():
+                    if entry["name"] == name and int(entry["sub"]) > 0:
+                        await client.client_kill_filter(_id=entry["id"])
+            finally:
+                await client.aclose()
+
         a, b = Process(broker()), Process(broker())
         async with _running(a, b):
-            yield Cluster(a, b, kill, REDIS_EXPIRY + REDIS_HEARTBEAT)
+            yield Cluster(a, b, kill, REDIS_EXPIRY + REDIS_HEARTBEAT, cut)
 
 
 async def _kill(process: Process) -> None:
@@ -203,3 +229,5 @@ NETWORK: set[str] = {"redis", "redis-published", "postgres"}
 PIPELINED: set[str] = {"redis-published"}
 #: Brokers whose processes can die alone (in-memory "processes" share one process's fate).
 MORTAL: set[str] = {"redis", "postgres"}
+#: Brokers whose link can break (their ``Cluster.cut``): they must keep the Loss rule.
+LOSSY: set[str] = {"redis"}

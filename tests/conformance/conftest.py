@@ -11,7 +11,15 @@ from collections.abc import AsyncIterator
 import pytest
 
 from chatcore.backends.store import Store
-from tests.conformance.backends import BROKERS, MORTAL, NETWORK, PIPELINED, STORES, Cluster
+from tests.conformance.backends import (
+    BROKERS,
+    LOSSY,
+    MORTAL,
+    NETWORK,
+    PIPELINED,
+    STORES,
+    Cluster,
+)
 
 HISTORY_SIZE = 5
 
@@ -34,6 +42,14 @@ async def mortal_cluster(request: pytest.FixtureRequest) -> AsyncIterator[Cluste
     """Two processes of a broker whose processes can die without clean-up."""
     async with BROKERS[request.param]() as cluster:
         assert cluster.kill is not None
+        yield cluster
+
+
+@pytest.fixture(params=implementations(sorted(LOSSY & set(BROKERS))))
+async def lossy_cluster(request: pytest.FixtureRequest) -> AsyncIterator[Cluster]:
+    """Two processes of a broker whose link can break (``Cluster.cut``)."""
+    async with BROKERS[request.param]() as cluster:
+        assert cluster.cut is not None
         yield cluster
 
 

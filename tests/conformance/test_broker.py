@@ -14,6 +14,8 @@ from chatcore.backends.broker import Broker
 from chatcore.backends.envelope import (
     Departed,
     Envelope,
+    LinkLost,
+    LinkRestored,
     Moderated,
     RoomRemoved,
     ToRoom,
@@ -100,6 +102,8 @@ async def test_a_channel_subscribed_twice_delivers_once(cluster: Cluster) -> Non
         Envelope.message(
             Message(id=7, room="lobby", ts=1, sender=User(id="1", name="A"), text="7 ]")
         ),
+        # A change's version travels (the gap fill after an outage reads it).
+        Envelope(ToRoom("lobby"), '{"type":"message_changed"}', version=(7, 3)),
     ],
 )
 async def test_envelopes_arrive_unchanged(cluster: Cluster, envelope: Envelope) -> None:
@@ -340,3 +344,18 @@ async def test_a_larger_room_is_counted_less_often(cluster: Cluster) -> None:
     await b.enter("hall", _named("9", "u9"))
     assert await b.claim_occupancy("hall", 4_000, 1_000, 2, 2) == Claim(9, retry=True)
     assert await b.claim_occupancy("hall", 5_500, 1_000, 2, 2) == Claim(9, announce=True)
+
+
+async def test_a_broken_link_is_announced_and_its_return_too(lossy_cluster: Cluster) -> None:
+    """The Loss rule: ``LinkLost`` once, then ``LinkRestored`` once every subscription is
+    back, so that the runtime can fill the gap; envelopes flow again after it."""
+    cluster = lossy_cluster
+    assert cluster.cut is not None
+    a, b = cluster.a, cluster.b
+    await a.broker.subscribe("room:lobby")
+    await cluster.cut(a)
+    notices = await a.wait_for(2)
+    assert [type(e.effect) for e in notices] == [LinkLost, LinkRestored]
+    assert [e.frame for e in notices] == [None, None]
+    await b.broker.publish(Envelope(ToRoom("lobby"), '{"n":1}'))
+    assert (await a.wait_for(3))[2].frame == '{"n":1}'

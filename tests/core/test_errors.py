@@ -455,6 +455,9 @@ async def test_a_join_that_fails_leaves_the_connection_out_of_the_room() -> None
     store = FlakyStore()
     async with running(store=store) as chat:
         alice, _bob = await lobby(chat, "1", "2")
+        # A message since the others joined: Carol's join reads the store, not the page their
+        # joins read (identical reads are shared while the room is unchanged, _shared_reads).
+        await alice.call("send", room="lobby", text="first")
         store.failures.raising["history"] = RuntimeError("broken index")
         carol = await chat.client("3")
         reply = await carol.request("join", room="lobby")

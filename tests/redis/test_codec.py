@@ -80,6 +80,8 @@ def test_a_message_envelope_filled_as_the_script_does_reads_back(
         Envelope(ToUser("a b ]"), None, effect=UserChanged(User(id="a b ]", name="x 1"))),
         Envelope(ToRoom("r", exclude_user="u 2"), '{"type":"typing"}', ephemeral=True),
         Envelope(ToRoom("r"), '{"type":"message","id":3}'),  # no id fact: none read back
+        # A change's version travels, for gap filling after an outage (``after`` does not).
+        Envelope(ToRoom("r 1]"), '{"type":"message_changed"}', version=(17, 2)),
     ],
 )
 def test_envelopes_without_a_message_id_read_back(envelope: Envelope) -> None:

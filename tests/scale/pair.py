@@ -50,13 +50,16 @@ class Pair:
 
 
 @asynccontextmanager
-async def example_pair(url: str, prefix: str, *, expiry: float = 15.0) -> AsyncIterator[Pair]:
+async def example_pair(
+    url: str, prefix: str, *, expiry: float = 15.0, urls: tuple[str, str] | None = None
+) -> AsyncIterator[Pair]:
     """Start both processes (at once) on ``url`` under ``prefix``; afterwards stop them, close
-    the clients and delete the prefix's keys."""
+    the clients and delete the prefix's keys. ``urls`` gives each process its own way to the
+    same Redis (a proxy that a test cuts, for one of them)."""
     servers = (ExampleServer(grace_ms=GRACE_MS), ExampleServer(grace_ms=GRACE_MS))
-    for server in servers:
+    for server, server_url in zip(servers, urls or (url, url), strict=True):
         server.env.update(
-            CHATCORE_REDIS_URL=url,
+            CHATCORE_REDIS_URL=server_url,
             CHATCORE_REDIS_PREFIX=prefix,
             CHATCORE_REDIS_EXPIRY=str(expiry),
         )

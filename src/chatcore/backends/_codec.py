@@ -5,7 +5,9 @@ text unchanged: the frame is encoded once, where the event happens, and never es
 The header is compact JSON (target, ephemeral flag, effect), which has no raw newline, so the
 first newline splits; an envelope that carries a room message adds a space and the message id
 after the JSON (``["r","lobby",null,0] 17``), so every envelope of a room shares one JSON part,
-parsed once. This module reads and writes only that header: the frame's text is
+parsed once; a ``message_changed`` envelope adds the message id and version of the state it
+carries the same way (``["r","lobby",null,0] v17.2``), so a process that fills a gap after an
+outage knows which changes it has delivered. This module reads and writes only that header: the frame's text is
 :mod:`chatcore.wire.protocol`'s, which also gives the template of a message frame whose id a script
 fills in (:func:`message_envelope_template`).
 """
@@ -67,6 +69,8 @@ def encode_envelope(envelope: Envelope) -> str:
     header = encode_header(envelope.target, envelope.ephemeral, envelope.effect)
     if envelope.message_id is not None:
         header = f"{header} {envelope.message_id}"
+    elif envelope.version is not None:
+        header = f"{header} v{envelope.version[0]}.{envelope.version[1]}"
     return header if envelope.frame is None else f"{header}\n{envelope.frame}"
 
 
@@ -83,11 +87,18 @@ def decode_envelope(data: str) -> Envelope:
     """The envelope of :func:`encode_envelope`; ``ValueError`` (or a subclass) if malformed."""
     header, newline, frame = data.partition("\n")
     message_id: int | None = None
+    version: tuple[int, int] | None = None
     if not header.endswith("]"):
         header, _, id_text = header.rpartition(" ")
-        message_id = int(id_text)
+        if id_text.startswith("v"):
+            id, _, number = id_text[1:].partition(".")
+            version = int(id), int(number)
+        else:
+            message_id = int(id_text)
     target, ephemeral, effect = _decode_header(header)
-    return Envelope(target, frame if newline else None, ephemeral, effect, message_id)
+    return Envelope(
+        target, frame if newline else None, ephemeral, effect, message_id, version=version
+    )
 
 
 # A room's envelopes share one header, so each header is parsed once (its parts are frozen).

@@ -38,9 +38,11 @@ Online status
     :meth:`online` tells which of several users are online.
 
 Loss
-    A broker that may have lost envelopes for this process (its subscription connection
-    broke) delivers ``UserKicked(TRY_AGAIN_LATER)`` to each local user once it is connected
-    again, so clients reconnect and resume with ``join``/``since``.
+    A broker whose link may lose envelopes for this process (its subscription connection
+    broke) delivers ``Envelope.link(lost=True)`` (effect ``LinkLost``) to its own process
+    once per loss, and ``Envelope.link(lost=False)`` (``LinkRestored``) once every subscription
+    is confirmed again; the runtime then fills each room's gap from the store
+    (``runtime._gap_fill``). It carries ``message_id`` and ``version`` across processes.
 
 Any method may raise :class:`~chatcore.wire.errors.Unavailable` when the backend cannot be reached.
 """

@@ -24,6 +24,8 @@ __all__ = (
     "Departed",
     "Effect",
     "Envelope",
+    "LinkLost",
+    "LinkRestored",
     "Moderated",
     "RoomRemoved",
     "Target",
@@ -125,7 +127,20 @@ class Moderated:
     until: int | None = None
 
 
-Effect = RoomRemoved | UserChanged | UserKicked | Departed | Moderated
+@attrs.frozen
+class LinkLost:
+    """The broker's link broke: envelopes published from now on may not reach this process
+    until :class:`LinkRestored`. A broker delivers it to its own process only, once per loss
+    (target ``ToRoomList("")``, no frame; see :meth:`Envelope.link`)."""
+
+
+@attrs.frozen
+class LinkRestored:
+    """Every subscription is confirmed again after a :class:`LinkLost`: what is published from
+    now on arrives, and the runtime fills each room's gap from the store."""
+
+
+Effect = RoomRemoved | UserChanged | UserKicked | Departed | Moderated | LinkLost | LinkRestored
 
 
 @attrs.frozen
@@ -142,6 +157,12 @@ class Envelope:
     #: For a ``message_changed`` event: (message id, version) of the state it carries. A broker
     #: may drop a change older than one it has already sent for that message.
     version: tuple[int, int] | None = None
+
+    @classmethod
+    def link(cls, lost: bool) -> Envelope:
+        """The notice a broker delivers to its own process when its link breaks (``lost``)
+        and when its subscriptions are back (see :class:`LinkLost`)."""
+        return cls(ToRoomList(""), None, effect=LinkLost() if lost else LinkRestored())
 
     @classmethod
     def message(cls, message: Message) -> Envelope:

@@ -12,6 +12,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from ..wire.errors import Unavailable, UsageError
+from ._cluster import refuse_cluster
 
 __all__ = ("URL_VARIABLE", "make_client", "resolve_url", "unavailable")
 
@@ -33,6 +34,7 @@ def resolve_url(url: str | None) -> str:
     url = url or os.environ.get(URL_VARIABLE)
     if not url:
         raise UsageError(f"no Redis URL: pass url=... or set {URL_VARIABLE}")
+    refuse_cluster(url)
     return url
 
 

@@ -25,13 +25,13 @@ Room changes
     one as soon as it changes (see :meth:`~RedisBroker.watch_rooms`).
 
 Outages
-    Commands raise :class:`~chatcore.wire.errors.Unavailable` while Redis is unreachable. The reader
-    reconnects with backoff and subscribes again. Envelopes published while a process was cut
-    off are lost to it, so once the subscription is back the broker closes the process's
-    connections with 1013 (try again later) through ``deliver``: clients reconnect and resume
-    with ``join``/``since``, which fills in from history or reports ``gap``. Presence is
-    re-asserted as this process holds it (:data:`~chatcore.redis._scripts.SYNC`) at the next
-    heartbeat after a failure, or when the process finds itself taken for dead.
+    Commands raise :class:`~chatcore.wire.errors.Unavailable` while Redis is unreachable. When the
+    subscription connection breaks, the reader delivers ``Envelope.link(lost=True)`` to its own
+    process at once, reconnects with backoff and subscribes again; once Redis confirmed every
+    channel it delivers ``Envelope.link(lost=False)``, and the runtime fills each room's gap
+    from the store (``runtime._gap_fill``; envelopes that arrive meanwhile wait for it).
+    Presence is re-asserted as this process holds it (:data:`~chatcore.redis._scripts.SYNC`)
+    at the next heartbeat after a failure, or when the process finds itself taken for dead.
 """
 
 from __future__ import annotations
@@ -49,10 +49,10 @@ import redis.exceptions
 from anyio.abc import TaskStatus
 
 from ..backends.broker import Deliver
-from ..backends.envelope import Departed, Envelope, RoomRemoved, ToRoom, ToUser, UserKicked
+from ..backends.envelope import Departed, Envelope, RoomRemoved, ToRoom
 from ..backends.presence import Claim, MembersPage, PresenceChange
 from ..metrics import timed_publish
-from ..wire.errors import CloseCode, Unavailable, UsageError
+from ..wire.errors import Unavailable, UsageError
 from ..wire.values import User
 from . import _scripts
 from ._client import make_client, resolve_url, unavailable
@@ -200,8 +200,9 @@ class RedisBroker:
             try:
                 await self._open(pubsub)
                 if lost:
+                    # Every channel is confirmed: the runtime fills what was missed.
                     # (The command connection notices a restart itself: Redis closed it.)
-                    self._kick_local()
+                    self._link(lost=False)
                     lost = False
                 if not started:
                     task_status.started()
@@ -215,6 +216,8 @@ class RedisBroker:
                 if not started:
                     raise Unavailable() from error
                 log.warning("Redis subscription lost (%s); reconnecting", error)
+                if not lost:
+                    self._link(lost=True)
                 lost = True
                 self._dirty = True
             finally:
@@ -288,13 +291,14 @@ class RedisBroker:
         except Exception:
             log.exception("delivering an envelope on %s failed", channel)
 
-    def _kick_local(self) -> None:
-        """Close local connections so their clients resume: they may have missed frames."""
-        if self._deliver is None:
-            return
-        kick = UserKicked(CloseCode.TRY_AGAIN_LATER)
-        for user_id in list(self._online):
-            self._deliver(Envelope(ToUser(user_id), None, effect=kick))
+    def _link(self, lost: bool) -> None:
+        """Tell this process's server that envelopes may be missed from now on (``lost``), or
+        that every subscription is back (it then fills the gaps from the store)."""
+        if self._deliver is not None:
+            try:
+                self._deliver(Envelope.link(lost))
+            except Exception:
+                log.exception("the link notice failed")
 
     # fan-out
 

@@ -21,6 +21,7 @@ from ..wire.protocol import encode
 from ..wire.values import Room, User
 from ._auto_rooms import AutoRooms
 from ._large import Occupancy, members_page
+from ._shared_reads import SharedReads
 from .hub import Departure, Hub, Joined, Session
 from .ports import Joining
 
@@ -31,7 +32,15 @@ class Joins:
     """Joins and departures of one server; ``auto_rooms`` (with ``auto_create``) deletes an
     auto-created room its last member left."""
 
-    __slots__ = ("_announced", "_auto_rooms", "_broker", "_limits", "_occupancy", "_store")
+    __slots__ = (
+        "_announced",
+        "_auto_rooms",
+        "_broker",
+        "_limits",
+        "_occupancy",
+        "_reads",
+        "_store",
+    )
 
     def __init__(
         self,
@@ -40,9 +49,12 @@ class Joins:
         limits: Limits,
         auto_rooms: AutoRooms | None,
         occupancy: Occupancy,
+        reads: SharedReads,
         announced: Callable[[str, Literal["join", "leave"], User], None] | None = None,
     ) -> None:
         self._store = store
+        # History reads of joins in a reconnect wave are shared (see _shared_reads).
+        self._reads = reads
         self._broker = broker
         self._limits = limits
         self._auto_rooms = auto_rooms
@@ -69,10 +81,10 @@ class Joins:
             # two; a message may come both live and in history, and clients keep one per id.
             limits = self._limits
             if since is None:
-                page = await self._store.history(name, limit=limits.join_history)
+                page = await self._reads.history(name, limit=limits.join_history)
                 gap = False
             else:
-                page = await self._store.history(name, limit=limits.resume_limit, after=since)
+                page = await self._reads.history(name, limit=limits.resume_limit, after=since)
                 first = page.messages[0].id if page.messages else page.last_id + 1
                 gap = first != since + 1 or since > page.last_id
             read, seen = await self._marks(room, session.user.id)
@@ -84,7 +96,7 @@ class Joins:
             # client ends with each message's newest state.
             changes: tuple[Change, ...] = ()
             if since is not None and since <= page.last_id:
-                log = await self._store.changes(name, since=since, limit=limits.resume_limit)
+                log = await self._reads.changes(name, since=since, limit=limits.resume_limit)
                 changes, gap = log.changes, gap or log.gap
         except BaseException:
             # A failed join answers with an error, so the connection must not stay in the room.

@@ -211,6 +211,15 @@ class Hub:
         """Whether a local connection is in ``room`` or follows it."""
         return room in self._rooms or room in self._followers
 
+    def local_rooms(self) -> list[str]:
+        """The rooms a local connection is in or follows (this process's room channels)."""
+        return [*self._rooms, *(room for room in self._followers if room not in self._rooms)]
+
+    def room_sessions(self, room: str) -> list[Session]:
+        """The local connections in ``room``."""
+        local = self._rooms.get(room)
+        return [] if local is None else [s for conns in local.members.values() for s in conns]
+
     def follow(self, session: Session, rooms: list[str]) -> tuple[list[str], list[str]]:
         """``session`` follows ``rooms`` from now on, instead of those it followed: (the rooms
         that had no local connection before, to subscribe; those that have none now, to

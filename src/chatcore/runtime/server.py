@@ -68,6 +68,7 @@ from ..wire.values import (
 from ..wire.values import ROOM_LIST_CHANNEL as _ROOMS_CHANNEL
 from . import _checks, _metered, _posting
 from ._auto_rooms import AutoRooms
+from ._gap_fill import GapFill
 from ._hooks import HookRunner
 from ._joins import Joins
 from ._large import Occupancy, members_page
@@ -77,6 +78,7 @@ from ._moderation import Moderation
 from ._online import OnlineStatus
 from ._quotas import RoomQuotas
 from ._rooms import Rooms
+from ._shared_reads import SharedReads
 from ._spawn import Spawner
 from .connection import Connection
 from .hub import Hub, Session
@@ -149,12 +151,17 @@ class ChatServer:
         )
         self._occupancy = Occupancy(self.broker, self.limits, self.clock, self.spawn)
         self._online = OnlineStatus(self.broker)
+        # Broker outages: each room's gap is filled from the store (see _gap_fill), and
+        # identical history reads in flight are shared (see _shared_reads).
+        self._gaps = GapFill(self.store, self.limits, lambda: self.hub, self._deliver, self.spawn)
+        self._reads = SharedReads(self.store, self._gaps.token, self.clock.now)
         self._joins = Joins(
             self.store,
             self.broker,
             self.limits,
             self._auto_rooms if auto_create else None,
             self._occupancy,
+            self._reads,
             self._presence_announced if hooks is not None else None,
         )
         self._timers = LeaveTimers(self.clock, self._joins.depart)
@@ -383,7 +390,11 @@ class ChatServer:
     async def join(self, session: Session, room: Room, since: int | None = None) -> Joining:
         """Put ``session`` in ``room``, announcing the user if new there; the members and the
         history (the newest page, or what came after ``since``)."""
-        return await self._joins.join(self.hub, session, room, since)
+        if not self.hub.has_local(room.name):
+            self._gaps.subscribing(room.name)
+        joining = await self._joins.join(self.hub, session, room, since)
+        self._gaps.joined(room.name, joining.history.last_id)
+        return joining
 
     async def leave(self, session: Session, name: str) -> None:
         """Take ``session`` out of the room ``name`` (the user leaves it with their last one)."""
@@ -412,7 +423,7 @@ class ChatServer:
 
     async def history(self, room: str, *, limit: int, before: int | None = None) -> HistoryPage:
         """Up to ``limit`` of ``room``'s newest messages (older than id ``before``)."""
-        return await self.store.history(room, limit=limit, before=before)
+        return await self._reads.history(room, limit=limit, before=before)
 
     # messages
 
@@ -489,6 +500,7 @@ class ChatServer:
         rooms = await self._rooms.belonging(session.user) if on else []
         subscribe, unsubscribe = self.hub.follow(session, rooms)
         for room in subscribe:
+            self._gaps.subscribing(room)
             await self.broker.subscribe(ToRoom(room).channel)
         for room in unsubscribe:
             await self.broker.unsubscribe(ToRoom(room).channel)
@@ -690,6 +702,12 @@ class ChatServer:
             if self.auto_create and self._spawner is not None:
                 self._spawner.start(self._auto_rooms.after_departure, effect.room)
             return
+        if self._gaps.hold(envelope):
+            return  # a link notice, or held until its room's gap is filled
+        self._deliver(envelope)
+
+    def _deliver(self, envelope: Envelope) -> None:
+        effect = envelope.effect
         for room in self.hub.deliver(envelope):
             if self._task_group is not None:
                 self._task_group.start_soon(self._unsubscribe_room, room)
