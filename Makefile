@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-EXTRAS := starlette,django,chatboard,redis,client,test
+EXTRAS := starlette,django,chatboard,redis,client,server,test
 
 .PHONY: test-matrix test-matrix-sample
 .PHONY: venv test lint typecheck docs pytest pytest-postgres demo clean bench-core bench bench-memory bench-reactions starlette-demo soak demo-scale

@@ -191,6 +191,11 @@ class Connection:
             except Closed:
                 return
 
+    def push(self, frame: str) -> None:
+        """Queue ``frame``, already encoded, after the frames queued before it: for an adapter
+        that answers a frame only it understands (``chatcore serve``'s ``refresh``)."""
+        self._session.outbox.put(frame)
+
     def end(self, code: CloseCode) -> None:
         """End this connection from the application's side (for example, its login is over):
         :meth:`write_all` returns ``code`` and the adapter closes the socket with it."""

@@ -1,0 +1,239 @@
+"""HTTP/1.1 on an asyncio transport: plain requests, and the WebSocket handshake.
+
+``h11`` parses requests (keep-alive, bodies, limits); ``websockets`` checks a WebSocket
+handshake and writes its answer (:func:`handshake`). A connection serves one request at a time;
+an upgrade hands the transport to a :class:`~._websocket.WebSocket`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+
+import attrs
+import h11
+from websockets.datastructures import Headers
+from websockets.http11 import Request as WsRequest
+from websockets.server import ServerProtocol
+
+from ._frames import FrameCache
+from ._websocket import WebSocket
+
+__all__ = ("HttpConnection", "Request", "Response", "Site", "text_response")
+
+log = logging.getLogger("chatcore.server")
+
+#: The largest request body read; a larger one gets 413.
+MAX_BODY = 1 << 20
+
+
+@attrs.frozen
+class Request:
+    """An HTTP request as the server's routes see it (header names in lower case)."""
+
+    method: str
+    path: str
+    query: str
+    headers: Mapping[str, str]
+    body: bytes = b""
+
+    @property
+    def upgrade(self) -> bool:
+        """Whether it asks for a WebSocket."""
+        return self.headers.get("upgrade", "").lower() == "websocket"
+
+
+@attrs.frozen
+class Response:
+    """An HTTP response to write."""
+
+    status: int
+    headers: tuple[tuple[str, str], ...] = ()
+    body: bytes = b""
+
+
+def text_response(status: int, text: str) -> Response:
+    """A plain-text response."""
+    return Response(status, (("content-type", "text/plain; charset=utf-8"),), text.encode())
+
+
+class Site:
+    """What an :class:`HttpConnection` serves (the app implements it)."""
+
+    frames: FrameCache
+    max_size: int | None
+    done: Awaitable[None]
+
+    def opened(self, connection: HttpConnection) -> None:
+        """A TCP connection opened."""
+
+    def closed(self, connection: HttpConnection) -> None:
+        """A TCP connection ended (or was handed to a WebSocket)."""
+
+    async def respond(self, request: Request) -> Response:
+        """Answer a plain request."""
+        raise NotImplementedError
+
+    async def websocket(self, connection: HttpConnection, request: Request) -> None:
+        """Serve a WebSocket handshake: :meth:`HttpConnection.accept` or ``refuse``."""
+        raise NotImplementedError
+
+
+class HttpConnection(asyncio.Protocol):
+    """One TCP connection speaking HTTP/1.1 until it upgrades to a WebSocket."""
+
+    def __init__(self, site: Site) -> None:
+        self._site = site
+        self._h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=16_384)
+        self._transport: asyncio.Transport | None = None
+        self._request: h11.Request | None = None
+        self._body = bytearray()
+        self._task: asyncio.Task[None] | None = None  # the request being answered
+        self._upgraded = False
+
+    @property
+    def idle(self) -> bool:
+        """Whether no request is being answered (a keep-alive connection between requests)."""
+        return self._task is None and not self._upgraded
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+
+    # asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        self._site.opened(self)
+
+    def data_received(self, data: bytes) -> None:
+        self._h11.receive_data(data)
+        self._next()
+
+    def eof_received(self) -> bool:
+        self._h11.receive_data(b"")
+        self._next()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self._upgraded:
+            self._site.closed(self)
+        if self._task is not None and not self._upgraded:
+            self._task.cancel()
+
+    # requests
+
+    def _next(self) -> None:
+        """Read events until a request is complete (then answer it) or more data is needed."""
+        while self._task is None and not self._upgraded:
+            try:
+                event = self._h11.next_event()
+            except h11.RemoteProtocolError as error:
+                self._fail(error.error_status_hint, str(error))
+                return
+            if event is h11.NEED_DATA or event is h11.PAUSED:
+                return
+            if isinstance(event, h11.Request):
+                self._request, self._body = event, bytearray()
+            elif isinstance(event, h11.Data):
+                self._body += event.data
+                if len(self._body) > MAX_BODY:
+                    self._fail(413, "the request body is too large")
+                    return
+            elif isinstance(event, h11.EndOfMessage):
+                self._task = asyncio.get_running_loop().create_task(self._answer())
+            elif isinstance(event, h11.ConnectionClosed):
+                self.close()
+                return
+
+    def _fail(self, status: int, text: str) -> None:
+        """Answer a request h11 could not read, and end the connection."""
+        if self._h11.our_state in (h11.IDLE, h11.SEND_RESPONSE):
+            self._write(text_response(status, text), close=True)
+        self.close()
+
+    async def _answer(self) -> None:
+        request = self._request
+        assert request is not None
+        target = request.target.decode("latin-1")
+        path, _, query = target.partition("?")
+        headers: dict[str, str] = {}
+        for name, value in request.headers:
+            key = name.decode("latin-1")  # (h11 gives names in lower case)
+            text = value.decode("latin-1")
+            headers[key] = f"{headers[key]}, {text}" if key in headers else text
+        call = Request(request.method.decode("ascii"), path, query, headers, bytes(self._body))
+        self._body = bytearray()
+        try:
+            if call.upgrade and call.method == "GET":
+                await self._site.websocket(self, call)
+                if self._upgraded:
+                    return
+                self.close()  # refused
+                return
+            response = await self._site.respond(call)
+        except Exception:
+            log.exception("%s %s failed", call.method, call.path)
+            response = text_response(500, "internal error")
+        self._write(response, close=False)
+        self._task = None
+        if self._h11.our_state is h11.MUST_CLOSE or self._h11.their_state is h11.MUST_CLOSE:
+            self.close()
+            return
+        try:
+            self._h11.start_next_cycle()
+        except h11.LocalProtocolError:
+            self.close()
+            return
+        self._next()
+
+    def _write(self, response: Response, *, close: bool) -> None:
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        headers = [*response.headers, ("content-length", str(len(response.body)))]
+        if close:
+            headers.append(("connection", "close"))
+        h = self._h11
+        try:
+            transport.write(h.send(h11.Response(status_code=response.status, headers=headers)) or b"")
+            if response.body:
+                transport.write(h.send(h11.Data(data=response.body)) or b"")
+            transport.write(h.send(h11.EndOfMessage()) or b"")
+        except h11.LocalProtocolError:
+            self.close()
+
+    # the WebSocket handshake
+
+    def refuse(self, status: int, text: str) -> None:
+        """Refuse the WebSocket handshake with ``status`` (the connection then ends)."""
+        self._write(text_response(status, text), close=True)
+
+    def accept(self, request: Request) -> WebSocket | None:
+        """Complete the handshake of ``request``; the open WebSocket, or None if the handshake
+        is not a valid one (it was answered with 400 or 426)."""
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return None
+        checker = ServerProtocol()
+        answer = checker.accept(WsRequest(request.path, Headers(request.headers)))
+        if answer.status_code != 101:
+            self._write(Response(answer.status_code, (), answer.body), close=True)
+            return None
+        answer.headers["Server"] = "chatcore"
+        transport.write(answer.serialize())
+        site = self._site
+        socket = WebSocket(transport, site.frames, max_size=site.max_size, done=site.done)
+        self._upgraded = True
+        site.closed(self)  # the WebSocket owns the transport now
+        transport.set_protocol(socket)
+        pending, _ = self._h11.trailing_data
+        if pending:
+            socket.data_received(bytes(pending))
+        return socket
+
+
+#: Makes the protocol of each new TCP connection.
+Factory = Callable[[], HttpConnection]
