@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Mapping
+from http import HTTPStatus
+from typing import cast
 
 import attrs
 import h11
@@ -104,8 +106,8 @@ class HttpConnection(asyncio.Protocol):
     # asyncio.Protocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # (uvloop's transports are not asyncio.Transport subclasses, but have its methods.)
+        self._transport = cast(asyncio.Transport, transport)
         self._site.opened(self)
 
     def data_received(self, data: bytes) -> None:
@@ -198,7 +200,10 @@ class HttpConnection(asyncio.Protocol):
             headers.append(("connection", "close"))
         h = self._h11
         try:
-            transport.write(h.send(h11.Response(status_code=response.status, headers=headers)) or b"")
+            head = h11.Response(
+                status_code=response.status, headers=headers, reason=_reason(response.status)
+            )
+            transport.write(h.send(head) or b"")
             if response.body:
                 transport.write(h.send(h11.Data(data=response.body)) or b"")
             transport.write(h.send(h11.EndOfMessage()) or b"")
@@ -235,5 +240,8 @@ class HttpConnection(asyncio.Protocol):
         return socket
 
 
-#: Makes the protocol of each new TCP connection.
-Factory = Callable[[], HttpConnection]
+def _reason(status: int) -> bytes:
+    try:
+        return HTTPStatus(status).phrase.encode()
+    except ValueError:
+        return b""

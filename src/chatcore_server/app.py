@@ -120,6 +120,8 @@ class ChatApp(Site):
         self._requests.discard(connection)
 
     async def respond(self, request: Request) -> Response:
+        if request.path == self.path:
+            return text_response(426, "this is a WebSocket endpoint")
         if self.http is not None:
             response = await self.http(request)
             if response is not None:
