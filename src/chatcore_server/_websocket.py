@@ -46,13 +46,13 @@ class WebSocket(asyncio.Protocol):
         "_frames",
         "_inbox",
         "_lost",
+        "_parts",
         "_paused",
         "_protocol",
         "_reading_paused",
         "_text",
         "_transport",
         "_waiter",
-        "_parts",
     )
 
     def __init__(

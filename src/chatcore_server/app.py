@@ -24,8 +24,16 @@ import time
 from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
-from chatcore import ChatServer, CloseCode, Connection, InvalidField, QuotaExceeded, User
-from chatcore import Forbidden, Unavailable
+from chatcore import (
+    ChatServer,
+    CloseCode,
+    Connection,
+    Forbidden,
+    InvalidField,
+    QuotaExceeded,
+    Unavailable,
+    User,
+)
 from chatcore.origins import AllowedOrigins, socket_origin
 from chatcore.wire.events import ErrorReply, OkReply
 from chatcore.wire.protocol import encode

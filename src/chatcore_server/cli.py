@@ -65,7 +65,10 @@ def _chat_server(config: Settings) -> ChatServer:
 
     broker = RedisBroker(config.redis_url, prefix=config.redis_prefix, expiry=config.redis_expiry)
     store = RedisStore(
-        config.redis_url, prefix=config.redis_prefix, broker=broker, history_size=limits.history_size
+        config.redis_url,
+        prefix=config.redis_prefix,
+        broker=broker,
+        history_size=limits.history_size,
     )
     return ChatServer(broker=broker, store=store, limits=limits)
 

@@ -112,7 +112,10 @@ def parser() -> argparse.ArgumentParser:
     for name, text in _OPTIONS.items():
         parser.add_argument("--" + name.replace("_", "-"), dest=name, help=text)
     parser.add_argument(
-        "--guests", action="store_true", default=None, help="let sockets without a token in as guests"
+        "--guests",
+        action="store_true",
+        default=None,
+        help="let sockets without a token in as guests",
     )
     return parser
 

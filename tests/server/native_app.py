@@ -17,7 +17,7 @@ from chatcore import User
 from chatcore_server import ChatApp, Request
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples" / "starlette_chat"))
-from app import build_server  # noqa: E402  (the example's, found on the path just set)
+from app import build_server
 
 HOST = "127.0.0.1"
 
