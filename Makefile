@@ -140,3 +140,10 @@ dist: venv
 # `make test` runs it too (marker `release`).
 release-test: venv
 	$(BIN)/pytest -p no:hypothesispytest tests/release
+
+# The Autobahn Testsuite's fuzzing client (cases 1-7, 9, 10) against the native adapter's echo
+# route (docs/server.md); ~1-2 minutes, plus a minute the first time to make its Python 2.7
+# virtualenv (pyenv's 2.7) in ~/.cache/chatcore-autobahn. The report: reports/autobahn/.
+.PHONY: autobahn
+autobahn: venv
+	$(BIN)/python tests/autobahn/run.py

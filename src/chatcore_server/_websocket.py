@@ -20,7 +20,7 @@ import codecs
 from collections import deque
 from collections.abc import Awaitable
 
-from websockets.frames import Opcode
+from websockets.frames import Frame, Opcode
 from websockets.protocol import SEND_EOF, Protocol, Side, State
 
 from ._frames import FrameCache
@@ -29,6 +29,18 @@ __all__ = ("SocketGone", "WebSocket")
 
 #: Client messages held before the socket stops reading from the network.
 _INBOX = 16
+
+
+class _Frames(Protocol):
+    """websockets' sans-I/O protocol, except that a close frame in the middle of a fragmented
+    message closes cleanly: RFC 6455 (5.4) lets control frames come between fragments, and the
+    Autobahn Testsuite (case 7.1.5) expects a normal close, not 1002. The unfinished message
+    is dropped."""
+
+    def recv_frame(self, frame: Frame) -> None:
+        if frame.opcode is Opcode.CLOSE:
+            self.current_size = None
+        super().recv_frame(frame)
 
 
 class SocketGone(ConnectionError):
@@ -66,7 +78,7 @@ class WebSocket(asyncio.Protocol):
         self._transport = transport
         self._frames = frames
         self._done = done  # a future already done: what an immediate send returns
-        self._protocol = Protocol(Side.SERVER, state=State.OPEN, max_size=max_size)
+        self._protocol = _Frames(Side.SERVER, state=State.OPEN, max_size=max_size)
         self._inbox: deque[str | bytes | None] = deque()
         self._waiter: asyncio.Future[None] | None = None
         self._paused = False  # the transport's buffer is over its high-water mark
