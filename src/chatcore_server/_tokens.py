@@ -50,10 +50,7 @@ def handshake_login(tokens: TokenLogin | None, guests: bool) -> Authenticate:
     def authenticate(request: Request) -> Login | None:
         token = parse_qs(request.query).get("token")
         if token and tokens is not None:
-            try:
-                return tokens(token[0])
-            except LoginRefused:
-                return None  # refused at the handshake (403)
+            return tokens(token[0])  # LoginRefused refuses the handshake (403)
         if guests and not token:
             number = next(numbers)
             return Login(User(id=f"guest-{tag}-{number}", name=f"Guest {tag}-{number}"))

@@ -54,7 +54,8 @@ HttpHandler = Callable[[Request], Awaitable[Response | None]]
 class ChatApp(Site):
     """Serves ``server``'s chat at ``path`` (WebSocket) and ``http`` (other requests).
 
-    ``authenticate`` finds a socket's user at the handshake; None refuses it with HTTP 403,
+    ``authenticate`` finds a socket's user at the handshake; None (or raising
+    :class:`~.login.LoginRefused`) refuses it with HTTP 403,
     unless ``token_login`` is given: then the socket is accepted and its first frame must be
     ``{"type": "auth", "token": ...}`` (else it is closed with 4401), and ``refresh`` frames
     move a login's expiry on. ``allowed_origins`` works as in the other adapters
@@ -175,7 +176,12 @@ class ChatApp(Site):
         if not self.origin_allowed(request):
             http.refuse(403, "this origin may not connect")
             return
-        login = await self._authenticate(request)
+        try:
+            login = await self._authenticate(request)
+        except LoginRefused as refused:
+            log.info("login refused at the handshake: %s", refused.code)
+            http.refuse(403, "the token is not valid")
+            return
         if login is None and self.token_login is None:
             http.refuse(403, "log in first")
             return
