@@ -225,7 +225,7 @@ class HttpConnection(asyncio.Protocol):
         checker = ServerProtocol()
         answer = checker.accept(WsRequest(request.path, Headers(request.headers)))
         if answer.status_code != 101:
-            self._write(Response(answer.status_code, (), answer.body), close=True)
+            self._write(Response(answer.status_code, (), bytes(answer.body)), close=True)
             return None
         answer.headers["Server"] = "chatcore"
         transport.write(answer.serialize())

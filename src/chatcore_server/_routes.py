@@ -33,7 +33,7 @@ class Routes:
         self._sockets = sockets  # what counts the open sockets (the app), for /healthz
         self._api: Any = None
         try:
-            from .api import Api
+            from .api import Api  # type: ignore[import-not-found,unused-ignore]
         except ImportError:  # (built beside this module; see docs/server.md)
             pass
         else:
@@ -68,7 +68,7 @@ class Routes:
     async def _call_api(self, request: Request) -> Response:
         if self._api is None:
             return text_response(501, "the HTTP API is not installed (chatcore_server.api)")
-        from .api import HttpRequest
+        from .api import HttpRequest  # type: ignore[import-not-found,unused-ignore]
 
         answer = await self._api(
             HttpRequest(
@@ -93,7 +93,7 @@ class Routes:
 
 def _metrics() -> Response:
     try:
-        from chatcore.metrics import render
+        from chatcore.metrics import render  # type: ignore[import-not-found,unused-ignore]
     except ImportError:
         return text_response(501, "metrics are not installed (chatcore.metrics)")
     body, kind = render()

@@ -21,7 +21,10 @@ def token_login(settings: Settings) -> TokenLogin | None:
     if settings.jwt_secret is None and public_key is None:
         return None
     try:
-        from .jwt import TokenError, TokenVerifier
+        from .jwt import (  # type: ignore[import-not-found,unused-ignore]
+            TokenError,
+            TokenVerifier,
+        )
     except ImportError as error:  # (built beside this module; see docs/server.md)
         raise ConfigError(f"JWT logins need chatcore_server.jwt: {error}") from None
     verifier = TokenVerifier(

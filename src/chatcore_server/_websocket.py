@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import contextlib
 from collections import deque
 from collections.abc import Awaitable
+from typing import cast
 
 from websockets.frames import Frame, Opcode
 from websockets.protocol import SEND_EOF, Protocol, Side, State
@@ -99,10 +101,11 @@ class WebSocket(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         protocol = self._protocol
         protocol.receive_data(data)
-        for frame in protocol.events_received():
+        for event in protocol.events_received():
+            frame = cast(Frame, event)  # (after the handshake, only frames)
             opcode = frame.opcode
             if opcode is Opcode.TEXT or opcode is Opcode.BINARY or opcode is Opcode.CONT:
-                self._fragment(opcode, frame.data, frame.fin)
+                self._fragment(opcode, cast(bytes, frame.data), frame.fin)
         self._flush()
 
     def eof_received(self) -> bool:
@@ -214,15 +217,13 @@ class WebSocket(asyncio.Protocol):
             self._protocol.send_close(code, reason)
             self._flush()
 
-    async def wait_closed(self, timeout: float) -> None:
-        """Wait until the socket has ended, at most ``timeout`` seconds; then end it."""
+    async def wait_closed(self, within: float) -> None:
+        """Wait until the socket has ended, at most ``within`` seconds; then end it."""
         if not self._transport.is_closing():
             if self._lost is None:
                 self._lost = asyncio.get_running_loop().create_future()
-            try:
-                await asyncio.wait_for(asyncio.shield(self._lost), timeout)
-            except TimeoutError:
-                pass
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._lost), within)
         self._transport.abort() if self._protocol.state is State.OPEN else self._transport.close()
 
     def _flush(self) -> None:

@@ -88,7 +88,7 @@ class ChatApp(Site):
         self.max_size = server.limits.hard_frame_cap
         self.draining = False
         self._done: asyncio.Future[None] | None = None
-        self._servers: list[asyncio.AbstractServer] = []
+        self._servers: list[asyncio.Server] = []
         self._requests: set[HttpConnection] = set()
         self._sockets: dict[WebSocket, Connection | None] = {}
         self._gone: asyncio.Event | None = None  # set when the last socket ends (drain)
@@ -110,7 +110,7 @@ class ChatApp(Site):
 
     async def listen(
         self, host: str = "127.0.0.1", port: int = 0, *, backlog: int = 2048
-    ) -> asyncio.AbstractServer:
+    ) -> asyncio.Server:
         """Start accepting connections on ``host``:``port`` (0: a free port; see the returned
         server's ``sockets``)."""
         loop = asyncio.get_running_loop()

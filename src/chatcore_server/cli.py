@@ -12,7 +12,8 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
 
 from chatcore import ChatServer
 
@@ -48,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _loop_runner():  # type: ignore[no-untyped-def]
+def _loop_runner() -> Callable[[Coroutine[Any, Any, None]], None]:
     """uvloop's run when it is installed (the ``server-uvloop`` extra), else asyncio's."""
     try:
         import uvloop

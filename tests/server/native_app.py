@@ -17,7 +17,7 @@ from chatcore import User
 from chatcore_server import ChatApp, Request
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples" / "starlette_chat"))
-from app import build_server
+from app import build_server  # type: ignore[import-not-found,unused-ignore]
 
 HOST = "127.0.0.1"
 
