@@ -93,6 +93,12 @@ demo-scale: venv
 starlette-demo: venv
 	$(BIN)/uvicorn --app-dir examples/starlette_chat app:app --host 127.0.0.1 --port 8001
 
+# The standalone server on http://127.0.0.1:8003 with guests and a page using chatcore.js
+# (examples/serve_demo; docs/server.md).
+.PHONY: serve-demo
+serve-demo: venv
+	$(BIN)/chatcore serve --guests --static examples/serve_demo --port 8003 --log-format text
+
 # The FastAPI example on http://127.0.0.1:8002 (docs/fastapi.md).
 .PHONY: fastapi-demo
 fastapi-demo: venv

@@ -136,7 +136,29 @@ TARGETS = (
         path="/ws",
     ),
 )
-IDLE_TARGETS = ("floor", "chatcore-starlette", "chatcore-django", "broadcaster")
+# The native adapter (chatcore_server), and the limit it approaches: one pre-built frame
+# written per recipient by a minimal asyncio Protocol.
+TARGETS += (
+    Target(name="preframed", label="pre-framed limit (asyncio Protocol)", app="preframed_limit.py"),
+    Target(
+        name="chatcore-native",
+        label="chatcore native adapter (chatcore serve)",
+        app="chatcore_native_app.py",
+        dialect="chatcore",
+        path="/ws",
+    ),
+    Target(
+        name="chatcore-native-redis",
+        label="chatcore native adapter, 2 processes on Redis",
+        app="chatcore_native_app.py",
+        dialect="chatcore",
+        path="/ws",
+        processes=2,
+        env=CHATCORE_REDIS,
+        redis=True,
+    ),
+)
+IDLE_TARGETS = ("floor", "chatcore-starlette", "chatcore-django", "broadcaster", "chatcore-native")
 
 
 def free_port() -> int:
