@@ -157,27 +157,20 @@ class HttpConnection(asyncio.Protocol):
         self.close()
 
     async def _answer(self) -> None:
-        request = self._request
-        assert request is not None
-        target = request.target.decode("latin-1")
-        path, _, query = target.partition("?")
-        headers: dict[str, str] = {}
-        for name, value in request.headers:
-            key = name.decode("latin-1")  # (h11 gives names in lower case)
-            text = value.decode("latin-1")
-            headers[key] = f"{headers[key]}, {text}" if key in headers else text
-        call = Request(request.method.decode("ascii"), path, query, headers, bytes(self._body))
-        self._body = bytearray()
+        call = self._take_request()
         try:
             if call.upgrade and call.method == "GET":
-                await self._site.websocket(self, call)
-                if self._upgraded:
-                    return
-                self.close()  # refused
+                # The call goes into the coroutine and out of this frame: a WebSocket's
+                # request is not kept for the socket's life.
+                serving = self._site.websocket(self, call)
+                del call
+                await serving
+                if not self._upgraded:
+                    self.close()  # refused
                 return
             response = await self._site.respond(call)
         except Exception:
-            log.exception("%s %s failed", call.method, call.path)
+            log.exception("request failed")
             response = text_response(500, "internal error")
         self._write(response, close=False)
         self._task = None
@@ -190,6 +183,21 @@ class HttpConnection(asyncio.Protocol):
             self.close()
             return
         self._next()
+
+    def _take_request(self) -> Request:
+        """The request read, as the routes see it (h11's copy is let go)."""
+        request, self._request = self._request, None
+        assert request is not None
+        target = request.target.decode("latin-1")
+        path, _, query = target.partition("?")
+        headers: dict[str, str] = {}
+        for name, value in request.headers:
+            key = name.decode("latin-1")  # (h11 gives names in lower case)
+            text = value.decode("latin-1")
+            headers[key] = f"{headers[key]}, {text}" if key in headers else text
+        call = Request(request.method.decode("ascii"), path, query, headers, bytes(self._body))
+        self._body = bytearray()
+        return call
 
     def _write(self, response: Response, *, close: bool) -> None:
         transport = self._transport
@@ -235,6 +243,7 @@ class HttpConnection(asyncio.Protocol):
         site.closed(self)  # the WebSocket owns the transport now
         transport.set_protocol(socket)
         pending, _ = self._h11.trailing_data
+        del self._h11  # never used again: not kept for the socket's life
         if pending:
             socket.data_received(bytes(pending))
         return socket

@@ -19,7 +19,7 @@ import asyncio
 import codecs
 import contextlib
 from collections import deque
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import cast
 
 from websockets.frames import Frame, Opcode
@@ -56,9 +56,11 @@ class WebSocket(asyncio.Protocol):
     __slots__ = (
         "_decoder",
         "_done",
+        "_drain_callback",
         "_drained",
         "_frames",
         "_inbox",
+        "_linger",
         "_lost",
         "_parts",
         "_paused",
@@ -91,6 +93,10 @@ class WebSocket(asyncio.Protocol):
         self._parts: list[bytes | str] | None = None
         self._text = False
         self._decoder: codecs.IncrementalDecoder | None = None
+        # Attached as a chat connection's writer (see write): what to call when the buffer
+        # drains, and how long a closed connection's socket may wait for the client.
+        self._drain_callback: Callable[[], None] | None = None
+        self._linger = 5.0
 
     @property
     def transport(self) -> asyncio.Transport:
@@ -119,6 +125,8 @@ class WebSocket(asyncio.Protocol):
     def resume_writing(self) -> None:
         self._paused = False
         self._wake_writer()
+        if self._drain_callback is not None:
+            self._drain_callback()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._paused = False
@@ -192,6 +200,36 @@ class WebSocket(asyncio.Protocol):
         if self._paused:  # (set by the write itself, from pause_writing)
             return self._drain()
         return self._done
+
+    # as a chat connection's writer (chatcore.runtime.outbox.Writer)
+
+    def attach(self, drained: Callable[[], None], linger: float) -> None:
+        """Be a writer: call ``drained`` when the buffer drains; end the socket ``linger``
+        seconds after the close frame if the client has not closed it by then."""
+        self._drain_callback = drained
+        self._linger = linger
+
+    def write(self, text: str) -> bool:
+        """Put ``text``'s frame in the buffer; False once the buffer is over its high-water
+        mark. A socket that is closing takes no more frames (its end is the reader's to see)."""
+        if self._protocol.state is not State.OPEN or self._transport.is_closing():
+            return True
+        self._transport.write(self._frames.frame(text))
+        return not self._paused
+
+    def closed(self, code: int) -> None:
+        """The connection closed: send the close frame (after what the buffer holds)."""
+        transport = self._transport
+        if self._protocol.state is State.OPEN and not transport.is_closing():
+            self._protocol.send_close(code)
+            self._flush()
+            # A client that stopped reading never answers; end the socket anyway.
+            loop = asyncio.get_running_loop()
+            loop.call_later(self._linger, self._end)
+
+    def _end(self) -> None:
+        if not self._transport.is_closing():
+            self._transport.abort()
 
     def send_bytes(self, data: bytes) -> Awaitable[None]:
         """Send ``data`` as one binary frame (the echo route's)."""

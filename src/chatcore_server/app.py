@@ -24,6 +24,8 @@ import time
 from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
+import anyio
+
 from chatcore import (
     ChatServer,
     CloseCode,
@@ -40,7 +42,7 @@ from chatcore.wire.protocol import encode
 
 from ._frames import FrameCache
 from ._http import HttpConnection, Request, Response, Site, text_response
-from ._websocket import SocketGone, WebSocket
+from ._websocket import WebSocket
 from .login import Authenticate, Login, LoginRefused, TokenLogin
 
 __all__ = ("ChatApp", "HttpHandler")
@@ -186,6 +188,7 @@ class ChatApp(Site):
             http.refuse(403, "log in first")
             return
         socket = http.accept(request)
+        del request  # (held for the socket's life otherwise: memory per connection counts)
         if socket is None:
             return
         socket_transport_limits(socket, self.write_buffer)
@@ -228,14 +231,23 @@ class ChatApp(Site):
             await socket.close(CloseCode.QUOTA_EXCEEDED, error.message)
             return
         self._sockets[socket] = chat
+        # Frames go to the socket's buffer as they are produced, from the fan-out itself: no
+        # task per socket writes (see chatcore.runtime.outbox, Outbox.attach).
+        socket.attach(chat.resume, self.server.limits.close_linger / 1000)
+        chat.attach(socket)
         if self.draining:
             chat.end(CloseCode.SERVICE_RESTART)
         expiry = _Expiry(chat, login.expires)
         receive = socket.receive if self.token_login is None else self._reader(socket, chat, expiry)
         try:
-            await chat.serve(receive, socket.send_text, socket.close, gone=(SocketGone, OSError))
+            # Until the socket ends: the client closed it, or answered the close frame the
+            # core's close sent (Writer.closed), or that frame's linger ran out.
+            while (data := await receive()) is not None:
+                await chat.receive(data)
         finally:
             expiry.cancel()
+            with anyio.CancelScope(shield=True):
+                await chat.close()
 
     async def _first_frame(self, socket: WebSocket) -> Login | None:
         """The login of an ``auth`` frame, the socket's first; None if it is not one, or late."""
