@@ -66,7 +66,7 @@ class Target:
 
 CHANNEL_REDIS = {"CHANNEL_LAYER": "redis", "REDIS_URL": REDIS_URL}
 CHATCORE_REDIS = {"CHATCORE_REDIS_URL": REDIS_URL}
-TARGETS = (
+TARGETS: tuple[Target, ...] = (
     Target(name="floor", label="websockets.broadcast (floor)", app="ws_floor.py"),
     Target(
         name="chatcore-starlette",

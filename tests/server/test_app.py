@@ -5,22 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 from urllib.parse import parse_qs
 
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.client import ClientProtocol
 from websockets.exceptions import InvalidStatus
-from websockets.frames import Opcode
-from websockets.uri import parse_uri
 
 from chatcore import ChatServer, Limits, User
 from chatcore_server import ChatApp, Login, LoginRefused, Request, _frames
+from tests.reliability.support import StalledSocket
+from tests.starlette.example_server import ExampleServer
 
 pytestmark = [pytest.mark.anyio, pytest.mark.network]
 
@@ -172,7 +171,9 @@ async def test_a_client_that_stops_reading_is_closed_with_1013_and_the_bytes_hel
     )
     async with serving(limits, write_buffer=16_384) as (app, url):
         port = int(url.split(":")[2].split("/")[0])
-        stalled = await asyncio.to_thread(Stalled, port, "slow")
+        # (StalledSocket asks only for the URL and the port of what it connects to.)
+        where = cast(ExampleServer, SimpleNamespace(ws_url=f"{url}?user=slow", port=port))
+        stalled = await asyncio.to_thread(StalledSocket, where, {})
         async with connect(f"{url}?user=fast", max_queue=None) as fast:
             await frame(fast, "welcome")
             await call(fast, 1, "create_room", room="flood")
@@ -211,6 +212,7 @@ async def test_a_client_that_stops_reading_is_closed_with_1013_and_the_bytes_hel
                 while app.sockets > 1:  # noqa: ASYNC110  (the server's state, polled)
                     await asyncio.sleep(0.05)
         frames, code = await asyncio.to_thread(stalled.drain)
+        stalled.close()
         assert code is None
         assert 0 < frames < sent
 
@@ -224,44 +226,3 @@ def _held(app: ChatApp) -> int:
         outbox = chat._session.outbox
         most = max(most, outbox.held + socket_.transport.get_write_buffer_size())
     return most
-
-
-class Stalled:
-    """A client that stops reading after the handshake (tiny receive buffer); blocking."""
-
-    def __init__(self, port: int, user: str) -> None:
-        self.protocol = ClientProtocol(parse_uri(f"ws://{HOST}:{port}/ws?user={user}"))
-        self.protocol.send_request(self.protocol.connect())
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)
-        self.sock.settimeout(10)
-        self.sock.connect((HOST, port))
-        self._flush()
-        while not self.protocol.events_received() and self.protocol.handshake_exc is None:
-            self.protocol.receive_data(self.sock.recv(2048))
-            if self.protocol.handshake_exc is None and self.protocol.state.name == "OPEN":
-                break
-
-    def _flush(self) -> None:
-        for data in self.protocol.data_to_send():
-            self.sock.sendall(data)
-
-    def send(self, message: dict[str, Any]) -> None:
-        self.protocol.send_text(json.dumps(message).encode())
-        self._flush()
-
-    def drain(self) -> tuple[int, int | None]:
-        frames = 0
-        while self.protocol.close_rcvd is None:
-            try:
-                data = self.sock.recv(65536)
-            except (ConnectionResetError, TimeoutError):
-                break
-            if not data:
-                break
-            self.protocol.receive_data(data)
-            events = self.protocol.events_received()
-            frames += sum(getattr(e, "opcode", None) is Opcode.TEXT for e in events)
-        self.sock.close()
-        close = self.protocol.close_rcvd
-        return frames, None if close is None else close.code
