@@ -62,6 +62,7 @@ class WebSocket(asyncio.Protocol):
         "_inbox",
         "_linger",
         "_lost",
+        "_open",
         "_parts",
         "_paused",
         "_protocol",
@@ -83,6 +84,9 @@ class WebSocket(asyncio.Protocol):
         self._frames = frames
         self._done = done  # a future already done: what an immediate send returns
         self._protocol = _Frames(Side.SERVER, state=State.OPEN, max_size=max_size)
+        # Open both ways and the transport not closing: frames may be sent. (Kept here, not
+        # asked of the protocol and the transport on each of the fan-out's writes.)
+        self._open = True
         self._inbox: deque[str | bytes | None] = deque()
         self._waiter: asyncio.Future[None] | None = None
         self._paused = False  # the transport's buffer is over its high-water mark
@@ -129,6 +133,7 @@ class WebSocket(asyncio.Protocol):
             self._drain_callback()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._open = False
         self._paused = False
         self._wake_writer()
         self._push(None)
@@ -212,10 +217,10 @@ class WebSocket(asyncio.Protocol):
     def write(self, text: str) -> bool:
         """Put ``text``'s frame in the buffer; False once the buffer is over its high-water
         mark. A socket that is closing takes no more frames (its end is the reader's to see)."""
-        if self._protocol.state is not State.OPEN or self._transport.is_closing():
-            return True
-        self._transport.write(self._frames.frame(text))
-        return not self._paused
+        if self._open:
+            self._transport.write(self._frames.frame(text))
+            return not self._paused
+        return True
 
     def closed(self, code: int) -> None:
         """The connection closed: send the close frame (after what the buffer holds)."""
@@ -228,6 +233,7 @@ class WebSocket(asyncio.Protocol):
             loop.call_later(self._linger, self._end)
 
     def _end(self) -> None:
+        self._open = False
         if not self._transport.is_closing():
             self._transport.abort()
 
@@ -262,6 +268,7 @@ class WebSocket(asyncio.Protocol):
                 self._lost = asyncio.get_running_loop().create_future()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(self._lost), within)
+        self._open = False
         self._transport.abort() if self._protocol.state is State.OPEN else self._transport.close()
 
     def _flush(self) -> None:
@@ -273,3 +280,5 @@ class WebSocket(asyncio.Protocol):
                 transport.close()  # after the buffered bytes are written
             else:
                 transport.write(data)
+        if self._protocol.state is not State.OPEN or transport.is_closing():
+            self._open = False
