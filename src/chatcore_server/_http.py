@@ -28,6 +28,9 @@ log = logging.getLogger("chatcore.server")
 
 #: The largest request body read; a larger one gets 413.
 MAX_BODY = 1 << 20
+#: Seconds a connection may take to send a whole request (its first, or the next on a
+#: keep-alive connection) before it is closed: a client that trickles bytes holds nothing long.
+REQUEST_TIMEOUT = 30.0
 
 
 @attrs.frozen
@@ -93,6 +96,7 @@ class HttpConnection(asyncio.Protocol):
         self._body = bytearray()
         self._task: asyncio.Task[None] | None = None  # the request being answered
         self._upgraded = False
+        self._timer: asyncio.TimerHandle | None = None  # REQUEST_TIMEOUT
 
     @property
     def idle(self) -> bool:
@@ -109,6 +113,11 @@ class HttpConnection(asyncio.Protocol):
         # (uvloop's transports are not asyncio.Transport subclasses, but have its methods.)
         self._transport = cast(asyncio.Transport, transport)
         self._site.opened(self)
+        self._wait_request()
+
+    def _wait_request(self) -> None:
+        """Close the connection unless a whole request comes within REQUEST_TIMEOUT."""
+        self._timer = asyncio.get_running_loop().call_later(REQUEST_TIMEOUT, self.close)
 
     def data_received(self, data: bytes) -> None:
         self._h11.receive_data(data)
@@ -120,6 +129,8 @@ class HttpConnection(asyncio.Protocol):
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
         if not self._upgraded:
             self._site.closed(self)
         if self._task is not None and not self._upgraded:
@@ -145,6 +156,9 @@ class HttpConnection(asyncio.Protocol):
                     self._fail(413, "the request body is too large")
                     return
             elif isinstance(event, h11.EndOfMessage):
+                if self._timer is not None:
+                    self._timer.cancel()
+                    self._timer = None
                 self._task = asyncio.get_running_loop().create_task(self._answer())
             elif isinstance(event, h11.ConnectionClosed):
                 self.close()
@@ -182,6 +196,7 @@ class HttpConnection(asyncio.Protocol):
         except h11.LocalProtocolError:
             self.close()
             return
+        self._wait_request()
         self._next()
 
     def _take_request(self) -> Request:

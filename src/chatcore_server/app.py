@@ -191,7 +191,7 @@ class ChatApp(Site):
         del request  # (held for the socket's life otherwise: memory per connection counts)
         if socket is None:
             return
-        socket_transport_limits(socket, self.write_buffer)
+        _bound_writes(socket, self.write_buffer)
         self._sockets[socket] = None
         try:
             await self._serve(socket, login)
@@ -319,7 +319,7 @@ def _object(data: str | bytes | None) -> dict[str, Any]:
     return frame if isinstance(frame, dict) else {}
 
 
-def socket_transport_limits(socket: WebSocket, high: int) -> None:
+def _bound_writes(socket: WebSocket, high: int) -> None:
     """Bound the socket's write buffer: past ``high`` bytes its sends wait (backpressure)."""
     socket.transport.set_write_buffer_limits(high=high, low=high // 4)
 

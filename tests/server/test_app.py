@@ -17,7 +17,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
 from chatcore import ChatServer, Limits, User
-from chatcore_server import ChatApp, Login, LoginRefused, Request, _frames
+from chatcore_server import ChatApp, Login, LoginRefused, Request, _frames, _http
 from tests.reliability.support import StalledSocket
 from tests.starlette.example_server import ExampleServer
 
@@ -226,3 +226,16 @@ def _held(app: ChatApp) -> int:
         outbox = chat._session.outbox
         most = max(most, outbox.held + socket_.transport.get_write_buffer_size())
     return most
+
+
+async def test_a_connection_that_never_finishes_its_request_is_closed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_http, "REQUEST_TIMEOUT", 0.2)
+    async with serving() as (_, url):
+        port = int(url.split(":")[2].split("/")[0])
+        reader, writer = await asyncio.open_connection(HOST, port)
+        writer.write(b"GET /ws HTTP/1.1\r\nHost: x\r\n")  # never finished
+        async with asyncio.timeout(5):
+            assert await reader.read() == b""  # closed by the server
+        writer.close()
