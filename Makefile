@@ -134,7 +134,7 @@ bench: venv
 	$(BIN)/python benchmarks/charts.py --docs > benchmarks/results/latest.md
 
 # The release artefacts: a wheel and an sdist in dist/ (see CHANGELOG.md; the version is
-# chatcore.__version__). The wheel holds the three packages, chatcore.js, the Django migrations
+# chatcore.__version__). The wheel holds the four packages, chatcore.js, the Django migrations
 # and the py.typed markers.
 .PHONY: dist release-test
 dist: venv
