@@ -239,3 +239,23 @@ async def test_a_connection_that_never_finishes_its_request_is_closed(
         async with asyncio.timeout(5):
             assert await reader.read() == b""  # closed by the server
         writer.close()
+
+
+async def test_a_drain_closes_with_1012_and_returns_after_its_bound_if_a_client_never_answers() -> (
+    None
+):
+    limits = Limits(presence_grace=100, close_linger=60_000)
+    async with serving(limits) as (app, url):
+        port = int(url.split(":")[2].split("/")[0])
+        async with connect(f"{url}?user=ann") as ann:
+            await frame(ann, "welcome")
+            # A raw socket that never reads, nor answers the close frame.
+            where = cast(ExampleServer, SimpleNamespace(ws_url=f"{url}?user=bob", port=port))
+            mute = await asyncio.to_thread(StalledSocket, where, {})
+            started = asyncio.get_running_loop().time()
+            await app.drain(bound=0.5)
+            took = asyncio.get_running_loop().time() - started
+            assert 0.4 < took < 3
+            assert app.sockets == 1  # bob's: still open when the bound ran out
+            assert await closed_with(ann) == 1012
+            mute.close()
