@@ -183,6 +183,18 @@ class HttpConnection(asyncio.Protocol):
                     self.close()  # refused
                 return
             response = await self._site.respond(call)
+            log.debug(
+                "%s %s %d",
+                call.method,
+                call.path,
+                response.status,
+                extra={
+                    "event": "http",
+                    "method": call.method,
+                    "path": call.path,
+                    "status": response.status,
+                },
+            )
         except Exception:
             log.exception("request failed")
             response = text_response(500, "internal error")

@@ -248,6 +248,11 @@ class ChatApp(Site):
             expiry.cancel()
             with anyio.CancelScope(shield=True):
                 await chat.close()
+            log.debug(
+                "socket of %s ended",
+                chat.user.id,
+                extra={"event": "socket_end", "user": chat.user.id, "code": chat.close_code},
+            )
 
     async def _first_frame(self, socket: WebSocket) -> Login | None:
         """The login of an ``auth`` frame, the socket's first; None if it is not one, or late."""
