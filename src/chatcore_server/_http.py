@@ -178,7 +178,10 @@ class HttpConnection(asyncio.Protocol):
                 # request is not kept for the socket's life.
                 serving = self._site.websocket(self, call)
                 del call
-                await serving
+                try:
+                    await serving
+                except Exception:  # (after an upgrade there is no HTTP answer to give)
+                    log.exception("a WebSocket failed")
                 if not self._upgraded:
                     self.close()  # refused
                 return
