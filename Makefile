@@ -105,6 +105,12 @@ demo-scale-pg: venv
 starlette-demo: venv
 	$(BIN)/uvicorn --app-dir examples/starlette_chat app:app --host 127.0.0.1 --port 8001
 
+# The standalone server on http://127.0.0.1:8003 with guests and a page using chatcore.js
+# (examples/serve_demo; docs/server.md).
+.PHONY: serve-demo
+serve-demo: venv
+	$(BIN)/chatcore serve --guests --static examples/serve_demo --port 8003 --log-format text
+
 # The FastAPI example on http://127.0.0.1:8002 (docs/fastapi.md).
 .PHONY: fastapi-demo
 fastapi-demo: venv
@@ -157,7 +163,7 @@ bench: venv
 	$(BIN)/python benchmarks/charts.py --docs > benchmarks/results/latest.md
 
 # The release artefacts: a wheel and an sdist in dist/ (see CHANGELOG.md; the version is
-# chatcore.__version__). The wheel holds the three packages, chatcore.js, the Django migrations
+# chatcore.__version__). The wheel holds the four packages, chatcore.js, the Django migrations
 # and the py.typed markers.
 .PHONY: dist release-test
 dist: venv
@@ -169,3 +175,10 @@ dist: venv
 # `make test` runs it too (marker `release`).
 release-test: venv
 	$(BIN)/pytest -p no:hypothesispytest tests/release
+
+# The Autobahn Testsuite's fuzzing client (cases 1-7, 9, 10) against the native adapter's echo
+# route (docs/server.md); ~1-2 minutes, plus a minute the first time to make its Python 2.7
+# virtualenv (pyenv's 2.7) in ~/.cache/chatcore-autobahn. The report: reports/autobahn/.
+.PHONY: autobahn
+autobahn: venv
+	$(BIN)/python tests/autobahn/run.py

@@ -66,7 +66,7 @@ class Target:
 
 CHANNEL_REDIS = {"CHANNEL_LAYER": "redis", "REDIS_URL": REDIS_URL}
 CHATCORE_REDIS = {"CHATCORE_REDIS_URL": REDIS_URL}
-TARGETS = (
+TARGETS: tuple[Target, ...] = (
     Target(name="floor", label="websockets.broadcast (floor)", app="ws_floor.py"),
     Target(
         name="chatcore-starlette",
@@ -136,7 +136,29 @@ TARGETS = (
         path="/ws",
     ),
 )
-IDLE_TARGETS = ("floor", "chatcore-starlette", "chatcore-django", "broadcaster")
+# The native adapter (chatcore_server), and the limit it approaches: one pre-built frame
+# written per recipient by a minimal asyncio Protocol.
+TARGETS += (
+    Target(name="preframed", label="pre-framed limit (asyncio Protocol)", app="preframed_limit.py"),
+    Target(
+        name="chatcore-native",
+        label="chatcore native adapter (chatcore serve)",
+        app="chatcore_native_app.py",
+        dialect="chatcore",
+        path="/ws",
+    ),
+    Target(
+        name="chatcore-native-redis",
+        label="chatcore native adapter, 2 processes on Redis",
+        app="chatcore_native_app.py",
+        dialect="chatcore",
+        path="/ws",
+        processes=2,
+        env=CHATCORE_REDIS,
+        redis=True,
+    ),
+)
+IDLE_TARGETS = ("floor", "chatcore-starlette", "chatcore-django", "broadcaster", "chatcore-native")
 
 
 def free_port() -> int:

@@ -22,7 +22,8 @@ from chatcore import ChatServer, Limits, MemoryDirectory, User
 from chatcore.wire.errors import RoomExists
 from chatcore_starlette import chat_route
 
-LIMITS = Limits(rate=1_000_000, burst=1_000_000, outbox=4_096)
+# (connections_per_user: the generator opens many tabs per user: N receivers over --users users.)
+LIMITS = Limits(rate=1_000_000, burst=1_000_000, outbox=4_096, connections_per_user=100_000)
 
 
 def build_server() -> ChatServer:

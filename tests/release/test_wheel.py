@@ -33,7 +33,7 @@ pytestmark = [pytest.mark.network, pytest.mark.release]
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).parent
 HOST = "127.0.0.1"
-PACKAGES = ("chatcore", "chatcore_starlette", "chatcore_django")
+PACKAGES = ("chatcore", "chatcore_starlette", "chatcore_django", "chatcore_server")
 MIGRATIONS = ["0001_initial", "0002_room_rules", "0003_message_model", "0004_moderation"]
 README_BLOCK = re.compile(r"^```python\n(.*?)^```", re.MULTILINE | re.DOTALL)
 
@@ -157,7 +157,7 @@ def source_files() -> set[str]:
     }
 
 
-def test_the_wheel_holds_the_three_packages_with_their_data(built: Built) -> None:
+def test_the_wheel_holds_the_four_packages_with_their_data(built: Built) -> None:
     names = set(zipfile.ZipFile(built.wheel).namelist())
     info = f"chatcore-{chatcore.__version__}.dist-info"
     assert {name for name in names if not name.startswith(info)} == source_files()
@@ -166,8 +166,12 @@ def test_the_wheel_holds_the_three_packages_with_their_data(built: Built) -> Non
         *(f"{package}/py.typed" for package in PACKAGES),
         *(f"chatcore_django/migrations/{name}.py" for name in ["__init__", *MIGRATIONS]),
         f"{info}/licenses/LICENSE",
+        f"{info}/entry_points.txt",
     }
     assert expected <= names
+    # `chatcore serve`: the console script.
+    scripts = zipfile.ZipFile(built.wheel).read(f"{info}/entry_points.txt").decode()
+    assert "chatcore = chatcore_server.cli:main" in scripts.splitlines()
 
 
 def test_the_wheel_metadata(built: Built) -> None:

@@ -52,16 +52,19 @@ class ExampleServer:
     def ws_url(self) -> str:
         return f"ws://{HOST}:{self.port}/ws"
 
-    def start(self) -> None:
+    def command(self) -> list[str]:
+        """The command that serves the app on :attr:`port`."""
         command = [sys.executable, "-m", "uvicorn", "--app-dir", str(self.app_dir), "app:app"]
         command += ["--host", HOST, "--port", str(self.port), "--log-level", "warning"]
-        command += self.uvicorn_args
-        self.process = process = subprocess.Popen(command, env=self.env, cwd=ROOT)
+        return command + self.uvicorn_args
+
+    def start(self) -> None:
+        self.process = process = subprocess.Popen(self.command(), env=self.env, cwd=ROOT)
         deadline = time.monotonic() + 15
         while not port_open(HOST, self.port):
             if process.poll() is not None or time.monotonic() > deadline:
                 self.stop()
-                raise RuntimeError(f"uvicorn did not start on port {self.port}")
+                raise RuntimeError(f"the server did not start on port {self.port}")
             time.sleep(0.05)  # polling a real process: there is no event to wait on
 
     def stop(self) -> None:

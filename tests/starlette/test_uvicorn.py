@@ -12,6 +12,7 @@ import pytest
 from websockets.exceptions import InvalidStatus
 
 from chatcore.client import Backoff, ChatClient, Frame, ReplyError
+from tests.server.native_server import NativeServer
 from tests.starlette.example_server import ExampleServer
 
 pytestmark = [pytest.mark.network]
@@ -20,9 +21,19 @@ GRACE_MS = 300
 FAST = Backoff(initial=0.05, maximum=0.5)
 
 
+#: The adapters this suite runs through: the example app in uvicorn, and the same chat server
+#: on the native adapter (chatcore_server).
+SERVERS: dict[str, type[ExampleServer]] = {"starlette": ExampleServer, "native": NativeServer}
+
+
+@pytest.fixture(scope="module", params=sorted(SERVERS))
+def server_class(request: pytest.FixtureRequest) -> type[ExampleServer]:
+    return SERVERS[request.param]
+
+
 @pytest.fixture(scope="module")
-def server() -> Iterator[ExampleServer]:
-    server = ExampleServer(grace_ms=GRACE_MS)
+def server(server_class: type[ExampleServer]) -> Iterator[ExampleServer]:
+    server = server_class(grace_ms=GRACE_MS)
     server.start()
     try:
         yield server
@@ -188,8 +199,10 @@ async def test_a_send_while_the_socket_is_down_goes_out_once_on_the_next(
 
 
 @pytest.mark.anyio
-async def test_a_client_reconnects_after_a_server_restart() -> None:
-    server = ExampleServer(grace_ms=GRACE_MS)
+async def test_a_client_reconnects_after_a_server_restart(
+    server_class: type[ExampleServer],
+) -> None:
+    server = server_class(grace_ms=GRACE_MS)
     server.start()
     try:
         async with ChatClient(server.ws_url, cookies=server.login("Dan"), backoff=FAST) as dan:

@@ -19,7 +19,7 @@ from ._handlers import Reply, check_send, handle, post_send
 from ._inline import start
 from ._serve import CloseSocket, Receive, serve
 from .hub import Session
-from .outbox import Closed, SendFrame
+from .outbox import Closed, SendFrame, Writer
 from .ports import Runtime
 
 __all__ = ("PIPELINE_DEPTH", "Closed", "Connection")
@@ -198,6 +198,21 @@ class Connection:
                 yield await self._session.outbox.get()
             except Closed:
                 return
+
+    def attach(self, writer: Writer) -> None:
+        """Hand every frame to ``writer`` as it is produced, with no task (instead of
+        :meth:`serve` or :meth:`write_all`): for an adapter that owns its socket's buffer, which
+        calls :meth:`resume` when the buffer drains. See :mod:`chatcore.runtime.outbox`."""
+        self._session.outbox.attach(writer)
+
+    def resume(self) -> None:
+        """The attached writer's buffer drained: it takes the queued frames."""
+        self._session.outbox.resume()
+
+    def push(self, frame: str) -> None:
+        """Queue ``frame``, already encoded, after the frames queued before it: for an adapter
+        that answers a frame only it understands (``chatcore serve``'s ``refresh``)."""
+        self._session.outbox.put(frame)
 
     def end(self, code: CloseCode) -> None:
         """End this connection from the application's side (for example, its login is over):

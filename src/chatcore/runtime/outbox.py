@@ -19,6 +19,12 @@ an idle socket is sent at once, in the caller's frame, when the socket takes it 
 (the usual case); only frames that find the socket busy are queued for the writer's task. A
 fan-out to N sockets then costs N buffer appends, not N task wake-ups. On other backends (trio)
 every frame is queued and sent by the writer's task.
+
+An adapter that owns its socket's buffer (the native adapter, ``chatcore_server``) needs no
+writer task at all: it :meth:`Outbox.attach`-es a :class:`Writer`, whose ``write`` puts a frame in
+the socket's buffer at once and says whether the buffer can take more. Once it says no, frames
+queue (counted against the bounds as above, with the last frame written) until the adapter calls
+:meth:`Outbox.resume` (the buffer drained); ``closed`` tells it the close code.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 import anyio
 
@@ -33,11 +40,24 @@ from ..wire.errors import CloseCode
 from ..wire.protocol import frame_size
 from ._inline import Rest, start
 
-__all__ = ("Closed", "Outbox", "SendFrame")
+__all__ = ("Closed", "Outbox", "SendFrame", "Writer")
 
 #: Sends one text frame on a socket: a function returning an awaitable (a coroutine, a
 #: future), such as an adapter's wrapper around its ASGI ``send``.
 SendFrame = Callable[[str], Awaitable[object]]
+
+
+class Writer(Protocol):
+    """Puts frames in a socket's buffer without waiting (see :meth:`Outbox.attach`)."""
+
+    def write(self, text: str) -> bool:
+        """Write ``text`` now; False if the buffer is now full (hold the next frames until
+        :meth:`Outbox.resume`)."""
+        ...
+
+    def closed(self, code: CloseCode) -> None:
+        """The outbox closed with ``code``: send the close frame."""
+        ...
 
 
 class Closed(Exception):
@@ -62,6 +82,7 @@ class Outbox:
         "_rest",
         "_send",
         "_waiter",
+        "_writer",
         "close_code",
         "dropped",
     )
@@ -84,6 +105,7 @@ class Outbox:
         self._busy = False  # a send is under way: put() queues
         self._rest: Rest | None = None  # a send put() started that has to wait
         self._failure: Exception | None = None  # a send put() started failed
+        self._writer: Writer | None = None  # attached: frames go to it from put()
 
     def __len__(self) -> int:
         return len(self._frames)
@@ -109,9 +131,15 @@ class Outbox:
             # A dropped ephemeral frame leaves the outbox open; a chat frame that found no room
             # has closed it (1013).
             return ephemeral
-        if not frames and self._send is not None and not self._busy:
-            self._send_now(self._send, text, size)
-            return True
+        if not frames:
+            if self._send is not None and not self._busy:
+                self._send_now(self._send, text, size)
+                return True
+            writer = self._writer
+            if writer is not None and not self._busy:
+                if not writer.write(text):
+                    self._hold_written(size)
+                return True
         frames.append((text, ephemeral, size))
         self._held += size
         if ephemeral:
@@ -119,6 +147,39 @@ class Outbox:
         if self._waiter is not None:
             self._wake()
         return True
+
+    def attach(self, writer: Writer) -> None:
+        """Hand every frame, the queued ones first, to ``writer`` as it comes, from :meth:`put`
+        (instead of :meth:`write_all` or :meth:`get`); ``writer.closed`` learns the close code."""
+        self._writer = writer
+        if self.close_code is not None:
+            writer.closed(self.close_code)
+            return
+        self.resume()
+
+    def resume(self) -> None:
+        """The attached writer's buffer drained: write the queued frames until it is full."""
+        writer = self._writer
+        if writer is None or self.close_code is not None:
+            return
+        self._busy = False
+        self._sent()  # the frame written last is out of the buffer's way now
+        frames = self._frames
+        while frames:
+            text, ephemeral, size = frames.popleft()
+            self._held -= size
+            if ephemeral:
+                self._ephemeral -= 1
+            if not writer.write(text):
+                self._hold_written(size)
+                return
+
+    def _hold_written(self, size: int) -> None:
+        """The writer's buffer is full after a frame of ``size`` bytes: count it until resume,
+        and queue what comes next."""
+        self._busy = True
+        self._in_flight = size
+        self._held += size
 
     def _send_now(self, send: SendFrame, text: str, size: int) -> None:
         """Send ``text`` in the caller's frame; leave any wait, or failure, to the writer."""
@@ -180,6 +241,8 @@ class Outbox:
             self._wake()
             if self._closed is not None:
                 self._closed.set()
+            if self._writer is not None:
+                self._writer.closed(code)
 
     async def wait_closed(self) -> CloseCode:
         """Wait until the outbox is closed; its close code."""

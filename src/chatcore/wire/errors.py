@@ -46,6 +46,8 @@ class CloseCode(enum.IntEnum):
     POLICY_VIOLATION = 1008
     MESSAGE_TOO_BIG = 1009
     INTERNAL_ERROR = 1011
+    #: The server is restarting (``chatcore serve`` draining on SIGTERM): reconnect, elsewhere.
+    SERVICE_RESTART = 1012
     TRY_AGAIN_LATER = 1013
     UNAUTHORIZED = 4401
     #: The user has as many open connections as ``Limits.connections_per_user`` allows; sent
