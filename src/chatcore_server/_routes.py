@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from chatcore import ChatServer
+from chatcore.metrics import render
 
-from ._http import Request, Response, text_response
+from ._http import Request, Response
+from .api import Api, HttpRequest
 
 __all__ = ("Routes",)
 
@@ -31,13 +33,7 @@ class Routes:
         self._server = server
         self._static = Path(static).resolve() if static else None
         self._sockets = sockets  # what counts the open sockets (the app), for /healthz
-        self._api: Any = None
-        try:
-            from .api import Api  # type: ignore[import-not-found,unused-ignore]
-        except ImportError:  # (built beside this module; see docs/server.md)
-            pass
-        else:
-            self._api = Api(server, api_key=api_key)
+        self._api = Api(server, api_key=api_key)
 
     async def __call__(self, request: Request) -> Response | None:
         path = request.path
@@ -66,10 +62,6 @@ class Routes:
         return Response(status, _JSON, json.dumps(body).encode())
 
     async def _call_api(self, request: Request) -> Response:
-        if self._api is None:
-            return text_response(501, "the HTTP API is not installed (chatcore_server.api)")
-        from .api import HttpRequest  # type: ignore[import-not-found,unused-ignore]
-
         answer = await self._api(
             HttpRequest(
                 method=request.method,
@@ -92,9 +84,5 @@ class Routes:
 
 
 def _metrics() -> Response:
-    try:
-        from chatcore.metrics import render  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return text_response(501, "metrics are not installed (chatcore.metrics)")
     body, kind = render()
     return Response(200, (("content-type", kind),), body)

@@ -9,7 +9,8 @@ from urllib.parse import parse_qs
 from chatcore import User
 
 from ._http import Request
-from .config import ConfigError, Settings
+from .config import Settings
+from .jwt import TokenError, TokenVerifier
 from .login import Authenticate, Login, LoginRefused, TokenLogin
 
 __all__ = ("handshake_login", "token_login")
@@ -20,13 +21,6 @@ def token_login(settings: Settings) -> TokenLogin | None:
     public_key = settings.public_key()
     if settings.jwt_secret is None and public_key is None:
         return None
-    try:
-        from .jwt import (  # type: ignore[import-not-found,unused-ignore]
-            TokenError,
-            TokenVerifier,
-        )
-    except ImportError as error:  # (built beside this module; see docs/server.md)
-        raise ConfigError(f"JWT logins need chatcore_server.jwt: {error}") from None
     verifier = TokenVerifier(
         secret=settings.jwt_secret,
         public_key=public_key,

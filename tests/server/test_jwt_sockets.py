@@ -13,18 +13,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import jwt
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
 from .serve_process import Serve
-
-pytest.importorskip(
-    "chatcore_server.jwt", reason="chatcore_server.jwt (TokenVerifier) is not merged yet"
-)
-jwt = pytest.importorskip("jwt")
-ec = pytest.importorskip("cryptography.hazmat.primitives.asymmetric.ec")
-serialization = pytest.importorskip("cryptography.hazmat.primitives.serialization")
 
 pytestmark = [pytest.mark.network, pytest.mark.anyio]
 
