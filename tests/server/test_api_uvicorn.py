@@ -1,5 +1,6 @@
-"""The HTTP API over a real socket: mounted in a Starlette route on uvicorn, with chat clients on
-the same app's WebSocket seeing what the API does."""
+"""The HTTP API over a real socket, on each server of conftest.py: mounted in a Starlette route
+on uvicorn, and served by ``chatcore serve`` (the native adapter); chat clients on the same
+server's WebSocket see what the API does."""
 
 from __future__ import annotations
 
@@ -11,21 +12,21 @@ import httpx
 import pytest
 
 from chatcore.client import Backoff, ChatClient, ClientClosed, Frame
-from tests.server.conftest import API_KEY, ApiServer
+from tests.server.conftest import API_KEY, ApiServer, ServeApi
 from tests.starlette.test_uvicorn import until
 
 pytestmark = [pytest.mark.network, pytest.mark.anyio]
 
 
 @pytest.fixture
-async def http(app_server: ApiServer) -> AsyncIterator[httpx.AsyncClient]:
+async def http(app_server: ApiServer | ServeApi) -> AsyncIterator[httpx.AsyncClient]:
     headers = {"authorization": f"Bearer {API_KEY}"}
     async with httpx.AsyncClient(base_url=app_server.url, headers=headers, timeout=10) as client:
         yield client
 
 
-async def client_for(server: ApiServer, user: str) -> ChatClient:
-    client = ChatClient(f"{server.ws_url}?user={user}", backoff=Backoff(initial=0.05))
+async def client_for(server: ApiServer | ServeApi, user: str) -> ChatClient:
+    client = ChatClient(server.user_url(user), backoff=Backoff(initial=0.05))
     await client.connect()
     return client
 
@@ -35,7 +36,9 @@ async def next_of(client: ChatClient, kind: str) -> Frame:
     return event
 
 
-async def test_every_endpoint_over_http(app_server: ApiServer, http: httpx.AsyncClient) -> None:
+async def test_every_endpoint_over_http(
+    app_server: ApiServer | ServeApi, http: httpx.AsyncClient
+) -> None:
     created = await http.post("/api/rooms", json={"room": "over-http", "title": "HTTP"})
     assert created.status_code == 201
     assert created.headers["content-type"] == "application/json"
@@ -61,6 +64,8 @@ async def test_every_endpoint_over_http(app_server: ApiServer, http: httpx.Async
         assert private.status_code == 200, private.text
         assert (await next_of(bob, "private"))["text"] == "psst"
 
+        room = await http.get("/api/rooms/over-http")
+        assert (room.status_code, room.json()["room"]["title"]) == (200, "HTTP")
         renamed = await http.patch("/api/rooms/over-http", json={"title": "Renamed"})
         assert renamed.json()["room"]["title"] == "Renamed"
         updated = await next_of(alice, "room")
@@ -80,10 +85,16 @@ async def test_every_endpoint_over_http(app_server: ApiServer, http: httpx.Async
         await bob.close()
 
 
-async def test_refusals_over_http(app_server: ApiServer, http: httpx.AsyncClient) -> None:
+async def test_refusals_over_http(
+    app_server: ApiServer | ServeApi, http: httpx.AsyncClient
+) -> None:
     async with httpx.AsyncClient(base_url=app_server.url, timeout=10) as anonymous:
         refused = await anonymous.post("/api/publish", json={"room": "a", "text": "b"})
     assert (refused.status_code, refused.json()["code"]) == (401, "unauthorized")
+    wrong_key = {"authorization": "Bearer not-the-key"}
+    wrong = await http.get("/api/rooms/twice", headers=wrong_key)
+    assert (wrong.status_code, wrong.json()["code"]) == (401, "unauthorized")
+    assert wrong.headers["www-authenticate"] == 'Bearer realm="chatcore"'
     bad: Any = await http.post("/api/publish", content=b"{not json")
     assert (bad.status_code, bad.json()["code"]) == (400, "bad_frame")
     missing = await http.post("/api/publish", json={"room": "nowhere", "text": "b"})

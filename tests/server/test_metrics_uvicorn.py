@@ -1,5 +1,7 @@
-"""The metrics over a real socket: a Starlette app on uvicorn serves ``metrics_route``; chat
-traffic on its WebSocket moves the counters, and the text parses with the Prometheus parser."""
+"""The metrics over a real socket, on each server of conftest.py: a Starlette app on uvicorn
+serving ``metrics_route``, and ``chatcore serve`` (the native adapter) serving ``/metrics``; chat
+traffic on the server's WebSocket moves the counters, and the text parses with the Prometheus
+parser."""
 
 from __future__ import annotations
 
@@ -8,13 +10,13 @@ import pytest
 
 from chatcore.client import Backoff, ChatClient
 from tests.prometheus import moved, samples
-from tests.server.conftest import ApiServer
+from tests.server.conftest import ApiServer, ServeApi
 from tests.server.test_api_uvicorn import next_of
 
 pytestmark = [pytest.mark.network, pytest.mark.anyio]
 
 
-async def scrape(server: ApiServer, path: str = "/metrics") -> dict[str, float]:
+async def scrape(server: ApiServer | ServeApi, path: str = "/metrics") -> dict[str, float]:
     async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
         response = await http.get(path)
     assert response.status_code == 200
@@ -22,11 +24,10 @@ async def scrape(server: ApiServer, path: str = "/metrics") -> dict[str, float]:
     return samples(response.text)
 
 
-async def test_chat_traffic_moves_the_counters(app_server: ApiServer) -> None:
+async def test_chat_traffic_moves_the_counters(app_server: ApiServer | ServeApi) -> None:
     before = await scrape(app_server)
     clients = [
-        ChatClient(f"{app_server.ws_url}?user=m{n}", backoff=Backoff(initial=0.05))
-        for n in range(3)
+        ChatClient(app_server.user_url(f"m{n}"), backoff=Backoff(initial=0.05)) for n in range(3)
     ]
     for client in clients:
         await client.connect()
@@ -55,8 +56,8 @@ async def test_chat_traffic_moves_the_counters(app_server: ApiServer) -> None:
     assert after["chatcore_broker_publish_seconds_count"] >= 0
 
 
-async def test_allow_guards_the_route(app_server: ApiServer) -> None:
-    async with httpx.AsyncClient(base_url=app_server.url, timeout=10) as http:
+async def test_allow_guards_the_route(starlette_server: ApiServer) -> None:
+    async with httpx.AsyncClient(base_url=starlette_server.url, timeout=10) as http:
         refused = await http.get("/private-metrics")
     assert refused.status_code == 403
-    assert "chatcore_connections" in await scrape(app_server, "/private-metrics?token=1")
+    assert "chatcore_connections" in await scrape(starlette_server, "/private-metrics?token=1")
