@@ -16,8 +16,10 @@ from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from chatcore import ChatServer
+from chatcore.hooks import Hooks
 
 from . import _logs
+from ._hooks import settings_hooks
 from ._routes import Routes
 from ._tokens import handshake_login, token_login
 from .app import ChatApp
@@ -58,10 +60,10 @@ def _loop_runner() -> Callable[[Coroutine[Any, Any, None]], None]:
     return uvloop.run
 
 
-def _chat_server(config: Settings) -> ChatServer:
+def _chat_server(config: Settings, hooks: Hooks | None) -> ChatServer:
     limits = config.chat_limits()
     if not config.redis_url:
-        return ChatServer(limits=limits)
+        return ChatServer(limits=limits, hooks=hooks)
     from chatcore.redis import RedisBroker, RedisStore
 
     broker = RedisBroker(config.redis_url, prefix=config.redis_prefix, expiry=config.redis_expiry)
@@ -71,19 +73,24 @@ def _chat_server(config: Settings) -> ChatServer:
         broker=broker,
         history_size=limits.history_size,
     )
-    return ChatServer(broker=broker, store=store, limits=limits)
+    return ChatServer(broker=broker, store=store, limits=limits, hooks=hooks)
 
 
-async def run(config: Settings, *, started: asyncio.Event | None = None) -> None:
-    """Serve until SIGTERM or SIGINT, then drain. ``started`` is set once listening."""
+async def run(
+    config: Settings, *, started: asyncio.Event | None = None, hooks: Hooks | None = None
+) -> None:
+    """Serve until SIGTERM or SIGINT, then drain. ``started`` is set once listening.
+    ``hooks``: the application's (docs/hooks.md); the settings' webhooks and message proxy
+    are added to it, after its own."""
     tokens = token_login(config)
     if tokens is None and not config.guests:
         raise ConfigError("set --jwt-secret or --jwt-public-key, or --guests")
+    hooks, proxy = settings_hooks(config, hooks)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for number in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(number, stop.set)
-    async with _chat_server(config) as server:
+    async with _chat_server(config, hooks) as server:
         app = ChatApp(
             server,
             handshake_login(tokens, config.guests),
@@ -105,3 +112,5 @@ async def run(config: Settings, *, started: asyncio.Event | None = None) -> None
         log.info("draining %d sockets", app.sockets, extra={"event": "drain"})
         await app.drain(batch=config.drain_batch, bound=config.drain_seconds)
         log.info("drained; %d sockets left", app.sockets, extra={"event": "stopped"})
+    if proxy is not None:
+        await proxy.aclose()

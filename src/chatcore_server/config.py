@@ -64,6 +64,19 @@ class Settings:
     drain_batch: int = attrs.field(default=500, converter=int)
     log_format: str = attrs.field(default="json", validator=attrs.validators.in_(("json", "text")))
     log_level: str = "info"
+    #: Listener events are POSTed to these URLs (:class:`chatcore.webhooks.Webhooks`).
+    webhook_urls: tuple[str, ...] = attrs.field(default=(), converter=_words)
+    #: Signs the webhook POSTs and the message proxy's requests (HMAC-SHA256).
+    webhook_secret: str | None = None
+    webhook_window: int = attrs.field(default=1000, converter=int)
+    webhook_attempts: int = attrs.field(default=5, converter=int)
+    webhook_kinds: tuple[str, ...] = attrs.field(default=(), converter=_words)
+    #: Each client message is POSTed here first (:class:`chatcore.webhooks.HttpMessageHook`).
+    message_proxy_url: str | None = None
+    message_proxy_timeout: float = attrs.field(default=1.0, converter=float)
+    message_proxy_fail: str = attrs.field(
+        default="closed", validator=attrs.validators.in_(("closed", "open"))
+    )
     limits: Mapping[str, Any] = attrs.field(factory=dict)
 
     def chat_limits(self) -> Limits:
@@ -102,6 +115,14 @@ _OPTIONS: dict[str, str] = {
     "drain_batch": "on SIGTERM, sockets closed per batch (0.1 s apart)",
     "log_format": "json or text",
     "log_level": "debug, info, warning or error",
+    "webhook_urls": "URLs the chat events are POSTed to, comma-separated",
+    "webhook_secret": "HMAC secret that signs the webhooks and the message proxy's requests",
+    "webhook_window": "milliseconds events are gathered into one webhook POST",
+    "webhook_attempts": "tries of a webhook POST before it is dropped (backoff doubling)",
+    "webhook_kinds": "event kinds to POST, comma-separated (default: all)",
+    "message_proxy_url": "URL each client message is POSTed to before it is stored",
+    "message_proxy_timeout": "seconds the message proxy has to answer",
+    "message_proxy_fail": "closed (refuse the message) or open (pass it) when the proxy fails",
 }
 
 

@@ -17,6 +17,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
 from chatcore import ChatServer, Limits, User
+from chatcore.hooks import Hooks
 from chatcore_server import ChatApp, Login, LoginRefused, Request, _frames, _http
 from tests.reliability.support import StalledSocket
 from tests.starlette.example_server import ExampleServer
@@ -42,10 +43,10 @@ def tokens(token: str) -> Login:
 
 @asynccontextmanager
 async def serving(
-    limits: Limits | None = None, **options: Any
+    limits: Limits | None = None, hooks: Hooks | None = None, **options: Any
 ) -> AsyncIterator[tuple[ChatApp, str]]:
-    """A ChatApp on a free port; its ``ws://`` URL."""
-    async with ChatServer(limits=limits or Limits(presence_grace=100)) as server:
+    """A ChatApp on a free port (its server runs ``hooks``); its ``ws://`` URL."""
+    async with ChatServer(limits=limits or Limits(presence_grace=100), hooks=hooks) as server:
         options.setdefault("authenticate", by_query)
         app = ChatApp(server, **options)
         listening = await app.listen(HOST, 0)
