@@ -30,8 +30,9 @@ __all__ = ("main", "run")
 log = logging.getLogger("chatcore.server")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``chatcore serve [options]``; the exit status."""
+def main(argv: Sequence[str] | None = None, *, hooks: Hooks | None = None) -> int:
+    """``chatcore serve [options]``; the exit status. ``hooks``: the application's, for a
+    program that runs the server with hooks of its own (docs/server.md)."""
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] != "serve":
         print("usage: chatcore serve [--help] [options]", file=sys.stderr)
@@ -44,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     _logs.setup(config.log_format, config.log_level)
     try:
-        _loop_runner()(run(config))
+        _loop_runner()(run(config, hooks=hooks))
     except ConfigError as error:
         log.error("configuration: %s", error)
         return 2
