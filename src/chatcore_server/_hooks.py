@@ -21,7 +21,7 @@ def settings_hooks(
         return hooks, None
     secret = settings.webhook_secret
     if not secret:
-        raise ConfigError("webhook_urls and message_proxy_url need webhook_secret")
+        raise ConfigError("webhook_urls and message_proxy_url need a webhook_secret to sign with")
     unknown = set(settings.webhook_kinds) - set(EVENT_KINDS)
     if unknown:
         raise ConfigError(f"webhook_kinds: unknown event kinds: {', '.join(sorted(unknown))}")

@@ -217,6 +217,7 @@ async def test_rooms_create_read_rename_delete(server: ChatServer, api: Api) -> 
         "owner": None,
         "members": 0,
         "kind": "group",
+        "private": False,
     }
     owned = await call(
         api, "POST", "/api/rooms", {"room": "den", "owner": {"id": "1", "name": "A"}}
