@@ -265,6 +265,29 @@ async def test_listeners_hear_every_kind_in_order() -> None:
         ]
 
 
+async def test_moderation_commands_are_heard_with_who_acted_on_whom() -> None:
+    hooks = Hooks()
+    heard: list[ModerationAction] = []
+
+    @hooks.listen("moderation")
+    async def note(event: ChatEvent) -> None:
+        assert event.moderation is not None
+        heard.append(event.moderation)
+
+    async with running(hooks=hooks) as chat:
+        owner, member = await chat.client("1"), await chat.client("2")
+        await owner.call("create_room", room="club")
+        await member.call("join", room="club")
+        await owner.call("mute", room="club", user="2", reason="caps")
+        await owner.call("kick", room="club", user="2")
+        await chat.server.hooks_idle()
+    assert [(a.action, a.actor.id if a.actor else None, a.target) for a in heard] == [
+        ("mute", "1", "2"),
+        ("kick", "1", "2"),
+    ]
+    assert heard[0].detail["reason"] == "caps"
+
+
 async def test_a_departure_after_the_grace_is_heard() -> None:
     hooks = Hooks()
     events = recorder(hooks)

@@ -462,6 +462,7 @@ async def test_moderation_with_the_python_client(connect: Callable[..., Any]) ->
     await until(bob, "kicked")
 
 
+@pytest.mark.anyio
 async def test_member_pages_and_online_status_through_the_python_client(
     connect: Callable[..., Any],
 ) -> None:

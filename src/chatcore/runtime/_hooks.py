@@ -57,8 +57,11 @@ class HookRunner:
         find_user: Callable[[str], Awaitable[User | None]],
         is_online: Callable[[str], Awaitable[bool]],
         policy: Policy,
+        running: Callable[[], bool] = lambda: True,
     ) -> None:
         self.hooks = hooks or Hooks()
+        #: Whether the server runs: one that never starts (an emitter) calls no listener.
+        self._running = running
         self._clock = clock
         self._spawn = spawn
         self._get_room = get_room
@@ -131,7 +134,7 @@ class HookRunner:
 
     def emit(self, event: ChatEvent) -> None:
         """Queue ``event`` for the listeners, after the room's earlier events; never waits."""
-        if event.kind not in self._heard:
+        if event.kind not in self._heard or not self._running():
             return  # nobody listens for it (nor for anything, when none is added)
         queue = self._queues.get(event.room)
         if queue is not None:

@@ -130,6 +130,7 @@ class ChatServer:
             get_room=self.store.get_room,
             find_user=self.directory.get_user,
             is_online=self.broker.is_online,
+            running=lambda: self._spawner is not None,
             policy=self.policy,
         )
         #: Whether message hooks are added: client messages go through :meth:`check_message`
