@@ -96,9 +96,9 @@ class GapFill:
 
     def token(self, room: str) -> tuple[int, int] | None:
         """Changes whenever a message or change of ``room`` is delivered, the room is removed,
-        or the link breaks; None unless the room's channel is subscribed (a join of it
-        completed since it was subscribed, and a local connection is still there), when
-        nothing this process receives tells of its changes."""
+        or the link breaks; None unless the room's channel is subscribed (the subscription
+        made by a join completed, and a local connection is still there), when nothing this
+        process receives tells of its changes."""
         if room not in self._confirmed or not self._hub().has_local(room):
             return None
         return self._epoch, self._ticks.get(room, 0)
@@ -111,6 +111,11 @@ class GapFill:
         self._versions.pop(room, None)
         self._confirmed.discard(room)
         self._ticks[room] = next(self._counter)
+
+    def subscribed(self, room: str) -> None:
+        """The room's channel is subscribed: from now on whatever changes the room reaches this
+        process (and moves its token), so identical reads may be shared."""
+        self._confirmed.add(room)
 
     def joined(self, room: str, last_id: int) -> None:
         """A join read the room's history up to ``last_id``: a cursor if none is known yet

@@ -40,6 +40,7 @@ class Joins:
         "_occupancy",
         "_reads",
         "_store",
+        "_subscribed",
     )
 
     def __init__(
@@ -51,8 +52,11 @@ class Joins:
         occupancy: Occupancy,
         reads: SharedReads,
         announced: Callable[[str, Literal["join", "leave"], User], None] | None = None,
+        subscribed: Callable[[str], None] | None = None,
     ) -> None:
         self._store = store
+        #: Told when a room's channel is subscribed (its reads may be shared from then on).
+        self._subscribed = subscribed
         # History reads of joins in a reconnect wave are shared (see _shared_reads).
         self._reads = reads
         self._broker = broker
@@ -71,6 +75,8 @@ class Joins:
         try:
             if new_room:
                 await self._broker.subscribe(ToRoom(name).channel)
+                if self._subscribed is not None:
+                    self._subscribed(name)
             if joined is Joined.FIRST:
                 change = await self._broker.enter(name, session.user)
                 if change.changed:

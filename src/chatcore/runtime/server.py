@@ -164,6 +164,7 @@ class ChatServer:
             self._occupancy,
             self._reads,
             self._presence_announced if hooks is not None else None,
+            self._gaps.subscribed,
         )
         self._timers = LeaveTimers(self.clock, self._joins.depart)
         self._messages = Messages(
