@@ -180,7 +180,7 @@ async def test_tables_are_made_once_whoever_starts_first() -> None:
             cursor = await connection.execute(
                 "SELECT count(*) FROM pg_tables WHERE tablename LIKE %s", [prefix + "%"]
             )
-            assert (await cursor.fetchone()) == (10,)
+            assert (await cursor.fetchone()) == (12,)
 
 
 def test_a_prefix_must_be_a_plain_name() -> None:

@@ -38,6 +38,7 @@ from anyio.abc import TaskStatus
 from ..backends._codec import decode_envelope, encode_envelope
 from ..backends.broker import Deliver
 from ..backends.envelope import Departed, Envelope, RoomRemoved, ToRoom, ToUser, UserKicked
+from ..backends.presence import Claim, MembersPage, PresenceChange, member_key, query_key
 from ..wire.errors import CloseCode, Unavailable, UsageError
 from ..wire.values import User
 from ._link import LOST, Link, check_prefix, close, connect, create_tables, resolve_url
@@ -290,24 +291,50 @@ class PostgresBroker:
     # presence
 
     async def join(self, room: str, user: User) -> bool:
-        async with self._lock:
-            first = await self._registered("join", room, user.id, user.name, user.avatar)
-            self._presence.setdefault(room, {})[user.id] = user
-        return bool(first == 1)
+        return (await self.enter(room, user)).changed
 
     async def leave(self, room: str, user_id: str) -> bool:
+        return (await self.exit(room, user_id)).changed
+
+    async def enter(self, room: str, user: User) -> PresenceChange:
+        async with self._lock:
+            args = [room, user.id, user.name, user.avatar, member_key(user)]
+            first, count = await self._call("enter", self.process, *args)
+            if first == -1:  # taken for dead, or not registered yet
+                await self._sync()
+                first, count = await self._call("enter", self.process, *args)
+            self._presence.setdefault(room, {})[user.id] = user
+        return PresenceChange(first == 1, int(count))
+
+    async def exit(self, room: str, user_id: str) -> PresenceChange:
         async with self._lock:
             users = self._presence.get(room)
             if users is not None:
                 users.pop(user_id, None)
                 if not users:
                     del self._presence[room]
-            left = await self._call("leave", self.process, room, user_id)
-        return bool(left == 1)
+            last, count = await self._call("exit", self.process, room, user_id)
+        return PresenceChange(last == 1, int(count))
 
     async def members(self, room: str) -> list[User]:
         rows = await self._link.rows(self._sql["members"], [room])
         return [User(id=id_, name=name, avatar=avatar) for id_, name, avatar in rows]
+
+    async def members_page(
+        self, room: str, after: str | None, limit: int, query: str | None = None
+    ) -> MembersPage:
+        prefix = None if query is None else query_key(query)
+        found = _json(await self._call("members_page", room, after, limit, prefix))
+        rows = found["members"]
+        members = [User(id=id_, name=name, avatar=avatar) for id_, name, avatar, _ in rows]
+        following = rows[limit - 1][3] if len(rows) > limit else None
+        return MembersPage(members[:limit], int(found["count"]), following)
+
+    async def claim_occupancy(
+        self, room: str, now: int, interval: int, limit: int, scale: int = 0
+    ) -> Claim:
+        count, announce, retry = await self._call("claim", room, now, interval, limit, scale)
+        return Claim(int(count), announce == 1, retry == 1)
 
     async def counts(self, rooms: list[str]) -> dict[str, int]:
         if not rooms:
@@ -326,27 +353,39 @@ class PostgresBroker:
                 users[user.id] = user
         if user.id in self._online:
             self._online[user.id] = user
-        rows = await self._link.rows(self._sql["update_user"], [user.id, user.name, user.avatar])
+        args = [user.id, user.name, user.avatar, member_key(user)]
+        rows = await self._link.rows(self._sql["update_user"], args)
         return [room for (room,) in rows]
 
     # online
 
     async def connect(self, user: User) -> None:
-        async with self._lock:
-            await self._registered("connect", user.id, user.name, user.avatar)
-            self._online[user.id] = user
+        await self.come_online(user)
 
     async def disconnect(self, user_id: str) -> None:
+        await self.go_offline(user_id)
+
+    async def come_online(self, user: User) -> bool:
+        async with self._lock:
+            args = [user.id, user.name, user.avatar, member_key(user)]
+            first = await self._registered("come_online", *args)
+            self._online[user.id] = user
+        return bool(first == 1)
+
+    async def go_offline(self, user_id: str) -> bool:
         async with self._lock:
             self._online.pop(user_id, None)
-            try:
-                await self._link.rows(self._sql["disconnect"], [user_id, self.process])
-            except Unavailable:
-                self._dirty = True
-                raise
+            last = await self._call("go_offline", self.process, user_id)
+        return bool(last == 1)
 
     async def is_online(self, user_id: str) -> bool:
-        return bool(await self._link.value(self._sql["online"], [user_id]))
+        return bool(await self.online([user_id]))
+
+    async def online(self, user_ids: list[str]) -> list[str]:
+        if not user_ids:
+            return []
+        found = {user_id for (user_id,) in await self._link.rows(self._sql["online"], [user_ids])}
+        return [user_id for user_id in user_ids if user_id in found]
 
     # heartbeat
 
@@ -375,11 +414,13 @@ class PostgresBroker:
     async def _sync(self) -> None:
         """Make the tables hold exactly this process's presence; announce what that changed."""
         held = [
-            [room, user.id, user.name, user.avatar]
+            [room, user.id, user.name, user.avatar, member_key(user)]
             for room, users in self._presence.items()
             for user in users.values()
         ]
-        online = [[user.id, user.name, user.avatar] for user in self._online.values()]
+        online = [
+            [user.id, user.name, user.avatar, member_key(user)] for user in self._online.values()
+        ]
         self._dirty = False  # set again if this call fails
         result = _json(
             await self._call(
