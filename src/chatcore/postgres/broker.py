@@ -18,9 +18,11 @@ Presence and heartbeats work as in the Redis broker: a deadline per process in t
 (its clock), pushed forward every ``heartbeat`` seconds; the heartbeat that removes a dead
 process announces its users' ``leave`` where no other process holds them, once.
 
-Outages: commands raise ``Unavailable``; the listener reconnects with backoff, listens again,
-and closes the process's sockets with 1013 (they may have missed notifications), so clients
-resume with ``join``/``since``. Presence is re-asserted at the next heartbeat.
+Outages: commands raise ``Unavailable``. When the listening connection breaks, the listener
+delivers ``Envelope.link(lost=True)`` to its own process at once, reconnects with backoff and
+listens again; once every channel is heard it delivers ``Envelope.link(lost=False)``, and the
+runtime fills each room's gap from the store (the broker contract's Loss rule). Presence is
+re-asserted at the next heartbeat.
 """
 
 from __future__ import annotations
@@ -37,9 +39,9 @@ from anyio.abc import TaskStatus
 
 from ..backends._codec import decode_envelope, encode_envelope
 from ..backends.broker import Deliver
-from ..backends.envelope import Departed, Envelope, RoomRemoved, ToRoom, ToUser, UserKicked
+from ..backends.envelope import Departed, Envelope, RoomRemoved, ToRoom
 from ..backends.presence import Claim, MembersPage, PresenceChange, member_key, query_key
-from ..wire.errors import CloseCode, Unavailable, UsageError
+from ..wire.errors import Unavailable, UsageError
 from ..wire.values import User
 from ._link import LOST, Link, check_prefix, close, connect, create_tables, resolve_url
 from ._schema import channel_name, statements
@@ -109,6 +111,12 @@ class PostgresBroker:
         self._lock = anyio.Lock()
         self._sql = statements(self.prefix)
 
+    @property
+    def listening(self) -> bool:
+        """True while the listening connection hears every wanted channel, so nothing
+        published is missed."""
+        return self._listener is not None
+
     def pg_channel(self, channel: str) -> str:
         """The PostgreSQL channel of a broker channel (``room:lobby`` ...)."""
         name = self._names.get(channel)
@@ -159,7 +167,8 @@ class PostgresBroker:
                 await self._apply(listener)
                 self._listener = listener
                 if lost:
-                    self._kick_local()
+                    # Every channel is heard again: the runtime fills what was missed.
+                    self._link_notice(lost=False)
                     lost = False
                 if not started:
                     task_status.started()
@@ -179,6 +188,8 @@ class PostgresBroker:
                 if not started:
                     raise Unavailable("PostgreSQL is unreachable") from error
                 log.warning("PostgreSQL listener lost (%s); reconnecting", error)
+                if not lost:
+                    self._link_notice(lost=True)
                 lost = True
                 self._dirty = True
             finally:
@@ -242,13 +253,15 @@ class PostgresBroker:
         except Exception:
             log.exception("delivering an envelope on %s failed", channel)
 
-    def _kick_local(self) -> None:
-        """Close local connections so their clients resume: they may have missed frames."""
-        if self._deliver is None:
-            return
-        kick = UserKicked(CloseCode.TRY_AGAIN_LATER)
-        for user_id in list(self._online):
-            self._deliver(Envelope(ToUser(user_id), None, effect=kick))
+    def _link_notice(self, lost: bool) -> None:
+        """Tell this process's server that notifications may be missed from now on
+        (``lost``), or that every channel is heard again (it then fills the gaps from the
+        store)."""
+        if self._deliver is not None:
+            try:
+                self._deliver(Envelope.link(lost))
+            except Exception:
+                log.exception("the link notice failed")
 
     # fan-out
 
