@@ -31,6 +31,14 @@ Presence
     ``{p}beat`` pushes this process's deadline, removes dead processes (each by one caller,
     ``SKIP LOCKED``) and returns the users that left a room with them; ``{p}sync`` makes the
     tables hold exactly what one process holds.
+
+Large rooms
+    ``{p}members`` holds each present user once per room with their member key (made in Python
+    by ``member_key``; the column's ``"C"`` collation compares bytes, so the order is Python's),
+    kept by a trigger on ``{p}presence``; ``{p}rooms`` holds each room's present count (the same
+    trigger) and its last occupancy count. ``{p}enter``/``{p}exit`` lock the user's row, then
+    the room's, so each gets its own count; ``{p}members_page`` is an index range;
+    ``{p}claim`` applies ``occupancy_claim`` under the room's lock.
 """
 
 from __future__ import annotations
