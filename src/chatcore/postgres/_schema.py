@@ -36,8 +36,9 @@ Large rooms
     ``{p}members`` holds each present user once per room with their member key (made in Python
     by ``member_key``; the column's ``"C"`` collation compares bytes, so the order is Python's),
     kept by a trigger on ``{p}presence``; ``{p}rooms`` holds each room's present count (the same
-    trigger) and its last occupancy count. ``{p}enter``/``{p}exit`` lock the user's row, then
-    the room's, so each gets its own count; ``{p}members_page`` is an index range;
+    trigger) and its last occupancy count. ``{p}presence_batch`` (a room's joins and leaves of
+    one process that came together) locks the users' rows, then the room's, so each join and
+    leave gets its own count; ``{p}members_page`` is an index range;
     ``{p}claim`` applies ``occupancy_claim`` under the room's lock.
 """
 
@@ -286,34 +287,39 @@ END $$ LANGUAGE plpgsql;
 DROP FUNCTION IF EXISTS {p}join(text, text, text, text, text);
 DROP FUNCTION IF EXISTS {p}leave(text, text, text);
 DROP FUNCTION IF EXISTS {p}connect(text, text, text, text);
+DROP FUNCTION IF EXISTS {p}enter(text, text, text, text, text, text);
+DROP FUNCTION IF EXISTS {p}exit(text, text, text);
 
--- pid holds the user in the room: {1 when first there in any process else 0, users present};
--- {-1, 0} when pid is not registered.
-CREATE OR REPLACE FUNCTION {p}enter(
-  pid_ text, r text, uid text, uname text, uavatar text, ukey text) RETURNS int[] AS $$
-DECLARE first boolean; n int;
+-- A room's joins and leaves of pid that came together, in order: ops [[kind ('j' join, 'l'
+-- leave), user, name, avatar, key], ...]. Returns {changed, count, changed, count, ...}: changed
+-- 1 when a join found the user in no process there / a leave left them in none; count the
+-- users present after it. NULL when pid is not registered.
+CREATE OR REPLACE FUNCTION {p}presence_batch(pid_ text, r text, ops jsonb) RETURNS int[] AS $$
+DECLARE op jsonb; uid text; changed boolean; out_ int[] := '{}'; n int;
 BEGIN
-  IF NOT EXISTS (SELECT 1 FROM {p}procs WHERE pid = pid_) THEN RETURN ARRAY[-1, 0]; END IF;
-  PERFORM {p}put_user(uid, uname, uavatar, ukey);
+  IF NOT EXISTS (SELECT 1 FROM {p}procs WHERE pid = pid_) THEN RETURN NULL; END IF;
+  -- Users in id order (each joining one with the name of its last join), then the room.
+  PERFORM {p}put_user(x.id, x.name, x.avatar, x.key) FROM (
+    SELECT DISTINCT ON (o->>1) o->>1 AS id, o->>2 AS name, o->>3 AS avatar, o->>4 AS key
+    FROM jsonb_array_elements(ops) WITH ORDINALITY AS e(o, i) WHERE o->>0 = 'j'
+    ORDER BY o->>1, i DESC) x ORDER BY x.id;
+  PERFORM 1 FROM {p}users WHERE id IN (SELECT o->>1 FROM jsonb_array_elements(ops) o)
+    ORDER BY id FOR UPDATE;
   PERFORM {p}lock_presence(r);
-  INSERT INTO {p}presence (room, user_id, pid) VALUES (r, uid, pid_) ON CONFLICT DO NOTHING;
-  first := FOUND AND NOT EXISTS (
-    SELECT 1 FROM {p}presence WHERE room = r AND user_id = uid AND pid <> pid_);
-  SELECT present INTO n FROM {p}rooms WHERE room = r;
-  RETURN ARRAY[first::int, n];
-END $$ LANGUAGE plpgsql;
-
--- pid lets go of the user in the room: {1 when no process holds the user there any more else
--- 0, users present}.
-CREATE OR REPLACE FUNCTION {p}exit(pid_ text, r text, uid text) RETURNS int[] AS $$
-DECLARE last boolean; n int;
-BEGIN
-  PERFORM 1 FROM {p}users WHERE id = uid FOR UPDATE;
-  PERFORM 1 FROM {p}rooms WHERE room = r FOR UPDATE;
-  DELETE FROM {p}presence WHERE room = r AND user_id = uid AND pid = pid_;
-  last := FOUND AND NOT EXISTS (SELECT 1 FROM {p}presence WHERE room = r AND user_id = uid);
-  SELECT present INTO n FROM {p}rooms WHERE room = r;
-  RETURN ARRAY[last::int, coalesce(n, 0)];
+  FOR op IN SELECT * FROM jsonb_array_elements(ops) LOOP
+    uid := op->>1;
+    IF op->>0 = 'j' THEN
+      INSERT INTO {p}presence (room, user_id, pid) VALUES (r, uid, pid_) ON CONFLICT DO NOTHING;
+      changed := FOUND AND NOT EXISTS (
+        SELECT 1 FROM {p}presence WHERE room = r AND user_id = uid AND pid <> pid_);
+    ELSE
+      DELETE FROM {p}presence WHERE room = r AND user_id = uid AND pid = pid_;
+      changed := FOUND AND NOT EXISTS (SELECT 1 FROM {p}presence WHERE room = r AND user_id = uid);
+    END IF;
+    SELECT present INTO n FROM {p}rooms WHERE room = r;
+    out_ := out_ || ARRAY[changed::int, coalesce(n, 0)];
+  END LOOP;
+  RETURN out_;
 END $$ LANGUAGE plpgsql;
 
 -- A page of the room's members after key aft (NULL: from the first), names starting with q
@@ -528,8 +534,7 @@ def statements(prefix: str) -> dict[str, str]:
         "notify": f"SELECT {p}notify(%s, %s)",
         "message": f"SELECT {p}publish_message(%s, %s, %s, %s, %s)",
         "change": f"SELECT {p}publish_change(%s, %s, %s, %s, %s, %s, %s)",
-        "enter": f"SELECT {p}enter(%s, %s, %s, %s, %s, %s)",
-        "exit": f"SELECT {p}exit(%s, %s, %s)",
+        "presence_batch": f"SELECT {p}presence_batch(%s, %s, %s::jsonb)",
         "come_online": f"SELECT {p}come_online(%s, %s, %s, %s, %s)",
         "go_offline": f"SELECT {p}go_offline(%s, %s)",
         "online": f"SELECT DISTINCT user_id FROM {p}online WHERE user_id = ANY(%s)",

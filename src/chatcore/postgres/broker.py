@@ -43,6 +43,7 @@ from ..backends.envelope import Departed, Envelope, RoomRemoved, ToRoom
 from ..backends.presence import Claim, MembersPage, PresenceChange, member_key, query_key
 from ..wire.errors import Unavailable, UsageError
 from ..wire.values import User
+from ._batch import Op, RoomBatches
 from ._link import LOST, Link, check_prefix, close, connect, create_tables, resolve_url
 from ._schema import channel_name, statements
 
@@ -110,6 +111,8 @@ class PostgresBroker:
         self._dirty = False
         self._lock = anyio.Lock()
         self._sql = statements(self.prefix)
+        # A room's joins and leaves that come together go in one call.
+        self._batches = RoomBatches(self._presence_batch)
 
     @property
     def listening(self) -> bool:
@@ -310,24 +313,28 @@ class PostgresBroker:
         return (await self.exit(room, user_id)).changed
 
     async def enter(self, room: str, user: User) -> PresenceChange:
-        async with self._lock:
-            args = [room, user.id, user.name, user.avatar, member_key(user)]
-            first, count = await self._call("enter", self.process, *args)
-            if first == -1:  # taken for dead, or not registered yet
-                await self._sync()
-                first, count = await self._call("enter", self.process, *args)
-            self._presence.setdefault(room, {})[user.id] = user
-        return PresenceChange(first == 1, int(count))
+        op = ("j", user.id, user.name, user.avatar, member_key(user))
+        change = await self._batches.run(room, op)
+        self._presence.setdefault(room, {})[user.id] = user
+        return change
 
     async def exit(self, room: str, user_id: str) -> PresenceChange:
+        users = self._presence.get(room)
+        if users is not None:
+            users.pop(user_id, None)
+            if not users:
+                del self._presence[room]
+        return await self._batches.run(room, ("l", user_id, "", None, ""))
+
+    async def _presence_batch(self, room: str, ops: Sequence[Op]) -> list[PresenceChange]:
+        """One room's joins and leaves that came together, in one call (see ``_batch``)."""
+        data = json.dumps(ops)
         async with self._lock:
-            users = self._presence.get(room)
-            if users is not None:
-                users.pop(user_id, None)
-                if not users:
-                    del self._presence[room]
-            last, count = await self._call("exit", self.process, room, user_id)
-        return PresenceChange(last == 1, int(count))
+            flat = await self._call("presence_batch", self.process, room, data)
+            if flat is None:  # taken for dead, or not registered yet
+                await self._sync()
+                flat = await self._call("presence_batch", self.process, room, data)
+        return [PresenceChange(flat[i] == 1, int(flat[i + 1])) for i in range(0, len(flat), 2)]
 
     async def members(self, room: str) -> list[User]:
         rows = await self._link.rows(self._sql["members"], [room])
