@@ -38,16 +38,20 @@ import psycopg
 from anyio.abc import TaskStatus
 
 from ..backends._codec import decode_envelope, encode_envelope
+from ..backends._room_batches import RoomBatches
 from ..backends.broker import Deliver
 from ..backends.envelope import Departed, Envelope, RoomRemoved, ToRoom
 from ..backends.presence import Claim, MembersPage, PresenceChange, member_key, query_key
 from ..wire.errors import Unavailable, UsageError
 from ..wire.values import User
-from ._batch import Op, RoomBatches
 from ._link import LOST, Link, check_prefix, close, connect, create_tables, resolve_url
 from ._schema import channel_name, statements
 
 __all__ = ("PostgresBroker",)
+
+#: A batched presence operation: ("j", user, name, avatar, key) joins, ("l", user, "", None, "")
+#: leaves (see ``P presence_batch``).
+_Op = tuple[str, str, str, str | None, str]
 
 log = logging.getLogger("chatcore.postgres")
 
@@ -112,7 +116,7 @@ class PostgresBroker:
         self._lock = anyio.Lock()
         self._sql = statements(self.prefix)
         # A room's joins and leaves that come together go in one call.
-        self._batches = RoomBatches(self._presence_batch)
+        self._batches: RoomBatches[_Op] = RoomBatches(self._presence_batch)
 
     @property
     def listening(self) -> bool:
@@ -326,7 +330,7 @@ class PostgresBroker:
                 del self._presence[room]
         return await self._batches.run(room, ("l", user_id, "", None, ""))
 
-    async def _presence_batch(self, room: str, ops: Sequence[Op]) -> list[PresenceChange]:
+    async def _presence_batch(self, room: str, ops: Sequence[_Op]) -> list[PresenceChange]:
         """One room's joins and leaves that came together, in one call (see ``_batch``)."""
         data = json.dumps(ops)
         async with self._lock:

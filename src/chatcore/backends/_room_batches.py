@@ -1,30 +1,27 @@
 """A room's joins and leaves in one process, written together: a join storm must not become a
-round trip per join.
+round trip per join (the Redis and PostgreSQL brokers).
 
 The first caller of an idle room runs its batches (after one yield, so that the joins of the
-same moment go together); the others queue and wait for their answer. One batch is one call of
-``{p}presence_batch`` (:mod:`._schema`), which answers each operation in order, as the Redis
-broker's ``BATCH`` script does.
+same moment go together); the others queue and wait for their answer. ``apply`` writes one
+batch (one Redis script, one PostgreSQL function call) and answers each operation in order.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Generic, TypeVar
 
 import anyio
 import anyio.lowlevel
 
-from ..backends.presence import PresenceChange
+from .presence import PresenceChange
 
-__all__ = ("Op", "RoomBatches")
+__all__ = ("RoomBatches",)
 
-#: ("j", user, name, avatar, key) for a join, ("l", user, "", None, "") for a leave.
-Op = tuple[str, str, str, str | None, str]
-#: Applies one room's operations in order; a change for each.
-Apply = Callable[[str, Sequence[Op]], Awaitable[list[PresenceChange]]]
+Op = TypeVar("Op")
 
 
-class _Pending:
+class _Pending(Generic[Op]):
     __slots__ = ("done", "error", "op", "result")
 
     def __init__(self, op: Op) -> None:
@@ -34,15 +31,18 @@ class _Pending:
         self.error: BaseException | None = None
 
 
-class RoomBatches:
-    """Queues each room's operations and applies those that came together with ``apply``."""
+class RoomBatches(Generic[Op]):
+    """Queues each room's operations and applies those that came together with ``apply``
+    (one room's operations, in order; a change for each)."""
 
     __slots__ = ("_apply", "_queues")
 
-    def __init__(self, apply: Apply) -> None:
+    def __init__(
+        self, apply: Callable[[str, Sequence[Op]], Awaitable[list[PresenceChange]]]
+    ) -> None:
         self._apply = apply
         # room -> operations waiting for the next batch; present while a caller runs them
-        self._queues: dict[str, list[_Pending]] = {}
+        self._queues: dict[str, list[_Pending[Op]]] = {}
 
     async def run(self, room: str, op: Op) -> PresenceChange:
         pending = _Pending(op)
