@@ -46,3 +46,16 @@ async def test_a_join_storm_costs_one_call_per_room_per_round_trip() -> None:
             group.start_soon(broker.exit, "storm", "s0")
             group.start_soon(broker.enter, "storm", users[0])
         assert (await broker.counts(["storm"])) == {"storm": 200}
+
+
+async def test_a_room_nobody_is_in_is_forgotten_by_a_heartbeat() -> None:
+    async with one_broker() as (broker, _):
+        await broker.enter("hall", User(id="1", name="A"))
+        await broker.exit("hall", "1")
+        table = f"{broker.prefix}rooms"
+        with anyio.fail_after(5):
+            while True:
+                if not await broker._link.value(f"SELECT count(*) FROM {table}"):
+                    break
+                await anyio.sleep(0.05)  # the next heartbeat (every 0.1 s): no event tells
+        assert await broker.enter("hall", User(id="1", name="A")) == PresenceChange(True, 1)

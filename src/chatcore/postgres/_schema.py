@@ -148,11 +148,15 @@ BEGIN
   UPDATE {p}members SET key = ukey WHERE user_id = uid AND key <> ukey;
 END $$ LANGUAGE plpgsql;
 
--- The room's row in {p}rooms, locked (made when missing): a room's presence changes queue here.
+-- The room's row in {p}rooms, locked (made when missing, again if a heartbeat deleted it
+-- meanwhile): a room's presence changes queue here.
 CREATE OR REPLACE FUNCTION {p}lock_presence(r text) RETURNS void AS $$
 BEGIN
-  INSERT INTO {p}rooms (room) VALUES (r) ON CONFLICT DO NOTHING;
-  PERFORM 1 FROM {p}rooms WHERE room = r FOR UPDATE;
+  LOOP
+    PERFORM 1 FROM {p}rooms WHERE room = r FOR UPDATE;
+    EXIT WHEN FOUND;
+    INSERT INTO {p}rooms (room) VALUES (r) ON CONFLICT DO NOTHING;
+  END LOOP;
 END $$ LANGUAGE plpgsql;
 
 -- NOTIFY, through a stored payload when it is too long to go inline.
@@ -451,6 +455,10 @@ BEGIN
     PERFORM {p}recount(r);
   END LOOP;
   DELETE FROM {p}payloads WHERE at < clock_timestamp() - interval '10 minutes';
+  -- Rooms nobody is in and whose count nobody needs (rows in use are skipped).
+  DELETE FROM {p}rooms WHERE room IN (
+    SELECT room FROM {p}rooms WHERE present = 0 AND occ_count IS NULL
+    LIMIT 1000 FOR UPDATE SKIP LOCKED);
   DELETE FROM {p}versions WHERE at < clock_timestamp() - interval '1 hour';
   RETURN jsonb_build_object('known', known, 'left', left_);
 END $$ LANGUAGE plpgsql;
