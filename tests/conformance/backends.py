@@ -36,7 +36,7 @@ from chatcore.backends.memory_store import MemoryStore
 from chatcore.backends.store import Store
 from chatcore.postgres import PostgresBroker
 from chatcore.redis import RedisBroker, RedisStore
-from tests.postgres.support import postgres_prefix
+from tests.postgres.support import postgres_prefix, terminate_listener
 from tests.redis.support import redis_prefix
 
 __all__ = (
@@ -174,8 +174,14 @@ async def postgres_brokers() -> AsyncIterator[Cluster]:
             )
             for _ in range(2)
         )
+
+        async def cut(process: Process) -> None:
+            """End the process's listening session in the database, as a network blip would."""
+            assert isinstance(process.broker, PostgresBroker)
+            await terminate_listener(process.broker)
+
         async with _running(a, b):
-            yield Cluster(a, b, _kill, REDIS_EXPIRY + REDIS_HEARTBEAT)
+            yield Cluster(a, b, _kill, REDIS_EXPIRY + REDIS_HEARTBEAT, cut)
 
 
 @asynccontextmanager
@@ -230,4 +236,4 @@ PIPELINED: set[str] = {"redis-published"}
 #: Brokers whose processes can die alone (in-memory "processes" share one process's fate).
 MORTAL: set[str] = {"redis", "postgres"}
 #: Brokers whose link can break (their ``Cluster.cut``): they must keep the Loss rule.
-LOSSY: set[str] = {"redis"}
+LOSSY: set[str] = {"redis", "postgres"}

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 import psycopg
 from psycopg import sql
 
+from chatcore.postgres import PostgresBroker
 from tests.helpers import port_open, require
 
 __all__ = (
@@ -30,6 +31,7 @@ __all__ = (
     "need_postgres",
     "postgres_prefix",
     "run_database",
+    "terminate_listener",
     "throwaway_postgres",
     "unique_prefix",
 )
@@ -84,6 +86,16 @@ def unique_prefix() -> str:
 async def postgres_prefix() -> AsyncIterator[tuple[str, str]]:
     """This run's database URL and a prefix no other test uses."""
     yield run_database(), unique_prefix()
+
+
+async def terminate_listener(broker: PostgresBroker) -> None:
+    """End ``broker``'s listening session from the database's side (as a restart or a network
+    cut would); the broker must notice and listen again by itself."""
+    async with await psycopg.AsyncConnection.connect(broker.url, autocommit=True) as admin:
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
+            [f"chatcore-{broker.process}-l"],
+        )
 
 
 class ThrowawayPostgres:

@@ -31,6 +31,15 @@ Presence
     ``{p}beat`` pushes this process's deadline, removes dead processes (each by one caller,
     ``SKIP LOCKED``) and returns the users that left a room with them; ``{p}sync`` makes the
     tables hold exactly what one process holds.
+
+Large rooms
+    ``{p}members`` holds each present user once per room with their member key (made in Python
+    by ``member_key``; the column's ``"C"`` collation compares bytes, so the order is Python's),
+    kept by a trigger on ``{p}presence``; ``{p}rooms`` holds each room's present count (the same
+    trigger) and its last occupancy count. ``{p}presence_batch`` (a room's joins and leaves of
+    one process that came together) locks the users' rows, then the room's, so each join and
+    leave gets its own count; ``{p}members_page`` is an index range;
+    ``{p}claim`` applies ``occupancy_claim`` under the room's lock.
 """
 
 from __future__ import annotations
@@ -76,6 +85,79 @@ CREATE TABLE IF NOT EXISTS {p}versions (
 CREATE TABLE IF NOT EXISTS {p}payloads (
   id bigserial PRIMARY KEY, payload text NOT NULL,
   at timestamptz NOT NULL DEFAULT clock_timestamp());
+-- Large rooms: each user's member key (chatcore.backends.presence.member_key: made in Python,
+-- compared byte by byte); each present user once per room, by key; each room's count of
+-- present users and the last occupancy count sent (count, ms).
+ALTER TABLE {p}users ADD COLUMN IF NOT EXISTS key text COLLATE "C";
+CREATE TABLE IF NOT EXISTS {p}members (
+  room text NOT NULL, user_id text NOT NULL, key text COLLATE "C" NOT NULL,
+  PRIMARY KEY (room, user_id));
+CREATE INDEX IF NOT EXISTS {p}members_key ON {p}members (room, key);
+CREATE INDEX IF NOT EXISTS {p}members_user ON {p}members (user_id);
+CREATE TABLE IF NOT EXISTS {p}rooms (
+  room text PRIMARY KEY, present int NOT NULL DEFAULT 0, occ_count int, occ_at bigint);
+
+-- The member key of a user row (rows written before keys were kept have none).
+CREATE OR REPLACE FUNCTION {p}key_of(uid text, uname text, ukey text) RETURNS text AS $$
+  SELECT coalesce(ukey, lower(uname) || E'\n' || uid)
+$$ LANGUAGE sql IMMUTABLE;
+
+-- A presence row came or went: the user's member row and the room's count follow (a user is
+-- a member while any process holds them in the room). Callers lock the room's row first.
+CREATE OR REPLACE FUNCTION {p}presence_changed() RETURNS trigger AS $$
+BEGIN
+  IF TG_OP = 'INSERT' THEN
+    INSERT INTO {p}members (room, user_id, key)
+      SELECT NEW.room, u.id, {p}key_of(u.id, u.name, u.key) FROM {p}users u
+      WHERE u.id = NEW.user_id
+      ON CONFLICT DO NOTHING;
+    IF FOUND THEN
+      INSERT INTO {p}rooms AS o (room, present) VALUES (NEW.room, 1)
+        ON CONFLICT (room) DO UPDATE SET present = o.present + 1;
+    END IF;
+  ELSIF NOT EXISTS (SELECT 1 FROM {p}presence WHERE room = OLD.room AND user_id = OLD.user_id)
+  THEN
+    DELETE FROM {p}members WHERE room = OLD.room AND user_id = OLD.user_id;
+    IF FOUND THEN
+      UPDATE {p}rooms SET present = present - 1 WHERE room = OLD.room;
+    END IF;
+  END IF;
+  RETURN NULL;
+END $$ LANGUAGE plpgsql;
+
+DROP TRIGGER IF EXISTS {p}presence_members ON {p}presence;
+CREATE TRIGGER {p}presence_members AFTER INSERT OR DELETE ON {p}presence
+  FOR EACH ROW EXECUTE FUNCTION {p}presence_changed();
+
+-- Presence kept before members were: list and count it once.
+INSERT INTO {p}members (room, user_id, key)
+  SELECT DISTINCT p.room, u.id, {p}key_of(u.id, u.name, u.key)
+  FROM {p}presence p JOIN {p}users u ON u.id = p.user_id
+  ON CONFLICT DO NOTHING;
+INSERT INTO {p}rooms AS o (room, present)
+  SELECT room, count(*) FROM {p}members GROUP BY room
+  ON CONFLICT (room) DO UPDATE SET present = excluded.present;
+
+-- The user's name, avatar and member key; their member rows move to the new key.
+CREATE OR REPLACE FUNCTION {p}put_user(uid text, uname text, uavatar text, ukey text)
+  RETURNS void AS $$
+BEGIN
+  INSERT INTO {p}users AS u (id, name, avatar, key) VALUES (uid, uname, uavatar, ukey)
+    ON CONFLICT (id) DO UPDATE
+    SET name = excluded.name, avatar = excluded.avatar, key = excluded.key;
+  UPDATE {p}members SET key = ukey WHERE user_id = uid AND key <> ukey;
+END $$ LANGUAGE plpgsql;
+
+-- The room's row in {p}rooms, locked (made when missing, again if a heartbeat deleted it
+-- meanwhile): a room's presence changes queue here.
+CREATE OR REPLACE FUNCTION {p}lock_presence(r text) RETURNS void AS $$
+BEGIN
+  LOOP
+    PERFORM 1 FROM {p}rooms WHERE room = r FOR UPDATE;
+    EXIT WHEN FOUND;
+    INSERT INTO {p}rooms (room) VALUES (r) ON CONFLICT DO NOTHING;
+  END LOOP;
+END $$ LANGUAGE plpgsql;
 
 -- NOTIFY, through a stored payload when it is too long to go inline.
 CREATE OR REPLACE FUNCTION {p}notify(chan_ text, payload_ text) RETURNS void AS $$
@@ -206,39 +288,109 @@ BEGIN
   RETURN 0;
 END $$ LANGUAGE plpgsql;
 
--- pid holds the user in the room: 1 first there in any process, 0 not, -1 pid unknown.
-CREATE OR REPLACE FUNCTION {p}join(
-  pid_ text, r text, uid text, uname text, uavatar text) RETURNS int AS $$
+DROP FUNCTION IF EXISTS {p}join(text, text, text, text, text);
+DROP FUNCTION IF EXISTS {p}leave(text, text, text);
+DROP FUNCTION IF EXISTS {p}connect(text, text, text, text);
+DROP FUNCTION IF EXISTS {p}enter(text, text, text, text, text, text);
+DROP FUNCTION IF EXISTS {p}exit(text, text, text);
+
+-- A room's joins and leaves of pid that came together, in order: ops [[kind ('j' join, 'l'
+-- leave), user, name, avatar, key], ...]. Returns {changed, count, changed, count, ...}: changed
+-- 1 when a join found the user in no process there / a leave left them in none; count the
+-- users present after it. NULL when pid is not registered.
+CREATE OR REPLACE FUNCTION {p}presence_batch(pid_ text, r text, ops jsonb) RETURNS int[] AS $$
+DECLARE op jsonb; uid text; changed boolean; out_ int[] := '{}'; n int;
 BEGIN
-  IF NOT EXISTS (SELECT 1 FROM {p}procs WHERE pid = pid_) THEN RETURN -1; END IF;
-  INSERT INTO {p}users AS u (id, name, avatar) VALUES (uid, uname, uavatar)
-    ON CONFLICT (id) DO UPDATE SET name = excluded.name, avatar = excluded.avatar;
-  INSERT INTO {p}presence (room, user_id, pid) VALUES (r, uid, pid_) ON CONFLICT DO NOTHING;
-  IF NOT FOUND THEN RETURN 0; END IF;
-  IF EXISTS (SELECT 1 FROM {p}presence WHERE room = r AND user_id = uid AND pid <> pid_) THEN
-    RETURN 0;
-  END IF;
-  RETURN 1;
+  IF NOT EXISTS (SELECT 1 FROM {p}procs WHERE pid = pid_) THEN RETURN NULL; END IF;
+  -- Users in id order (each joining one with the name of its last join), then the room.
+  PERFORM {p}put_user(x.id, x.name, x.avatar, x.key) FROM (
+    SELECT DISTINCT ON (o->>1) o->>1 AS id, o->>2 AS name, o->>3 AS avatar, o->>4 AS key
+    FROM jsonb_array_elements(ops) WITH ORDINALITY AS e(o, i) WHERE o->>0 = 'j'
+    ORDER BY o->>1, i DESC) x ORDER BY x.id;
+  PERFORM 1 FROM {p}users WHERE id IN (SELECT o->>1 FROM jsonb_array_elements(ops) o)
+    ORDER BY id FOR UPDATE;
+  PERFORM {p}lock_presence(r);
+  FOR op IN SELECT * FROM jsonb_array_elements(ops) LOOP
+    uid := op->>1;
+    IF op->>0 = 'j' THEN
+      INSERT INTO {p}presence (room, user_id, pid) VALUES (r, uid, pid_) ON CONFLICT DO NOTHING;
+      changed := FOUND AND NOT EXISTS (
+        SELECT 1 FROM {p}presence WHERE room = r AND user_id = uid AND pid <> pid_);
+    ELSE
+      DELETE FROM {p}presence WHERE room = r AND user_id = uid AND pid = pid_;
+      changed := FOUND AND NOT EXISTS (SELECT 1 FROM {p}presence WHERE room = r AND user_id = uid);
+    END IF;
+    SELECT present INTO n FROM {p}rooms WHERE room = r;
+    out_ := out_ || ARRAY[changed::int, coalesce(n, 0)];
+  END LOOP;
+  RETURN out_;
 END $$ LANGUAGE plpgsql;
 
--- pid lets go of the user in the room: 1 when no process holds the user there any more.
-CREATE OR REPLACE FUNCTION {p}leave(pid_ text, r text, uid text) RETURNS int AS $$
+-- A page of the room's members after key aft (NULL: from the first), names starting with q
+-- (a casefolded prefix; NULL: all): {"count": present, "members": [[id, name, avatar, key]...]}
+-- with up to lim + 1 members (one more than the page: there is a next page).
+CREATE OR REPLACE FUNCTION {p}members_page(r text, aft text, lim int, q text)
+  RETURNS jsonb AS $$
+DECLARE n int; found_ jsonb; lo text := coalesce(aft, '');
+BEGIN
+  SELECT present INTO n FROM {p}rooms WHERE room = r;
+  IF q IS NULL THEN
+    SELECT coalesce(jsonb_agg(jsonb_build_array(x.id, x.name, x.avatar, x.key) ORDER BY x.key),
+                    '[]'::jsonb) INTO found_
+      FROM (SELECT u.id, u.name, u.avatar, m.key FROM {p}members m
+            JOIN {p}users u ON u.id = m.user_id
+            WHERE m.room = r AND m.key > lo ORDER BY m.key LIMIT lim + 1) x;
+  ELSE
+    SELECT coalesce(jsonb_agg(jsonb_build_array(x.id, x.name, x.avatar, x.key) ORDER BY x.key),
+                    '[]'::jsonb) INTO found_
+      FROM (SELECT u.id, u.name, u.avatar, m.key FROM {p}members m
+            JOIN {p}users u ON u.id = m.user_id
+            WHERE m.room = r AND m.key > lo AND m.key >= q AND m.key < q || chr(1114111)
+            ORDER BY m.key LIMIT lim + 1) x;
+  END IF;
+  RETURN jsonb_build_object('count', coalesce(n, 0), 'members', found_);
+END $$ LANGUAGE plpgsql;
+
+-- chatcore.backends.presence.occupancy_claim on the room's record, atomically:
+-- {count, 1 announce else 0, 1 retry else 0}.
+CREATE OR REPLACE FUNCTION {p}claim(
+  r text, now_ bigint, interval_ bigint, lim int, scale_ int) RETURNS int[] AS $$
+DECLARE n int; last int; at bigint; wait bigint := interval_;
+BEGIN
+  SELECT present, occ_count, occ_at INTO n, last, at FROM {p}rooms WHERE room = r FOR UPDATE;
+  n := coalesce(n, 0);
+  IF NOT (n > lim OR (last IS NOT NULL AND last > lim)) THEN
+    IF last IS NOT NULL THEN
+      UPDATE {p}rooms SET occ_count = NULL, occ_at = NULL WHERE room = r;
+    END IF;
+    RETURN ARRAY[n, 0, 0];
+  END IF;
+  IF last = n THEN RETURN ARRAY[n, 0, 0]; END IF;
+  IF scale_ > 0 THEN wait := greatest(interval_, interval_ * n / scale_); END IF;
+  IF at IS NOT NULL AND now_ - at < wait THEN RETURN ARRAY[n, 0, 1]; END IF;
+  UPDATE {p}rooms SET occ_count = n, occ_at = now_ WHERE room = r;
+  RETURN ARRAY[n, 1, 0];
+END $$ LANGUAGE plpgsql;
+
+-- pid holds connections of the user: 1 when the first process to, 0 not, -1 pid unknown.
+CREATE OR REPLACE FUNCTION {p}come_online(
+  pid_ text, uid text, uname text, uavatar text, ukey text) RETURNS int AS $$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM {p}procs WHERE pid = pid_) THEN RETURN -1; END IF;
+  PERFORM {p}put_user(uid, uname, uavatar, ukey);
+  INSERT INTO {p}online (user_id, pid) VALUES (uid, pid_) ON CONFLICT DO NOTHING;
+  IF FOUND AND NOT EXISTS (SELECT 1 FROM {p}online WHERE user_id = uid AND pid <> pid_) THEN
+    RETURN 1;
+  END IF;
+  RETURN 0;
+END $$ LANGUAGE plpgsql;
+
+-- pid holds no connection of the user any more: 1 when no process does.
+CREATE OR REPLACE FUNCTION {p}go_offline(pid_ text, uid text) RETURNS int AS $$
 BEGIN
   PERFORM 1 FROM {p}users WHERE id = uid FOR UPDATE;
-  DELETE FROM {p}presence WHERE room = r AND user_id = uid AND pid = pid_;
-  IF NOT FOUND THEN RETURN 0; END IF;
-  IF EXISTS (SELECT 1 FROM {p}presence WHERE room = r AND user_id = uid) THEN RETURN 0; END IF;
-  RETURN 1;
-END $$ LANGUAGE plpgsql;
-
--- pid holds connections of the user: 0, or -1 pid unknown.
-CREATE OR REPLACE FUNCTION {p}connect(
-  pid_ text, uid text, uname text, uavatar text) RETURNS int AS $$
-BEGIN
-  IF NOT EXISTS (SELECT 1 FROM {p}procs WHERE pid = pid_) THEN RETURN -1; END IF;
-  INSERT INTO {p}users AS u (id, name, avatar) VALUES (uid, uname, uavatar)
-    ON CONFLICT (id) DO UPDATE SET name = excluded.name, avatar = excluded.avatar;
-  INSERT INTO {p}online (user_id, pid) VALUES (uid, pid_) ON CONFLICT DO NOTHING;
+  DELETE FROM {p}online WHERE user_id = uid AND pid = pid_;
+  IF FOUND AND NOT EXISTS (SELECT 1 FROM {p}online WHERE user_id = uid) THEN RETURN 1; END IF;
   RETURN 0;
 END $$ LANGUAGE plpgsql;
 
@@ -246,20 +398,23 @@ END $$ LANGUAGE plpgsql;
 CREATE OR REPLACE FUNCTION {p}clear(r text) RETURNS void AS $$
 BEGIN
   PERFORM {p}lock_room(r);
+  PERFORM 1 FROM {p}rooms WHERE room = r FOR UPDATE;
   DELETE FROM {p}presence WHERE room = r;
+  DELETE FROM {p}members WHERE room = r;
+  DELETE FROM {p}rooms WHERE room = r;
   DELETE FROM {p}held WHERE room = r;
   DELETE FROM {p}held_changes WHERE room = r;
   DELETE FROM {p}versions WHERE room = r;
   DELETE FROM {p}published WHERE room = r;
 END $$ LANGUAGE plpgsql;
 
--- The user's new name and avatar; the rooms they are present in.
-CREATE OR REPLACE FUNCTION {p}update_user(uid text, uname text, uavatar text)
+-- The user's new name, avatar and member key; the rooms they are present in.
+DROP FUNCTION IF EXISTS {p}update_user(text, text, text);
+CREATE OR REPLACE FUNCTION {p}update_user(uid text, uname text, uavatar text, ukey text)
   RETURNS SETOF text AS $$
 BEGIN
-  INSERT INTO {p}users AS u (id, name, avatar) VALUES (uid, uname, uavatar)
-    ON CONFLICT (id) DO UPDATE SET name = excluded.name, avatar = excluded.avatar;
-  RETURN QUERY SELECT DISTINCT room FROM {p}presence WHERE user_id = uid ORDER BY room;
+  PERFORM {p}put_user(uid, uname, uavatar, ukey);
+  RETURN QUERY SELECT room FROM {p}members WHERE user_id = uid ORDER BY room;
 END $$ LANGUAGE plpgsql;
 
 -- Forget everything a process holds; the users who then left a room, as
@@ -269,6 +424,8 @@ DECLARE left_ jsonb;
 BEGIN
   PERFORM 1 FROM {p}users WHERE id IN (SELECT user_id FROM {p}presence WHERE pid = pid_)
     ORDER BY id FOR UPDATE;
+  PERFORM 1 FROM {p}rooms WHERE room IN (SELECT room FROM {p}presence WHERE pid = pid_)
+    ORDER BY room FOR UPDATE;
   WITH gone AS (DELETE FROM {p}presence WHERE pid = pid_ RETURNING room, user_id)
   SELECT coalesce(jsonb_agg(jsonb_build_array(g.room, g.user_id, u.name, u.avatar)),
                   '[]'::jsonb) INTO left_
@@ -298,12 +455,16 @@ BEGIN
     PERFORM {p}recount(r);
   END LOOP;
   DELETE FROM {p}payloads WHERE at < clock_timestamp() - interval '10 minutes';
+  -- Rooms nobody is in and whose count nobody needs (rows in use are skipped).
+  DELETE FROM {p}rooms WHERE room IN (
+    SELECT room FROM {p}rooms WHERE present = 0 AND occ_count IS NULL
+    LIMIT 1000 FOR UPDATE SKIP LOCKED);
   DELETE FROM {p}versions WHERE at < clock_timestamp() - interval '1 hour';
   RETURN jsonb_build_object('known', known, 'left', left_);
 END $$ LANGUAGE plpgsql;
 
--- Make the tables hold exactly what pid holds: presence [[room, user, name, avatar], ...]
--- and online [[user, name, avatar], ...]. Returns {"joined": [...], "left": [...]}: who is
+-- Make the tables hold exactly what pid holds: presence [[room, user, name, avatar, key], ...]
+-- and online [[user, name, avatar, key], ...]. Returns {"joined": [...], "left": [...]}: who is
 -- now in a room where no process held them, and who is now in no process there.
 CREATE OR REPLACE FUNCTION {p}sync(
   pid_ text, expiry_ms int, held jsonb, online_ jsonb) RETURNS jsonb AS $$
@@ -317,11 +478,23 @@ BEGIN
       UNION SELECT x->>1 FROM jsonb_array_elements(held) x
       UNION SELECT x->>0 FROM jsonb_array_elements(online_) x)
     ORDER BY id FOR UPDATE;
-  INSERT INTO {p}users AS u (id, name, avatar)
-    SELECT DISTINCT ON (user_id) user_id, name, avatar FROM (
-      SELECT x->>1 AS user_id, x->>2 AS name, x->>3 AS avatar FROM jsonb_array_elements(held) x
-      UNION ALL SELECT x->>0, x->>1, x->>2 FROM jsonb_array_elements(online_) x) w
-    ON CONFLICT (id) DO UPDATE SET name = excluded.name, avatar = excluded.avatar;
+  INSERT INTO {p}users AS u (id, name, avatar, key)
+    SELECT DISTINCT ON (user_id) user_id, name, avatar, key FROM (
+      SELECT x->>1 AS user_id, x->>2 AS name, x->>3 AS avatar, x->>4 AS key
+        FROM jsonb_array_elements(held) x
+      UNION ALL SELECT x->>0, x->>1, x->>2, x->>3 FROM jsonb_array_elements(online_) x) w
+    ON CONFLICT (id) DO UPDATE
+    SET name = excluded.name, avatar = excluded.avatar, key = excluded.key;
+  UPDATE {p}members m SET key = u.key FROM {p}users u
+    WHERE u.id = m.user_id AND m.key <> u.key AND u.id IN (
+      SELECT x->>1 FROM jsonb_array_elements(held) x
+      UNION SELECT x->>0 FROM jsonb_array_elements(online_) x);
+  INSERT INTO {p}rooms (room)
+    SELECT DISTINCT x->>0 FROM jsonb_array_elements(held) x ORDER BY 1 ON CONFLICT DO NOTHING;
+  PERFORM 1 FROM {p}rooms WHERE room IN (
+      SELECT room FROM {p}presence WHERE pid = pid_
+      UNION SELECT x->>0 FROM jsonb_array_elements(held) x)
+    ORDER BY room FOR UPDATE;
   WITH gone AS (
     DELETE FROM {p}presence p WHERE p.pid = pid_ AND NOT EXISTS (
       SELECT 1 FROM jsonb_array_elements(held) x
@@ -369,21 +542,19 @@ def statements(prefix: str) -> dict[str, str]:
         "notify": f"SELECT {p}notify(%s, %s)",
         "message": f"SELECT {p}publish_message(%s, %s, %s, %s, %s)",
         "change": f"SELECT {p}publish_change(%s, %s, %s, %s, %s, %s, %s)",
-        "join": f"SELECT {p}join(%s, %s, %s, %s, %s)",
-        "leave": f"SELECT {p}leave(%s, %s, %s)",
-        "connect": f"SELECT {p}connect(%s, %s, %s, %s)",
-        "disconnect": f"DELETE FROM {p}online WHERE user_id = %s AND pid = %s",
-        "online": f"SELECT EXISTS (SELECT 1 FROM {p}online WHERE user_id = %s)",
+        "presence_batch": f"SELECT {p}presence_batch(%s, %s, %s::jsonb)",
+        "come_online": f"SELECT {p}come_online(%s, %s, %s, %s, %s)",
+        "go_offline": f"SELECT {p}go_offline(%s, %s)",
+        "online": f"SELECT DISTINCT user_id FROM {p}online WHERE user_id = ANY(%s)",
         "members": (
-            f"SELECT u.id, u.name, u.avatar FROM {p}users u WHERE u.id IN "
-            f"(SELECT user_id FROM {p}presence WHERE room = %s)"
+            f"SELECT u.id, u.name, u.avatar FROM {p}members m JOIN {p}users u "
+            "ON u.id = m.user_id WHERE m.room = %s ORDER BY m.key"
         ),
-        "counts": (
-            f"SELECT room, count(DISTINCT user_id) FROM {p}presence "
-            "WHERE room = ANY(%s) GROUP BY room"
-        ),
+        "members_page": f"SELECT {p}members_page(%s, %s, %s, %s)",
+        "claim": f"SELECT {p}claim(%s, %s, %s, %s, %s)",
+        "counts": f"SELECT room, present FROM {p}rooms WHERE room = ANY(%s)",
         "clear": f"SELECT {p}clear(%s)",
-        "update_user": f"SELECT * FROM {p}update_user(%s, %s, %s)",
+        "update_user": f"SELECT * FROM {p}update_user(%s, %s, %s, %s)",
         "beat": f"SELECT {p}beat(%s, %s, %s)",
         "sync": f"SELECT {p}sync(%s, %s, %s::jsonb, %s::jsonb)",
         "payload": f"SELECT payload FROM {p}payloads WHERE id = %s",

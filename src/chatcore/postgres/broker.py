@@ -18,9 +18,11 @@ Presence and heartbeats work as in the Redis broker: a deadline per process in t
 (its clock), pushed forward every ``heartbeat`` seconds; the heartbeat that removes a dead
 process announces its users' ``leave`` where no other process holds them, once.
 
-Outages: commands raise ``Unavailable``; the listener reconnects with backoff, listens again,
-and closes the process's sockets with 1013 (they may have missed notifications), so clients
-resume with ``join``/``since``. Presence is re-asserted at the next heartbeat.
+Outages: commands raise ``Unavailable``. When the listening connection breaks, the listener
+delivers ``Envelope.link(lost=True)`` to its own process at once, reconnects with backoff and
+listens again; once every channel is heard it delivers ``Envelope.link(lost=False)``, and the
+runtime fills each room's gap from the store (the broker contract's Loss rule). Presence is
+re-asserted at the next heartbeat.
 """
 
 from __future__ import annotations
@@ -36,14 +38,20 @@ import psycopg
 from anyio.abc import TaskStatus
 
 from ..backends._codec import decode_envelope, encode_envelope
+from ..backends._room_batches import RoomBatches
 from ..backends.broker import Deliver
-from ..backends.envelope import Departed, Envelope, RoomRemoved, ToRoom, ToUser, UserKicked
-from ..wire.errors import CloseCode, Unavailable, UsageError
+from ..backends.envelope import Departed, Envelope, RoomRemoved, ToRoom
+from ..backends.presence import Claim, MembersPage, PresenceChange, member_key, query_key
+from ..wire.errors import Unavailable, UsageError
 from ..wire.values import User
 from ._link import LOST, Link, check_prefix, close, connect, create_tables, resolve_url
 from ._schema import channel_name, statements
 
 __all__ = ("PostgresBroker",)
+
+#: A batched presence operation: ("j", user, name, avatar, key) joins, ("l", user, "", None, "")
+#: leaves (see ``P presence_batch``).
+_Op = tuple[str, str, str, str | None, str]
 
 log = logging.getLogger("chatcore.postgres")
 
@@ -107,6 +115,14 @@ class PostgresBroker:
         self._dirty = False
         self._lock = anyio.Lock()
         self._sql = statements(self.prefix)
+        # A room's joins and leaves that come together go in one call.
+        self._batches: RoomBatches[_Op] = RoomBatches(self._presence_batch)
+
+    @property
+    def listening(self) -> bool:
+        """True while the listening connection hears every wanted channel, so nothing
+        published is missed."""
+        return self._listener is not None
 
     def pg_channel(self, channel: str) -> str:
         """The PostgreSQL channel of a broker channel (``room:lobby`` ...)."""
@@ -158,7 +174,8 @@ class PostgresBroker:
                 await self._apply(listener)
                 self._listener = listener
                 if lost:
-                    self._kick_local()
+                    # Every channel is heard again: the runtime fills what was missed.
+                    self._link_notice(lost=False)
                     lost = False
                 if not started:
                     task_status.started()
@@ -178,6 +195,8 @@ class PostgresBroker:
                 if not started:
                     raise Unavailable("PostgreSQL is unreachable") from error
                 log.warning("PostgreSQL listener lost (%s); reconnecting", error)
+                if not lost:
+                    self._link_notice(lost=True)
                 lost = True
                 self._dirty = True
             finally:
@@ -241,13 +260,15 @@ class PostgresBroker:
         except Exception:
             log.exception("delivering an envelope on %s failed", channel)
 
-    def _kick_local(self) -> None:
-        """Close local connections so their clients resume: they may have missed frames."""
-        if self._deliver is None:
-            return
-        kick = UserKicked(CloseCode.TRY_AGAIN_LATER)
-        for user_id in list(self._online):
-            self._deliver(Envelope(ToUser(user_id), None, effect=kick))
+    def _link_notice(self, lost: bool) -> None:
+        """Tell this process's server that notifications may be missed from now on
+        (``lost``), or that every channel is heard again (it then fills the gaps from the
+        store)."""
+        if self._deliver is not None:
+            try:
+                self._deliver(Envelope.link(lost))
+            except Exception:
+                log.exception("the link notice failed")
 
     # fan-out
 
@@ -290,24 +311,54 @@ class PostgresBroker:
     # presence
 
     async def join(self, room: str, user: User) -> bool:
-        async with self._lock:
-            first = await self._registered("join", room, user.id, user.name, user.avatar)
-            self._presence.setdefault(room, {})[user.id] = user
-        return bool(first == 1)
+        return (await self.enter(room, user)).changed
 
     async def leave(self, room: str, user_id: str) -> bool:
+        return (await self.exit(room, user_id)).changed
+
+    async def enter(self, room: str, user: User) -> PresenceChange:
+        op = ("j", user.id, user.name, user.avatar, member_key(user))
+        change = await self._batches.run(room, op)
+        self._presence.setdefault(room, {})[user.id] = user
+        return change
+
+    async def exit(self, room: str, user_id: str) -> PresenceChange:
+        users = self._presence.get(room)
+        if users is not None:
+            users.pop(user_id, None)
+            if not users:
+                del self._presence[room]
+        return await self._batches.run(room, ("l", user_id, "", None, ""))
+
+    async def _presence_batch(self, room: str, ops: Sequence[_Op]) -> list[PresenceChange]:
+        """One room's joins and leaves that came together, in one call (see ``_batch``)."""
+        data = json.dumps(ops)
         async with self._lock:
-            users = self._presence.get(room)
-            if users is not None:
-                users.pop(user_id, None)
-                if not users:
-                    del self._presence[room]
-            left = await self._call("leave", self.process, room, user_id)
-        return bool(left == 1)
+            flat = await self._call("presence_batch", self.process, room, data)
+            if flat is None:  # taken for dead, or not registered yet
+                await self._sync()
+                flat = await self._call("presence_batch", self.process, room, data)
+        return [PresenceChange(flat[i] == 1, int(flat[i + 1])) for i in range(0, len(flat), 2)]
 
     async def members(self, room: str) -> list[User]:
         rows = await self._link.rows(self._sql["members"], [room])
         return [User(id=id_, name=name, avatar=avatar) for id_, name, avatar in rows]
+
+    async def members_page(
+        self, room: str, after: str | None, limit: int, query: str | None = None
+    ) -> MembersPage:
+        prefix = None if query is None else query_key(query)
+        found = _json(await self._call("members_page", room, after, limit, prefix))
+        rows = found["members"]
+        members = [User(id=id_, name=name, avatar=avatar) for id_, name, avatar, _ in rows]
+        following = rows[limit - 1][3] if len(rows) > limit else None
+        return MembersPage(members[:limit], int(found["count"]), following)
+
+    async def claim_occupancy(
+        self, room: str, now: int, interval: int, limit: int, scale: int = 0
+    ) -> Claim:
+        count, announce, retry = await self._call("claim", room, now, interval, limit, scale)
+        return Claim(int(count), announce == 1, retry == 1)
 
     async def counts(self, rooms: list[str]) -> dict[str, int]:
         if not rooms:
@@ -326,27 +377,39 @@ class PostgresBroker:
                 users[user.id] = user
         if user.id in self._online:
             self._online[user.id] = user
-        rows = await self._link.rows(self._sql["update_user"], [user.id, user.name, user.avatar])
+        args = [user.id, user.name, user.avatar, member_key(user)]
+        rows = await self._link.rows(self._sql["update_user"], args)
         return [room for (room,) in rows]
 
     # online
 
     async def connect(self, user: User) -> None:
-        async with self._lock:
-            await self._registered("connect", user.id, user.name, user.avatar)
-            self._online[user.id] = user
+        await self.come_online(user)
 
     async def disconnect(self, user_id: str) -> None:
+        await self.go_offline(user_id)
+
+    async def come_online(self, user: User) -> bool:
+        async with self._lock:
+            args = [user.id, user.name, user.avatar, member_key(user)]
+            first = await self._registered("come_online", *args)
+            self._online[user.id] = user
+        return bool(first == 1)
+
+    async def go_offline(self, user_id: str) -> bool:
         async with self._lock:
             self._online.pop(user_id, None)
-            try:
-                await self._link.rows(self._sql["disconnect"], [user_id, self.process])
-            except Unavailable:
-                self._dirty = True
-                raise
+            last = await self._call("go_offline", self.process, user_id)
+        return bool(last == 1)
 
     async def is_online(self, user_id: str) -> bool:
-        return bool(await self._link.value(self._sql["online"], [user_id]))
+        return bool(await self.online([user_id]))
+
+    async def online(self, user_ids: list[str]) -> list[str]:
+        if not user_ids:
+            return []
+        found = {user_id for (user_id,) in await self._link.rows(self._sql["online"], [user_ids])}
+        return [user_id for user_id in user_ids if user_id in found]
 
     # heartbeat
 
@@ -375,11 +438,13 @@ class PostgresBroker:
     async def _sync(self) -> None:
         """Make the tables hold exactly this process's presence; announce what that changed."""
         held = [
-            [room, user.id, user.name, user.avatar]
+            [room, user.id, user.name, user.avatar, member_key(user)]
             for room, users in self._presence.items()
             for user in users.values()
         ]
-        online = [[user.id, user.name, user.avatar] for user in self._online.values()]
+        online = [
+            [user.id, user.name, user.avatar, member_key(user)] for user in self._online.values()
+        ]
         self._dirty = False  # set again if this call fails
         result = _json(
             await self._call(

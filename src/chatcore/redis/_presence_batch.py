@@ -25,11 +25,10 @@ Online
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-import anyio
-import anyio.lowlevel
-
+from ..backends._room_batches import RoomBatches
 from ..backends.presence import Claim, MembersPage, PresenceChange, member_key, query_key
 from ..wire.values import User
 from . import _scripts
@@ -190,28 +189,18 @@ return 0
 _Op = tuple[str, str, str, str]
 
 
-class _Pending:
-    __slots__ = ("done", "error", "op", "result")
-
-    def __init__(self, op: _Op) -> None:
-        self.op = op
-        self.done = anyio.Event()
-        self.result = PresenceChange(False, 0)
-        self.error: BaseException | None = None
-
-
 class PresenceBatches:
     """The batched presence writes, pages, counts and online status of one Redis broker."""
 
-    __slots__ = ("_broker", "_queues")
+    __slots__ = ("_batches", "_broker")
 
     def __init__(self, broker: RedisBroker) -> None:
         self._broker = broker
-        # room -> operations waiting for the next batch; present while a caller runs them
-        self._queues: dict[str, list[_Pending]] = {}
+        self._batches: RoomBatches[_Op] = RoomBatches(self._apply)
 
     async def enter(self, room: str, user: User) -> PresenceChange:
-        change = await self._queue(room, ("j", user.id, encode_user(user), member_key(user)))
+        op = ("j", user.id, encode_user(user), member_key(user))
+        change = await self._batches.run(room, op)
         self._broker._presence.setdefault(room, {})[user.id] = user
         return change
 
@@ -221,50 +210,19 @@ class PresenceBatches:
             users.pop(user_id, None)
             if not users:
                 del self._broker._presence[room]
-        return await self._queue(room, ("l", user_id, "", ""))
+        return await self._batches.run(room, ("l", user_id, "", ""))
 
-    async def _queue(self, room: str, op: _Op) -> PresenceChange:
-        pending = _Pending(op)
-        queue = self._queues.get(room)
-        if queue is not None:
-            queue.append(pending)  # a caller is running this room's batches
-            await pending.done.wait()
-        else:
-            self._queues[room] = [pending]
-            # Shielded: the callers waiting for this batch must get their answer.
-            with anyio.CancelScope(shield=True):
-                await self._run(room)
-        if pending.error is not None:
-            raise pending.error
-        return pending.result
-
-    async def _run(self, room: str) -> None:
-        try:
-            await anyio.lowlevel.checkpoint()  # let the joins of this moment queue up
-            while batch := self._queues[room]:
-                self._queues[room] = []
-                await self._apply(room, batch)
-        finally:
-            for pending in self._queues.pop(room, []):
-                pending.error = RuntimeError("the presence batch stopped")
-                pending.done.set()
-
-    async def _apply(self, room: str, batch: list[_Pending]) -> None:
+    async def _apply(self, room: str, ops: Sequence[_Op]) -> list[PresenceChange]:
         broker = self._broker
         args: list[str | int] = [broker.process, room]
-        for pending in batch:
-            args += pending.op
-        try:
-            async with broker._lock:
-                result = await broker._registered(BATCH, *args)
-        except BaseException as error:
-            for pending in batch:
-                pending.error = error
-                pending.done.set()
-            raise
-        for index, pending in enumerate(batch):
-            pending.result = PresenceChange(result[2 * index] == 1, int(result[2 * index + 1]))
-            pending.done.set()
+        for op in ops:
+            args += op
+        async with broker._lock:
+            result = await broker._registered(BATCH, *args)
+        return [
+            PresenceChange(result[2 * index] == 1, int(result[2 * index + 1]))
+            for index in range(len(ops))
+        ]
 
     async def members_page(
         self, room: str, after: str | None, limit: int, query: str | None
