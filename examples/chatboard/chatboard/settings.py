@@ -13,7 +13,8 @@ CHATCORE_ALLOWED_ORIGINS  comma-separated page origins allowed besides the site'
 CHATCORE_LIMITS  a JSON object of chatcore.Limits fields, e.g. {"rate": 20, "presence_grace": 3000}
 CHATCORE_METRICS_TOKEN  lets a Prometheus scraper read /metrics (Authorization: Bearer <token>)
 MEDIA_ROOT      where avatars are stored (default: media/ next to manage.py)
-EMAIL_BACKEND   Django's email backend (default: the console with DEBUG, else SMTP); EMAIL_FILE_PATH
+EMAIL_BACKEND   Django's email backend (default: the console with DEBUG, else SMTP); EMAIL_FILE_PATH,
+                EMAIL_HOST, EMAIL_PORT (as MAILERS options on Django 6.1+)
 CHATBOARD_URL   the site's address in emails (default http://127.0.0.1:8000)
 CHATBOARD_HOOKS  the chat hooks to install (default "board.hooks.install")
 CHATBOARD_NOTIFY_WINDOW  ms an offline user's notices are gathered into one email (default 60000)
@@ -29,6 +30,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 import chatcore_django
+import django
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -149,13 +151,26 @@ CHATCORE = {
     "HOOKS": os.environ.get("CHATBOARD_HOOKS") or "board.hooks.install",
 }
 
-# Emails (offline notices): printed on the console in development, SMTP (EMAIL_HOST...) otherwise.
-EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND") or (
+# Emails (offline notices): printed on the console in development, SMTP (EMAIL_HOST, EMAIL_PORT)
+# otherwise. Django 6.1 configures mail with MAILERS; before it, with the EMAIL_* settings.
+_mail_backend = os.environ.get("EMAIL_BACKEND") or (
     "django.core.mail.backends.console.EmailBackend"
     if DEBUG
     else "django.core.mail.backends.smtp.EmailBackend"
 )
-EMAIL_FILE_PATH = os.environ.get("EMAIL_FILE_PATH") or None
+_mail_options: dict[str, object] = {}
+if os.environ.get("EMAIL_FILE_PATH"):
+    _mail_options["file_path"] = os.environ["EMAIL_FILE_PATH"]
+if os.environ.get("EMAIL_HOST"):
+    _mail_options["host"] = os.environ["EMAIL_HOST"]
+if os.environ.get("EMAIL_PORT"):
+    _mail_options["port"] = int(os.environ["EMAIL_PORT"])
+if django.VERSION >= (6, 1):
+    MAILERS = {"default": {"BACKEND": _mail_backend, "OPTIONS": _mail_options}}
+else:
+    EMAIL_BACKEND = _mail_backend
+    for _name, _value in _mail_options.items():
+        globals()["EMAIL_" + _name.upper()] = _value
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL") or "chatboard@localhost"
 # The site's address, for links in emails.
 CHATBOARD_URL = os.environ.get("CHATBOARD_URL") or "http://127.0.0.1:8000"
