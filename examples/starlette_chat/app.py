@@ -46,6 +46,7 @@ LIMIT_VARIABLES = {
     "burst": "CHATCORE_BURST",
     "abuse_errors": "CHATCORE_ABUSE_ERRORS",
     "max_connections": "CHATCORE_MAX_CONNECTIONS",
+    "presence_limit": "CHATCORE_PRESENCE_LIMIT",
 }
 
 
