@@ -71,8 +71,8 @@ async def storm(users: int, rounds: int) -> tuple[list[int], list[int]]:
     objects: list[int] = []
     # Every member's join and leave is a presence event here: the room stays under the limit
     # above which it would send occupancy counts instead (large rooms: tests/core/test_large_rooms).
-    limit = {"CHATCORE_PRESENCE_LIMIT": str(users + 10)}
-    with running(grace_ms=GRACE_MS, env=limit) as server:
+    env = {"CHATCORE_PRESENCE_LIMIT": str(users + 10)}
+    with running(grace_ms=GRACE_MS, env=env) as server:
         watcher = client(server, "Watcher")
         survivor = client(server, "Survivor")
         async with watcher, survivor:
