@@ -2,6 +2,7 @@
 // in Node (no browser): it welcomes each socket, records every frame, and answers `ok` unless a
 // test sets `onFrame`. It also gives the module under test the browser globals it uses.
 import { WebSocket, WebSocketServer } from "ws";
+import { afterEach, beforeEach } from "node:test";
 
 /**
  * `ws`'s client with a browser's manners: one `message` event per task (ws would emit the
@@ -182,4 +183,25 @@ export async function until(check, timeout = 2000) {
     if (Date.now() > deadline) throw new Error("condition not met in time");
     await settle(5);
   }
+}
+
+/**
+ * A fresh fake server for each test of the file, and `client()` to open chat clients on it (all
+ * closed after the test): `const fixture = perTest(ChatClient);` then `fixture.server`.
+ */
+export function perTest(ChatClient) {
+  const fixture = { server: null, clients: [] };
+  fixture.client = (options = {}) => {
+    const chat = new ChatClient({ url: fixture.server.url, backoff: { initial: 1, maximum: 5 }, ...options });
+    fixture.clients.push(chat);
+    return chat;
+  };
+  beforeEach(async () => {
+    fixture.server = await FakeServer.start();
+  });
+  afterEach(async () => {
+    for (const chat of fixture.clients.splice(0)) chat.close();
+    await fixture.server.stop();
+  });
+  return fixture;
 }

@@ -1,35 +1,20 @@
 // Large rooms and online status: member pages with a cursor and a query, watchUsers and its
 // status events, watched again after a reconnect.
 import assert from "node:assert/strict";
-import { afterEach, beforeEach, test } from "node:test";
+import { test } from "node:test";
 
-import { FakeServer, until } from "./fake_server.js";
+import { perTest, until } from "./fake_server.js";
 import { ChatClient } from "../../src/chatcore/static/chatcore.js";
 
-let server;
-const clients = [];
-
-function client() {
-  const chat = new ChatClient({ url: server.url, backoff: { initial: 1, maximum: 5 } });
-  clients.push(chat);
-  return chat;
-}
-
-beforeEach(async () => {
-  server = await FakeServer.start();
-});
-
-afterEach(async () => {
-  for (const chat of clients.splice(0)) chat.close();
-  await server.stop();
-});
+const fixture = perTest(ChatClient);
+const client = fixture.client;
 
 test("membersPage sends the cursor, limit and query; allMembers follows next", async () => {
   const seen = [];
-  server.onFrame = (frame, socket) => {
+  fixture.server.onFrame = (frame, socket) => {
     seen.push(frame);
-    if (frame.after === undefined) server.ok(socket, frame, { members: [{ id: "1" }], count: 2, next: "a\n1" });
-    else server.ok(socket, frame, { members: [{ id: "2" }], count: 2, next: null });
+    if (frame.after === undefined) fixture.server.ok(socket, frame, { members: [{ id: "1" }], count: 2, next: "a\n1" });
+    else fixture.server.ok(socket, frame, { members: [{ id: "2" }], count: 2, next: null });
   };
   const chat = client();
   const page = await chat.membersPage("hall", { limit: 1, query: "al" });
@@ -44,16 +29,16 @@ test("membersPage sends the cursor, limit and query; allMembers follows next", a
 
 test("watchUsers resolves with who is online, and is sent again after a reconnect", async () => {
   const frames = [];
-  server.onFrame = (frame, socket) => {
+  fixture.server.onFrame = (frame, socket) => {
     frames.push(frame);
-    server.ok(socket, frame, { online: frames.length === 1 ? ["2"] : ["3"] });
+    fixture.server.ok(socket, frame, { online: frames.length === 1 ? ["2"] : ["3"] });
   };
   const chat = client();
   const statuses = [];
   chat.on("status", (event) => statuses.push(event));
   assert.deepEqual(await chat.watchUsers(["2", "3"]), ["2"]);
   assert.deepEqual(frames[0].users, ["2", "3"]);
-  server.sockets[0].close(1012);
+  fixture.server.sockets[0].close(1012);
   await until(() => statuses.length === 2);
   assert.deepEqual(
     statuses.map((s) => [s.user, s.online]),

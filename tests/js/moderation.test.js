@@ -1,35 +1,20 @@
 // Moderation: the commands' frames, and a kicked room that is not rejoined after a reconnect.
 import assert from "node:assert/strict";
-import { afterEach, beforeEach, test } from "node:test";
+import { test } from "node:test";
 
-import { FakeServer, joined, message, record, until } from "./fake_server.js";
+import { joined, message, perTest, record, until } from "./fake_server.js";
 import { ChatClient } from "../../src/chatcore/static/chatcore.js";
 
-let server;
-const clients = [];
-
-function client() {
-  const chat = new ChatClient({ url: server.url, backoff: { initial: 1, maximum: 5 } });
-  clients.push(chat);
-  return chat;
-}
-
-beforeEach(async () => {
-  server = await FakeServer.start();
-});
-
-afterEach(async () => {
-  for (const chat of clients.splice(0)) chat.close();
-  await server.stop();
-});
+const fixture = perTest(ChatClient);
+const client = fixture.client;
 
 test("the moderation commands send the protocol's frames", async () => {
   const frames = [];
-  server.onFrame = (frame, socket) => {
+  fixture.server.onFrame = (frame, socket) => {
     frames.push(frame);
     const blocked = frame.type.includes("block") ? { blocked: ["7"] } : {};
     const audit = frame.type === "audit" ? { entries: [], more: false } : {};
-    server.ok(socket, frame, { ...blocked, ...audit, room: { name: "club" } });
+    fixture.server.ok(socket, frame, { ...blocked, ...audit, room: { name: "club" } });
   };
   const chat = client();
   await chat.setRole("lobby", "7", "moderator");
@@ -69,16 +54,16 @@ test("the moderation commands send the protocol's frames", async () => {
 });
 
 test("a kicked room is an event, and is not rejoined after a reconnect", async () => {
-  server.onFrame = (frame, socket) => {
-    if (frame.type !== "join") return server.ok(socket, frame);
-    server.ok(socket, frame, joined(frame.room, [message(frame.room, 1)]));
+  fixture.server.onFrame = (frame, socket) => {
+    if (frame.type !== "join") return fixture.server.ok(socket, frame);
+    fixture.server.ok(socket, frame, joined(frame.room, [message(frame.room, 1)]));
   };
   const chat = client();
   const events = record(chat, ["kicked", "open"]);
   await chat.connect();
   await chat.join("lobby");
   await chat.join("news");
-  server.send(server.socket, { type: "kicked", room: "lobby", by: "1", reason: "spam" });
+  fixture.server.send(fixture.server.socket, { type: "kicked", room: "lobby", by: "1", reason: "spam" });
   await until(() => events.some(([type]) => type === "kicked"));
   assert.deepEqual(events.find(([type]) => type === "kicked")[1], {
     type: "kicked",
@@ -86,11 +71,11 @@ test("a kicked room is an event, and is not rejoined after a reconnect", async (
     by: "1",
     reason: "spam",
   });
-  await server.next("join");
-  await server.next("join");
-  server.socket.terminate();
-  const [, rejoin] = await server.next("join");
+  await fixture.server.next("join");
+  await fixture.server.next("join");
+  fixture.server.socket.terminate();
+  const [, rejoin] = await fixture.server.next("join");
   assert.equal(rejoin.room, "news");
   await until(() => events.filter(([type]) => type === "open").length === 2);
-  await assert.rejects(server.next("join", 200));
+  await assert.rejects(fixture.server.next("join", 200));
 });
