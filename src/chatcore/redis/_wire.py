@@ -27,6 +27,7 @@ import hashlib
 import socket
 import ssl as ssl_module
 from collections import deque
+from collections.abc import Sequence
 from typing import Any, TypeVar, cast
 
 import attrs
@@ -239,6 +240,9 @@ class _PushProtocol(_Protocol):
 
 _P = TypeVar("_P", bound=_Protocol)
 
+# Sharded pub/sub pushes, named as their plain counterparts.
+_PLAIN_KIND = {"smessage": "message", "ssubscribe": "subscribe", "sunsubscribe": "unsubscribe"}
+
 
 @attrs.frozen
 class Endpoint:
@@ -323,15 +327,15 @@ class Wire:
                 raise reply
         return done
 
-    async def script(self, source: str, *args: str | int) -> Any:
-        """Run a Lua script with no keys and ``args`` as ARGV; load it on first use."""
+    async def script(self, source: str, *args: str | int, keys: Sequence[str] = ()) -> Any:
+        """Run a Lua script with ``keys`` as KEYS and ``args`` as ARGV; load it on first use."""
         sha = self._shas.get(source)
         if sha is None:
             sha = self._shas[source] = hashlib.sha1(source.encode()).hexdigest()
         try:
-            return await self.call("EVALSHA", sha, 0, *args)
+            return await self.call("EVALSHA", sha, len(keys), *keys, *args)
         except redis.exceptions.NoScriptError:
-            return await self.call("EVAL", source, 0, *args)
+            return await self.call("EVAL", source, len(keys), *keys, *args)
 
     async def _connect(self) -> _Protocol:
         # One connect at a time; calls made meanwhile wait for it.
@@ -362,21 +366,27 @@ class Wire:
         if protocol is not None and protocol.transport is not None:
             protocol.transport.close()
 
-    def pubsub(self) -> Subscriber:
-        """A new pub/sub connection to the same server (it connects on its first subscribe)."""
-        return Subscriber(self.endpoint, self._timeout)
+    def pubsub(self, *, sharded: bool = False) -> Subscriber:
+        """A new pub/sub connection to the same server (it connects on its first subscribe);
+        ``sharded``: Redis 7's sharded pub/sub (``SSUBSCRIBE``, for ``SPUBLISH``)."""
+        return Subscriber(self.endpoint, self._timeout, sharded=sharded)
 
 
 class Subscriber:
     """One pub/sub connection, with the part of redis-py's ``PubSub`` the broker uses:
     ``subscribe``, ``unsubscribe``, ``get_message(timeout=None)`` and ``aclose``. Messages come
     as redis-py's dicts (``type``, ``channel``, ``data``); once the connection is lost,
-    ``get_message`` raises ``ConnectionError`` (after the messages that came before)."""
+    ``get_message`` raises ``ConnectionError`` (after the messages that came before).
 
-    def __init__(self, endpoint: Endpoint, timeout: float) -> None:
+    ``sharded`` subscribes with ``SSUBSCRIBE``/``SUNSUBSCRIBE`` (the channels of one call must
+    share a hash slot on a cluster); its pushes are reported under the plain kinds
+    (``message``, ``subscribe``, ``unsubscribe``) so the broker reads both alike."""
+
+    def __init__(self, endpoint: Endpoint, timeout: float, *, sharded: bool = False) -> None:
         self._endpoint = endpoint
         self._timeout = timeout
         self._protocol: _PushProtocol | None = None
+        self.sharded = sharded
 
     async def _connected(self) -> _PushProtocol:
         protocol = self._protocol
@@ -392,12 +402,13 @@ class Subscriber:
     async def subscribe(self, *channels: str) -> None:
         protocol = await self._connected()
         assert protocol.transport is not None
-        protocol.transport.write(_pack(("SUBSCRIBE", *channels)))
+        protocol.transport.write(_pack(("SSUBSCRIBE" if self.sharded else "SUBSCRIBE", *channels)))
 
     async def unsubscribe(self, *channels: str) -> None:
         protocol = await self._connected()
         assert protocol.transport is not None
-        protocol.transport.write(_pack(("UNSUBSCRIBE", *channels)))
+        command = "SUNSUBSCRIBE" if self.sharded else "UNSUBSCRIBE"
+        protocol.transport.write(_pack((command, *channels)))
 
     async def get_message(self, timeout: None = None) -> dict[str, Any]:  # noqa: ASYNC109 (as PubSub)
         protocol = self._protocol
@@ -413,7 +424,7 @@ class Subscriber:
             finally:
                 protocol.wake = None
         kind, channel, data = pushes.popleft()
-        return {"type": kind, "channel": channel, "data": data}
+        return {"type": _PLAIN_KIND.get(kind, kind), "channel": channel, "data": data}
 
     async def aclose(self) -> None:
         protocol, self._protocol = self._protocol, None
