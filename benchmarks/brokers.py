@@ -1,4 +1,4 @@
-"""The scale-out brokers side by side: Redis and PostgreSQL, in the same run.
+"""The scale-out brokers side by side: Redis, PostgreSQL and Redis Cluster, in the same run.
 
 Two brokers on one backend stand for two server processes (both in this process, so the CPU
 figure is the two brokers' Python together). Every room message goes the way a server with an
@@ -14,7 +14,12 @@ SQL store (ChatBoard) publishes it: ``Envelope.message``, kept in id order by th
 - many: the throughput run with ``--receivers`` receiving processes (brokers) instead of one.
 
 Rounds alternate the engines (``--repeat`` times) and each figure is the median; the ratios
-(PostgreSQL / Redis) are taken within the run. Run: ``make bench-brokers``.
+(each engine / Redis) are taken within the run. Run: ``make bench-brokers``.
+
+``--engines redis,cluster`` compares one Redis with a Redis Cluster (3 masters + 3 replicas on
+this machine, started by the run, sharded pub/sub): both servers are private to the run then
+(a ``redis-server`` of its own on a free port beside the cluster), so the Redis servers' CPU
+per message is measured too (all nodes of the cluster together).
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import statistics
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import ExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +46,15 @@ from chatcore.postgres import PostgresBroker
 from chatcore.redis import RedisBroker
 from chatcore.wire.values import Message, User
 
+# The local servers of the tests (a cluster of 3 + 3 nodes, a private Redis) are the run's too.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.redis.cluster_session import SyncCluster, delete_cluster_keys
+from tests.redis.support import delete_keys
+
 REDIS_URL = os.environ.get("CHATCORE_REDIS_URL", "redis://127.0.0.1:6379/0")
+#: The Redis servers of the run: engine -> (URL, server pids to measure); filled by ``main``.
+SERVERS: dict[str, tuple[str, list[int]]] = {}
 POSTGRES = os.environ.get("CHATCORE_BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432/test")
 SENDER = User(id="1", name="Bench")
 
@@ -71,11 +84,12 @@ async def pair(
     """Running brokers of ``engine`` on a fresh prefix, as processes: one that publishes and
     ``receivers`` more; the receivers' shared inbox."""
     make: Callable[[], Broker]
-    if engine == "redis":
+    if engine in ("redis", "cluster"):
         prefix = f"chatcore-bench:{secrets.token_hex(4)}:"
+        redis_url = SERVERS.get(engine, (REDIS_URL, []))[0]
 
         def make() -> Broker:
-            return RedisBroker(REDIS_URL, prefix=prefix)
+            return RedisBroker(redis_url, prefix=prefix)
 
     else:
         prefix = f"b{secrets.token_hex(4)}_"
@@ -95,19 +109,9 @@ async def pair(
             group.cancel_scope.cancel()
     finally:
         if engine == "redis":
-            await forget(prefix)
-
-
-async def forget(prefix: str) -> None:
-    import redis.asyncio
-
-    client = redis.asyncio.Redis.from_url(REDIS_URL)
-    try:
-        keys = [key async for key in client.scan_iter(match=f"{prefix}*", count=500)]
-        if keys:
-            await client.delete(*keys)
-    finally:
-        await client.aclose()
+            await delete_keys(SERVERS.get(engine, (REDIS_URL, []))[0], prefix)
+        elif engine == "cluster":
+            await delete_cluster_keys(SERVERS[engine][0], prefix)
 
 
 def envelope(room: str, id: int, key: str, padding: str = "") -> Envelope:
@@ -153,11 +157,11 @@ async def throughput(
 
 
 async def backend_pids(engine: str, *brokers: Broker) -> list[int]:
-    """The PostgreSQL server processes of the brokers' connections (each connection has its
-    own, so their CPU is the brokers' alone; Redis's one process serves every session on the
-    machine, so it is not measured)."""
+    """The server processes to measure: PostgreSQL's of the brokers' connections (each
+    connection has its own, so their CPU is the brokers' alone); the run's private Redis
+    servers (the machine's shared Redis serves other sessions too, so it is not measured)."""
     if engine != "postgres":
-        return []
+        return SERVERS.get(engine, ("", []))[1]
     pids: list[int] = []
     for broker in brokers:
         assert isinstance(broker, PostgresBroker)
@@ -210,9 +214,26 @@ async def latency(
 
 
 async def main(args: argparse.Namespace) -> None:
+    engines: list[str] = args.engines.split(",")
     database = f"chatcore_bench_{os.getpid()}"
-    with psycopg.connect(POSTGRES, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+    if "postgres" in engines:
+        with psycopg.connect(POSTGRES, autocommit=True) as admin:
+            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+    with ExitStack() as servers:
+        if "cluster" in engines:
+            # Private servers, alike but for clustering (no persistence), so their CPU counts.
+            for engine, server in (
+                ("cluster", SyncCluster()),
+                ("redis", SyncCluster(1, 0, cluster=False)),
+            ):
+                servers.callback(server.stop)
+                server.start()
+                pids = [server.processes[port].pid for port in server.master_ports()]
+                SERVERS[engine] = (server.url, pids)
+        await _measure(args, engines, database)
+
+
+async def _measure(args: argparse.Namespace, engines: list[str], database: str) -> None:
     rows: dict[str, dict[str, list[float]]] = {}
 
     def keep(engine: str, figures: dict[str, float], tag: str) -> None:
@@ -221,7 +242,7 @@ async def main(args: argparse.Namespace) -> None:
 
     try:
         for round_ in range(args.repeat):
-            order = ("redis", "postgres") if round_ % 2 == 0 else ("postgres", "redis")
+            order = engines if round_ % 2 == 0 else engines[::-1]
             for engine in order:
                 keep(
                     engine,
@@ -245,23 +266,30 @@ async def main(args: argparse.Namespace) -> None:
                     keep(engine, many, "many")
                 print(f"round {round_ + 1} {engine} done", file=sys.stderr, flush=True)
     finally:
-        with psycopg.connect(POSTGRES, autocommit=True) as admin:
-            drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(database)
-            )
-            admin.execute(drop)
+        if "postgres" in engines:
+            with psycopg.connect(POSTGRES, autocommit=True) as admin:
+                drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                    sql.Identifier(database)
+                )
+                admin.execute(drop)
     medians = {
         engine: {k: statistics.median(v) for k, v in row.items()} for engine, row in rows.items()
     }
     report: dict[str, Any] = {"args": vars(args), "medians": medians, "runs": rows}
-    print(json.dumps(report, indent=1) if args.json else table(medians, args))
+    print(json.dumps(report, indent=1) if args.json else table(medians, engines, args))
 
 
-def table(medians: dict[str, dict[str, float]], args: argparse.Namespace) -> str:
+NAMES = {"redis": "Redis", "postgres": "PostgreSQL", "cluster": "Redis Cluster"}
+
+
+def table(
+    medians: dict[str, dict[str, float]], engines: list[str], args: argparse.Namespace
+) -> str:
+    server = "Redis servers'" if "cluster" in engines else "PostgreSQL server"
     labels = {
         "small_per_s": "messages/s (small frames)",
         "small_cpu_us": "brokers' CPU per message, µs (small)",
-        "small_db_cpu_us": "PostgreSQL server CPU per message, µs (small)",
+        "small_db_cpu_us": f"{server} CPU per message, µs (small)",
         "large_per_s": "messages/s (20 kB frames)",
         "large_cpu_us": "brokers' CPU per message, µs (20 kB)",
         "at_rate_p50_ms": f"latency p50 at {args.rate:g}/s, ms",
@@ -271,14 +299,17 @@ def table(medians: dict[str, dict[str, float]], args: argparse.Namespace) -> str
         many = f"{args.receivers} receiving processes"
         labels["many_per_s"] = f"messages/s, {many} (each message delivered {args.receivers} times)"
         labels["many_cpu_us"] = f"brokers' CPU per message, µs, {many}"
-        labels["many_db_cpu_us"] = f"PostgreSQL server CPU per message, µs, {many}"
-    lines = ["| figure | Redis | PostgreSQL | PostgreSQL / Redis |", "|---|---|---|---|"]
+        labels["many_db_cpu_us"] = f"{server} CPU per message, µs, {many}"
+    base, others = engines[0], engines[1:]
+    head = [NAMES[e] for e in engines] + [f"{NAMES[e]} / {NAMES[base]}" for e in others]
+    lines = ["| figure | " + " | ".join(head) + " |", "|---" * (len(head) + 1) + "|"]
     for key, label in labels.items():
-        if key not in medians["redis"]:
-            lines.append(f"| {label} | | {medians['postgres'][key]:,.1f} | |")
-            continue
-        redis, postgres = medians["redis"][key], medians["postgres"][key]
-        lines.append(f"| {label} | {redis:,.1f} | {postgres:,.1f} | {postgres / redis:.2f} |")
+        values = [medians[e].get(key) for e in engines]
+        cells = [f"{v:,.1f}" if v is not None else "" for v in values]
+        first = values[0]
+        for value in values[1:]:
+            cells.append(f"{value / first:.2f}" if value is not None and first else "")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -291,6 +322,11 @@ if __name__ == "__main__":
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument(
         "--receivers", type=int, default=4, help="processes receiving (the last throughput run)"
+    )
+    parser.add_argument(
+        "--engines",
+        default="redis,postgres",
+        help="comma-separated, the first is the baseline: redis, postgres, cluster",
     )
     parser.add_argument("--json", action="store_true")
     anyio.run(main, parser.parse_args())

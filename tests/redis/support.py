@@ -47,7 +47,12 @@ def unique_prefix() -> str:
 
 
 async def delete_keys(url: str, prefix: str) -> None:
-    """Delete every key that starts with ``prefix``."""
+    """Delete every key that starts with ``prefix`` (on every master, for a cluster URL)."""
+    if "cluster=true" in url:
+        from tests.redis.cluster_session import delete_cluster_keys
+
+        await delete_cluster_keys(url, prefix)
+        return
     client = redis.asyncio.Redis.from_url(url)
     try:
         keys = [key async for key in client.scan_iter(match=f"{prefix}*", count=500)]
