@@ -22,6 +22,7 @@ from anyio.abc import Process
 from tests.helpers import port_open, require
 
 __all__ = (
+    "ENGINES",
     "REDIS_URL",
     "ThrowawayRedis",
     "delete_keys",
@@ -62,10 +63,22 @@ async def delete_keys(url: str, prefix: str) -> None:
         await client.aclose()
 
 
+#: The Redis set-ups the two-process suites run on: the shared server, and the session's local
+#: Redis Cluster (3 masters + 3 replicas, :mod:`tests.redis.cluster_session`).
+ENGINES = ("redis", "cluster")
+
+
 @asynccontextmanager
-async def redis_prefix() -> AsyncIterator[tuple[str, str]]:
-    """(url, a fresh prefix) on the shared Redis; the prefix's keys are deleted afterwards."""
-    url, prefix = need_redis(), unique_prefix()
+async def redis_prefix(engine: str = "redis") -> AsyncIterator[tuple[str, str]]:
+    """(url, a fresh prefix) on the shared Redis, or on the session's cluster for
+    ``engine="cluster"``; the prefix's keys are deleted afterwards."""
+    if engine == "cluster":
+        from tests.redis.cluster_session import shared_cluster_url
+
+        url = shared_cluster_url()
+    else:
+        url = need_redis()
+    prefix = unique_prefix()
     try:
         yield url, prefix
     finally:

@@ -12,15 +12,15 @@ import pytest
 from websockets.asyncio.client import connect
 
 from chatcore.client import Frame
-from tests.redis.support import redis_prefix
+from tests.redis.support import ENGINES, redis_prefix
 from tests.scale.pair import Pair, example_pair, until, where
 
 pytestmark = [pytest.mark.anyio, pytest.mark.network]
 
 
-@pytest.fixture
-async def pair() -> AsyncIterator[Pair]:
-    async with redis_prefix() as (url, prefix), example_pair(url, prefix) as pair:
+@pytest.fixture(params=ENGINES)
+async def pair(request: pytest.FixtureRequest) -> AsyncIterator[Pair]:
+    async with redis_prefix(request.param) as (url, prefix), example_pair(url, prefix) as pair:
         yield pair
 
 

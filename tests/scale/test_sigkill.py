@@ -5,7 +5,7 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from tests.redis.support import redis_prefix
+from tests.redis.support import ENGINES, redis_prefix
 from tests.scale.pair import example_pair, until, where
 
 pytestmark = [pytest.mark.anyio, pytest.mark.network]
@@ -15,8 +15,12 @@ BOUND = EXPIRY + EXPIRY / 3  # the documented bound: expiry + heartbeat
 SLACK = 1.0  # two busy processes on a small machine
 
 
-async def test_a_killed_process_users_leave_once_within_the_bound() -> None:
-    async with redis_prefix() as (url, prefix), example_pair(url, prefix, expiry=EXPIRY) as pair:
+@pytest.mark.parametrize("engine", ENGINES)
+async def test_a_killed_process_users_leave_once_within_the_bound(engine: str) -> None:
+    async with (
+        redis_prefix(engine) as (url, prefix),
+        example_pair(url, prefix, expiry=EXPIRY) as pair,
+    ):
         alice = await pair.open(0, "Alice")
         bob = await pair.open(1, "Bob")
         zed = await pair.open(1, "Zed", reconnect=False)
