@@ -43,61 +43,59 @@ async def messages(client: ChatClient, count: int, within: float = 30) -> list[F
 async def test_the_chat_survives_the_room_master_killed() -> None:
     need_redis()  # the redis-server program comes with it
     prefix = unique_prefix()
-    async with local_cluster() as cluster:
-        async with example_pair(cluster.url, prefix) as pair:
-            alice = await pair.open(0, "Alice")
-            bob = await pair.open(1, "Bob")
-            await alice.create_room("hall")
-            for client in (alice, bob):
-                await client.join("hall")
-            first = [await alice.send("hall", f"before {n}") for n in range(3)]
-            assert [m["id"] for m in await messages(bob, 3)] == first
+    async with local_cluster() as cluster, example_pair(cluster.url, prefix) as pair:
+        alice = await pair.open(0, "Alice")
+        bob = await pair.open(1, "Bob")
+        await alice.create_room("hall")
+        for client in (alice, bob):
+            await client.join("hall")
+        first = [await alice.send("hall", f"before {n}") for n in range(3)]
+        assert [m["id"] for m in await messages(bob, 3)] == first
 
-            port, _ = await room_slot(cluster, prefix, "hall")
-            await cluster.kill(port)  # the room's master: its replica takes over
-            # Meanwhile requests on the room answer `unavailable`; nobody is disconnected
-            # for it, and once the replica serves the slot the chat goes on with the next ids.
-            after = [await send_when_back(alice, "hall", f"after {n}", within=30) for n in range(3)]
-            assert after == [first[-1] + 1, first[-1] + 2, first[-1] + 3]
-            got = await messages(bob, 3)
-            assert [(m["id"], m["text"]) for m in got] == [
-                (after[n], f"after {n}") for n in range(3)
-            ]
-            history = (await bob.history("hall"))["messages"]
-            assert [m["text"] for m in history] == [f"before {n}" for n in range(3)] + [
-                f"after {n}" for n in range(3)
-            ]
-            assert pair.alive()
+        port, _ = await room_slot(cluster, prefix, "hall")
+        await cluster.kill(port)  # the room's master: its replica takes over
+        # Meanwhile requests on the room answer `unavailable`; nobody is disconnected
+        # for it, and once the replica serves the slot the chat goes on with the next ids.
+        after = [await send_when_back(alice, "hall", f"after {n}", within=30) for n in range(3)]
+        assert after == [first[-1] + 1, first[-1] + 2, first[-1] + 3]
+        got = await messages(bob, 3)
+        assert [(m["id"], m["text"]) for m in got] == [(after[n], f"after {n}") for n in range(3)]
+        history = (await bob.history("hall"))["messages"]
+        assert [m["text"] for m in history] == [f"before {n}" for n in range(3)] + [
+            f"after {n}" for n in range(3)
+        ]
+        assert pair.alive()
 
 
 async def test_messages_flow_on_while_the_room_slot_migrates() -> None:
     need_redis()
     prefix = unique_prefix()
-    async with local_cluster() as cluster:
-        async with example_pair(cluster.url, prefix) as pair:
-            alice = await pair.open(0, "Alice")
-            bob = await pair.open(1, "Bob")
-            await alice.create_room("hall")
-            for client in (alice, bob):
-                await client.join("hall")
-            await alice.send("hall", "first")
-            port, slot = await room_slot(cluster, prefix, "hall")
-            target = next(p for p in await cluster.masters() if p != port)
-            count = 150
-            sent: list[int] = []
+    async with local_cluster() as cluster, example_pair(cluster.url, prefix) as pair:
+        alice = await pair.open(0, "Alice")
+        bob = await pair.open(1, "Bob")
+        await alice.create_room("hall")
+        for client in (alice, bob):
+            await client.join("hall")
+        await alice.send("hall", "first")
+        port, slot = await room_slot(cluster, prefix, "hall")
+        target = next(p for p in await cluster.masters() if p != port)
+        count = 150
+        sent: list[int] = []
+        underway = anyio.Event()  # some went before the slot starts moving
 
-            async def talk() -> None:
-                for n in range(count):
-                    sent.append(await send_when_back(alice, "hall", f"m{n}", within=30))
+        async def talk() -> None:
+            for n in range(count):
+                sent.append(await send_when_back(alice, "hall", f"m{n}", within=30))
+                if len(sent) == count // 3:
+                    underway.set()
 
-            async with anyio.create_task_group() as group:
-                group.start_soon(talk)
-                while len(sent) < count // 3:
-                    await anyio.sleep(0.01)  # let some go before the slot starts moving
-                await cluster.migrate_slot(slot, target)
-            # Every message once, in id order, with no hole, on the other process too.
-            assert sent == list(range(sent[0], sent[0] + count))
-            got = (await messages(bob, count + 1))[1:]
-            assert [(m["id"], m["text"]) for m in got] == [(sent[n], f"m{n}") for n in range(count)]
-            assert (await room_slot(cluster, prefix, "hall"))[0] == target
-            assert pair.alive()
+        async with anyio.create_task_group() as group:
+            group.start_soon(talk)
+            await underway.wait()
+            await cluster.migrate_slot(slot, target)
+        # Every message once, in id order, with no hole, on the other process too.
+        assert sent == list(range(sent[0], sent[0] + count))
+        got = (await messages(bob, count + 1))[1:]
+        assert [(m["id"], m["text"]) for m in got] == [(sent[n], f"m{n}") for n in range(count)]
+        assert (await room_slot(cluster, prefix, "hall"))[0] == target
+        assert pair.alive()
