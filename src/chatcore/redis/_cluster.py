@@ -9,19 +9,31 @@ answer ``MOVED`` at run time.
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit
 
 from ..wire.errors import UsageError
 
-__all__ = ("refuse_cluster", "wants_cluster")
+__all__ = ("refuse_cluster", "wants_cluster", "without_cluster_options")
 
 _TRUE = ("1", "true", "yes", "on")
+# chatcore's own query options, which redis-py's URL parser does not know.
+_OPTIONS = ("cluster", "groups")
 
 
 def wants_cluster(url: str) -> bool:
     """Whether ``url`` asks for Redis Cluster (``cluster=true`` in its query)."""
     values = parse_qs(urlsplit(url).query).get("cluster", [])
     return any(value.lower() in _TRUE for value in values)
+
+
+def without_cluster_options(url: str) -> str:
+    """``url`` without chatcore's own query options (``cluster``, ``groups``), for
+    redis-py's URL parser."""
+    base, _, query = url.partition("?")
+    kept = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k not in _OPTIONS]
+    if len(kept) == len(parse_qsl(query, keep_blank_values=True)):
+        return url
+    return f"{base}?{urlencode(kept)}" if kept else base
 
 
 def refuse_cluster(url: str) -> None:
