@@ -246,7 +246,7 @@ class Migration:
     async def _command(self, port: int, *args: str | int) -> Any:
         client = redis.asyncio.Redis(port=port, decode_responses=True)
         try:
-            return await client.execute_command(*args)
+            return await client.execute_command(*args)  # type: ignore[no-untyped-call]
         finally:
             await client.aclose()
 

@@ -63,7 +63,7 @@ async def tags_by_master(cluster: LocalCluster) -> dict[int, str]:
 async def on_node(port: int, *args: Any) -> Any:
     client = redis.asyncio.Redis(port=port, decode_responses=True)
     try:
-        return await client.execute_command(*args)
+        return await client.execute_command(*args)  # type: ignore[no-untyped-call]
     finally:
         await client.aclose()
 
