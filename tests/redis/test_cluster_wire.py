@@ -218,13 +218,26 @@ async def test_a_moved_slot_s_commands_follow_moved_to_its_new_master(
     await cluster.migrate(slot, target)
     assert wire._slots is not None
     assert wire._slots[slot] == ("127.0.0.1", source)  # the wire does not know yet
+    # A subscriber asks the old master first: MOVED ends its connection (the broker then
+    # subscribes again), and the map learns the slot's new master from it.
+    subscriber = wire.pubsub(sharded=True)
+    try:
+        await subscriber.subscribe(f"{{{tag}}}:room")
+        with pytest.raises(redis.exceptions.ConnectionError):
+            await next_of(subscriber, "subscribe")
+    finally:
+        await subscriber.aclose()
+    assert wire._slots[slot] == ("127.0.0.1", target)
+    await _subscribed(subscriber := wire.pubsub(sharded=True), [f"{{{tag}}}:room"])
+    await subscriber.aclose()
+    await cluster.migrate(slot, source)  # and back: the wire still thinks the target has it
     assert await wire.calls(*(("GET", f"{{{tag}}}:{i}") for i in range(25))) == [
         str(i) for i in range(25)
     ]
     assert await wire.transaction(("INCR", f"{{{tag}}}:0")) == [1]
-    assert wire._slots[slot] == ("127.0.0.1", target)
-    assert await on_node(target, "GET", f"{{{tag}}}:0") == "1"
-    assert await on_node(target, "CLUSTER", "COUNTKEYSINSLOT", slot) == 25
+    assert wire._slots[slot] == ("127.0.0.1", source)
+    assert await on_node(source, "GET", f"{{{tag}}}:0") == "1"
+    assert await on_node(source, "CLUSTER", "COUNTKEYSINSLOT", slot) == 25
 
 
 @network
@@ -244,6 +257,11 @@ async def test_a_key_already_migrated_is_reached_with_ask(
         assert await _stat(target, "cmdstat_asking") == asked + 2
         assert await wire.call("SET", f"{{{tag}}}:new", "n") == "OK"  # a new key: on the target
         assert await _stat(target, "cmdstat_asking") == asked + 3
+        # A transaction on a moved key: ASKING, then MULTI ... EXEC, on the target.
+        left = await on_node(migration.source, "CLUSTER", "GETKEYSINSLOT", key_slot(tag), 10)
+        moved = next(key for key in keys if key not in left)
+        assert await wire.transaction(("GET", moved), ("STRLEN", moved)) == [moved, len(moved)]
+        assert await _stat(target, "cmdstat_asking") == asked + 4
     finally:
         await migration.finish()
     assert await wire.call("GET", f"{{{tag}}}:new") == "n"

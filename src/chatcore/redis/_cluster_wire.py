@@ -262,12 +262,15 @@ class ClusterWire(Wire):
         self, address: Address, commands: Sequence[Command]
     ) -> list[asyncio.Future[Any]]:
         try:
-            return await self._node(address).submit(*commands)
+            futures = await self._node(address).submit(*commands)
         except _CONNECTION_ERRORS as error:
             self._stale(address)
             raise redis.exceptions.ConnectionError(
                 f"cannot reach Redis Cluster node {address[0]}:{address[1]} ({error!r})"
             ) from error
+        if self._failed:
+            self._failed.discard(address)  # connected: no need to watch for its failover
+        return futures
 
     async def _gather(
         self, sent: list[tuple[Address, list[asyncio.Future[Any]]]]
@@ -424,6 +427,19 @@ class ClusterWire(Wire):
         return ClusterSubscriber(self)
 
 
+class _NodePushes(_PushProtocol):
+    """A master's sharded pub/sub connection. A redirection in reply to ``SSUBSCRIBE`` (the
+    map was out of date) closes it, as any reply that is not a message does; it is kept in
+    :attr:`redirection` so the map can be mended before the broker subscribes again."""
+
+    redirection: redis.exceptions.AskError | None = None
+
+    def unasked(self, reply: Any) -> None:
+        if isinstance(reply, redis.exceptions.AskError):  # (or MovedError)
+            self.redirection = reply
+        super().unasked(reply)
+
+
 class ClusterSubscriber(Subscriber):
     """Sharded pub/sub over a Redis Cluster, with :class:`Subscriber`'s methods; see the
     module doc of ``_cluster_wire``."""
@@ -431,14 +447,14 @@ class ClusterSubscriber(Subscriber):
     def __init__(self, wire: ClusterWire) -> None:
         super().__init__(wire.endpoint, wire._timeout, sharded=True)
         self._wire = wire
-        self._nodes: dict[Address, _PushProtocol] = {}
+        self._nodes: dict[Address, _NodePushes] = {}
         self._where: dict[str, Address] = {}  # each channel's node, as subscribed
         self._leaving: Counter[str] = Counter()  # unsubscribes asked, not yet confirmed
         self._pushes: deque[list[Any]] = deque()  # every node's, in arrival order
         self._connecting = asyncio.Lock()
         self._left: int | None = None  # messages still to give before raising the loss
 
-    async def _node(self, address: Address) -> _PushProtocol:
+    async def _node(self, address: Address) -> _NodePushes:
         protocol = self._nodes.get(address)
         if protocol is None:
             async with self._connecting:
@@ -447,7 +463,7 @@ class ClusterSubscriber(Subscriber):
                     endpoint = Endpoint(address, self._endpoint.hello, self._endpoint.ssl)
                     try:
                         protocol = await asyncio.wait_for(
-                            endpoint.open(_PushProtocol, self._timeout), self._timeout
+                            endpoint.open(_NodePushes, self._timeout), self._timeout
                         )
                     except (redis.exceptions.RedisError, *_CONNECTION_ERRORS) as error:
                         self._wire._stale(address)
@@ -484,17 +500,24 @@ class ClusterSubscriber(Subscriber):
         self._leaving.update(channels)
         await self._by_slot(channels, "SUNSUBSCRIBE")
 
-    def _lost(self) -> Address | None:
+    def _lost(self) -> bool:
+        """Whether a node's connection closed; the map is then mended or read again."""
         for address, protocol in self._nodes.items():
             if protocol.closed:
-                return address
-        return None
+                redirection = protocol.redirection
+                if isinstance(redirection, redis.exceptions.MovedError):
+                    self._wire._moved(redirection)
+                elif redirection is not None:
+                    self._wire._stale()
+                else:
+                    self._wire._stale(address)
+                return True
+        return False
 
     async def get_message(self, timeout: None = None) -> dict[str, Any]:  # noqa: ASYNC109 (as PubSub)
         pushes = self._pushes
         while True:
-            if self._left is None and (lost := self._lost()) is not None:
-                self._wire._stale(lost)
+            if self._left is None and self._lost():
                 self._left = len(pushes)  # what came before the loss was seen
             if self._left == 0:
                 raise redis.exceptions.ConnectionError("a pub/sub connection was lost")
