@@ -20,6 +20,7 @@ from chatcore.redis._cluster_wire import ClusterWire, command_slot, key_slot
 from chatcore.redis._wire import Subscriber, Wire, _parse, make_wire
 from chatcore.wire.errors import Unavailable, UsageError
 from tests.redis.cluster_support import LocalCluster, local_cluster
+from tests.redis.support import _free_port, need_redis
 
 pytestmark = [pytest.mark.anyio]
 
@@ -132,6 +133,26 @@ def test_make_wire_gives_a_cluster_wire_for_a_cluster_url() -> None:
         make_wire("unix:///tmp/redis.sock?cluster=true", 1)
     with pytest.raises(UsageError, match="sharded"):
         wire.pubsub()
+
+
+@network
+async def test_no_node_to_start_from_is_unavailable_and_a_plain_server_is_refused() -> None:
+    port = _free_port()
+    wire = make_wire(f"redis://127.0.0.1:{port}/0?cluster=true", 1)
+    try:
+        with pytest.raises(redis.exceptions.ConnectionError, match="no Redis Cluster node"):
+            await wire.call("GET", "k")
+        with pytest.raises(Unavailable), unavailable():
+            await wire.call("GET", "k")
+    finally:
+        wire.close()
+    # The shared Redis (only asked for its slot map) is no cluster node: a usage error.
+    wire = make_wire(need_redis() + "?cluster=true", 1)
+    try:
+        with pytest.raises(UsageError, match="not a Redis Cluster node"):
+            await wire.call("PING")
+    finally:
+        wire.close()
 
 
 # on the local cluster

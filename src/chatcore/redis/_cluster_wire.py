@@ -195,6 +195,14 @@ class ClusterWire(Wire):
             )
             try:
                 reply = await probe.call("CLUSTER", "SLOTS")
+            except redis.exceptions.ResponseError as error:
+                if "cluster support disabled" in str(error):
+                    raise UsageError(
+                        f"{address[0]}:{address[1]} is not a Redis Cluster node ({error}): "
+                        "drop cluster=true from the URL"
+                    ) from error
+                problems.append(f"{address[0]}:{address[1]}: {error}")
+                continue
             except (redis.exceptions.RedisError, *_CONNECTION_ERRORS) as error:
                 problems.append(f"{address[0]}:{address[1]}: {error}")
                 continue
@@ -301,7 +309,20 @@ class ClusterWire(Wire):
         return replies
 
     async def call(self, *args: str | int) -> Any:
-        (reply,) = await self._pipeline((args,))
+        slots, slot = self._slots, command_slot(args)
+        if slots is None or slot is None or (address := slots[slot]) is None:
+            (reply,) = await self._pipeline((args,))
+        else:  # (the common case, in short)
+            (future,) = await self._submit(address, (args,))
+            try:
+                reply = await future
+            except _CONNECTION_ERRORS:
+                await self._gather([(address, [future])])  # raises it, the watch started
+                raise
+            if isinstance(reply, redis.exceptions.AskError | redis.exceptions.TryAgainError):
+                (reply,) = await self._follow((args,), slot, reply)
+            elif isinstance(reply, redis.exceptions.ClusterDownError):
+                self._stale()
         if isinstance(reply, redis.exceptions.RedisError):
             raise reply
         return reply
@@ -406,12 +427,11 @@ class ClusterWire(Wire):
         return list(done)
 
     def close(self) -> None:
-        """Close every node's connection (a later call opens new ones) and stop reading the
-        map."""
-        for task in (self._reading, self._watching):
-            if task is not None:
-                task.cancel()
-        self._reading = self._watching = None
+        """Close every node's connection (a later call opens new ones) and stop watching the
+        map (a read under way ends by itself: callers may be waiting for it)."""
+        if self._watching is not None:
+            self._watching.cancel()
+            self._watching = None
         nodes, self._nodes = self._nodes, {}
         for wire in nodes.values():
             wire.close()
