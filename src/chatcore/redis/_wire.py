@@ -18,6 +18,10 @@ call opens a new one. Calls are never retried: a retried script could append a m
 
 :meth:`Wire.pubsub` gives the pub/sub connection the same way: a :class:`Subscriber` offers the
 part of redis-py's ``PubSub`` the broker uses, and parses each message as its bytes arrive.
+
+For a Redis Cluster URL (``cluster=true``), :func:`make_wire` gives a
+:class:`~chatcore.redis._cluster_wire.ClusterWire`: the same methods, over one :class:`Wire`
+per master (:attr:`Wire.cluster` tells them apart).
 """
 
 from __future__ import annotations
