@@ -16,6 +16,7 @@ import redis.asyncio
 import redis.exceptions
 
 from chatcore.redis._client import unavailable
+from chatcore.redis._cluster import url_groups, without_cluster_options
 from chatcore.redis._cluster_wire import ClusterWire, command_slot, key_slot
 from chatcore.redis._wire import Subscriber, Wire, _parse, make_wire
 from chatcore.wire.errors import Unavailable, UsageError
@@ -115,6 +116,20 @@ def test_redirections_parse_as_redis_py_s_errors() -> None:
     for error in (moved, ask, _parse(bytearray(b"-TRYAGAIN x\r\n"), 0)[0]):
         with pytest.raises(Unavailable), unavailable():
             raise error
+
+
+def test_chatcore_s_own_url_options_are_read_and_hidden_from_redis_py() -> None:
+    assert url_groups("redis://h:1/0?cluster=true&groups=16") == 16
+    assert url_groups("redis://h:1/0?cluster=true") is None
+    for bad in ("0", "-2", "x"):
+        with pytest.raises(UsageError, match="groups"):
+            url_groups(f"redis://h:1/0?groups={bad}")
+    assert (
+        without_cluster_options("redis://u:p@h:1/0?cluster=true&groups=4&ssl_cert_reqs=none")
+        == "redis://u:p@h:1/0?ssl_cert_reqs=none"
+    )
+    assert without_cluster_options("redis://h:1/0?cluster=1") == "redis://h:1/0"
+    assert without_cluster_options("unix:///tmp/r.sock?db=1") == "unix:///tmp/r.sock?db=1"
 
 
 def test_make_wire_gives_a_cluster_wire_for_a_cluster_url() -> None:

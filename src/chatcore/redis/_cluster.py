@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit
 
 from ..wire.errors import UsageError
 
-__all__ = ("refuse_cluster", "wants_cluster", "without_cluster_options")
+__all__ = ("refuse_cluster", "url_groups", "wants_cluster", "without_cluster_options")
 
 _TRUE = ("1", "true", "yes", "on")
 # chatcore's own query options, which redis-py's URL parser does not know.
@@ -24,6 +24,21 @@ def wants_cluster(url: str) -> bool:
     """Whether ``url`` asks for Redis Cluster (``cluster=true`` in its query)."""
     values = parse_qs(urlsplit(url).query).get("cluster", [])
     return any(value.lower() in _TRUE for value in values)
+
+
+def url_groups(url: str) -> int | None:
+    """The number of shard groups ``url`` asks for (``groups=N`` in its query), if any; a
+    :class:`UsageError` unless it is a positive whole number."""
+    values = parse_qs(urlsplit(url).query).get("groups", [])
+    if not values:
+        return None
+    try:
+        groups = int(values[-1])
+    except ValueError:
+        groups = 0
+    if groups < 1:
+        raise UsageError(f"groups={values[-1]!r} in the Redis URL: a positive whole number")
+    return groups
 
 
 def without_cluster_options(url: str) -> str:
