@@ -26,7 +26,7 @@ from anyio.abc import Process
 
 from tests.helpers import require
 
-__all__ = ("LocalCluster", "local_cluster")
+__all__ = ("LocalCluster", "Migration", "local_cluster")
 
 NODE_TIMEOUT_MS = 1000
 
@@ -187,6 +187,30 @@ class LocalCluster:
             found.setdefault(int(master[1]), []).append((int(start), int(end)))
         return found
 
+    async def owner(self, slot: int) -> int:
+        """The port of the master serving ``slot``."""
+        for port, ranges in (await self.masters()).items():
+            if any(start <= slot <= end for start, end in ranges):
+                return port
+        raise LookupError(f"no master serves slot {slot}")
+
+    async def begin_migration(self, slot: int, to: int) -> Migration:
+        """Mark ``slot`` IMPORTING on the master ``to`` and MIGRATING on its owner (keys
+        move with :meth:`Migration.move_keys`, the slot with :meth:`Migration.finish`)."""
+        source = await self.owner(slot)
+        if source == to:
+            raise ValueError(f"slot {slot} is already served by {to}")
+        migration = Migration(slot, source, to, list(await self.masters()))
+        await migration.begin()
+        return migration
+
+    async def migrate(self, slot: int, to: int) -> None:
+        """Move ``slot`` and its keys to the master ``to``, as ``redis-cli --cluster
+        reshard`` does."""
+        migration = await self.begin_migration(slot, to)
+        await migration.move_keys()
+        await migration.finish()
+
     async def kill(self, port: int) -> None:
         """SIGKILL one node (a master's replica then takes over after the node timeout)."""
         process = self._processes.pop(port)
@@ -210,3 +234,48 @@ async def local_cluster() -> AsyncIterator[LocalCluster]:
     finally:
         with anyio.CancelScope(shield=True):
             await cluster.close()
+
+
+class Migration:
+    """One slot moving from master ``source`` to master ``target`` (ports), step by step, so
+    a test can act half-way (see :meth:`LocalCluster.begin_migration`)."""
+
+    def __init__(self, slot: int, source: int, target: int, masters: list[int]) -> None:
+        self.slot, self.source, self.target, self.masters = slot, source, target, masters
+
+    async def _command(self, port: int, *args: str | int) -> Any:
+        client = redis.asyncio.Redis(port=port, decode_responses=True)
+        try:
+            return await client.execute_command(*args)  # type: ignore[no-untyped-call]
+        finally:
+            await client.aclose()
+
+    async def begin(self) -> None:
+        source_id = await self._command(self.source, "CLUSTER", "MYID")
+        target_id = await self._command(self.target, "CLUSTER", "MYID")
+        await self._command(self.target, "CLUSTER", "SETSLOT", self.slot, "IMPORTING", source_id)
+        await self._command(self.source, "CLUSTER", "SETSLOT", self.slot, "MIGRATING", target_id)
+
+    async def move_keys(self, limit: int | None = None, batch: int = 10) -> int:
+        """MIGRATE the slot's keys to the target in batches (at most ``limit`` keys); how
+        many moved."""
+        moved = 0
+        while limit is None or moved < limit:
+            count = batch if limit is None else min(batch, limit - moved)
+            keys = await self._command(self.source, "CLUSTER", "GETKEYSINSLOT", self.slot, count)
+            if not keys:
+                break
+            await self._command(
+                self.source, "MIGRATE", "127.0.0.1", self.target, "", 0, 5000, "KEYS", *keys
+            )
+            moved += len(keys)
+        return moved
+
+    async def finish(self) -> None:
+        """Move any keys left, then give the slot to the target on every master (the target
+        and the source first, as ``redis-cli`` does)."""
+        await self.move_keys()
+        target_id = await self._command(self.target, "CLUSTER", "MYID")
+        others = [port for port in self.masters if port not in (self.target, self.source)]
+        for port in (self.target, self.source, *others):
+            await self._command(port, "CLUSTER", "SETSLOT", self.slot, "NODE", target_id)

@@ -25,6 +25,11 @@ _ERRORS = (
     redis.exceptions.TimeoutError,
     redis.exceptions.ReadOnlyError,  # a replica, during a failover
     redis.exceptions.OutOfMemoryError,
+    # Redis Cluster: no master for a slot, a migration that outlasted the timeout, a slot
+    # redirected in a loop (the cluster wire raises these once it stops following them)
+    redis.exceptions.ClusterDownError,
+    redis.exceptions.TryAgainError,
+    redis.exceptions.AskError,  # and MovedError
     OSError,
 )
 

@@ -18,6 +18,10 @@ call opens a new one. Calls are never retried: a retried script could append a m
 
 :meth:`Wire.pubsub` gives the pub/sub connection the same way: a :class:`Subscriber` offers the
 part of redis-py's ``PubSub`` the broker uses, and parses each message as its bytes arrive.
+
+For a Redis Cluster URL (``cluster=true``), :func:`make_wire` gives a
+:class:`~chatcore.redis._cluster_wire.ClusterWire`: the same methods, over one :class:`Wire`
+per master (:attr:`Wire.cluster` tells them apart).
 """
 
 from __future__ import annotations
@@ -35,6 +39,9 @@ import redis.asyncio
 import redis.exceptions
 from redis.asyncio.connection import RedisSSLContext, parse_url
 
+from ..wire.errors import UsageError
+from ._cluster import wants_cluster, without_cluster_options
+
 __all__ = ("Endpoint", "Subscriber", "Wire", "make_wire")
 
 _CRLF = b"\r\n"
@@ -46,7 +53,16 @@ _ERRORS: dict[str, type[redis.exceptions.RedisError]] = {
     "LOADING": redis.exceptions.BusyLoadingError,
     "NOAUTH": redis.exceptions.AuthenticationError,
     "WRONGPASS": redis.exceptions.AuthenticationError,
+    # Redis Cluster (read by the cluster wire, ``_cluster_wire``)
+    "MOVED": redis.exceptions.MovedError,
+    "ASK": redis.exceptions.AskError,
+    "TRYAGAIN": redis.exceptions.TryAgainError,
+    "CLUSTERDOWN": redis.exceptions.ClusterDownError,
+    "MASTERDOWN": redis.exceptions.MasterDownError,
+    "CROSSSLOT": redis.exceptions.ClusterCrossSlotError,
 }
+# Their text without the code, as redis-py gives it ("3999 127.0.0.1:7001"), which it parses.
+_REDIRECTIONS = ("MOVED", "ASK")
 
 
 class _Incomplete(Exception):
@@ -59,8 +75,9 @@ class _Incomplete(Exception):
 
 
 def _reply_error(text: str) -> redis.exceptions.RedisError:
-    kind = _ERRORS.get(text.split(" ", 1)[0], redis.exceptions.ResponseError)
-    return kind(text)
+    code, _, rest = text.partition(" ")
+    kind = _ERRORS.get(code, redis.exceptions.ResponseError)
+    return kind(rest if code in _REDIRECTIONS else text)
 
 
 def _parse(buffer: bytearray, pos: int) -> tuple[Any, int]:
@@ -287,6 +304,9 @@ class Endpoint:
 class Wire:
     """One pipelined connection to Redis; see the module doc."""
 
+    #: False here; True on :class:`~chatcore.redis._cluster_wire.ClusterWire` (a Redis Cluster).
+    cluster = False
+
     def __init__(self, endpoint: Endpoint, *, timeout: float = 5.0) -> None:
         self.endpoint = endpoint
         self._timeout = timeout
@@ -305,6 +325,25 @@ class Wire:
         protocol = self._protocol
         if protocol is None or protocol.closed:
             protocol = await self._connect()
+        replies = [await waiter for waiter in self._send(protocol, commands)]
+        for reply in replies:
+            if isinstance(reply, redis.exceptions.RedisError):
+                raise reply
+        return replies
+
+    async def submit(self, *commands: tuple[str | int, ...]) -> list[asyncio.Future[Any]]:
+        """Send ``commands`` as :meth:`calls` does (connecting first if need be), without
+        waiting for their replies: a future for each, with error replies as exception objects
+        (not raised). The cluster wire sends to several nodes this way before it waits, and
+        reads redirections in the replies."""
+        protocol = self._protocol
+        if protocol is None or protocol.closed:
+            protocol = await self._connect()
+        return self._send(protocol, commands)
+
+    def _send(
+        self, protocol: _Protocol, commands: Sequence[tuple[str | int, ...]]
+    ) -> list[asyncio.Future[Any]]:
         assert protocol.transport is not None
         waiters = []
         for command in commands:
@@ -312,11 +351,7 @@ class Wire:
             protocol.expect(waiter, self._timeout)
             protocol.send(_pack(command))
             waiters.append(waiter)
-        replies = [await waiter for waiter in waiters]
-        for reply in replies:
-            if isinstance(reply, redis.exceptions.RedisError):
-                raise reply
-        return replies
+        return waiters
 
     async def transaction(self, *commands: tuple[str | int, ...]) -> list[Any]:
         """Run ``commands`` in one MULTI/EXEC: their replies, read at one point in time."""
@@ -359,6 +394,11 @@ class Wire:
             return protocol
         finally:
             self._connecting = None
+
+    @property
+    def idle(self) -> bool:
+        """No reply is awaited on the connection."""
+        return self._protocol is None or not self._protocol.waiting
 
     def close(self) -> None:
         """Close the connection (a later call opens a new one)."""
@@ -434,8 +474,12 @@ class Subscriber:
 
 def make_wire(url: str, timeout: float, name: str | None = None) -> Wire:
     """A :class:`Wire` to the server of ``url`` (read as redis-py reads it), named ``name`` in
-    ``CLIENT LIST``. ``ValueError`` for a URL redis-py would refuse."""
-    kwargs: dict[str, Any] = dict(parse_url(url))
+    ``CLIENT LIST``; for a Redis Cluster URL (``cluster=true`` in its query, any node of the
+    cluster, database 0) a :class:`~chatcore.redis._cluster_wire.ClusterWire`. ``ValueError``
+    for a URL redis-py would refuse, :class:`~chatcore.wire.errors.UsageError` for a cluster
+    URL naming a Unix socket or another database."""
+    cluster = wants_cluster(url)
+    kwargs: dict[str, Any] = dict(parse_url(without_cluster_options(url)))
     connection_class = kwargs.pop("connection_class", None)
     hello: list[tuple[str | int, ...]] = []
     password, username = kwargs.get("password"), kwargs.get("username")
@@ -445,16 +489,25 @@ def make_wire(url: str, timeout: float, name: str | None = None) -> Wire:
         hello.append(("CLIENT", "SETNAME", name))
     db = int(kwargs.get("db", 0) or 0)
     if db:
+        if cluster:
+            raise UsageError(f"a Redis Cluster has database 0 only, not {db} (in {url!r})")
         hello.append(("SELECT", db))
     address: tuple[str, int] | str
     context = None
     if connection_class is redis.asyncio.UnixDomainSocketConnection:
+        if cluster:
+            raise UsageError("a Redis Cluster URL names a node's host and port, not a socket")
         address = kwargs.get("path", "")
     else:
         address = (kwargs.get("host", "localhost"), int(kwargs.get("port", 6379)))
         if connection_class is redis.asyncio.SSLConnection:
             context = _ssl_context(kwargs)
-    return Wire(Endpoint(address, tuple(hello), context), timeout=timeout)
+    endpoint = Endpoint(address, tuple(hello), context)
+    if cluster:
+        from ._cluster_wire import ClusterWire  # (it builds on this module)
+
+        return ClusterWire(endpoint, timeout=timeout)
+    return Wire(endpoint, timeout=timeout)
 
 
 def _ssl_context(options: dict[str, Any]) -> ssl_module.SSLContext:
