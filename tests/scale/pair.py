@@ -11,6 +11,7 @@ import anyio
 import attrs
 
 from chatcore.client import Backoff, ChatClient, Frame, ReplyError
+from tests.redis.stack import layout_url
 from tests.redis.support import delete_keys
 from tests.starlette.example_server import ExampleServer
 from tests.starlette.test_uvicorn import until
@@ -51,17 +52,23 @@ class Pair:
 
 @asynccontextmanager
 async def example_pair(
-    url: str, prefix: str, *, expiry: float = 15.0, urls: tuple[str, str] | None = None
+    url: str,
+    prefix: str,
+    *,
+    expiry: float = 15.0,
+    urls: tuple[str, str] | None = None,
+    env: dict[str, str] | None = None,
 ) -> AsyncIterator[Pair]:
     """Start both processes (at once) on ``url`` under ``prefix``; afterwards stop them, close
     the clients and delete the prefix's keys. ``urls`` gives each process its own way to the
-    same Redis (a proxy that a test cuts, for one of them)."""
+    same Redis (a proxy that a test cuts, for one of them); ``env`` adds to their environment."""
     servers = (ExampleServer(grace_ms=GRACE_MS), ExampleServer(grace_ms=GRACE_MS))
     for server, server_url in zip(servers, urls or (url, url), strict=True):
         server.env.update(
-            CHATCORE_REDIS_URL=server_url,
+            CHATCORE_REDIS_URL=layout_url(server_url),
             CHATCORE_REDIS_PREFIX=prefix,
             CHATCORE_REDIS_EXPIRY=str(expiry),
+            **(env or {}),
         )
     pair = Pair(servers)
     try:
