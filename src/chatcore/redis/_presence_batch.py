@@ -20,7 +20,8 @@ Occupancy
     count per room per interval between them.
 Online
     :data:`ONLINE` / :data:`OFFLINE` are the broker's ``CONNECT`` / ``DISCONNECT`` that also say
-    whether the user came online in the first process / went offline in the last.
+    whether the user came online in the first process / went offline in the last (in the
+    user's shard group, as ``on:<user>`` is).
 """
 
 from __future__ import annotations
