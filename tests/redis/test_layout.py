@@ -14,7 +14,15 @@ import attrs
 import pytest
 import redis.asyncio
 
-from chatcore.backends.envelope import ToRoom, ToRoomList, ToUser, ToWatchers
+from chatcore.backends.envelope import (
+    Envelope,
+    LinkLost,
+    LinkRestored,
+    ToRoom,
+    ToRoomList,
+    ToUser,
+    ToWatchers,
+)
 from chatcore.redis import RedisBroker, RedisStore
 from chatcore.redis._layout import Layout, tags
 from chatcore.redis._wire import Wire
@@ -314,3 +322,31 @@ async def test_the_plain_layout_keeps_the_key_names_of_one_redis() -> None:
             "rooms", "titles", "groups", "seq:lobby", "log:lobby", "procs", f"proc:{pid}",
             "ph:lobby", "pm:lobby", "ur:alice", "users", "on:alice",
         }  # fmt: skip
+
+
+@pytest.mark.network
+async def test_a_sharded_subscription_redis_ends_is_made_again() -> None:
+    async with redis_prefix() as (url, prefix):
+        broker = RedisBroker(url, prefix=prefix, groups=4, sharded=True, retry=0.2)
+        process = Process(broker)
+        async with anyio.create_task_group() as tasks:
+            await tasks.start(process.run)
+            # The broker's own unsubscriptions are not taken for Redis's, however they interleave.
+            for _ in range(5):
+                await broker.subscribe("room:lobby")
+                await broker.unsubscribe("room:lobby")
+            await broker.subscribe("room:lobby")
+            await broker.publish(Envelope(ToRoom("lobby"), '{"type":"x"}'))
+            assert [e.effect for e in await process.wait_for(1)] == [None]
+            # Redis ends a subscription itself when its slot moves to another node (it pushes
+            # SUNSUBSCRIBE, simulated here): the link counts as lost, and every channel comes back.
+            (key,) = (channel for _, channel in broker.layout.channels("room:lobby"))
+            subscriber = broker._pubsub
+            assert subscriber is not None
+            assert subscriber._protocol is not None
+            subscriber._protocol.unasked(["sunsubscribe", key, 0])
+            received = await process.wait_for(3)
+            assert [type(e.effect) for e in received[1:]] == [LinkLost, LinkRestored]
+            await broker.publish(Envelope(ToRoom("lobby"), '{"type":"y"}'))
+            assert (await process.wait_for(4))[3].frame == '{"type":"y"}'
+            tasks.cancel_scope.cancel()

@@ -29,7 +29,8 @@ Room changes
 
 Outages
     Commands raise :class:`~chatcore.wire.errors.Unavailable` while Redis is unreachable. When the
-    subscription connection breaks, the reader delivers ``Envelope.link(lost=True)`` to its own
+    subscription connection breaks (or, sharded, Redis ends a subscription itself, as it does
+    when the channel's slot moves to another node), the reader delivers ``Envelope.link(lost=True)`` to its own
     process at once, reconnects with backoff and subscribes again; once Redis confirmed every
     channel it delivers ``Envelope.link(lost=False)``, and the runtime fills each room's gap
     from the store (``runtime._gap_fill``; envelopes that arrive meanwhile wait for it).
@@ -42,7 +43,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import secrets
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
@@ -129,6 +130,8 @@ class RedisBroker:
         # The wire's Subscriber, while subscriptions flow.
         self._pubsub: Subscriber | None = None
         self._waiters: dict[str, deque[anyio.Event]] = {}
+        # Unsubscriptions sent and not confirmed yet, per Redis channel (any other is Redis's).
+        self._unsubscribing: Counter[str] = Counter()
         self._changes_keys = frozenset(group.changes for group in self.layout.groups)
         # A channel of its own (in the first group), and every group's room changes.
         self._own_channels: dict[str, Group] = {
@@ -248,6 +251,7 @@ class RedisBroker:
                     for event in waiters:
                         event.set()
                 self._waiters.clear()
+                self._unsubscribing.clear()
                 with (
                     anyio.CancelScope(shield=True),
                     anyio.move_on_after(self.timeout),
@@ -281,7 +285,12 @@ class RedisBroker:
         layout = self.layout
         for call in layout.by_group([(g, key) for key, g in now.items() if key not in wanted]):
             await pubsub.subscribe(*call)
-        for call in layout.by_group([(g, key) for key, g in wanted.items() if key not in now]):
+        await self._drop(pubsub, [(g, key) for key, g in wanted.items() if key not in now])
+
+    async def _drop(self, pubsub: Subscriber, channels: Sequence[tuple[Group, str]]) -> None:
+        """Unsubscribe ``pubsub`` from ``channels`` (Redis channels, with their groups)."""
+        self._unsubscribing.update(key for _, key in channels)
+        for call in self.layout.by_group(channels):
             await pubsub.unsubscribe(*call)
 
     def _on_message(self, message: dict[str, Any]) -> None:
@@ -290,6 +299,17 @@ class RedisBroker:
             waiters = self._waiters.get(message["channel"])
             if waiters:
                 waiters.popleft().set()
+            return
+        if kind == "unsubscribe":
+            channel = message["channel"]
+            if self._unsubscribing[channel] > 0:
+                self._unsubscribing[channel] -= 1
+                if not self._unsubscribing[channel]:
+                    del self._unsubscribing[channel]
+            elif self.layout.sharded:
+                # Redis ends a sharded subscription itself when its slot moves to another
+                # node: the subscriptions must be made again (and the gap filled).
+                raise redis.exceptions.ConnectionError(f"Redis ended the subscription to {channel}")
             return
         if kind != "message" or self._deliver is None:
             return
@@ -376,8 +396,7 @@ class RedisBroker:
         pubsub = self._pubsub
         if pubsub is not None:
             try:
-                for call in self.layout.by_group(self.layout.channels(channel)):
-                    await pubsub.unsubscribe(*call)
+                await self._drop(pubsub, self.layout.channels(channel))
             except _PUBSUB_LOST:
                 log.warning("could not unsubscribe from %s; Redis is unreachable", channel)
 
