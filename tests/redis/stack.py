@@ -51,7 +51,9 @@ LAYOUT: dict[str, Any] = {"groups": int(_GROUPS), "sharded": True} if _GROUPS el
 def layout_url(url: str) -> str:
     """``url`` with the servers' layout in its query, for backends made elsewhere (a child
     process, an admin's store); redis-py's own client refuses such a URL."""
-    return f"{url}?groups={_GROUPS}&sharded=true" if _GROUPS else url
+    if not _GROUPS:
+        return url
+    return f"{url}{'&' if '?' in url else '?'}groups={_GROUPS}&sharded=true"
 
 
 Frame = dict[str, Any]

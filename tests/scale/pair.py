@@ -11,6 +11,7 @@ import anyio
 import attrs
 
 from chatcore.client import Backoff, ChatClient, Frame, ReplyError
+from tests.redis.stack import layout_url
 from tests.redis.support import delete_keys
 from tests.starlette.example_server import ExampleServer
 from tests.starlette.test_uvicorn import until
@@ -59,7 +60,7 @@ async def example_pair(
     servers = (ExampleServer(grace_ms=GRACE_MS), ExampleServer(grace_ms=GRACE_MS))
     for server, server_url in zip(servers, urls or (url, url), strict=True):
         server.env.update(
-            CHATCORE_REDIS_URL=server_url,
+            CHATCORE_REDIS_URL=layout_url(server_url),
             CHATCORE_REDIS_PREFIX=prefix,
             CHATCORE_REDIS_EXPIRY=str(expiry),
         )
