@@ -108,6 +108,15 @@ def test_a_group_s_keys_fence_and_channels_share_its_slot() -> None:
     assert [slot(g.prefix) for g in other.groups] == [slot(g.prefix) for g in layout.groups]
 
 
+@pytest.mark.parametrize("groups", [1, 4, 16])
+def test_an_envelope_goes_out_on_a_channel_its_recipients_subscribe_to(groups: int) -> None:
+    layout = Layout.of("chat:", groups, sharded=groups > 1)
+    for n in range(50):
+        for target in (ToRoom(f"r{n}"), ToRoomList(f"r{n}"), ToUser(str(n)), ToWatchers(str(n))):
+            assert layout.target(target) in {key for _, key in layout.channels(target.channel)}
+    assert layout.target(ToRoomList("r1")) == layout.room("r1").prefix + "rooms"
+
+
 def test_one_group_on_a_cluster_is_tagged() -> None:
     (group,) = Layout.of("chat:", 1, cluster=True).groups
     assert group.fence

@@ -40,7 +40,7 @@ from urllib.parse import parse_qs, urlsplit
 import attrs
 from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
 
-from ..backends.envelope import Target, ToRoomList
+from ..backends.envelope import Target, ToRoom, ToRoomList
 from ..wire.errors import UsageError
 from ..wire.values import ROOM_LIST_CHANNEL
 from ._cluster import wants_cluster
@@ -200,11 +200,16 @@ class Layout:
         return ((group, group.prefix + channel),)
 
     def target(self, target: Target) -> str:
-        """The Redis channel an envelope to ``target`` is published on."""
-        if isinstance(target, ToRoomList):
-            return self.room(target.room).prefix + ROOM_LIST_CHANNEL
-        ((_, channel),) = self.channels(target.channel)
-        return channel
+        """The Redis channel an envelope to ``target`` is published on (one of
+        :meth:`channels`' for ``target.channel``)."""
+        groups = self.groups
+        if len(groups) == 1:  # (once per envelope received: the short way)
+            group = groups[0]
+        elif isinstance(target, ToRoom | ToRoomList):  # a room-list event in its room's group
+            group = groups[_index(target.room, len(groups))]
+        else:
+            group = groups[_index(target.user_id, len(groups))]
+        return group.prefix + target.channel
 
     def by_group(self, channels: Sequence[tuple[Group, str]]) -> list[list[str]]:
         """``channels`` split as one (S)SUBSCRIBE may take them: one call per group when

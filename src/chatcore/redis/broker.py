@@ -2,40 +2,47 @@
 
 Theory of operation
 -------------------
+Keys and channels
+    Where each key and channel is, in one group or many (a Redis Cluster's shard groups), is
+    :mod:`~chatcore.redis._layout`'s: ``P`` below is the prefix of the room's or the user's
+    group (the plain prefix with one group on one Redis).
+
 Fan-out
-    One pub/sub connection per process subscribes once to each wanted channel (``<P>room:<name>``,
-    ``<P>user:<id>``, ``<P>rooms`` with ``P`` the prefix of the room's or user's group, and the
-    room list's in every group: :mod:`~chatcore.redis._layout`). :meth:`~RedisBroker.subscribe` returns once Redis
-    has confirmed the subscription, so nothing published after it is missed. One reader task
-    decodes each envelope once and hands it to ``deliver``, in Redis's order. A room message
-    the server publishes (a store other than Redis) goes through a script that keeps the
-    room's id order; a ``message_changed`` (``Envelope.after``) through one that holds it until
-    its message is out (``PUBLISH_MESSAGE``, ``PUBLISH_CHANGE``).
+    One pub/sub connection per process subscribes once to each wanted channel
+    (``<P>room:<name>``, ``<P>user:<id>``, and ``<P>rooms`` in every group).
+    :meth:`~RedisBroker.subscribe` returns once Redis has confirmed the subscription, so
+    nothing published after it is missed. One reader task decodes each envelope once and hands
+    it to ``deliver``, in Redis's order. A room message the server publishes (a store other
+    than Redis) goes through a script that keeps the room's id order; a ``message_changed``
+    (``Envelope.after``) through one that holds it until its message is out
+    (``PUBLISH_MESSAGE``, ``PUBLISH_CHANGE``).
 
 Presence
-    Each process has a random id and a deadline in Redis, in every group, that its heartbeat pushes
-    forward every ``heartbeat`` seconds (one script per group). Entries are per (room, user, process). Each heartbeat also removes the
-    processes whose deadline has passed; the one heartbeat that removes a dead process announces
-    its users' ``leave`` (only where no other process still holds them), so each is announced
-    once, within ``expiry + heartbeat`` seconds of the death. A room's entries are in its group
-    and a user's online entries in the user's group, so each group's heartbeat removes a dead
-    process's entries of that group (on a cluster: of that shard).
+    Each process has a random id and, in every group, a deadline that its heartbeat (one
+    script per group) pushes forward every ``heartbeat`` seconds. Entries are per (room, user,
+    process), in the room's group. Each heartbeat also removes the processes whose deadline
+    has passed; the one heartbeat that removes a dead process announces its users' ``leave``
+    (only where no other process still holds them), so each is announced once, within
+    ``expiry + heartbeat`` seconds of the death. A group's heartbeat removes a dead process's
+    entries of that group (on a cluster: of that shard).
 
 Room changes
     The store's room scripts publish the name of each room they create, retitle or delete on
-    their group's ``<P>room-changes`` in the same step. Every process subscribes to each group's, so a
-    :class:`~chatcore.redis.RedisStore` can keep the rooms it has read in memory and forget
-    one as soon as it changes (see :meth:`~RedisBroker.watch_rooms`).
+    their group's ``<P>room-changes`` in the same step. Every process subscribes to each
+    group's, so a :class:`~chatcore.redis.RedisStore` can keep the rooms it has read in memory
+    and forget one as soon as it changes (see :meth:`~RedisBroker.watch_rooms`).
 
 Outages
-    Commands raise :class:`~chatcore.wire.errors.Unavailable` while Redis is unreachable. When the
-    subscription connection breaks (or, sharded, Redis ends a subscription itself, as it does
-    when the channel's slot moves to another node), the reader delivers ``Envelope.link(lost=True)`` to its own
-    process at once, reconnects with backoff and subscribes again; once Redis confirmed every
-    channel it delivers ``Envelope.link(lost=False)``, and the runtime fills each room's gap
-    from the store (``runtime._gap_fill``; envelopes that arrive meanwhile wait for it).
-    Presence is re-asserted as this process holds it (:data:`~chatcore.redis._scripts.SYNC`)
-    at the next heartbeat after a failure, or when the process finds itself taken for dead.
+    Commands raise :class:`~chatcore.wire.errors.Unavailable` while Redis is unreachable. When
+    the subscription connection breaks (or, sharded, Redis ends a subscription itself, as it
+    does when the channel's slot moves to another node), the reader delivers
+    ``Envelope.link(lost=True)`` to its own process at once, reconnects with backoff and
+    subscribes again; once Redis confirmed every channel it delivers
+    ``Envelope.link(lost=False)``, and the runtime fills each room's gap from the store
+    (``runtime._gap_fill``; envelopes that arrive meanwhile wait for it). Presence is
+    re-asserted as this process holds it (:data:`~chatcore.redis._scripts.SYNC`, in every
+    group) at the next heartbeat after a failure, or when the process finds itself taken for
+    dead.
 """
 
 from __future__ import annotations

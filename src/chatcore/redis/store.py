@@ -14,8 +14,9 @@ counts are kept and counted by scripts as well (the keys: :mod:`chatcore.redis._
 
 With a broker on the same Redis and prefix, the store also keeps the rooms it has read in
 memory (a ``send`` reads its room every time). Every store's room scripts publish each change
-on the room's group's ``<P>room-changes`` in the same step (:mod:`~chatcore.redis._layout`), whichever process or tool made it; the broker
-hears it and the store forgets that room. While the broker's subscription is down nothing is
+on ``<P>room-changes`` (``P``: the prefix of the room's group, :mod:`~chatcore.redis._layout`)
+in the same step, whichever process or tool made it; the broker hears it and the store
+forgets that room. While the broker's subscription is down nothing is
 cached or served from the cache, and the cache is emptied whenever the subscription is lost or
 restored. (Rooms changed in Redis by hand, not through a store, stay cached until then.)
 """
