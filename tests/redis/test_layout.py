@@ -359,3 +359,14 @@ async def test_a_sharded_subscription_redis_ends_is_made_again() -> None:
             await broker.publish(Envelope(ToRoom("lobby"), '{"type":"y"}'))
             assert (await process.wait_for(4))[3].frame == '{"type":"y"}'
             tasks.cancel_scope.cancel()
+
+
+@pytest.mark.network
+async def test_the_application_s_client_ignores_the_layout_options() -> None:
+    async with redis_prefix() as (url, prefix):
+        broker = RedisBroker(f"{url}?groups=4&sharded=true", prefix=prefix)
+        assert (len(broker.layout.groups), broker.layout.sharded) == (4, True)
+        try:
+            assert await broker.client.ping()
+        finally:
+            await broker.client.aclose()
