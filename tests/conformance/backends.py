@@ -24,6 +24,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from functools import partial
+from typing import Any
 
 import anyio
 import redis.asyncio
@@ -125,15 +127,23 @@ async def memory_brokers() -> AsyncIterator[Cluster]:
 
 # Small timings keep the suite fast: a dead process is gone within 0.5 s.
 REDIS_EXPIRY, REDIS_HEARTBEAT = 0.4, 0.1
+#: The shard-group layout of a cluster, on the shared (single) Redis: 4 groups, sharded
+#: pub/sub (SSUBSCRIBE, SPUBLISH).
+GROUPS: dict[str, Any] = {"groups": 4, "sharded": True}
 
 
 @asynccontextmanager
-async def redis_brokers() -> AsyncIterator[Cluster]:
+async def redis_brokers(**layout: Any) -> AsyncIterator[Cluster]:
     async with redis_prefix() as (url, prefix):
 
         def broker() -> RedisBroker:
             return RedisBroker(
-                url, prefix=prefix, expiry=REDIS_EXPIRY, heartbeat=REDIS_HEARTBEAT, retry=0.2
+                url,
+                prefix=prefix,
+                expiry=REDIS_EXPIRY,
+                heartbeat=REDIS_HEARTBEAT,
+                retry=0.2,
+                **layout,
             )
 
         async def kill(process: Process) -> None:
@@ -147,7 +157,9 @@ async def redis_brokers() -> AsyncIterator[Cluster]:
             client = redis.asyncio.Redis.from_url(url, decode_responses=True)
             try:
                 for entry in await client.client_list():
-                    if entry["name"] == name and int(entry["sub"]) > 0:
+                    # (``ssub``: sharded subscriptions)
+                    subscribed = int(entry["sub"]) + int(entry.get("ssub", 0))
+                    if entry["name"] == name and subscribed > 0:
                         await client.client_kill_filter(_id=entry["id"])
             finally:
                 await client.aclose()
@@ -191,10 +203,10 @@ async def memory_stores(history_size: int) -> AsyncIterator[tuple[Store, Store]]
 
 
 @asynccontextmanager
-async def redis_stores(history_size: int) -> AsyncIterator[tuple[Store, Store]]:
+async def redis_stores(history_size: int, **layout: Any) -> AsyncIterator[tuple[Store, Store]]:
     async with redis_prefix() as (url, prefix):
-        a = RedisStore(url, prefix=prefix, history_size=history_size)
-        b = RedisStore(url, prefix=prefix, history_size=history_size)
+        a = RedisStore(url, prefix=prefix, history_size=history_size, **layout)
+        b = RedisStore(url, prefix=prefix, history_size=history_size, **layout)
         try:
             yield a, b
         finally:
@@ -204,10 +216,12 @@ async def redis_stores(history_size: int) -> AsyncIterator[tuple[Store, Store]]:
 
 
 @asynccontextmanager
-async def redis_published_stores(history_size: int) -> AsyncIterator[tuple[Store, Store]]:
+async def redis_published_stores(
+    history_size: int, **layout: Any
+) -> AsyncIterator[tuple[Store, Store]]:
     """Redis stores given their process's broker: each append publishes, and they pipeline."""
     async with redis_prefix() as (url, prefix):
-        brokers = [RedisBroker(url, prefix=prefix) for _ in range(2)]
+        brokers = [RedisBroker(url, prefix=prefix, **layout) for _ in range(2)]
         a, b = (
             RedisStore(prefix=prefix, history_size=history_size, broker=broker)
             for broker in brokers
@@ -222,18 +236,27 @@ async def redis_published_stores(history_size: int) -> AsyncIterator[tuple[Store
 BROKERS: dict[str, BrokerFactory] = {
     "memory": memory_brokers,
     "redis": redis_brokers,
+    "redis-groups": partial(redis_brokers, **GROUPS),
     "postgres": postgres_brokers,
 }
 STORES: dict[str, StoreFactory] = {
     "memory": memory_stores,
     "redis": redis_stores,
     "redis-published": redis_published_stores,
+    "redis-groups": partial(redis_stores, **GROUPS),
+    "redis-groups-published": partial(redis_published_stores, **GROUPS),
 }
 #: Implementations that talk to a server over a socket (their tests are marked ``network``).
-NETWORK: set[str] = {"redis", "redis-published", "postgres"}
+NETWORK: set[str] = {
+    "redis",
+    "redis-published",
+    "redis-groups",
+    "redis-groups-published",
+    "postgres",
+}
 #: Stores whose appends may overlap (``Store.pipelined``).
-PIPELINED: set[str] = {"redis-published"}
+PIPELINED: set[str] = {"redis-published", "redis-groups-published"}
 #: Brokers whose processes can die alone (in-memory "processes" share one process's fate).
-MORTAL: set[str] = {"redis", "postgres"}
+MORTAL: set[str] = {"redis", "redis-groups", "postgres"}
 #: Brokers whose link can break (their ``Cluster.cut``): they must keep the Loss rule.
-LOSSY: set[str] = {"redis", "postgres"}
+LOSSY: set[str] = {"redis", "redis-groups", "postgres"}

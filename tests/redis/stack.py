@@ -1,9 +1,14 @@
-"""Two chat servers on Redis in one event loop, and clients that wait for frames."""
+"""Two chat servers on Redis in one event loop, and clients that wait for frames.
+
+``CHATCORE_TEST_REDIS_GROUPS=N`` runs their brokers (and so their stores) on the shard-group
+layout of a cluster, N groups with sharded pub/sub, on the same single Redis.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
@@ -28,6 +33,7 @@ __all__ = (
     "Cluster",
     "expect",
     "expect_closed",
+    "layout_url",
     "redis_cluster",
 )
 
@@ -37,6 +43,18 @@ CAROL = User(id="3", name="Carol")
 
 # A dead process's users leave within EXPIRY + HEARTBEAT seconds.
 EXPIRY, HEARTBEAT = 0.4, 0.1
+#: The key layout of the servers' brokers: the plain one unless the environment asks.
+_GROUPS = os.environ.get("CHATCORE_TEST_REDIS_GROUPS")
+LAYOUT: dict[str, Any] = {"groups": int(_GROUPS), "sharded": True} if _GROUPS else {}
+
+
+def layout_url(url: str) -> str:
+    """``url`` with the servers' layout in its query, for backends made elsewhere (a child
+    process, an admin's store); redis-py's own client refuses such a URL."""
+    if not _GROUPS:
+        return url
+    return f"{url}{'&' if '?' in url else '?'}groups={_GROUPS}&sharded=true"
+
 
 Frame = dict[str, Any]
 
@@ -66,7 +84,7 @@ class Cluster:
 
     def server(self) -> ChatServer:
         broker = RedisBroker(
-            self.url, prefix=self.prefix, expiry=EXPIRY, heartbeat=HEARTBEAT, retry=0.2
+            self.url, prefix=self.prefix, expiry=EXPIRY, heartbeat=HEARTBEAT, retry=0.2, **LAYOUT
         )
         store: Store
         if self.shared_store is None:

@@ -11,7 +11,7 @@ from chatcore.redis import RedisStore
 from chatcore.runtime.server import ChatServer
 from chatcore.testing import LocalClient
 from chatcore.wire.values import Room
-from tests.redis.stack import ALICE, BOB, Cluster, expect
+from tests.redis.stack import ALICE, BOB, Cluster, expect, layout_url
 from tests.redis.test_outage import kill_subscription
 
 pytestmark = [pytest.mark.anyio, pytest.mark.network]
@@ -58,7 +58,7 @@ async def test_a_store_without_a_broker_still_announces_its_changes(cluster: Clu
     await cluster.a.create_room("lobby", "Lobby")
     await cluster.a.get_room("lobby")
     await cluster.b.get_room("lobby")
-    admin = RedisStore(cluster.url, prefix=cluster.prefix)
+    admin = RedisStore(layout_url(cluster.url), prefix=cluster.prefix)
     try:
         await admin.update_room("lobby", "Renamed")
     finally:

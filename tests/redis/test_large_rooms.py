@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import anyio
 import pytest
 
@@ -72,10 +74,12 @@ async def test_a_join_storm_costs_one_presence_script_per_room_per_round_trip() 
         scripts: list[int] = []
         run = wire.script
 
-        async def counting(source: str, *args: str | int) -> object:
-            if source == BATCH:
+        batch = broker.layout.script(BATCH)
+
+        async def counting(source: str, *args: str | int, keys: Sequence[str] = ()) -> object:
+            if source == batch:
                 scripts.append((len(args) - 3) // 4)  # operations in the batch
-            return await run(source, *args)
+            return await run(source, *args, keys=keys)
 
         wire.script = counting  # type: ignore[method-assign]
         users = [User(id=f"s{i}", name=f"Storm {i}") for i in range(200)]

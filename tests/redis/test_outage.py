@@ -84,7 +84,8 @@ async def kill_subscription(cluster: Cluster) -> None:
         subscribers = [
             entry["id"]
             for entry in await client.client_list()
-            if entry["name"] == name and int(entry["sub"]) > 0
+            # (``ssub``: sharded subscriptions)
+            if entry["name"] == name and int(entry["sub"]) + int(entry.get("ssub", 0)) > 0
         ]
         assert len(subscribers) == 1
         await client.client_kill_filter(_id=subscribers[0])
@@ -146,7 +147,8 @@ async def test_lost_presence_is_re_asserted(cluster: Cluster) -> None:
         keys = [
             key
             async for key in client.scan_iter(match=f"{cluster.prefix}*")
-            if key.removeprefix(cluster.prefix).split(":")[0] in ("procs", "proc", "pm", "ph", "on")
+            # (after the group's hash tag, if any)
+            if _kind(key.removeprefix(cluster.prefix)) in ("procs", "proc", "pm", "ph", "on")
         ]
         await client.delete(*keys)
     finally:
@@ -183,3 +185,9 @@ async def test_a_leave_missed_during_an_outage_is_made_good() -> None:
         assert sorted(u.id for u in await cluster.b.broker.members("lobby")) == [ALICE.id, BOB.id]
         # Nothing was lost that the store does not hold: nobody is closed.
         assert (alice.close_code, bob.close_code) == (None, None)
+
+
+def _kind(key: str) -> str:
+    """The kind of a key after the prefix (``pm`` of ``pm:lobby`` and ``{1b}:pm:lobby``)."""
+    parts = key.split(":")
+    return parts[1] if parts[0].startswith("{") else parts[0]

@@ -11,7 +11,7 @@ import anyio
 import pytest
 
 from chatcore.testing import LocalClient
-from tests.redis.stack import ALICE, EXPIRY, HEARTBEAT, Cluster, expect
+from tests.redis.stack import ALICE, EXPIRY, HEARTBEAT, Cluster, expect, layout_url
 
 pytestmark = [pytest.mark.anyio, pytest.mark.network]
 
@@ -41,7 +41,7 @@ async def test_a_sigkilled_process_users_leave(cluster: Cluster) -> None:
     alice = await LocalClient.connect(cluster.a, ALICE)
     await alice.call("create_room", room="lobby")
     await alice.call("join", room="lobby")
-    args = [cluster.url, cluster.prefix, str(EXPIRY), str(HEARTBEAT)]
+    args = [layout_url(cluster.url), cluster.prefix, str(EXPIRY), str(HEARTBEAT)]
     async with await anyio.open_process(
         [sys.executable, "-c", CHILD, *args], stderr=subprocess.STDOUT
     ) as child:

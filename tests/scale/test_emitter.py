@@ -12,6 +12,7 @@ import sys
 import anyio
 import pytest
 
+from tests.redis.stack import layout_url
 from tests.redis.support import need_redis, unique_prefix
 from tests.scale.pair import example_pair, until, where
 
@@ -44,7 +45,9 @@ async def test_a_process_without_a_server_posts_sends_privately_and_disconnects(
             await client.join("news")
         first = await ben.send("news", "before the job")
 
-        done = await anyio.run_process([sys.executable, "-c", SCRIPT, url, prefix], check=False)
+        done = await anyio.run_process(
+            [sys.executable, "-c", SCRIPT, layout_url(url), prefix], check=False
+        )
         assert done.returncode == 0, done.stderr.decode()
         posted = int(done.stdout.decode().split()[-1])
         assert posted == first + 1  # the room's next id, as a server would have given

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis.asyncio
 import redis.exceptions
@@ -17,6 +18,8 @@ from ._cluster import refuse_cluster
 __all__ = ("URL_VARIABLE", "make_client", "resolve_url", "unavailable")
 
 URL_VARIABLE = "CHATCORE_REDIS_URL"
+# The URL's query options that are chatcore's (the key layout, ``_layout``), not redis-py's.
+_OWN_OPTIONS = frozenset({"cluster", "groups", "sharded"})
 
 # A lost connection is an outage, not something to retry inside one call: a retried script
 # could append a message twice, and the callers turn the outage into an `unavailable` reply.
@@ -45,7 +48,12 @@ def resolve_url(url: str | None) -> str:
 
 def make_client(url: str, timeout: float, name: str | None = None) -> redis.asyncio.Redis:
     """A client with text replies, no hidden retries and bounded waits, named ``name`` in
-    ``CLIENT LIST``."""
+    ``CLIENT LIST``. (redis-py would refuse chatcore's own query options: they are left out.)"""
+    parts = urlsplit(url)
+    options = parse_qsl(parts.query, keep_blank_values=True)
+    if any(name in _OWN_OPTIONS for name, _ in options):
+        query = urlencode([(name, value) for name, value in options if name not in _OWN_OPTIONS])
+        url = urlunsplit(parts._replace(query=query))
     return redis.asyncio.Redis.from_url(
         url,
         client_name=name,

@@ -1,7 +1,8 @@
 """The Redis store's moderation state (the contract: :mod:`chatcore.backends.store`,
 "Moderation"), a part of :class:`~chatcore.redis.RedisStore`.
 
-Keys (``P`` is the prefix)::
+Keys (``P`` is the prefix of the room's group, or of the user's for ``blocks:``,
+:mod:`~chatcore.redis._layout`)::
 
     P mods:<room>      set   the room's moderators
     P bans:<room>      hash  user -> sanction JSON (``by``, ``at``, ``until``, ``reason``)
@@ -11,7 +12,8 @@ Keys (``P`` is the prefix)::
     P blocks:<user>    set   the users the user blocks
 
 A private room's invited users are its ``users`` in ``P rooms`` (``_stored.encode_room``),
-changed by one script that publishes the room on ``room-changes`` as the room scripts do.
+changed by one script that publishes the room on its group's ``room-changes`` as the room
+scripts do.
 Every write that needs its room checks that it exists in the same script.
 """
 
@@ -25,6 +27,7 @@ from ..wire.moderation import AuditEntry, AuditPage, Sanction, SanctionKind, Sta
 from ..wire.values import Room
 from . import _stored
 from ._client import unavailable
+from ._layout import Group, Layout
 from ._wire import Wire
 
 __all__ = ("ROOM_KEYS", "RedisModeration")
@@ -114,11 +117,10 @@ def _entry(room: str, item: str) -> AuditEntry:
 class RedisModeration:
     """Moderation methods of :class:`~chatcore.redis.RedisStore`."""
 
-    prefix: str
+    layout: Layout
     _wire: Wire
-    _changes: str
 
-    async def _call(self, script: str, *args: str | int) -> Any:
+    async def _call(self, group: Group, script: str, *args: str | int) -> Any:
         raise NotImplementedError
 
     def _forget(self, room: str | None) -> None:
@@ -126,15 +128,16 @@ class RedisModeration:
 
     async def _room_write(self, room: str, command: str, kind: str, *args: str) -> None:
         assert command in _WRITES
-        if await self._call(_ROOM_WRITE, room, command, kind, *args) == -1:
+        if await self._call(self.layout.room(room), _ROOM_WRITE, room, command, kind, *args) == -1:
             raise NoSuchRoom(field="room")
 
     async def _forget_moderation(self, room: str) -> None:
+        P = self.layout.room(room).prefix
         with unavailable():
-            await self._wire.call("DEL", *(f"{self.prefix}{kind}{room}" for kind in ROOM_KEYS))
+            await self._wire.call("DEL", *(f"{P}{kind}{room}" for kind in ROOM_KEYS))
 
     async def standing(self, room: str, user_id: str) -> Standing:
-        P = self.prefix
+        P = self.layout.room(room).prefix
         with unavailable():
             moderator, ban, mute = await self._wire.transaction(
                 ("SISMEMBER", f"{P}mods:{room}", user_id),
@@ -145,7 +148,7 @@ class RedisModeration:
 
     async def moderators(self, room: str) -> list[str]:
         with unavailable():
-            found = await self._wire.call("SMEMBERS", f"{self.prefix}mods:{room}")
+            found = await self._wire.call("SMEMBERS", f"{self.layout.room(room).prefix}mods:{room}")
         return sorted(found)
 
     async def set_moderator(self, room: str, user_id: str, on: bool) -> None:
@@ -172,12 +175,13 @@ class RedisModeration:
         self, room: str, *, private: bool | None = None, invite: tuple[str, ...] = ()
     ) -> Room:
         flag = "" if private is None else "1" if private else "0"
-        meta = await self._call(_UPDATE_ACCESS, room, self._changes, flag, *invite)
+        group = self.layout.room(room)
+        meta = await self._call(group, _UPDATE_ACCESS, room, group.changes, flag, *invite)
         self._forget(room)
         if meta is None:
             raise NoSuchRoom(field="room")
         with unavailable():
-            title = await self._wire.call("HGET", f"{self.prefix}titles", room)
+            title = await self._wire.call("HGET", f"{group.prefix}titles", room)
         return _stored.decode_room(room, meta, title)
 
     async def audit(self, entry: AuditEntry) -> AuditEntry:
@@ -190,20 +194,25 @@ class RedisModeration:
             "reason": entry.reason,
             "role": entry.role,
         }
-        found = await self._call(_AUDIT, entry.room, json.dumps(fields))
+        found = await self._call(
+            self.layout.room(entry.room), _AUDIT, entry.room, json.dumps(fields)
+        )
         if found == -1:
             raise NoSuchRoom(field="room")
         return AuditEntry(id=int(found), room=entry.room, **fields)  # type: ignore[arg-type]
 
     async def audit_log(self, room: str, *, limit: int, before: int | None = None) -> AuditPage:
-        found = await self._call(_AUDIT_LOG, room, before or 0, limit)
+        found = await self._call(self.layout.room(room), _AUDIT_LOG, room, before or 0, limit)
         return AuditPage(tuple(_entry(room, item) for item in found[1:]), bool(found[0]))
 
     async def block(self, user_id: str, other: str, on: bool) -> None:
+        key = f"{self.layout.user(user_id).prefix}blocks:{user_id}"
         with unavailable():
-            await self._wire.call("SADD" if on else "SREM", f"{self.prefix}blocks:{user_id}", other)
+            await self._wire.call("SADD" if on else "SREM", key, other)
 
     async def blocked(self, user_id: str) -> list[str]:
         with unavailable():
-            found = await self._wire.call("SMEMBERS", f"{self.prefix}blocks:{user_id}")
+            found = await self._wire.call(
+                "SMEMBERS", f"{self.layout.user(user_id).prefix}blocks:{user_id}"
+            )
         return sorted(found)

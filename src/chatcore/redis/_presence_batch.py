@@ -20,7 +20,8 @@ Occupancy
     count per room per interval between them.
 Online
     :data:`ONLINE` / :data:`OFFLINE` are the broker's ``CONNECT`` / ``DISCONNECT`` that also say
-    whether the user came online in the first process / went offline in the last.
+    whether the user came online in the first process / went offline in the last (in the
+    user's shard group, as ``on:<user>`` is).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from ..backends.presence import Claim, MembersPage, PresenceChange, member_key, 
 from ..wire.values import User
 from . import _scripts
 from ._client import unavailable
+from ._layout import Group, in_every
 from ._stored import decode_user, encode_user
 
 if TYPE_CHECKING:
@@ -218,7 +220,7 @@ class PresenceBatches:
         for op in ops:
             args += op
         async with broker._lock:
-            result = await broker._registered(BATCH, *args)
+            result = await broker._registered(broker.layout.room(room), BATCH, *args)
         return [
             PresenceChange(result[2 * index] == 1, int(result[2 * index + 1]))
             for index in range(len(ops))
@@ -228,21 +230,31 @@ class PresenceBatches:
         self, room: str, after: str | None, limit: int, query: str | None
     ) -> MembersPage:
         prefix = "" if query is None else query_key(query)
-        flat = await self._broker._call(PAGE, room, after or "", limit, prefix)
+        group = self._broker.layout.room(room)
+        flat = await self._broker._call(group, PAGE, room, after or "", limit, prefix)
         members = [decode_user(flat[i], flat[i + 1]) for i in range(2, len(flat), 2)]
         return MembersPage(members, int(flat[0]), flat[1] or None)
 
     async def claim(self, room: str, now: int, interval: int, limit: int, scale: int) -> Claim:
-        count, announce, retry = await self._broker._call(CLAIM, room, now, interval, limit, scale)
+        group = self._broker.layout.room(room)
+        count, announce, retry = await self._broker._call(
+            group, CLAIM, room, now, interval, limit, scale
+        )
         return Claim(int(count), announce == 1, retry == 1)
 
-    async def reindex(self, user: User, rooms: list[str]) -> None:
-        """``user`` changed their name: their place in the member lists of ``rooms``."""
-        if rooms:
-            await self._broker._call(REINDEX, user.id, member_key(user), *rooms)
+    async def reindex(self, user: User, rooms: Sequence[Sequence[str]]) -> None:
+        """``user`` changed their name: their place in the member lists of ``rooms[i]``, the
+        rooms of group ``i``."""
+        broker, key = self._broker, member_key(user)
+
+        async def reindex(group: Group) -> None:
+            if rooms[group.index]:
+                await broker._call(group, REINDEX, user.id, key, *rooms[group.index])
+
+        await in_every(broker.layout.groups, reindex)
 
     async def clear(self, room: str) -> None:
-        prefix = self._broker.prefix
+        prefix = self._broker.layout.room(room).prefix
         with unavailable():
             await self._broker.wire.call(
                 "DEL", f"{prefix}pz:{room}", f"{prefix}pk:{room}", f"{prefix}occ:{room}"
@@ -251,7 +263,10 @@ class PresenceBatches:
     async def come_online(self, user: User) -> bool:
         broker = self._broker
         async with broker._lock:
-            first = await broker._registered(ONLINE, broker.process, user.id, encode_user(user))
+            group = broker.layout.user(user.id)
+            first = await broker._registered(
+                group, ONLINE, broker.process, user.id, encode_user(user)
+            )
             broker._online[user.id] = user
         return bool(first == 1)
 
@@ -259,15 +274,15 @@ class PresenceBatches:
         broker = self._broker
         async with broker._lock:
             broker._online.pop(user_id, None)
-            last = await broker._call(OFFLINE, broker.process, user_id)
+            last = await broker._call(broker.layout.user(user_id), OFFLINE, broker.process, user_id)
         return bool(last == 1)
 
     async def online(self, user_ids: list[str]) -> list[str]:
         if not user_ids:
             return []
-        prefix = self._broker.prefix
+        user_group = self._broker.layout.user
         with unavailable():
             counts: list[Any] = await self._broker.wire.calls(
-                *(("SCARD", f"{prefix}on:{user_id}") for user_id in user_ids)
+                *(("SCARD", f"{user_group(user_id).prefix}on:{user_id}") for user_id in user_ids)
             )
         return [user_id for user_id, count in zip(user_ids, counts, strict=True) if count]

@@ -1,9 +1,16 @@
 """The Lua scripts: every change that must be atomic across processes runs as one script.
 
-Every script gets the key prefix as ``ARGV[1]`` and builds its key names from it (so the
-scripts suit one Redis server or a primary with replicas, not Redis Cluster).
+Every script gets the key prefix of one shard group as ``ARGV[1]`` and builds its key names
+from it, and gets the group's two fence keys (``P fence:a``, ``P fence:b``, never written) as
+``KEYS``, so on a Redis Cluster it runs on the group's slot, refused while that slot migrates
+rather than run half on moved keys (:mod:`~chatcore.redis._layout`). With one group on one
+Redis ``P`` is the plain prefix and there are no fence keys. Every key below exists per group:
+a room's keys in the room's group, ``on:<user>`` in the user's; ``procs``, ``proc:<pid>``,
+``users``, ``ur:<user>`` and the store's indexes hold each group's own part. Sharded, the
+``PUBLISH`` calls run as ``SPUBLISH`` (:func:`~chatcore.redis._layout.script`); each publishes
+on a channel of the script's group.
 
-Presence keys (``P`` is the prefix, ``<pid>`` a process's random id)::
+Presence keys (``P`` is the group's prefix, ``<pid>`` a process's random id)::
 
     P procs            zset  pid -> deadline (ms, Redis time); a process is dead past it
     P proc:<pid>       set   what the process holds: "p<room>\\n<user>", "o<user>"
@@ -44,7 +51,8 @@ the message has changed and ``d`` once it is deleted, so scripts compare version
 deleted messages without parsing JSON.
 
 The room scripts also publish the name of the room they changed on the channel
-``P room-changes`` (:data:`ROOM_CHANGES`), so processes that cache rooms forget it.
+``P room-changes`` (:data:`ROOM_CHANGES`) of the room's group, so processes that cache rooms
+forget it.
 """
 
 from __future__ import annotations

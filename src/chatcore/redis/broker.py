@@ -2,36 +2,47 @@
 
 Theory of operation
 -------------------
+Keys and channels
+    Where each key and channel is, in one group or many (a Redis Cluster's shard groups), is
+    :mod:`~chatcore.redis._layout`'s: ``P`` below is the prefix of the room's or the user's
+    group (the plain prefix with one group on one Redis).
+
 Fan-out
-    One pub/sub connection per process subscribes once to each wanted channel (``<prefix>room:<name>``,
-    ``<prefix>user:<id>``, ``<prefix>rooms``). :meth:`~RedisBroker.subscribe` returns once Redis
-    has confirmed the subscription, so nothing published after it is missed. One reader task
-    decodes each envelope once and hands it to ``deliver``, in Redis's order. A room message
-    the server publishes (a store other than Redis) goes through a script that keeps the
-    room's id order; a ``message_changed`` (``Envelope.after``) through one that holds it until
-    its message is out (``PUBLISH_MESSAGE``, ``PUBLISH_CHANGE``).
+    One pub/sub connection per process subscribes once to each wanted channel
+    (``<P>room:<name>``, ``<P>user:<id>``, and ``<P>rooms`` in every group).
+    :meth:`~RedisBroker.subscribe` returns once Redis has confirmed the subscription, so
+    nothing published after it is missed. One reader task decodes each envelope once and hands
+    it to ``deliver``, in Redis's order. A room message the server publishes (a store other
+    than Redis) goes through a script that keeps the room's id order; a ``message_changed``
+    (``Envelope.after``) through one that holds it until its message is out
+    (``PUBLISH_MESSAGE``, ``PUBLISH_CHANGE``).
 
 Presence
-    Each process has a random id and a deadline in Redis that its heartbeat pushes forward every
-    ``heartbeat`` seconds. Entries are per (room, user, process). Each heartbeat also removes the
-    processes whose deadline has passed; the one heartbeat that removes a dead process announces
-    its users' ``leave`` (only where no other process still holds them), so each is announced
-    once, within ``expiry + heartbeat`` seconds of the death.
+    Each process has a random id and, in every group, a deadline that its heartbeat (one
+    script per group) pushes forward every ``heartbeat`` seconds. Entries are per (room, user,
+    process), in the room's group. Each heartbeat also removes the processes whose deadline
+    has passed; the one heartbeat that removes a dead process announces its users' ``leave``
+    (only where no other process still holds them), so each is announced once, within
+    ``expiry + heartbeat`` seconds of the death. A group's heartbeat removes a dead process's
+    entries of that group (on a cluster: of that shard).
 
 Room changes
     The store's room scripts publish the name of each room they create, retitle or delete on
-    ``<prefix>room-changes`` in the same step. Every process subscribes to it, so a
-    :class:`~chatcore.redis.RedisStore` can keep the rooms it has read in memory and forget
-    one as soon as it changes (see :meth:`~RedisBroker.watch_rooms`).
+    their group's ``<P>room-changes`` in the same step. Every process subscribes to each
+    group's, so a :class:`~chatcore.redis.RedisStore` can keep the rooms it has read in memory
+    and forget one as soon as it changes (see :meth:`~RedisBroker.watch_rooms`).
 
 Outages
-    Commands raise :class:`~chatcore.wire.errors.Unavailable` while Redis is unreachable. When the
-    subscription connection breaks, the reader delivers ``Envelope.link(lost=True)`` to its own
-    process at once, reconnects with backoff and subscribes again; once Redis confirmed every
-    channel it delivers ``Envelope.link(lost=False)``, and the runtime fills each room's gap
-    from the store (``runtime._gap_fill``; envelopes that arrive meanwhile wait for it).
-    Presence is re-asserted as this process holds it (:data:`~chatcore.redis._scripts.SYNC`)
-    at the next heartbeat after a failure, or when the process finds itself taken for dead.
+    Commands raise :class:`~chatcore.wire.errors.Unavailable` while Redis is unreachable. When
+    the subscription connection breaks (or, sharded, Redis ends a subscription itself, as it
+    does when the channel's slot moves to another node), the reader delivers
+    ``Envelope.link(lost=True)`` to its own process at once, reconnects with backoff and
+    subscribes again; once Redis confirmed every channel it delivers
+    ``Envelope.link(lost=False)``, and the runtime fills each room's gap from the store
+    (``runtime._gap_fill``; envelopes that arrive meanwhile wait for it). Presence is
+    re-asserted as this process holds it (:data:`~chatcore.redis._scripts.SYNC`, in every
+    group) at the next heartbeat after a failure, or when the process finds itself taken for
+    dead.
 """
 
 from __future__ import annotations
@@ -39,7 +50,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import secrets
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
@@ -57,6 +68,7 @@ from ..wire.values import User
 from . import _scripts
 from ._client import make_client, resolve_url, unavailable
 from ._codec import decode_envelope, encode_envelope
+from ._layout import Group, Layout, in_every
 from ._presence_batch import PresenceBatches
 from ._stored import decode_user, encode_user
 from ._wire import Subscriber, Wire, make_wire
@@ -77,6 +89,9 @@ class RedisBroker:
     """A :class:`~chatcore.backends.broker.Broker` over Redis, for many server processes.
 
     ``url`` defaults to ``$CHATCORE_REDIS_URL``. Keys and channels start with ``prefix``.
+    ``groups`` and ``sharded`` choose the key layout (:mod:`~chatcore.redis._layout`); None
+    takes them from the URL (``groups=N``, ``sharded=true``; ``cluster=true``: 16 groups,
+    sharded), else one group on one Redis, as before.
     A dead process's users leave within ``expiry + heartbeat`` seconds (20 by default).
     ``timeout`` bounds each Redis call; ``retry`` is the longest pause between reconnects.
     A room message published by the server (not by a :class:`RedisStore`) whose predecessor
@@ -98,12 +113,16 @@ class RedisBroker:
         timeout: float = 5.0,
         retry: float = 2.0,
         order_wait: float = 0.5,
+        groups: int | None = None,
+        sharded: bool | None = None,
     ) -> None:
         heartbeat = expiry / 3 if heartbeat is None else heartbeat
         if not 0 < heartbeat < expiry:
             raise UsageError("the heartbeat must be positive and shorter than the expiry")
         self.url = resolve_url(url)
         self.prefix = prefix
+        #: Where each key and channel is (the store given this broker uses the same).
+        self.layout = Layout.from_url(self.url, prefix, groups, sharded)
         self.expiry = expiry
         self.heartbeat = heartbeat
         self.timeout = timeout
@@ -118,10 +137,14 @@ class RedisBroker:
         # The wire's Subscriber, while subscriptions flow.
         self._pubsub: Subscriber | None = None
         self._waiters: dict[str, deque[anyio.Event]] = {}
-        self._changes_key = self.channel_key(_scripts.ROOM_CHANGES)
-        self._own_channels = frozenset(
-            {self.channel_key(f"process:{self.process}"), self._changes_key}
-        )
+        # Unsubscriptions sent and not confirmed yet, per Redis channel (any other is Redis's).
+        self._unsubscribing: Counter[str] = Counter()
+        self._changes_keys = frozenset(group.changes for group in self.layout.groups)
+        # A channel of its own (in the first group), and every group's room changes.
+        self._own_channels: dict[str, Group] = {
+            channel: group for group, channel in self.layout.channels(f"process:{self.process}")
+        }
+        self._own_channels.update((group.changes, group) for group in self.layout.groups)
         self._room_watchers: list[Callable[[str | None], None]] = []
         # What this process holds, to re-assert after an outage.
         self._presence: dict[str, dict[str, User]] = {}
@@ -146,8 +169,16 @@ class RedisBroker:
         return self._wire
 
     def channel_key(self, channel: str) -> str:
-        """The Redis pub/sub channel of a broker channel (``room:lobby`` ...)."""
-        return self.prefix + channel
+        """The Redis pub/sub channel of a broker channel (``room:lobby`` ...; the room list's
+        in the first group)."""
+        return self.layout.channels(channel)[0][1]
+
+    def _wanted(self) -> dict[str, Group]:
+        """Every Redis channel this process wants, with its group."""
+        wanted = dict(self._own_channels)
+        for channel in self._channels:
+            wanted.update((key, group) for group, key in self.layout.channels(channel))
+        return wanted
 
     @property
     def listening(self) -> bool:
@@ -196,7 +227,7 @@ class RedisBroker:
         started = lost = False
         delay = 0.0
         while True:
-            pubsub = self._wire.pubsub()
+            pubsub = self._wire.pubsub(sharded=self.layout.sharded)
             try:
                 await self._open(pubsub)
                 if lost:
@@ -227,6 +258,7 @@ class RedisBroker:
                     for event in waiters:
                         event.set()
                 self._waiters.clear()
+                self._unsubscribing.clear()
                 with (
                     anyio.CancelScope(shield=True),
                     anyio.move_on_after(self.timeout),
@@ -240,8 +272,9 @@ class RedisBroker:
         """Subscribe ``pubsub`` to every wanted channel; return once Redis confirmed them all."""
         # A channel of its own keeps the connection open (and watched) with nothing else
         # wanted; room changes are always wanted.
-        wanted = {self.channel_key(channel) for channel in self._channels} | self._own_channels
-        await pubsub.subscribe(*wanted)
+        wanted = self._wanted()
+        for call in self.layout.by_group([(group, key) for key, group in wanted.items()]):
+            await pubsub.subscribe(*call)
         pending = set(wanted)
         with anyio.fail_after(self.timeout):
             while pending:
@@ -255,12 +288,17 @@ class RedisBroker:
         self._pubsub = pubsub
         self._rooms_changed(None)  # what changed while no subscription was there is unknown
         # Channels wanted or dropped while the subscriptions were being restored.
-        now = {self.channel_key(channel) for channel in self._channels}
-        if now - wanted:
-            await pubsub.subscribe(*(now - wanted))
-        stale = wanted - now - self._own_channels
-        if stale:
-            await pubsub.unsubscribe(*stale)
+        now = self._wanted()
+        layout = self.layout
+        for call in layout.by_group([(g, key) for key, g in now.items() if key not in wanted]):
+            await pubsub.subscribe(*call)
+        await self._drop(pubsub, [(g, key) for key, g in wanted.items() if key not in now])
+
+    async def _drop(self, pubsub: Subscriber, channels: Sequence[tuple[Group, str]]) -> None:
+        """Unsubscribe ``pubsub`` from ``channels`` (Redis channels, with their groups)."""
+        self._unsubscribing.update(key for _, key in channels)
+        for call in self.layout.by_group(channels):
+            await pubsub.unsubscribe(*call)
 
     def _on_message(self, message: dict[str, Any]) -> None:
         kind = message["type"]
@@ -269,10 +307,21 @@ class RedisBroker:
             if waiters:
                 waiters.popleft().set()
             return
+        if kind == "unsubscribe":
+            channel = message["channel"]
+            if self._unsubscribing[channel] > 0:
+                self._unsubscribing[channel] -= 1
+                if not self._unsubscribing[channel]:
+                    del self._unsubscribing[channel]
+            elif self.layout.sharded:
+                # Redis ends a sharded subscription itself when its slot moves to another
+                # node: the subscriptions must be made again (and the gap filled).
+                raise redis.exceptions.ConnectionError(f"Redis ended the subscription to {channel}")
+            return
         if kind != "message" or self._deliver is None:
             return
         channel = message["channel"]
-        if channel == self._changes_key:
+        if channel in self._changes_keys:
             self._rooms_changed(message["data"])
             return
         try:
@@ -280,7 +329,7 @@ class RedisBroker:
         except (ValueError, TypeError, LookupError):
             log.exception("dropped a malformed envelope on %s", channel)
             return
-        if self.channel_key(envelope.target.channel) != channel:
+        if self.layout.target(envelope.target) != channel:
             # Only what was published for this channel may reach its recipients.
             log.error("dropped an envelope for %s that came on %s", envelope.target, channel)
             return
@@ -310,32 +359,41 @@ class RedisBroker:
             # A room's messages go out in id order, whichever process appended them.
             assert isinstance(envelope.target, ToRoom)
             room = envelope.target.room
-            await self._call(_scripts.PUBLISH_MESSAGE, room, message, data, self._order_wait)
+            group = self.layout.room(room)
+            await self._call(group, _scripts.PUBLISH_MESSAGE, room, message, data, self._order_wait)
         elif envelope.after is not None and isinstance(envelope.target, ToRoom):
             # A change goes out after the message it was made after (that one may be held).
             room = envelope.target.room
             after = envelope.after
             state = envelope.version or ("", "")
-            await self._call(_scripts.PUBLISH_CHANGE, room, after, data, self._order_wait, *state)
+            group = self.layout.room(room)
+            wait = self._order_wait
+            await self._call(group, _scripts.PUBLISH_CHANGE, room, after, data, wait, *state)
         else:
+            layout = self.layout
             with unavailable():
-                await self._wire.call("PUBLISH", self.channel_key(envelope.target.channel), data)
+                await self._wire.call(layout.publish, layout.target(envelope.target), data)
 
     async def subscribe(self, channel: str) -> None:
         self._channels.add(channel)
         pubsub = self._pubsub
         if pubsub is None:
             raise Unavailable()
-        key = self.channel_key(channel)
-        confirmed = anyio.Event()
-        self._waiters.setdefault(key, deque()).append(confirmed)
+        keys = self.layout.channels(channel)
+        confirmed = []
+        for _, key in keys:
+            event = anyio.Event()
+            self._waiters.setdefault(key, deque()).append(event)
+            confirmed.append(event)
         try:
-            await pubsub.subscribe(key)
+            for call in self.layout.by_group(keys):
+                await pubsub.subscribe(*call)
         except _PUBSUB_LOST as error:
             raise Unavailable() from error
         with anyio.move_on_after(self.timeout):
-            await confirmed.wait()
-        if not confirmed.is_set() or self._pubsub is not pubsub:
+            for event in confirmed:
+                await event.wait()
+        if not all(event.is_set() for event in confirmed) or self._pubsub is not pubsub:
             raise Unavailable()
 
     async def unsubscribe(self, channel: str) -> None:
@@ -345,7 +403,7 @@ class RedisBroker:
         pubsub = self._pubsub
         if pubsub is not None:
             try:
-                await pubsub.unsubscribe(self.channel_key(channel))
+                await self._drop(pubsub, self.layout.channels(channel))
             except _PUBSUB_LOST:
                 log.warning("could not unsubscribe from %s; Redis is unreachable", channel)
 
@@ -354,7 +412,12 @@ class RedisBroker:
     async def join(self, room: str, user: User) -> bool:
         async with self._lock:
             first = await self._registered(
-                _scripts.JOIN, self.process, room, user.id, encode_user(user)
+                self.layout.room(room),
+                _scripts.JOIN,
+                self.process,
+                room,
+                user.id,
+                encode_user(user),
             )
             self._presence.setdefault(room, {})[user.id] = user
         return bool(first == 1)
@@ -366,24 +429,29 @@ class RedisBroker:
                 users.pop(user_id, None)
                 if not users:
                     del self._presence[room]
-            left = await self._call(_scripts.LEAVE, self.process, room, user_id)
+            left = await self._call(
+                self.layout.room(room), _scripts.LEAVE, self.process, room, user_id
+            )
         return bool(left == 1)
 
     async def members(self, room: str) -> list[User]:
-        flat = await self._call(_scripts.MEMBERS, room)
+        flat = await self._call(self.layout.room(room), _scripts.MEMBERS, room)
         return [decode_user(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
 
     async def counts(self, rooms: list[str]) -> dict[str, int]:
         if not rooms:
             return {}
+        room_group = self.layout.room
         with unavailable():
-            found = await self._wire.calls(*(("HLEN", f"{self.prefix}pm:{room}") for room in rooms))
+            found = await self._wire.calls(
+                *(("HLEN", f"{room_group(room).prefix}pm:{room}") for room in rooms)
+            )
         return dict(zip(rooms, found, strict=True))
 
     async def clear(self, room: str) -> None:
         async with self._lock:
             self._presence.pop(room, None)
-            await self._call(_scripts.CLEAR, room)
+            await self._call(self.layout.room(room), _scripts.CLEAR, room)
         await self._batches.clear(room)
 
     # large rooms and online status (see ``_presence_batch``)
@@ -419,29 +487,41 @@ class RedisBroker:
                 users[user.id] = user
         if user.id in self._online:
             self._online[user.id] = user
-        with unavailable():
+        json = encode_user(user)
+
+        async def rename(group: Group) -> list[str]:
+            # The name in the group's ``users``, and the group's rooms the user is present in.
             _, rooms = await self._wire.transaction(
-                ("HSET", f"{self.prefix}users", user.id, encode_user(user)),
-                ("SMEMBERS", f"{self.prefix}ur:{user.id}"),
+                ("HSET", f"{group.prefix}users", user.id, json),
+                ("SMEMBERS", f"{group.prefix}ur:{user.id}"),
             )
-        await self._batches.reindex(user, sorted(rooms))
-        return sorted(rooms)
+            return sorted(rooms)
+
+        with unavailable():
+            found = await in_every(self.layout.groups, rename)
+        await self._batches.reindex(user, found)
+        return sorted(room for rooms in found for room in rooms)
 
     # online
 
     async def connect(self, user: User) -> None:
         async with self._lock:
-            await self._registered(_scripts.CONNECT, self.process, user.id, encode_user(user))
+            group = self.layout.user(user.id)
+            await self._registered(
+                group, _scripts.CONNECT, self.process, user.id, encode_user(user)
+            )
             self._online[user.id] = user
 
     async def disconnect(self, user_id: str) -> None:
         async with self._lock:
             self._online.pop(user_id, None)
-            await self._call(_scripts.DISCONNECT, self.process, user_id)
+            await self._call(self.layout.user(user_id), _scripts.DISCONNECT, self.process, user_id)
 
     async def is_online(self, user_id: str) -> bool:
         with unavailable():
-            count = await self._wire.call("SCARD", f"{self.prefix}on:{user_id}")
+            count = await self._wire.call(
+                "SCARD", f"{self.layout.user(user_id).prefix}on:{user_id}"
+            )
         return bool(count)
 
     # heartbeat
@@ -458,10 +538,14 @@ class RedisBroker:
                 log.exception("presence heartbeat failed")
 
     async def _beat(self) -> None:
-        known, left = await self._call(
-            _scripts.BEAT, self.process, int(self.expiry * 1000), self._order_wait
-        )
-        await self._announce("leave", left)
+        args = (self.process, int(self.expiry * 1000), self._order_wait)
+        beats = await self._everywhere(_scripts.BEAT, [args] * len(self.layout.groups))
+        for beat in beats:
+            if beat is not None:
+                await self._announce("leave", beat[1])
+        if None in beats:
+            raise Unavailable()  # (the next beat re-asserts this process: see _call)
+        known = all(known for known, _ in beats)
         if not known or self._dirty:
             if not known:
                 log.warning("this process was taken for dead; re-asserting its presence")
@@ -469,18 +553,30 @@ class RedisBroker:
                 await self._sync()
 
     async def _sync(self) -> None:
-        """Make Redis hold exactly this process's presence; announce what that changed."""
-        args: list[str | int] = [self.process, int(self.expiry * 1000), 0]
+        """Make Redis hold exactly this process's presence, in every group (a room's in the
+        room's group, a user's connections in the user's); announce what that changed."""
+        layout = self.layout
+        held: list[list[str | int]] = [[] for _ in layout.groups]
         for room, users in self._presence.items():
+            group = held[layout.room(room).index]
             for user in users.values():
-                args += (room, user.id, encode_user(user))
-        args[2] = (len(args) - 3) // 3
+                group += (room, user.id, encode_user(user))
+        online: list[list[str | int]] = [[] for _ in layout.groups]
         for user in self._online.values():
-            args += (user.id, encode_user(user))
-        self._dirty = False  # set again if this call fails
-        joined, left = await self._call(_scripts.SYNC, *args)
-        await self._announce("join", joined)
-        await self._announce("leave", left)
+            online[layout.user(user.id).index] += (user.id, encode_user(user))
+        expiry = int(self.expiry * 1000)
+        args = [
+            (self.process, expiry, len(rooms) // 3, *rooms, *users)
+            for rooms, users in zip(held, online, strict=True)
+        ]
+        self._dirty = False  # set again if a call fails
+        synced = await self._everywhere(_scripts.SYNC, args)
+        for result in synced:
+            if result is not None:
+                await self._announce("join", result[0])
+                await self._announce("leave", result[1])
+        if None in synced:
+            raise Unavailable()
 
     async def _announce(self, event: Literal["join", "leave"], flat: Sequence[str]) -> None:
         rooms: dict[str, None] = {}
@@ -497,18 +593,34 @@ class RedisBroker:
 
     # scripts
 
-    async def _registered(self, script: str, *args: str | int) -> Any:
+    async def _registered(self, group: Group, script: str, *args: str | int) -> Any:
         """Run a script that needs this process registered; register (sync) first if not."""
-        result = await self._call(script, *args)
+        result = await self._call(group, script, *args)
         if result == -1:
             await self._sync()
-            result = await self._call(script, *args)
+            result = await self._call(group, script, *args)
         return result
 
-    async def _call(self, script: str, *args: str | int) -> Any:
+    async def _call(self, group: Group, script: str, *args: str | int) -> Any:
+        """Run a script in ``group`` (its prefix is ``ARGV[1]``, its fence keys ``KEYS``)."""
         try:
             with unavailable():
-                return await self._wire.script(script, self.prefix, *args)
+                return await self._wire.script(
+                    self.layout.script(script), group.prefix, *args, keys=group.fence
+                )
         except Unavailable:
             self._dirty = True
             raise
+
+    async def _everywhere(self, script: str, args: Sequence[Sequence[str | int]]) -> list[Any]:
+        """Run ``script`` in every group at once, group ``i`` with ``args[i]``: each group's
+        result, None where Redis was unreachable (after every group's script ran, so what
+        the others did is not lost)."""
+
+        async def run(group: Group) -> Any:
+            try:
+                return await self._call(group, script, *args[group.index])
+            except Unavailable:
+                return None
+
+        return await in_every(self.layout.groups, run)

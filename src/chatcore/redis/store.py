@@ -14,8 +14,9 @@ counts are kept and counted by scripts as well (the keys: :mod:`chatcore.redis._
 
 With a broker on the same Redis and prefix, the store also keeps the rooms it has read in
 memory (a ``send`` reads its room every time). Every store's room scripts publish each change
-on ``<prefix>room-changes`` in the same step, whichever process or tool made it; the broker
-hears it and the store forgets that room. While the broker's subscription is down nothing is
+on ``<P>room-changes`` (``P``: the prefix of the room's group, :mod:`~chatcore.redis._layout`)
+in the same step, whichever process or tool made it; the broker hears it and the store
+forgets that room. While the broker's subscription is down nothing is
 cached or served from the cache, and the cache is emptied whenever the subscription is lost or
 restored. (Rooms changed in Redis by hand, not through a store, stay cached until then.)
 """
@@ -43,6 +44,7 @@ from ..wire.values import ChangeKind, Message, Room, User
 from . import _scripts, _stored
 from ._client import resolve_url, unavailable
 from ._codec import encode_envelope, encode_header, message_envelope_template
+from ._layout import Group, Layout, in_every
 from ._moderation import RedisModeration
 from ._wire import make_wire
 from .broker import RedisBroker
@@ -59,6 +61,8 @@ class RedisStore(RedisModeration):
     ``url`` defaults to ``$CHATCORE_REDIS_URL`` (or the broker's); keys start with ``prefix``.
     Pass the process's ``broker`` to have appends publish their message in the same step, in
     id order across processes, with no wait; the store then shares the broker's connections.
+    ``groups`` and ``sharded`` choose the key layout as the broker's do (given a broker, its
+    layout, which they may only repeat).
     """
 
     def __init__(
@@ -69,11 +73,14 @@ class RedisStore(RedisModeration):
         history_size: int = Limits().history_size,
         broker: RedisBroker | None = None,
         timeout: float = 5.0,
+        groups: int | None = None,
+        sharded: bool | None = None,
     ) -> None:
         if history_size < 1:
             raise UsageError("history_size must be at least 1")
         self.url = resolve_url(url or (broker.url if broker is not None else None))
         self.prefix = prefix
+        self.layout = _layout(self.url, prefix, broker, groups, sharded)
         self.history_size = history_size
         self.broker = broker
         # With a broker, share its connection (and its reconnects after an outage).
@@ -85,7 +92,6 @@ class RedisStore(RedisModeration):
         self._rooms: dict[str, Room] = {}
         self._generation = 0  # moves on each forgotten room: a read across it is not kept
         self._heads: dict[str, tuple[str, str]] = {}  # see _publishing
-        self._changes = prefix + _scripts.ROOM_CHANGES
         # Only a broker on the same Redis and prefix hears every change.
         self._cached = broker is not None and not self._own_client and broker.prefix == prefix
         if broker is not None and self._cached:
@@ -105,10 +111,12 @@ class RedisStore(RedisModeration):
 
     async def create_room(self, room: Room) -> None:
         users = list(room.users) if room.is_direct else []
+        group = self.layout.room(room.name)
         created = await self._call(
+            group,
             _scripts.CREATE_ROOM,
             room.name,
-            self._changes,
+            group.changes,
             _stored.encode_room(room),
             room.title,
             room.kind.value,
@@ -123,9 +131,10 @@ class RedisStore(RedisModeration):
         if cached is not None and self._cache_valid():
             return cached
         generation = self._generation
+        P = self.layout.room(name).prefix
         with unavailable():
             meta, title = await self._wire.transaction(
-                ("HGET", f"{self.prefix}rooms", name), ("HGET", f"{self.prefix}titles", name)
+                ("HGET", f"{P}rooms", name), ("HGET", f"{P}titles", name)
             )
         if meta is None:
             return None
@@ -138,14 +147,16 @@ class RedisStore(RedisModeration):
         return room
 
     async def update_room(self, name: str, title: str) -> Room:
-        meta = await self._call(_scripts.UPDATE_ROOM, name, self._changes, title)
+        group = self.layout.room(name)
+        meta = await self._call(group, _scripts.UPDATE_ROOM, name, group.changes, title)
         self._forget(name)
         if meta is None:
             raise NoSuchRoom(field="room")
         return _stored.decode_room(name, meta, title)
 
     async def delete_room(self, name: str) -> None:
-        deleted = await self._call(_scripts.DELETE_ROOM, name, self._changes)
+        group = self.layout.room(name)
+        deleted = await self._call(group, _scripts.DELETE_ROOM, name, group.changes)
         self._forget(name)
         if not deleted:
             raise NoSuchRoom(field="room")
@@ -163,9 +174,13 @@ class RedisStore(RedisModeration):
             self._rooms.pop(room, None)
 
     async def list_rooms(self, user_id: str) -> list[Room]:
-        flat = await self._call(_scripts.LIST_ROOMS, user_id)
+        found = await in_every(
+            self.layout.groups, lambda group: self._call(group, _scripts.LIST_ROOMS, user_id)
+        )
         rooms = [
-            _stored.decode_room(flat[i], flat[i + 1], flat[i + 2]) for i in range(0, len(flat), 3)
+            _stored.decode_room(flat[i], flat[i + 1], flat[i + 2])
+            for flat in found
+            for i in range(0, len(flat), 3)
         ]
         return sorted(
             (room for room in rooms if room.visible_to(user_id)), key=lambda room: room.name
@@ -193,6 +208,7 @@ class RedisStore(RedisModeration):
             published = (channel, *message_envelope_template(header, frame))
         member = "" if client_id is None else f"{sender.id}\n{client_id}"
         result = await self._call(
+            self.layout.room(room),
             _scripts.APPEND,
             room,
             *_stored.message_template(ts, sender, text, client_id, reply_to, meta),
@@ -222,7 +238,7 @@ class RedisStore(RedisModeration):
         if known is None:
             assert self.broker is not None
             target = ToRoom(room)
-            known = self.broker.channel_key(target.channel), encode_header(target)
+            known = self.broker.layout.target(target), encode_header(target)
             if len(self._heads) >= _CACHED_ROOMS:
                 self._heads.clear()
             self._heads[room] = known
@@ -232,6 +248,7 @@ class RedisStore(RedisModeration):
         self, room: str, *, limit: int, after: int | None = None, before: int | None = None
     ) -> HistoryPage:
         result = await self._call(
+            self.layout.room(room),
             _scripts.HISTORY,
             room,
             limit,
@@ -246,7 +263,7 @@ class RedisStore(RedisModeration):
     # the room event log
 
     async def get_message(self, room: str, id: int) -> Message | None:
-        result = await self._call(_scripts.GET_MESSAGE, room, id)
+        result = await self._call(self.layout.room(room), _scripts.GET_MESSAGE, room, id)
         if result[0] == -1:
             raise NoSuchRoom(field="room")
         return _stored.decode_message(room, result[1]) if result[0] == 1 else None
@@ -263,6 +280,7 @@ class RedisStore(RedisModeration):
             envelope = encode_envelope(Envelope.change_of(kind, message, 0))
             published = (self._publishing(room)[0], envelope)
         result = await self._call(
+            self.layout.room(room),
             _scripts.CHANGE,
             room,
             message.id,
@@ -281,7 +299,7 @@ class RedisStore(RedisModeration):
         return Change(kind, message, result[1], result[2], published=publish)
 
     async def changes(self, room: str, *, since: int, limit: int) -> ChangePage:
-        result = await self._call(_scripts.CHANGES, room, since, limit)
+        result = await self._call(self.layout.room(room), _scripts.CHANGES, room, since, limit)
         if result[0] == -1:
             raise NoSuchRoom(field="room")
         found = tuple(_stored.decode_change(room, entry) for entry in result[1:])
@@ -290,13 +308,14 @@ class RedisStore(RedisModeration):
     # read state
 
     async def mark_read(self, room: str, user_id: str, id: int | None) -> int:
-        result = await self._call(_scripts.MARK_READ, room, user_id, "" if id is None else id)
+        mark = "" if id is None else id
+        result = await self._call(self.layout.room(room), _scripts.MARK_READ, room, user_id, mark)
         if result[0] == -1:
             raise NoSuchRoom(field="room")
         return int(result[1])
 
     async def read_marks(self, room: str) -> dict[str, int]:
-        result = await self._call(_scripts.READ_MARKS, room)
+        result = await self._call(self.layout.room(room), _scripts.READ_MARKS, room)
         if result[0] == -1:
             raise NoSuchRoom(field="room")
         found = _stored.decode_room(room, result[1], None)
@@ -306,13 +325,35 @@ class RedisStore(RedisModeration):
         return marks
 
     async def reading(self, user_id: str) -> dict[str, Reading]:
-        flat = await self._call(
-            _scripts.READING, "", user_id, _stored.encode_id(user_id), UNREAD_CAP
+        sender = _stored.encode_id(user_id)
+        found = await in_every(
+            self.layout.groups,
+            lambda group: self._call(group, _scripts.READING, "", user_id, sender, UNREAD_CAP),
         )
         return {
-            flat[i]: Reading(int(flat[i + 1]), int(flat[i + 2])) for i in range(0, len(flat), 3)
+            flat[i]: Reading(int(flat[i + 1]), int(flat[i + 2]))
+            for flat in found
+            for i in range(0, len(flat), 3)
         }
 
-    async def _call(self, script: str, *args: str | int) -> Any:
+    async def _call(self, group: Group, script: str, *args: str | int) -> Any:
+        """Run a script in ``group`` (its prefix is ``ARGV[1]``, its fence keys ``KEYS``)."""
         with unavailable():
-            return await self._wire.script(script, self.prefix, *args)
+            return await self._wire.script(
+                self.layout.script(script), group.prefix, *args, keys=group.fence
+            )
+
+
+def _layout(
+    url: str, prefix: str, broker: RedisBroker | None, groups: int | None, sharded: bool | None
+) -> Layout:
+    """The store's layout: the broker's (under ``prefix``) when it has one, else the URL's."""
+    if broker is None:
+        return Layout.from_url(url, prefix, groups, sharded)
+    given = broker.layout
+    if groups not in (None, len(given.groups)) or sharded not in (None, given.sharded):
+        raise UsageError(
+            f"the store must use its broker's layout ({len(given.groups)} groups, "
+            f"sharded={given.sharded})"
+        )
+    return given if prefix == given.prefix else given.under(prefix)
