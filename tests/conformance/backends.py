@@ -133,8 +133,8 @@ GROUPS: dict[str, Any] = {"groups": 4, "sharded": True}
 
 
 @asynccontextmanager
-async def redis_brokers(**layout: Any) -> AsyncIterator[Cluster]:
-    async with redis_prefix() as (url, prefix):
+async def redis_brokers(engine: str = "redis", **layout: Any) -> AsyncIterator[Cluster]:
+    async with redis_prefix(engine) as (url, prefix):
 
         def broker() -> RedisBroker:
             return RedisBroker(
@@ -154,19 +154,32 @@ async def redis_brokers(**layout: Any) -> AsyncIterator[Cluster]:
             """Kill the process's pub/sub connection in Redis, as a network blip would."""
             assert isinstance(process.broker, RedisBroker)
             name = f"chatcore-{process.broker.process}"
-            client = redis.asyncio.Redis.from_url(url, decode_responses=True)
-            try:
-                for entry in await client.client_list():
-                    # (``ssub``: sharded subscriptions)
-                    subscribed = int(entry["sub"]) + int(entry.get("ssub", 0))
-                    if entry["name"] == name and subscribed > 0:
-                        await client.client_kill_filter(_id=entry["id"])
-            finally:
-                await client.aclose()
+            for node in await _nodes(url):
+                client = redis.asyncio.Redis.from_url(node, decode_responses=True)
+                try:
+                    for entry in await client.client_list():
+                        # (``ssub``: sharded subscriptions)
+                        subscribed = int(entry["sub"]) + int(entry.get("ssub", 0))
+                        if entry["name"] == name and subscribed > 0:
+                            await client.client_kill_filter(_id=entry["id"])
+                finally:
+                    await client.aclose()
 
         a, b = Process(broker()), Process(broker())
         async with _running(a, b):
             yield Cluster(a, b, kill, REDIS_EXPIRY + REDIS_HEARTBEAT, cut)
+
+
+async def _nodes(url: str) -> list[str]:
+    """The URL of each server a broker of ``url`` talks to: every master of a cluster."""
+    if "cluster=true" not in url:
+        return [url]
+    client = redis.asyncio.Redis.from_url(url.split("?", 1)[0], decode_responses=True)
+    try:
+        slots = await client.cluster("SLOTS")
+    finally:
+        await client.aclose()
+    return sorted({f"redis://{master[0]}:{master[1]}/0" for _, _, master, *_ in slots})
 
 
 async def _kill(process: Process) -> None:
@@ -203,8 +216,10 @@ async def memory_stores(history_size: int) -> AsyncIterator[tuple[Store, Store]]
 
 
 @asynccontextmanager
-async def redis_stores(history_size: int, **layout: Any) -> AsyncIterator[tuple[Store, Store]]:
-    async with redis_prefix() as (url, prefix):
+async def redis_stores(
+    history_size: int, engine: str = "redis", **layout: Any
+) -> AsyncIterator[tuple[Store, Store]]:
+    async with redis_prefix(engine) as (url, prefix):
         a = RedisStore(url, prefix=prefix, history_size=history_size, **layout)
         b = RedisStore(url, prefix=prefix, history_size=history_size, **layout)
         try:
@@ -217,10 +232,10 @@ async def redis_stores(history_size: int, **layout: Any) -> AsyncIterator[tuple[
 
 @asynccontextmanager
 async def redis_published_stores(
-    history_size: int, **layout: Any
+    history_size: int, engine: str = "redis", **layout: Any
 ) -> AsyncIterator[tuple[Store, Store]]:
     """Redis stores given their process's broker: each append publishes, and they pipeline."""
-    async with redis_prefix() as (url, prefix):
+    async with redis_prefix(engine) as (url, prefix):
         brokers = [RedisBroker(url, prefix=prefix, **layout) for _ in range(2)]
         a, b = (
             RedisStore(prefix=prefix, history_size=history_size, broker=broker)
@@ -237,6 +252,7 @@ BROKERS: dict[str, BrokerFactory] = {
     "memory": memory_brokers,
     "redis": redis_brokers,
     "redis-groups": partial(redis_brokers, **GROUPS),
+    "redis-cluster": partial(redis_brokers, "cluster"),
     "postgres": postgres_brokers,
 }
 STORES: dict[str, StoreFactory] = {
@@ -245,6 +261,8 @@ STORES: dict[str, StoreFactory] = {
     "redis-published": redis_published_stores,
     "redis-groups": partial(redis_stores, **GROUPS),
     "redis-groups-published": partial(redis_published_stores, **GROUPS),
+    "redis-cluster": partial(redis_stores, engine="cluster"),
+    "redis-cluster-published": partial(redis_published_stores, engine="cluster"),
 }
 #: Implementations that talk to a server over a socket (their tests are marked ``network``).
 NETWORK: set[str] = {
@@ -252,11 +270,13 @@ NETWORK: set[str] = {
     "redis-published",
     "redis-groups",
     "redis-groups-published",
+    "redis-cluster",
+    "redis-cluster-published",
     "postgres",
 }
 #: Stores whose appends may overlap (``Store.pipelined``).
-PIPELINED: set[str] = {"redis-published", "redis-groups-published"}
+PIPELINED: set[str] = {"redis-published", "redis-groups-published", "redis-cluster-published"}
 #: Brokers whose processes can die alone (in-memory "processes" share one process's fate).
-MORTAL: set[str] = {"redis", "redis-groups", "postgres"}
+MORTAL: set[str] = {"redis", "redis-groups", "redis-cluster", "postgres"}
 #: Brokers whose link can break (their ``Cluster.cut``): they must keep the Loss rule.
-LOSSY: set[str] = {"redis", "redis-groups", "postgres"}
+LOSSY: set[str] = {"redis", "redis-groups", "redis-cluster", "postgres"}

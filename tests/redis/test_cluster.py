@@ -1,4 +1,4 @@
-"""Redis Cluster: the local cluster the tests start, and what a cluster URL does today."""
+"""Redis Cluster: the local cluster the tests start, and what a cluster URL selects."""
 
 from __future__ import annotations
 
@@ -27,11 +27,17 @@ def test_a_cluster_url_is_recognised(url: str, cluster: bool) -> None:
     assert wants_cluster(url) is cluster
 
 
-def test_a_cluster_url_is_refused_with_its_reason() -> None:
-    # One node of a cluster would answer MOVED for most keys at run time: refuse at start-up.
-    for make in (RedisBroker, RedisStore):
-        with pytest.raises(UsageError, match=r"Redis Cluster .* not supported yet"):
-            make("redis://127.0.0.1:7000/0?cluster=true")
+def test_a_cluster_url_selects_the_cluster_wire_and_a_sharded_layout() -> None:
+    # Nothing connects before the first command: no cluster is needed to check the choice.
+    url = "redis://127.0.0.1:7000/0?cluster=true"
+    broker = RedisBroker(url, prefix="p:")
+    assert broker.wire.cluster
+    for backend in (broker, RedisStore(url, prefix="p:"), RedisStore(prefix="p:", broker=broker)):
+        assert backend.layout.sharded
+        assert len(backend.layout.groups) == 16
+    assert len(RedisBroker(url + "&groups=64", prefix="p:").layout.groups) == 64
+    with pytest.raises(UsageError, match="single-server client"):
+        _ = broker.client  # the application's redis-py client: not for a cluster
 
 
 @pytest.mark.network

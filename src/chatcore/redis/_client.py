@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis.asyncio
 import redis.exceptions
@@ -13,13 +12,11 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from ..wire.errors import Unavailable, UsageError
-from ._cluster import refuse_cluster
+from ._cluster import wants_cluster, without_cluster_options
 
 __all__ = ("URL_VARIABLE", "make_client", "resolve_url", "unavailable")
 
 URL_VARIABLE = "CHATCORE_REDIS_URL"
-# The URL's query options that are chatcore's (the key layout, ``_layout``), not redis-py's.
-_OWN_OPTIONS = frozenset({"cluster", "groups", "sharded"})
 
 # A lost connection is an outage, not something to retry inside one call: a retried script
 # could append a message twice, and the callers turn the outage into an `unavailable` reply.
@@ -42,20 +39,20 @@ def resolve_url(url: str | None) -> str:
     url = url or os.environ.get(URL_VARIABLE)
     if not url:
         raise UsageError(f"no Redis URL: pass url=... or set {URL_VARIABLE}")
-    refuse_cluster(url)
     return url
 
 
 def make_client(url: str, timeout: float, name: str | None = None) -> redis.asyncio.Redis:
     """A client with text replies, no hidden retries and bounded waits, named ``name`` in
-    ``CLIENT LIST``. (redis-py would refuse chatcore's own query options: they are left out.)"""
-    parts = urlsplit(url)
-    options = parse_qsl(parts.query, keep_blank_values=True)
-    if any(name in _OWN_OPTIONS for name, _ in options):
-        query = urlencode([(name, value) for name, value in options if name not in _OWN_OPTIONS])
-        url = urlunsplit(parts._replace(query=query))
+    ``CLIENT LIST``. (redis-py would refuse chatcore's own query options: they are left out.)
+    Not for a cluster URL (a :class:`UsageError`: use ``redis.asyncio.RedisCluster``)."""
+    if wants_cluster(url):
+        raise UsageError(
+            "the broker's redis-py client is a single-server client: on Redis Cluster, make a "
+            "redis.asyncio.RedisCluster of your own"
+        )
     return redis.asyncio.Redis.from_url(
-        url,
+        without_cluster_options(url),
         client_name=name,
         decode_responses=True,
         # Lone surrogates are valid in JSON strings, so user text may carry them.

@@ -1,10 +1,8 @@
-"""Redis Cluster URLs (``?cluster=true``): recognised, and refused with a clear reason.
+"""chatcore's own options in a Redis URL's query, which redis-py's URL parser does not know.
 
-chatcore's Redis backends keep a room's state and the process registry in keys that its Lua
-scripts reach across rooms and processes (``docs/scale.md``, "Redis Cluster"), which a
-cluster cannot run atomically. Until they are split per hash slot, a cluster URL is refused
-at start-up rather than connected to one node, where every key of another node's slots would
-answer ``MOVED`` at run time.
+``cluster=true`` selects Redis Cluster (the cluster wire, ``_cluster_wire``, and a sharded
+layout of 16 groups); ``groups=N`` and ``sharded=true|false`` set the key layout
+(``_layout``) on any server. :func:`without_cluster_options` leaves them out for redis-py.
 """
 
 from __future__ import annotations
@@ -13,11 +11,11 @@ from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit
 
 from ..wire.errors import UsageError
 
-__all__ = ("refuse_cluster", "url_groups", "wants_cluster", "without_cluster_options")
+__all__ = ("url_groups", "url_sharded", "wants_cluster", "without_cluster_options")
 
-_TRUE = ("1", "true", "yes", "on")
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 # chatcore's own query options, which redis-py's URL parser does not know.
-_OPTIONS = ("cluster", "groups")
+_OPTIONS = ("cluster", "groups", "sharded")
 
 
 def wants_cluster(url: str) -> bool:
@@ -41,20 +39,23 @@ def url_groups(url: str) -> int | None:
     return groups
 
 
+def url_sharded(url: str) -> bool | None:
+    """Whether ``url`` asks for sharded pub/sub (``sharded=true|false``), if it says; a
+    :class:`UsageError` for another value."""
+    values = parse_qs(urlsplit(url).query).get("sharded", [])
+    if not values:
+        return None
+    flag = values[-1].lower()
+    if flag not in (*_TRUE, *_FALSE):
+        raise UsageError(f"sharded={values[-1]!r} in the Redis URL: true or false")
+    return flag in _TRUE
+
+
 def without_cluster_options(url: str) -> str:
-    """``url`` without chatcore's own query options (``cluster``, ``groups``), for
-    redis-py's URL parser."""
+    """``url`` without chatcore's own query options (``cluster``, ``groups``, ``sharded``),
+    for redis-py's URL parser."""
     base, _, query = url.partition("?")
     kept = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k not in _OPTIONS]
     if len(kept) == len(parse_qsl(query, keep_blank_values=True)):
         return url
     return f"{base}?{urlencode(kept)}" if kept else base
-
-
-def refuse_cluster(url: str) -> None:
-    """A :class:`UsageError` for a cluster URL (not supported yet)."""
-    if wants_cluster(url):
-        raise UsageError(
-            "Redis Cluster (cluster=true in CHATCORE_REDIS_URL) is not supported yet: "
-            "use one Redis server (with a replica and Sentinel for failover); see docs/scale.md"
-        )

@@ -35,7 +35,6 @@ import zlib
 from bisect import bisect_right
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
-from urllib.parse import parse_qs, urlsplit
 
 import attrs
 from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
@@ -43,7 +42,7 @@ from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
 from ..backends.envelope import Target, ToRoom, ToRoomList
 from ..wire.errors import UsageError
 from ..wire.values import ROOM_LIST_CHANNEL
-from ._cluster import wants_cluster
+from ._cluster import url_groups, url_sharded, wants_cluster
 from ._scripts import ROOM_CHANGES
 
 __all__ = (
@@ -58,7 +57,6 @@ __all__ = (
 #: Groups on a cluster unless the URL or the backend says otherwise.
 CLUSTER_GROUPS = 16
 _SLOTS = REDIS_CLUSTER_HASH_SLOTS
-_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 _DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 T = TypeVar("T")
@@ -142,19 +140,12 @@ class Layout:
         """The layout of a backend given ``url``: ``groups`` and ``sharded`` if not None, else
         the URL's ``groups=N`` and ``sharded=true``; a cluster URL is sharded with
         :data:`CLUSTER_GROUPS` groups by default, any other one plain."""
-        query = parse_qs(urlsplit(url).query)
         cluster = wants_cluster(url)
         if groups is None:
-            given = query.get("groups")
-            try:
-                groups = int(given[-1]) if given else CLUSTER_GROUPS if cluster else 1
-            except ValueError:
-                raise UsageError(f"groups={given[-1] if given else ''} is not a number") from None
+            groups = url_groups(url) or (CLUSTER_GROUPS if cluster else 1)
         if sharded is None:
-            flag = (query.get("sharded") or [""])[-1].lower()
-            if flag not in (*_TRUE, *_FALSE, ""):
-                raise UsageError(f"sharded={flag} is neither true nor false")
-            sharded = flag in _TRUE if flag else cluster
+            found = url_sharded(url)
+            sharded = cluster if found is None else found
         return cls.of(prefix, groups, sharded=sharded, cluster=cluster)
 
     def under(self, prefix: str) -> Layout:
