@@ -26,6 +26,7 @@ from chatcore.client import ChatClient, ReplyError
 from tests.django.conftest import CHATBOARD, WORK, Site, serve
 from tests.django.test_site import Browserless
 from tests.helpers import port_open, require
+from tests.redis.cluster_session import shared_cluster_url
 from tests.redis.support import REDIS_URL, delete_keys, need_redis, unique_prefix
 from tests.scale.pair import FAST, until, where
 
@@ -61,15 +62,19 @@ ENGINE_ENV: dict[str, str] = {}
 @contextlib.contextmanager
 def board_pair(tag: str, engine: str = "redis", **env: str) -> Iterator[list[Site]]:
     """Two ChatBoard processes on a fresh database ``chatboard_<tag>_...``, with Redis as the
-    broker or (``engine="postgres"``: ``CHATCORE_BROKER=postgres``) the database alone (``env``:
-    more of their environment); all removed after."""
+    broker (``engine="cluster"``: the session's local Redis Cluster) or (``engine="postgres"``:
+    ``CHATCORE_BROKER=postgres``) the database alone (``env``: more of their environment); all
+    removed after."""
+    redis_url = REDIS_URL
     if engine == "redis":
         need_redis()
+    elif engine == "cluster":
+        redis_url = shared_cluster_url()
     if not port_open("127.0.0.1", 5432):
         require("PostgreSQL", "nothing answers on 127.0.0.1:5432")
     name, prefix = f"chatboard_{tag}_{os.getpid()}_{secrets.token_hex(4)}", unique_prefix()
-    if engine == "redis":
-        broker = {"CHATCORE_REDIS_URL": REDIS_URL, "CHATCORE_REDIS_PREFIX": prefix}
+    if engine in ("redis", "cluster"):
+        broker = {"CHATCORE_REDIS_URL": redis_url, "CHATCORE_REDIS_PREFIX": prefix}
     else:
         broker = {"CHATCORE_BROKER": "postgres", "CHATCORE_REDIS_URL": ""}
     WORK.mkdir(parents=True, exist_ok=True)  # an earlier pair's teardown may have removed it
@@ -83,15 +88,16 @@ def board_pair(tag: str, engine: str = "redis", **env: str) -> Iterator[list[Sit
                 site.log.unlink(missing_ok=True)
     finally:
         drop_database(name)
-        if engine == "redis":
-            anyio.run(delete_keys, REDIS_URL, prefix)
+        if engine in ("redis", "cluster"):
+            anyio.run(delete_keys, redis_url, prefix)
         with contextlib.suppress(OSError):  # the log directory, unless the Django suite uses it
             WORK.rmdir()
 
 
-@pytest.fixture(scope="module", params=["redis", "postgres"])
+@pytest.fixture(scope="module", params=["redis", "cluster", "postgres"])
 def two_boards(request: pytest.FixtureRequest) -> Iterator[list[Site]]:
-    """Two boards on a fresh database, with Redis or PostgreSQL alone as the broker."""
+    """Two boards on a fresh database, with Redis, Redis Cluster or PostgreSQL alone as the
+    broker."""
     with board_pair("scale", request.param) as sites:
         yield sites
 
