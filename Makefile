@@ -149,7 +149,8 @@ bench-reactions: venv
 bench-memory: venv
 	$(BIN)/python benchmarks/memory_bound.py $(BENCH_ARGS)
 
-# The scale-out brokers side by side, alternating: Redis and PostgreSQL (docs/scale.md).
+# The scale-out brokers side by side, alternating: Redis and PostgreSQL (docs/scale.md);
+# BENCH_ARGS="--engines redis,cluster" for one Redis against a local Redis Cluster.
 .PHONY: bench-brokers
 bench-brokers: venv
 	$(BIN)/python benchmarks/brokers.py $(BENCH_ARGS)
