@@ -28,7 +28,14 @@ docs: venv
 	$(BIN)/mkdocs build --strict --quiet --site-dir $(VENV)/site
 
 pytest: venv
-	$(BIN)/pytest -m "not soak"
+	$(BIN)/pytest -m "not soak and not cluster"
+
+# Everything on a real local Redis Cluster (3 masters + 3 replicas the tests start on free ports,
+# docs/scale.md): the wire, the conformance suite, the two-process suites, ChatBoard's two boards,
+# a master killed and a slot migrated under a chat. About 4 minutes; CI runs it after `make test`.
+.PHONY: test-cluster
+test-cluster: venv
+	$(BIN)/pytest -m cluster
 
 # The Django suite once more on PostgreSQL (the machine's server; CI=true makes a missing one fail).
 PG_URL ?= postgres://postgres@127.0.0.1:5432/test

@@ -43,6 +43,7 @@ from tests.redis.support import redis_prefix
 
 __all__ = (
     "BROKERS",
+    "CLUSTER",
     "LOSSY",
     "MORTAL",
     "NETWORK",
@@ -274,6 +275,8 @@ NETWORK: set[str] = {
     "redis-cluster-published",
     "postgres",
 }
+#: Implementations on the session's local Redis Cluster (``make test-cluster``).
+CLUSTER: set[str] = {"redis-cluster", "redis-cluster-published"}
 #: Stores whose appends may overlap (``Store.pipelined``).
 PIPELINED: set[str] = {"redis-published", "redis-groups-published", "redis-cluster-published"}
 #: Brokers whose processes can die alone (in-memory "processes" share one process's fate).

@@ -13,6 +13,7 @@ import pytest
 from chatcore.backends.store import Store
 from tests.conformance.backends import (
     BROKERS,
+    CLUSTER,
     LOSSY,
     MORTAL,
     NETWORK,
@@ -26,7 +27,11 @@ HISTORY_SIZE = 5
 
 def implementations(names: list[str]) -> list[object]:
     return [
-        pytest.param(name, marks=[pytest.mark.network] if name in NETWORK else [])
+        pytest.param(
+            name,
+            marks=[pytest.mark.network] * (name in NETWORK)
+            + [pytest.mark.cluster] * (name in CLUSTER),
+        )
         for name in sorted(names)
     ]
 

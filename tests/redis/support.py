@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import anyio
+import pytest
 import redis.asyncio
 from anyio.abc import Process
 
@@ -64,8 +65,8 @@ async def delete_keys(url: str, prefix: str) -> None:
 
 
 #: The Redis set-ups the two-process suites run on: the shared server, and the session's local
-#: Redis Cluster (3 masters + 3 replicas, :mod:`tests.redis.cluster_session`).
-ENGINES = ("redis", "cluster")
+#: Redis Cluster (3 masters + 3 replicas, :mod:`tests.redis.cluster_session`; `make test-cluster`).
+ENGINES = ("redis", pytest.param("cluster", marks=pytest.mark.cluster))
 
 
 @asynccontextmanager

@@ -41,6 +41,7 @@ def test_a_cluster_url_selects_the_cluster_wire_and_a_sharded_layout() -> None:
 
 
 @pytest.mark.network
+@pytest.mark.cluster
 async def test_the_local_cluster_forms_and_survives_a_master_killed() -> None:
     async with local_cluster() as cluster:
         masters = await cluster.masters()

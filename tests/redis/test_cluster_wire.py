@@ -23,7 +23,7 @@ from chatcore.wire.errors import Unavailable, UsageError
 from tests.redis.cluster_support import LocalCluster, local_cluster
 from tests.redis.support import _free_port, need_redis
 
-pytestmark = [pytest.mark.anyio]
+pytestmark = [pytest.mark.anyio, pytest.mark.cluster]
 
 network = pytest.mark.network
 

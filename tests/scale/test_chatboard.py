@@ -94,7 +94,9 @@ def board_pair(tag: str, engine: str = "redis", **env: str) -> Iterator[list[Sit
             WORK.rmdir()
 
 
-@pytest.fixture(scope="module", params=["redis", "cluster", "postgres"])
+@pytest.fixture(
+    scope="module", params=["redis", pytest.param("cluster", marks=pytest.mark.cluster), "postgres"]
+)
 def two_boards(request: pytest.FixtureRequest) -> Iterator[list[Site]]:
     """Two boards on a fresh database, with Redis, Redis Cluster or PostgreSQL alone as the
     broker."""

@@ -16,7 +16,7 @@ from tests.redis.cluster_support import LocalCluster, local_cluster
 from tests.redis.support import need_redis, unique_prefix
 from tests.scale.pair import example_pair, send_when_back, until
 
-pytestmark = [pytest.mark.anyio, pytest.mark.network]
+pytestmark = [pytest.mark.anyio, pytest.mark.network, pytest.mark.cluster]
 
 
 async def room_slot(cluster: LocalCluster, prefix: str, room: str) -> tuple[int, int]:
