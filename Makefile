@@ -32,7 +32,7 @@ pytest: venv
 
 # Everything on a real local Redis Cluster (3 masters + 3 replicas the tests start on free ports,
 # docs/scale.md): the wire, the conformance suite, the two-process suites, ChatBoard's two boards,
-# a master killed and a slot migrated under a chat. About 4 minutes; CI runs it after `make test`.
+# a master killed and a slot migrated under a chat. About 3 minutes; CI runs it after `make test`.
 .PHONY: test-cluster
 test-cluster: venv
 	$(BIN)/pytest -m cluster
