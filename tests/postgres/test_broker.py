@@ -206,3 +206,53 @@ async def test_foreign_notifications_on_a_channel_are_dropped() -> None:
         await broker.publish(sent)
         # The junk was notified first, so it was read (and dropped) before this arrived.
         assert await process.wait_for(1) == [sent]
+
+
+async def test_a_beat_removing_several_processes_cannot_deadlock_with_a_join() -> None:
+    # Two dead processes: A held u1 in r1, B held u2 in r2. A join of u2 into r1 locks the user
+    # u2, then the room r1. The beat must take all the users before any room: it waits for u2
+    # holding no room, so the join gets r1 (it would wait for the beat there, a deadlock,
+    # if the beat locked A's room before B's user).
+    async with postgres_prefix() as (url, p):
+        await PostgresBroker(url, prefix=p).create_tables()
+        async with (
+            await psycopg.AsyncConnection.connect(url, autocommit=True) as setup,
+            await psycopg.AsyncConnection.connect(url) as joining,
+            await psycopg.AsyncConnection.connect(url, autocommit=True) as beating,
+        ):
+            for pid, room, user in (("a", "r1", "u1"), ("b", "r2", "u2")):
+                await setup.execute(
+                    f"INSERT INTO {p}procs (pid, deadline) VALUES (%s, now() - interval '1 s')",
+                    [pid],
+                )
+                await setup.execute(f"SELECT {p}put_user(%s, %s, NULL, %s)", [user, user, user])
+                await setup.execute(f"INSERT INTO {p}rooms (room) VALUES (%s)", [room])
+                await setup.execute(
+                    f"INSERT INTO {p}presence (room, user_id, pid) VALUES (%s, %s, %s)",
+                    [room, user, pid],
+                )
+            await joining.execute("SET lock_timeout = '5s'")
+            await joining.execute(f"SELECT 1 FROM {p}users WHERE id = 'u2' FOR UPDATE")
+            result: list[object] = []
+
+            async def beat() -> None:
+                cursor = await beating.execute(f"SELECT {p}beat('live', 1000, 1000)")
+                result.append((await cursor.fetchone() or [None])[0])
+
+            async with anyio.create_task_group() as group:
+                group.start_soon(beat)
+                with anyio.fail_after(5):  # until the beat waits for a lock
+                    while True:
+                        cursor = await setup.execute(
+                            "SELECT count(*) FROM pg_stat_activity WHERE pid = %s"
+                            " AND wait_event_type = 'Lock'",
+                            [beating.info.backend_pid],
+                        )
+                        if (await cursor.fetchone()) == (1,):
+                            break
+                        await anyio.sleep(0.02)  # the server's lock table: no event to await
+                # The join's second lock: granted, no deadlock for PostgreSQL to break.
+                await joining.execute(f"SELECT 1 FROM {p}rooms WHERE room = 'r1' FOR UPDATE")
+                await joining.commit()
+            left = sorted(tuple(entry[:2]) for entry in result[0]["left"])  # type: ignore[index]
+            assert left == [("r1", "u1"), ("r2", "u2")]

@@ -439,16 +439,26 @@ END $$ LANGUAGE plpgsql;
 -- Keep pid alive and remove the dead: {"known": pid was registered, "left": [...]}.
 -- Also releases held messages that waited too long, and old stored payloads.
 CREATE OR REPLACE FUNCTION {p}beat(pid_ text, expiry_ms int, wait_ms int) RETURNS jsonb AS $$
-DECLARE known boolean; dead text; r text; left_ jsonb := '[]'::jsonb;
+DECLARE known boolean; dead text[]; d text; r text; left_ jsonb := '[]'::jsonb;
 BEGIN
   UPDATE {p}procs SET deadline = clock_timestamp() + expiry_ms * interval '1 millisecond'
     WHERE pid = pid_;
   known := FOUND;
-  FOR dead IN SELECT pid FROM {p}procs WHERE deadline < clock_timestamp() AND pid <> pid_
-      ORDER BY pid LIMIT 100 FOR UPDATE SKIP LOCKED LOOP
-    left_ := left_ || {p}drop_process(dead);
-    DELETE FROM {p}procs WHERE pid = dead;
-  END LOOP;
+  SELECT array_agg(pid ORDER BY pid) INTO dead FROM (
+    SELECT pid FROM {p}procs WHERE deadline < clock_timestamp() AND pid <> pid_
+    ORDER BY pid LIMIT 100 FOR UPDATE SKIP LOCKED) s;
+  IF dead IS NOT NULL THEN
+    -- Every row the drops lock, all users then all rooms, before the first drop: the order
+    -- a join takes them in, so a beat that removes several processes cannot deadlock with it.
+    PERFORM 1 FROM {p}users WHERE id IN (SELECT user_id FROM {p}presence WHERE pid = ANY(dead))
+      ORDER BY id FOR UPDATE;
+    PERFORM 1 FROM {p}rooms WHERE room IN (SELECT room FROM {p}presence WHERE pid = ANY(dead))
+      ORDER BY room FOR UPDATE;
+    FOREACH d IN ARRAY dead LOOP
+      left_ := left_ || {p}drop_process(d);
+      DELETE FROM {p}procs WHERE pid = d;
+    END LOOP;
+  END IF;
   FOR r IN SELECT room FROM {p}held UNION SELECT room FROM {p}held_changes LOOP
     PERFORM {p}lock_room(r);
     PERFORM {p}release_stale(r, wait_ms);
