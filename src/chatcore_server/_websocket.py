@@ -277,8 +277,24 @@ class WebSocket(asyncio.Protocol):
         transport = self._transport
         for data in self._protocol.data_to_send():
             if data is SEND_EOF or not data:
-                transport.close()  # after the buffered bytes are written
+                self._send_eof()
             else:
                 transport.write(data)
         if self._protocol.state is not State.OPEN or transport.is_closing():
             self._open = False
+
+    def _send_eof(self) -> None:
+        """End this side of the TCP connection, after the buffered bytes. A half-close, not a
+        close: closing a socket while the client is still sending (the rest of a frame over
+        the size limit, failed from its header) makes the kernel answer with a reset, and the
+        client loses the close frame it had not read yet. The client ends its side once it has
+        read the close frame (then the transport closes); one that does not is ended after the
+        linger."""
+        transport = self._transport
+        if transport.is_closing():
+            return
+        if transport.can_write_eof():
+            transport.write_eof()
+            asyncio.get_running_loop().call_later(self._linger, self._end)
+        else:
+            transport.close()
