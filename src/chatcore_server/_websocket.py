@@ -58,9 +58,11 @@ class WebSocket(asyncio.Protocol):
         "_done",
         "_drain_callback",
         "_drained",
+        "_eof",
         "_frames",
         "_inbox",
         "_linger",
+        "_linger_timer",
         "_lost",
         "_open",
         "_parts",
@@ -101,6 +103,8 @@ class WebSocket(asyncio.Protocol):
         # drains, and how long a closed connection's socket may wait for the client.
         self._drain_callback: Callable[[], None] | None = None
         self._linger = 5.0
+        self._linger_timer: asyncio.TimerHandle | None = None  # (see _after_linger)
+        self._eof = False  # the client ended its side
 
     @property
     def transport(self) -> asyncio.Transport:
@@ -119,6 +123,7 @@ class WebSocket(asyncio.Protocol):
         self._flush()
 
     def eof_received(self) -> bool:
+        self._eof = True
         self._protocol.receive_eof()
         self._flush()
         return False  # the transport closes itself
@@ -134,6 +139,9 @@ class WebSocket(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._open = False
+        if self._linger_timer is not None:  # (it would hold this socket until it fires)
+            self._linger_timer.cancel()
+            self._linger_timer = None
         self._paused = False
         self._wake_writer()
         self._push(None)
@@ -229,10 +237,15 @@ class WebSocket(asyncio.Protocol):
             self._protocol.send_close(code)
             self._flush()
             # A client that stopped reading never answers; end the socket anyway.
-            loop = asyncio.get_running_loop()
-            loop.call_later(self._linger, self._end)
+            self._after_linger()
+
+    def _after_linger(self) -> None:
+        """End the socket after the linger, unless it ends before."""
+        if self._linger_timer is None:
+            self._linger_timer = asyncio.get_running_loop().call_later(self._linger, self._end)
 
     def _end(self) -> None:
+        self._linger_timer = None
         self._open = False
         if not self._transport.is_closing():
             self._transport.abort()
@@ -293,8 +306,8 @@ class WebSocket(asyncio.Protocol):
         transport = self._transport
         if transport.is_closing():
             return
-        if transport.can_write_eof():
+        if not self._eof and transport.can_write_eof():
             transport.write_eof()
-            asyncio.get_running_loop().call_later(self._linger, self._end)
-        else:
+            self._after_linger()
+        else:  # (a client that ended its side sends nothing more)
             transport.close()
