@@ -21,4 +21,6 @@ CHATCORE = {
     "LIMITS": {"rate": 1_000_000, "burst": 1_000_000, "outbox": 4_096},
     "REDIS_URL": os.environ.get("CHATCORE_REDIS_URL") or None,
     "REDIS_PREFIX": os.environ.get("CHATCORE_REDIS_PREFIX", "bench:"),
+    # The bench users are in no user or session table: no login to check again.
+    "REVALIDATE": None,
 }
