@@ -50,8 +50,9 @@ def style(name: str) -> dict[str, Any]:
         return {"color": "black", "linewidth": 2.5, "marker": "s"}
     if name == PREFRAMED:  # the other limit: what a bare relay of pre-built frames costs
         return {"color": "dimgrey", "linewidth": 2.0, "marker": "D", "linestyle": "--"}
-    if name.startswith(NATIVE):
-        return {"linewidth": 2.8, "marker": "*", "markersize": 10}
+    if name.startswith(NATIVE):  # (colours of their own: the cycle would repeat Starlette's)
+        colour = "#17becf" if name == NATIVE else "#00607a"
+        return {"linewidth": 2.8, "marker": "*", "markersize": 10, "color": colour}
     if name.startswith("chatcore-websockets"):  # the split-the-cost variants
         return {"linewidth": 1.2, "marker": "^", "linestyle": "-."}
     if name.startswith("chatcore"):
