@@ -162,8 +162,8 @@ bench-memory: venv
 bench-brokers: venv
 	$(BIN)/python benchmarks/brokers.py $(BENCH_ARGS)
 
-# chatcore beside the peer stacks over real sockets, ~13 minutes (docs/performance.md);
-# BENCH_ARGS="--repeat 3" as published there (~40 minutes).
+# chatcore beside the peer stacks over real sockets, then the p99 rounds, ~23 minutes
+# (docs/performance.md); BENCH_ARGS="--repeat 3" for three runs per row (~1 hour).
 # Needs Redis on 127.0.0.1:6379 (or CHATCORE_REDIS_URL) for the Redis targets.
 bench: venv
 	$(BIN)/python -m uv pip install -q --python $(BIN)/python -e '.[$(EXTRAS),bench]'

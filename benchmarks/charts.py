@@ -3,7 +3,8 @@
 Run: ``.venv/bin/python benchmarks/charts.py [--docs] [benchmarks/results/latest.json]``.
 Writes ``docs/img/perf-throughput.png``, ``perf-cpu.png`` and ``perf-latency.png``; with
 ``--docs`` it also replaces the results section of ``docs/performance.md`` (between its
-``<!-- results`` and ``<!-- end of results -->`` markers) with what it prints.
+``<!-- results`` and ``<!-- end of results -->`` markers) with what it prints, and the native
+adapter's figures (between ``<!-- native results`` and ``<!-- end of native results -->``).
 """
 
 from __future__ import annotations
@@ -23,7 +24,15 @@ IMG = HERE.parent / "docs" / "img"
 DOC = HERE.parent / "docs" / "performance.md"
 BEGIN = "<!-- results: generated from benchmarks/results/latest.json by benchmarks/charts.py -->"
 END = "<!-- end of results -->"
+NATIVE_BEGIN = (
+    "<!-- native results: generated from benchmarks/results/latest.json by benchmarks/charts.py -->"
+)
+NATIVE_END = "<!-- end of native results -->"
 FLOOR = "floor"
+PREFRAMED = "preframed"
+NATIVE = "chatcore-native"
+#: The rows of the native adapter's table, beside the floor.
+NATIVE_ROWS = (PREFRAMED, NATIVE, "chatcore-native-redis", "chatcore-starlette")
 
 
 def rows_by_target(results: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
@@ -39,6 +48,11 @@ def rows_by_target(results: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
 def style(name: str) -> dict[str, Any]:
     if name == FLOOR:
         return {"color": "black", "linewidth": 2.5, "marker": "s"}
+    if name == PREFRAMED:  # the other limit: what a bare relay of pre-built frames costs
+        return {"color": "dimgrey", "linewidth": 2.0, "marker": "D", "linestyle": "--"}
+    if name.startswith(NATIVE):  # (colours of their own: the cycle would repeat Starlette's)
+        colour = "#17becf" if name == NATIVE else "#00607a"
+        return {"linewidth": 2.8, "marker": "*", "markersize": 10, "color": colour}
     if name.startswith("chatcore-websockets"):  # the split-the-cost variants
         return {"linewidth": 1.2, "marker": "^", "linestyle": "-."}
     if name.startswith("chatcore"):
@@ -178,6 +192,23 @@ GOALS = (
         "cpu",
         None,
     ),
+    ("CPU/delivery, native adapter vs floor", NATIVE, FLOOR, "cpu", 1.0),
+    (
+        "CPU/delivery, native adapter vs pre-framed limit (the moonshot)",
+        NATIVE,
+        PREFRAMED,
+        "cpu",
+        1.25,
+    ),
+    (
+        "CPU/delivery, native adapter 2 processes on Redis vs 1",
+        "chatcore-native-redis",
+        NATIVE,
+        "cpu",
+        1.3,
+    ),
+    ("same, Redis's own CPU included", "chatcore-native-redis", NATIVE, "cpu+redis", 1.3),
+    ("p99 latency, native adapter vs floor", NATIVE, FLOOR, "p99", 1.0),
     ("CPU/delivery, core on bare websockets vs floor", "chatcore-websockets", FLOOR, "cpu", None),
     ("p99 latency, core on bare websockets vs floor", "chatcore-websockets", FLOOR, "p99", None),
 )
@@ -196,8 +227,9 @@ def metric(row: dict[str, Any] | None, kind: str) -> float | None:
     return cpu
 
 
-def goals(results: dict[str, Any]) -> str:
-    """The issue's targets against this run, one column per N."""
+def goals(results: dict[str, Any], only: tuple[str, ...] = ()) -> str:
+    """The issue's targets against this run, one column per N (``only``: the goals of these
+    targets)."""
     rows: dict[tuple[str, int], dict[str, Any]] = {
         (row["target"], row["receivers"]): row for row in results["runs"]
     }
@@ -207,6 +239,8 @@ def goals(results: dict[str, Any]) -> str:
         "|---|--:|" + "--:|" * len(sizes),
     ]
     for what, top, bottom, kind, limit in GOALS:
+        if only and top not in only:
+            continue
         cells = []
         for size in sizes:
             a, b = metric(rows.get((top, size)), kind), metric(rows.get((bottom, size)), kind)
@@ -217,6 +251,103 @@ def goals(results: dict[str, Any]) -> str:
             cells.append(f"{a / b:.2f}x{mark}")
         goal = "-" if limit is None else f"≤ {limit}x"
         lines.append(f"| {what} | {goal} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def p99_rounds(results: dict[str, Any]) -> str:
+    """The p99 rounds: each round's p50 and p99 per target, the ratio to the first target (the
+    floor) in that round, and the medians."""
+    found = results.get("p99_rounds")
+    if not found or not found["rounds"]:
+        return ""
+    labels = {name: spec["label"] for name, spec in results["targets"].items()}
+    base, *others = found["targets"]
+    lines = [
+        f"p99 rounds at N = {found['receivers']:,} (latency phase: "
+        f"{results['settings']['offered_deliveries_per_s']:,} deliveries/s offered), the "
+        "targets taking turns in each round:",
+        "",
+        "| round | "
+        + " | ".join(f"{labels.get(n, n)}: p50 / p99 (ms)" for n in found["targets"])
+        + " | "
+        + " | ".join(f"p99 ratio, {labels.get(n, n)} / floor" for n in others)
+        + " |",
+        "|--:|" + "--:|" * (2 * len(found["targets"]) - 1),
+    ]
+    ratios: dict[str, list[float]] = {name: [] for name in others}
+    p99s: dict[str, list[float]] = {name: [] for name in found["targets"]}
+    for number, one in enumerate(found["rounds"], 1):
+        cells = []
+        for name in found["targets"]:
+            run = one.get(name, {})
+            if "p99" in run:
+                p99s[name].append(run["p99"])
+                cells.append(f"{run['p50']:.1f} / {run['p99']:.1f}")
+            else:
+                cells.append(f"failed: {run.get('error', '-')}")
+        for name in others:
+            top, bottom = one.get(name, {}).get("p99"), one.get(base, {}).get("p99")
+            if top is not None and bottom:
+                ratios[name].append(top / bottom)
+                cells.append(f"{top / bottom:.2f}x")
+            else:
+                cells.append("-")
+        lines.append(f"| {number} | " + " | ".join(cells) + " |")
+    medians = [f"p99 {median(p99s[n]):.1f}" if p99s[n] else "-" for n in found["targets"]]
+    medians += [f"**{median(ratios[n]):.2f}x**" if ratios[n] else "-" for n in others]
+    lines.append("| median | " + " | ".join(medians) + " |")
+    return "\n".join(lines)
+
+
+def native(results: dict[str, Any]) -> str:
+    """The native adapter's figures: server CPU per delivery beside the floor and the pre-framed
+    limit, its goals, the p99 rounds, idle memory."""
+    rows = {(row["target"], row["receivers"]): row for row in results["runs"]}
+    labels = {name: spec["label"] for name, spec in results["targets"].items()}
+    sizes = sorted({size for name, size in rows if name == NATIVE})
+    lines = [
+        "| server CPU per delivery (µs) and ratio to the floor | "
+        + " | ".join(f"N = {size:,}" for size in sizes)
+        + " |",
+        "|---|" + "--:|" * len(sizes),
+    ]
+    for name in (FLOOR, *NATIVE_ROWS):
+        cells = []
+        for size in sizes:
+            cpu = metric(rows.get((name, size)), "cpu")
+            floor = metric(rows.get((FLOOR, size)), "cpu")
+            if cpu is None:
+                cells.append("-")
+            elif name == FLOOR:
+                cells.append(f"{cpu:.1f}")
+            else:
+                cells.append(f"{cpu:.1f} ({ratio(cpu, floor)})")
+        lines.append(f"| {labels.get(name, name)} | " + " | ".join(cells) + " |")
+    lines += ["", goals(results, only=(NATIVE, "chatcore-native-redis"))]
+    rounds = p99_rounds(results)
+    if rounds:
+        lines += ["", rounds]
+    idle = {row["target"]: row for row in results.get("idle", []) if "error" not in row}
+    if NATIVE in idle:
+        row = idle[NATIVE]
+        kib = row["rss_per_connection"] / 1024
+        others = ", ".join(
+            f"{labels.get(name, name)} {idle[name]['rss_per_connection'] / 1024:.1f} KiB"
+            for name in (FLOOR, "chatcore-starlette")
+            if name in idle
+        )
+        mark = "✓" if row["rss_per_connection"] <= 20 * 1000 else "✗"
+        lines += [
+            "",
+            f"Idle memory, {row['receivers']:,} connections each joined to the room: the native "
+            f"adapter **{kib:.1f} KiB** per connection (goal ≤ 20 KB: {mark}); {others}.",
+        ]
     return "\n".join(lines)
 
 
@@ -262,6 +393,7 @@ def section(results: dict[str, Any]) -> str:
             "### Every target, every size",
             "",
             table(results),
+            *(["", "### p99 rounds", "", p99_rounds(results)] if p99_rounds(results) else []),
         ]
     )
 
@@ -299,10 +431,17 @@ def main() -> None:
     text = section(results)
     print(text)
     if "--docs" in sys.argv:
-        doc = DOC.read_text()
-        head, rest = doc.split(BEGIN, 1)
-        _, tail = rest.split(END, 1)
-        DOC.write_text(f"{head}{BEGIN}\n\n{text}\n\n{END}{tail}")
+        doc = replace(DOC.read_text(), BEGIN, END, text)
+        if any(row["target"] == NATIVE for row in results["runs"]):
+            doc = replace(doc, NATIVE_BEGIN, NATIVE_END, native(results))
+        DOC.write_text(doc)
+
+
+def replace(doc: str, begin: str, end: str, text: str) -> str:
+    """``doc`` with what is between the ``begin`` and ``end`` markers replaced by ``text``."""
+    head, rest = doc.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{begin}\n\n{text}\n\n{end}{tail}"
 
 
 if __name__ == "__main__":

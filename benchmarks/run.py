@@ -3,8 +3,11 @@
 For each target and each room size N it starts the server(s) pinned to one core, runs
 ``benchmarks/loadgen.py`` pinned to another (throughput, then latency at a fixed offered
 load), stops the server, and keeps the generator's JSON. Then it holds 10,000 idle
-connections on the floor and on chatcore to measure RSS per connection. Everything lands in
-``benchmarks/results/<time>.json`` (and ``latest.json``); ``benchmarks/charts.py`` draws it.
+connections on the floor and on chatcore to measure RSS per connection, and runs the p99
+rounds: the floor and the native adapter at N = 1,000, taking turns, a few times (a p99 is one
+scheduling hiccup away from another figure on a shared machine: the rounds show its spread).
+Everything lands in ``benchmarks/results/<time>.json`` (and ``latest.json``);
+``benchmarks/charts.py`` draws it.
 
 Run: ``make bench`` (or ``.venv/bin/python benchmarks/run.py --help``).
 """
@@ -338,6 +341,30 @@ def median_row(tries: list[dict[str, Any]], repeat: int) -> dict[str, Any]:
     return row
 
 
+def p99_rounds(args: argparse.Namespace, common: list[str]) -> dict[str, Any]:
+    """The ``--p99-targets`` at ``--p99-size``, taking turns, ``--p99-rounds`` times: each
+    run's latency percentiles and server CPU, round by round."""
+    names = args.p99_targets.split(",")
+    targets = [target for name in names for target in TARGETS if target.name == name]
+    rounds: list[dict[str, Any]] = []
+    for _ in range(args.p99_rounds):
+        one: dict[str, Any] = {}
+        for target in targets:
+            row = measure(target, args.p99_size, args, common)
+            one[target.name] = (
+                {"error": row["error"]}
+                if "error" in row
+                else {
+                    **row["latency"].get("latency_ms", {}),
+                    "server_us_per_delivery": row["throughput"]["server_us_per_delivery"],
+                    "lost": row["throughput"]["lost"] + row["latency"]["lost"],
+                    "messages": row["latency"]["messages"],
+                }
+            )
+        rounds.append(one)
+    return {"receivers": args.p99_size, "targets": names, "rounds": rounds}
+
+
 def machine() -> dict[str, Any]:
     model = ""
     with open("/proc/cpuinfo") as cpuinfo:
@@ -395,6 +422,11 @@ def main() -> None:
     parser.add_argument(
         "--repeat", type=int, default=1, help="runs per row; the median server CPU is kept"
     )
+    parser.add_argument(
+        "--p99-rounds", type=int, default=5, help="rounds of the p99 comparison; 0: skip"
+    )
+    parser.add_argument("--p99-size", type=int, default=1_000, help="N of the p99 rounds")
+    parser.add_argument("--p99-targets", default="floor,chatcore-native")
     parser.add_argument("--server-core", type=int, default=0)
     parser.add_argument("--generator-core", type=int, default=1)
     parser.add_argument(
@@ -453,6 +485,11 @@ def main() -> None:
                 row["error"] = str(error)
                 log(f"{target.name:>26} idle FAILED: {error}")
             results["idle"].append(row)
+    if args.p99_rounds:
+        results["p99_rounds"] = p99_rounds(args, common)
+        for name in results["p99_rounds"]["targets"]:
+            spec = next(t for t in TARGETS if t.name == name)
+            results["targets"].setdefault(name, {"label": spec.label, "processes": 1})
     results["machine"]["load_average_at_end"] = os.getloadavg()
     results["wall_seconds"] = round(time.monotonic() - began, 1)
     RESULTS.mkdir(exist_ok=True)

@@ -19,7 +19,8 @@ from websockets.exceptions import ConnectionClosed
 
 from chatcore import ChatServer, Limits, User
 
-LIMITS = Limits(rate=1_000_000, burst=1_000_000, outbox=4_096)
+# (connections_per_user: the generator opens many tabs per user, as for the Starlette app.)
+LIMITS = Limits(rate=1_000_000, burst=1_000_000, outbox=4_096, connections_per_user=100_000)
 server = ChatServer(limits=LIMITS)
 
 

@@ -127,17 +127,25 @@ async def me(request: Request) -> Response:
     return JSONResponse({"user": user.to_wire()})
 
 
-async def debug_stats(request: Request) -> Response:
-    """Counts a leak test compares before and after (only with ``CHATCORE_DEBUG_STATS=1``)."""
+def debug_counts(server: ChatServer, objects: bool = False) -> dict[str, int]:
+    """Counts a leak test compares before and after: asyncio tasks, connections, connections
+    closing and, with ``objects``, live Python objects (the native adapter's test app,
+    tests/server/native_app.py, serves the same)."""
     counts = {
         "tasks": len(asyncio.all_tasks()),
         "connections": len(server.hub.conns),
         # Closed by the server (a slow consumer, abuse) while the socket has not ended yet.
         "closing": sum(conn.outbox.close_code is not None for conn in server.hub.conns.values()),
     }
-    if "objects" in request.query_params:  # a full collection stalls the loop: on request only
+    if objects:  # a full collection stalls the loop: on request only
         gc.collect()
         counts["objects"] = len(gc.get_objects())
+    return counts
+
+
+async def debug_stats(request: Request) -> Response:
+    """:func:`debug_counts` (only with ``CHATCORE_DEBUG_STATS=1``)."""
+    counts = debug_counts(server, "objects" in request.query_params)
     return JSONResponse(counts, headers={"Cache-Control": "no-store"})
 
 

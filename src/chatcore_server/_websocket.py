@@ -58,9 +58,11 @@ class WebSocket(asyncio.Protocol):
         "_done",
         "_drain_callback",
         "_drained",
+        "_eof",
         "_frames",
         "_inbox",
         "_linger",
+        "_linger_timer",
         "_lost",
         "_open",
         "_parts",
@@ -101,6 +103,8 @@ class WebSocket(asyncio.Protocol):
         # drains, and how long a closed connection's socket may wait for the client.
         self._drain_callback: Callable[[], None] | None = None
         self._linger = 5.0
+        self._linger_timer: asyncio.TimerHandle | None = None  # (see _after_linger)
+        self._eof = False  # the client ended its side
 
     @property
     def transport(self) -> asyncio.Transport:
@@ -119,6 +123,7 @@ class WebSocket(asyncio.Protocol):
         self._flush()
 
     def eof_received(self) -> bool:
+        self._eof = True
         self._protocol.receive_eof()
         self._flush()
         return False  # the transport closes itself
@@ -134,6 +139,9 @@ class WebSocket(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._open = False
+        if self._linger_timer is not None:  # (it would hold this socket until it fires)
+            self._linger_timer.cancel()
+            self._linger_timer = None
         self._paused = False
         self._wake_writer()
         self._push(None)
@@ -229,10 +237,15 @@ class WebSocket(asyncio.Protocol):
             self._protocol.send_close(code)
             self._flush()
             # A client that stopped reading never answers; end the socket anyway.
-            loop = asyncio.get_running_loop()
-            loop.call_later(self._linger, self._end)
+            self._after_linger()
+
+    def _after_linger(self) -> None:
+        """End the socket after the linger, unless it ends before."""
+        if self._linger_timer is None:
+            self._linger_timer = asyncio.get_running_loop().call_later(self._linger, self._end)
 
     def _end(self) -> None:
+        self._linger_timer = None
         self._open = False
         if not self._transport.is_closing():
             self._transport.abort()
@@ -277,8 +290,24 @@ class WebSocket(asyncio.Protocol):
         transport = self._transport
         for data in self._protocol.data_to_send():
             if data is SEND_EOF or not data:
-                transport.close()  # after the buffered bytes are written
+                self._send_eof()
             else:
                 transport.write(data)
         if self._protocol.state is not State.OPEN or transport.is_closing():
             self._open = False
+
+    def _send_eof(self) -> None:
+        """End this side of the TCP connection, after the buffered bytes. A half-close, not a
+        close: closing a socket while the client is still sending (the rest of a frame over
+        the size limit, failed from its header) makes the kernel answer with a reset, and the
+        client loses the close frame it had not read yet. The client ends its side once it has
+        read the close frame (then the transport closes); one that does not is ended after the
+        linger."""
+        transport = self._transport
+        if transport.is_closing():
+            return
+        if not self._eof and transport.can_write_eof():
+            transport.write_eof()
+            self._after_linger()
+        else:  # (a client that ended its side sends nothing more)
+            transport.close()

@@ -1,4 +1,5 @@
-"""Fixtures of the reliability suite: one example server per module, default limits."""
+"""Fixtures of the reliability suite: one example server per module, default limits; every
+test runs on each adapter of ``SERVERS`` (uvicorn, and the native adapter)."""
 
 from __future__ import annotations
 
@@ -10,16 +11,23 @@ import pytest
 from chatcore.client import ChatClient
 from tests.reliability.support import client, running
 from tests.starlette.example_server import ExampleServer
+from tests.starlette.test_uvicorn import SERVERS
 
 GRACE_MS = 300
 
 Connect = Callable[..., Awaitable[ChatClient]]
 
 
+@pytest.fixture(scope="module", params=sorted(SERVERS))
+def server_class(request: pytest.FixtureRequest) -> type[ExampleServer]:
+    """The example in uvicorn ("starlette"), or on the native adapter ("native")."""
+    return SERVERS[request.param]
+
+
 @pytest.fixture(scope="module")
-def server() -> Iterator[ExampleServer]:
-    """The example app in uvicorn with its default limits (rate, burst, abuse)."""
-    with running(grace_ms=GRACE_MS) as server:
+def server(server_class: type[ExampleServer]) -> Iterator[ExampleServer]:
+    """The example's chat server with its default limits (rate, burst, abuse)."""
+    with running(server_class, grace_ms=GRACE_MS) as server:
         yield server
 
 

@@ -1,5 +1,6 @@
-"""What the reliability tests share: the example app in uvicorn with test settings, raw
-sockets, and the server's own figures (task count, RSS)."""
+"""What the reliability tests share: the example's chat server with test settings, in uvicorn
+or on the native adapter (``SERVERS``), raw sockets, and the server's own figures (task count,
+RSS)."""
 
 from __future__ import annotations
 
@@ -35,13 +36,16 @@ NO_LIMITS = {
 
 @contextmanager
 def running(
-    grace_ms: int = 300, env: Mapping[str, str] | None = None, uvicorn_args: tuple[str, ...] = ()
+    server_class: type[ExampleServer],
+    grace_ms: int = 300,
+    env: Mapping[str, str] | None = None,
+    uvicorn_args: tuple[str, ...] = (),
 ) -> Iterator[ExampleServer]:
-    """The example app in a real uvicorn on a free port, with ``/debug/stats``, ``env`` and
-    more uvicorn options."""
+    """The example's chat server (``server_class``: in uvicorn, or on the native adapter) on a
+    free port, with ``/debug/stats``, ``env`` and more uvicorn options (uvicorn's only)."""
     if find_spec("uvicorn") is None or find_spec("starlette") is None:
         require("uvicorn", "install the 'starlette' extra to run the example app")
-    server = ExampleServer(grace_ms=grace_ms)
+    server = server_class(grace_ms=grace_ms)
     server.env.update({"CHATCORE_DEBUG_STATS": "1", **(env or {})})
     server.uvicorn_args = list(uvicorn_args)
     server.start()

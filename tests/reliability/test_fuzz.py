@@ -1,4 +1,5 @@
-"""Hostile frames through a real socket at the example app in uvicorn (hypothesis).
+"""Hostile frames through a real socket at the example app, in uvicorn and on the native
+adapter (hypothesis).
 
 Each frame is followed by a ``ping`` with its own ``ref``, so everything the server answered to
 the frame arrives before that ping's ``ok``. Every few dozen frames, Alice posts in a room and
@@ -126,8 +127,8 @@ class Fuzzer:
 
 
 @pytest.fixture(scope="module")
-def fuzzer() -> Iterator[Fuzzer]:
-    with running(env=NO_LIMITS) as server:
+def fuzzer(server_class: type[ExampleServer]) -> Iterator[Fuzzer]:
+    with running(server_class, env=NO_LIMITS) as server:
         fuzzer = Fuzzer(server)
         started = time.monotonic()
         yield fuzzer
@@ -140,7 +141,7 @@ def fuzzer() -> Iterator[Fuzzer]:
             + ", ".join(f"{kind}: {n}" for kind, n in sorted(fuzzer.seen.items()))
         )
         assert server.process is not None
-        assert server.process.poll() is None  # uvicorn is still up
+        assert server.process.poll() is None  # the server is still up
 
 
 def run(fuzzer: Fuzzer, probe: Probe) -> None:

@@ -23,6 +23,7 @@ from chatcore.client import ChatClient, ReplyError
 from tests.redis.support import need_redis, redis_prefix, throwaway_redis, unique_prefix
 from tests.reliability.test_redis_cut import CuttableProxy
 from tests.scale.pair import Pair, example_pair
+from tests.starlette.example_server import ExampleServer
 
 pytestmark = [pytest.mark.anyio, pytest.mark.network, pytest.mark.soak]
 
@@ -165,9 +166,14 @@ async def storm(
     return figures
 
 
-async def test_two_hundred_clients_ride_out_a_redis_restart() -> None:
+async def test_two_hundred_clients_ride_out_a_redis_restart(
+    server_class: type[ExampleServer],
+) -> None:
     need_redis()  # the redis-server program comes with it
-    async with throwaway_redis() as redis, example_pair(redis.url, unique_prefix()) as pair:
+    async with (
+        throwaway_redis() as redis,
+        example_pair(redis.url, unique_prefix(), server_class=server_class) as pair,
+    ):
 
         async def restart() -> None:
             await redis.stop()
@@ -178,20 +184,28 @@ async def test_two_hundred_clients_ride_out_a_redis_restart() -> None:
 
 
 @asynccontextmanager
-async def one_cuttable(url: str, prefix: str) -> AsyncIterator[tuple[CuttableProxy, Pair]]:
+async def one_cuttable(
+    url: str, prefix: str, server_class: type[ExampleServer]
+) -> AsyncIterator[tuple[CuttableProxy, Pair]]:
     """Process 1 reaches Redis through a proxy a test cuts; process 0 directly."""
     host, port = url.removeprefix("redis://").split("/")[0].split(":")
     proxy = CuttableProxy(host, int(port))
     await proxy.start()
     try:
-        async with example_pair(url, prefix, urls=(url, proxy.url)) as pair:
+        pair_of = example_pair(url, prefix, urls=(url, proxy.url), server_class=server_class)
+        async with pair_of as pair:
             yield proxy, pair
     finally:
         await proxy.close()
 
 
-async def test_two_hundred_clients_ride_out_a_ten_second_cut() -> None:
-    async with redis_prefix() as (url, prefix), one_cuttable(url, prefix) as (proxy, pair):
+async def test_two_hundred_clients_ride_out_a_ten_second_cut(
+    server_class: type[ExampleServer],
+) -> None:
+    async with (
+        redis_prefix() as (url, prefix),
+        one_cuttable(url, prefix, server_class) as (proxy, pair),
+    ):
 
         async def cut() -> None:
             proxy.cut()

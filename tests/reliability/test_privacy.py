@@ -17,6 +17,7 @@ from chatcore.client import ChatClient, ClientClosed, ConnectionLost, Frame, Rep
 from tests.redis.support import redis_prefix
 from tests.reliability.support import NO_LIMITS
 from tests.scale.pair import Pair, example_pair
+from tests.starlette.example_server import ExampleServer
 
 pytestmark = [pytest.mark.anyio, pytest.mark.network]
 
@@ -193,11 +194,16 @@ def seed() -> int:
 
 
 @pytest.fixture
-async def pair(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Pair]:
+async def pair(
+    monkeypatch: pytest.MonkeyPatch, server_class: type[ExampleServer]
+) -> AsyncIterator[Pair]:
     """Both processes without rate limits: the run sends faster than a person types."""
     for name, value in NO_LIMITS.items():
         monkeypatch.setenv(name, value)  # the example processes inherit the environment
-    async with redis_prefix() as (url, prefix), example_pair(url, prefix) as pair:
+    async with (
+        redis_prefix() as (url, prefix),
+        example_pair(url, prefix, server_class=server_class) as pair,
+    ):
         yield pair
 
 

@@ -16,6 +16,7 @@ from chatcore.client import ChatClient, ConnectionLost, ReplyError
 from tests.redis.support import redis_prefix
 from tests.reliability.test_privacy import Recorder
 from tests.scale.pair import Pair, example_pair, send_when_back
+from tests.starlette.example_server import ExampleServer
 
 pytestmark = [pytest.mark.anyio, pytest.mark.network, pytest.mark.soak]
 
@@ -86,7 +87,9 @@ class CuttableProxy:
 
 
 @asynccontextmanager
-async def proxied_pair() -> AsyncIterator[tuple[CuttableProxy, Pair]]:
+async def proxied_pair(
+    server_class: type[ExampleServer],
+) -> AsyncIterator[tuple[CuttableProxy, Pair]]:
     async with redis_prefix() as (url, prefix):
         host, port = url.removeprefix("redis://").split("/")[0].split(":")
         proxy = CuttableProxy(host, int(port))
@@ -94,7 +97,8 @@ async def proxied_pair() -> AsyncIterator[tuple[CuttableProxy, Pair]]:
         try:
             # A short expiry: each process's deadline passes during the cut, so both must
             # find themselves taken for dead and come back.
-            async with example_pair(proxy.url, prefix, expiry=3.0) as pair:
+            pair_of = example_pair(proxy.url, prefix, expiry=3.0, server_class=server_class)
+            async with pair_of as pair:
                 yield proxy, pair
         finally:
             await proxy.close()
@@ -118,8 +122,10 @@ async def member_ids(client: ChatClient) -> list[str]:
     return sorted(user["id"] for user in await client.members("hall"))
 
 
-async def test_a_ten_second_cut_to_redis_loses_nothing_acknowledged() -> None:
-    async with proxied_pair() as (proxy, pair):
+async def test_a_ten_second_cut_to_redis_loses_nothing_acknowledged(
+    server_class: type[ExampleServer],
+) -> None:
+    async with proxied_pair(server_class) as (proxy, pair):
         names = (("Alice", 0), ("Bob", 1), ("Carol", 0), ("Dave", 1))
         clients = [await pair.open(process, name) for name, process in names]
         alice, bob, carol, dave = clients

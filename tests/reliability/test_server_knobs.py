@@ -1,8 +1,9 @@
-"""The ASGI server's own limits that docs/reliability.md tells operators to set, shown on uvicorn.
+"""The server's own limits that docs/reliability.md tells operators to set, shown on uvicorn,
+and the same bounds on the native adapter (which has them built in).
 
 chatcore bounds what a connection it has accepted can make it hold; these knobs bound what comes
-before and around that: the size of one frame uvicorn buffers before chatcore sees it, how many
-connections uvicorn takes at once, and handshakes that never finish.
+before and around that: the size of one frame the server buffers before chatcore sees it, how
+many connections it takes at once, and handshakes that never finish.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ import pytest
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
+from chatcore import Limits
 from tests.reliability.support import raw_socket, running
-from tests.starlette.example_server import HOST
+from tests.starlette.example_server import HOST, ExampleServer
 
 pytestmark = [pytest.mark.anyio, pytest.mark.network]
 
@@ -30,28 +32,38 @@ async def closing_code(ws: ClientConnection) -> int:
     return closed.value.rcvd.code
 
 
-async def test_ws_max_size_makes_uvicorn_refuse_a_frame_before_it_is_buffered() -> None:
+async def test_a_frame_over_the_servers_limit_is_refused_before_it_is_buffered(
+    server_class: type[ExampleServer],
+) -> None:
     # By default uvicorn reads frames of up to 16 MiB into memory before chatcore sees them
     # (and chatcore closes with 1009 over its 64 KiB hard cap). With --ws-max-size, uvicorn
     # refuses them itself: here set below the hard cap, so that the close comes from uvicorn
-    # (chatcore would have answered this frame with too_large and stayed open).
-    with running(uvicorn_args=("--ws-max-size", "32768")) as server:
+    # (chatcore would have answered this frame with too_large and stayed open). The native
+    # adapter's frame parser refuses a frame over the hard cap from its header, unread.
+    native = server_class is not ExampleServer
+    limit = Limits().hard_frame_cap if native else 32768
+    with running(server_class, uvicorn_args=("--ws-max-size", str(limit))) as server:
         cookies = server.login("Maxine")
         async with await raw_socket(server, cookies) as ws:
             assert json.loads(await ws.recv())["type"] == "welcome"
             await ws.send(json.dumps({"type": "ping", "ref": 1, "pad": "x" * 20_000}))
             assert json.loads(await ws.recv())["code"] == "too_large"  # chatcore's max_frame
-            await ws.send(json.dumps({"type": "ping", "ref": 2, "pad": "x" * 40_000}))
+            await ws.send(json.dumps({"type": "ping", "ref": 2, "pad": "x" * (limit + 1)}))
             assert await closing_code(ws) == 1009
         async with await raw_socket(server, cookies) as ws:  # the server is fine
             assert json.loads(await ws.recv())["type"] == "welcome"
 
 
-async def test_max_connections_bounds_websockets_where_limit_concurrency_does_not() -> None:
+async def test_max_connections_bounds_websockets_where_limit_concurrency_does_not(
+    server_class: type[ExampleServer],
+) -> None:
     # uvicorn's --limit-concurrency answers 503 to HTTP requests past it, but a WebSocket
-    # upgrade returns before its check (uvicorn 0.54): chatcore's max_connections is the bound.
+    # upgrade returns before its check (uvicorn 0.54): chatcore's max_connections is the bound,
+    # on either server.
     with running(
-        env={"CHATCORE_MAX_CONNECTIONS": "3"}, uvicorn_args=("--limit-concurrency", "2")
+        server_class,
+        env={"CHATCORE_MAX_CONNECTIONS": "3"},
+        uvicorn_args=("--limit-concurrency", "2"),
     ) as server:
         cookies = server.login("Connie")
         open_sockets = []
@@ -76,12 +88,15 @@ async def test_max_connections_bounds_websockets_where_limit_concurrency_does_no
                 await ws.close()
 
 
-async def test_half_open_handshakes_never_reach_the_chat_server() -> None:
+async def test_half_open_handshakes_never_reach_the_chat_server(
+    server_class: type[ExampleServer],
+) -> None:
     # A connection whose handshake never ends holds a socket in uvicorn, which sets no deadline
     # on it (seen: still open after 12 s, with or without --timeout-keep-alive), but no chat
     # connection: max_connections still lets the real clients in. docs/reliability.md puts a
-    # proxy with a header timeout in front for these.
-    with running(env={"CHATCORE_MAX_CONNECTIONS": "2"}) as server:
+    # proxy with a header timeout in front for these. (The native adapter closes them after
+    # 30 s, chatcore_server._http.REQUEST_TIMEOUT; here they are still open.)
+    with running(server_class, env={"CHATCORE_MAX_CONNECTIONS": "2"}) as server:
         cookies = server.login("Hal")
         half_open = []
         try:

@@ -90,8 +90,8 @@ class Load:
 
 
 @contextlib.contextmanager
-def chat_server() -> Iterator[ExampleServer]:
-    with running(grace_ms=GRACE_MS, env=NO_LIMITS) as server:
+def chat_server(server_class: type[ExampleServer]) -> Iterator[ExampleServer]:
+    with running(server_class, grace_ms=GRACE_MS, env=NO_LIMITS) as server:
         yield server
 
 
@@ -125,8 +125,10 @@ async def members(observer: ChatClient, room: str) -> list[str]:
 
 
 @pytest.mark.anyio
-async def test_a_stalled_reader_is_closed_with_1013_and_memory_stays_bounded() -> None:
-    with chat_server() as server:
+async def test_a_stalled_reader_is_closed_with_1013_and_memory_stays_bounded(
+    server_class: type[ExampleServer],
+) -> None:
+    with chat_server(server_class) as server:
         chatters = [client(server, f"Chatter{n}") for n in range(3)]
         async with contextlib.AsyncExitStack() as stack:
             for chatter in chatters:
@@ -176,8 +178,10 @@ async def latencies(chatters: list[ChatClient], until_done: Awaitable[object]) -
 @pytest.mark.soak
 @pytest.mark.timeout(240)
 @pytest.mark.anyio
-async def test_stalled_readers_do_not_slow_the_others_down() -> None:
-    with chat_server() as server:
+async def test_stalled_readers_do_not_slow_the_others_down(
+    server_class: type[ExampleServer],
+) -> None:
+    with chat_server(server_class) as server:
         chatters = [client(server, f"Paced{n}") for n in range(4)]
         async with contextlib.AsyncExitStack() as stack:
             for chatter in chatters:

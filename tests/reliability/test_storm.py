@@ -65,14 +65,16 @@ async def enter(member: ChatClient, limit: asyncio.Semaphore) -> None:
         await member.join(ROOM)
 
 
-async def storm(users: int, rounds: int) -> tuple[list[int], list[int]]:
+async def storm(
+    server_class: type[ExampleServer], users: int, rounds: int
+) -> tuple[list[int], list[int]]:
     """Run the storm; the server's live objects and RSS (KiB) after each round."""
     rss: list[int] = []
     objects: list[int] = []
     # Every member's join and leave is a presence event here: the room stays under the limit
     # above which it would send occupancy counts instead (large rooms: tests/core/test_large_rooms).
     env = {"CHATCORE_PRESENCE_LIMIT": str(users + 10)}
-    with running(grace_ms=GRACE_MS, env=env) as server:
+    with running(server_class, grace_ms=GRACE_MS, env=env) as server:
         watcher = client(server, "Watcher")
         survivor = client(server, "Survivor")
         async with watcher, survivor:
@@ -134,14 +136,18 @@ def assert_no_leak(objects: list[int], rss: list[int], users: int, rss_slack_kb:
 
 
 @pytest.mark.anyio
-async def test_a_storm_of_100_drops_leaves_nothing_behind() -> None:
-    objects, rss = await storm(users=100, rounds=3)
+async def test_a_storm_of_100_drops_leaves_nothing_behind(
+    server_class: type[ExampleServer],
+) -> None:
+    objects, rss = await storm(server_class, users=100, rounds=3)
     assert_no_leak(objects, rss, users=100, rss_slack_kb=8192)
 
 
 @pytest.mark.soak
 @pytest.mark.timeout(240)
 @pytest.mark.anyio
-async def test_a_storm_of_500_drops_leaves_nothing_behind() -> None:
-    objects, rss = await storm(users=500, rounds=5)
+async def test_a_storm_of_500_drops_leaves_nothing_behind(
+    server_class: type[ExampleServer],
+) -> None:
+    objects, rss = await storm(server_class, users=500, rounds=5)
     assert_no_leak(objects, rss, users=500, rss_slack_kb=32768)

@@ -1,4 +1,5 @@
-"""Two uvicorn processes of the Starlette example on one Redis, and clients split across them."""
+"""Two processes of the Starlette example (in uvicorn, or on the native adapter) on one Redis,
+and clients split across them."""
 
 from __future__ import annotations
 
@@ -58,11 +59,13 @@ async def example_pair(
     expiry: float = 15.0,
     urls: tuple[str, str] | None = None,
     env: dict[str, str] | None = None,
+    server_class: type[ExampleServer] = ExampleServer,
 ) -> AsyncIterator[Pair]:
     """Start both processes (at once) on ``url`` under ``prefix``; afterwards stop them, close
     the clients and delete the prefix's keys. ``urls`` gives each process its own way to the
-    same Redis (a proxy that a test cuts, for one of them); ``env`` adds to their environment."""
-    servers = (ExampleServer(grace_ms=GRACE_MS), ExampleServer(grace_ms=GRACE_MS))
+    same Redis (a proxy that a test cuts, for one of them); ``env`` adds to their environment;
+    ``server_class`` serves the example otherwise than in uvicorn (tests/server/native_server.py)."""
+    servers = (server_class(grace_ms=GRACE_MS), server_class(grace_ms=GRACE_MS))
     for server, server_url in zip(servers, urls or (url, url), strict=True):
         server.env.update(
             CHATCORE_REDIS_URL=layout_url(server_url),

@@ -1,5 +1,6 @@
 """The example's chat server on the native adapter, in a process of its own, with the
-interface of :class:`~tests.starlette.example_server.ExampleServer` (so one suite runs on both)."""
+interface of :class:`~tests.starlette.example_server.ExampleServer` (so one suite runs on both):
+``POST /login`` as on the example site, ``CHATCORE_*`` settings from :attr:`env`."""
 
 from __future__ import annotations
 
@@ -12,11 +13,8 @@ APP = Path(__file__).resolve().parent / "native_app.py"
 
 
 class NativeServer(ExampleServer):
-    """``native_app.py``: the example's ChatServer, served by ``chatcore_server.ChatApp``."""
+    """``native_app.py``: the example's ChatServer, served by ``chatcore_server.ChatApp``
+    (``uvicorn_args`` do not apply: there is no uvicorn)."""
 
     def command(self) -> list[str]:
         return [sys.executable, str(APP), str(self.port)]
-
-    def login(self, name: str) -> dict[str, str]:
-        """The cookie that names the user (the native app has no login page)."""
-        return {"user": name}
