@@ -28,14 +28,15 @@ HOST = "127.0.0.1"
 
 
 def python27() -> str:
-    """pyenv's Python 2.7."""
-    found = shutil.which("python2.7")
-    if found:
-        return found
+    """pyenv's Python 2.7: its own executable first (pyenv's ``python2.7`` shim on the PATH
+    fails unless 2.7 is among the selected versions), else one on the PATH that runs."""
     root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
     for version in sorted(root.glob("2.7*"), reverse=True):
         if (version / "bin" / "python").exists():
             return str(version / "bin" / "python")
+    found = shutil.which("python2.7")
+    if found and subprocess.run([found, "-V"], capture_output=True, check=False).returncode == 0:
+        return found
     sys.exit("autobahn: no Python 2.7 (pyenv install 2.7.18)")
 
 
@@ -47,7 +48,18 @@ def wstest() -> Path:
     tools = CACHE / "tools"
     run = subprocess.run
     run(
-        [sys.executable, "-m", "uv", "venv", "-q", str(tools), "--python", sys.executable],
+        # (--clear: a run stopped half-way may have left one)
+        [
+            sys.executable,
+            "-m",
+            "uv",
+            "venv",
+            "-q",
+            "--clear",
+            str(tools),
+            "--python",
+            sys.executable,
+        ],
         check=True,
     )
     pip = [
@@ -68,6 +80,7 @@ def wstest() -> Path:
             "-m",
             "virtualenv",
             "-q",
+            "--clear",
             "-p",
             python27(),
             str(CACHE / "py27"),
