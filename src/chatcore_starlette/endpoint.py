@@ -87,7 +87,9 @@ class ChatSockets:
         host = headers.get("host")
         # A list given replaces the site's own origin (behind a proxy that rewrites Host, the
         # socket's own origin is not the public one).
-        own = socket_origin(websocket.scope["scheme"], host) if host and not allowed.origins else None
+        own = (
+            socket_origin(websocket.scope["scheme"], host) if host and not allowed.origins else None
+        )
         return allowed.allow(origin, own)
 
 
