@@ -700,7 +700,10 @@ class ChatServer:
         effect = envelope.effect
         if type(effect) is Departed:
             if self._spawner is not None:
-                self._occupancy.changed(effect.room)
+                if effect.users:
+                    self._spawner.start(self._joins.departed, effect.room, effect.users)
+                else:
+                    self._occupancy.changed(effect.room)
             if self.auto_create and self._spawner is not None:
                 self._spawner.start(self._auto_rooms.after_departure, effect.room)
             return
