@@ -41,27 +41,31 @@ class OnlineStatus:
 
     async def came(self, user: User) -> None:
         """The user's first connection in this process opened."""
-        if self._leaving.pop(user.id, None) is not None:
-            return  # back within the grace: still online, nothing changed for watchers
-        if await self._broker.come_online(user):
+        back = self._leaving.pop(user.id, None) is not None
+        # Back within the grace in this process: watchers were never told offline.
+        if await self._broker.come_online(user) and not back:
             await self._broker.publish(Envelope.status(user.id, True))
 
     async def went(self, user_id: str) -> None:
-        """The user's last connection in this process closed: offline after the grace."""
+        """The user's last connection in this process closed. The broker learns it at once
+        (``is_online`` must stay true to connections: a private message to a user with none
+        is ``recipient_unavailable``); watchers learn it after the grace, if the user is
+        offline still."""
+        if not await self._broker.go_offline(user_id):
+            return  # online in another process
         if self._grace <= 0:
-            await self._offline(user_id)
+            await self._broker.publish(Envelope.status(user_id, False))
             return
         deadline = self._clock.now() + self._grace
         try:
             self._spawn(self._offline_at, user_id, deadline)
         except UsageError:  # the server is stopping: no grace to wait out
-            await self._offline(user_id)
+            await self._broker.publish(Envelope.status(user_id, False))
             return
         self._leaving[user_id] = deadline
 
     def forget(self) -> None:
-        """The server stopped: its users' pending departures are moot (the broker's ``run``
-        ending took this process's presence away)."""
+        """The server stopped: its users' pending ``status`` offline notices are moot."""
         self._leaving.clear()
 
     async def _offline_at(self, user_id: str, deadline: int) -> None:
@@ -70,15 +74,12 @@ class OnlineStatus:
             return  # back meanwhile (or gone again later, with a later deadline)
         del self._leaving[user_id]
         try:
-            await self._offline(user_id)
+            if not await self._broker.is_online(user_id):  # (not back in another process)
+                await self._broker.publish(Envelope.status(user_id, False))
         except ChatError:
             log.warning("broker unavailable while %s went offline", user_id)
         except Exception:
             log.exception("%s going offline failed", user_id)
-
-    async def _offline(self, user_id: str) -> None:
-        if await self._broker.go_offline(user_id):
-            await self._broker.publish(Envelope.status(user_id, False))
 
     async def watch(self, hub: Hub, session: Session, users: tuple[str, ...]) -> list[str]:
         """``session`` watches ``users`` from now on: those online now. The channels are
