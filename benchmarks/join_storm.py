@@ -7,8 +7,15 @@ and reads the servers' CPU time and RSS from /proc before and after:
 
 - server CPU per join (the storm's CPU / N): flat as N grows means linear work;
 - RSS growth per idle member (after the storm / N);
+- the servers' idle CPU for a moment with nothing sent (keep-alive pings of the sockets,
+  timers): a cost per socket and second, not per message;
 - then the cost of a message per delivery in that room (``throughput`` for a few seconds):
-  server CPU / deliveries.
+  server CPU / deliveries, and the same less the idle CPU of as long (``net``).
+
+Besides chatcore's Starlette adapter it runs the native adapter (``chatcore-native``) and, with
+``--targets``, any peer of ``run.py`` (python-socketio, Channels, broadcaster, the floor): those
+keep no presence, so their storm is N handshakes and a join (or a group add), and their rows
+show what a socket costs there, not what chatcore's presence costs.
 
 Rows alternate target by target within one run, so the ratios compare like with like on a
 noisy machine. Output: JSON on stdout and ``benchmarks/results/join_storm.json``.
@@ -31,17 +38,40 @@ import attrs
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from loadgen import Chatcore, Generator, cpu_seconds, rss_bytes  # noqa: E402
-from run import RESULTS, TARGETS, redis_pids, servers  # noqa: E402
+from loadgen import (  # noqa: E402
+    Chatcore,
+    Dialect,
+    Generator,
+    SocketIO,
+    cpu_seconds,
+    rss_bytes,
+)
+from run import RESULTS, TARGETS, UVICORN, Target, redis_pids, servers  # noqa: E402
 
-NAMES = ("chatcore-starlette", "chatcore-starlette-redis")
+NAMES = (
+    "chatcore-starlette",
+    "chatcore-starlette-redis",
+    "chatcore-native",
+    "chatcore-native-redis",
+)
+#: Seconds of idle CPU measured before the message phase.
+IDLE = 2.0
+
+
+def dialect_of(target: Target, users: int) -> Dialect:
+    if target.dialect == "chatcore":
+        return Chatcore(target.path, users)
+    if target.dialect == "socketio":
+        return SocketIO(target.path)
+    return Dialect(target.path)
 
 
 async def storm(
-    ports: list[int], pids: list[int], n: int, seconds: float, redis: bool, users: int = 0
+    target: Target, ports: list[int], pids: list[int], n: int, seconds: float, users: int = 0
 ) -> dict[str, Any]:
     """One storm of ``n`` sockets of ``users`` distinct users (0: ``n``, one socket each)."""
-    gen = Generator(Chatcore("/ws", users or n), "127.0.0.1", ports)
+    redis = target.redis
+    gen = Generator(dialect_of(target, users or n), "127.0.0.1", ports)
     extra = redis_pids() if redis else []
     cpu = sum(cpu_seconds(pid) for pid in pids)
     redis_cpu = sum(cpu_seconds(pid) for pid in extra)
@@ -54,10 +84,16 @@ async def storm(
     await asyncio.sleep(1.5)  # the last occupancy counts go out
     grown = sum(rss_bytes(pid) for pid in pids) - rss
     await gen.barrier()
+    before = sum(cpu_seconds(pid) for pid in pids)
+    await asyncio.sleep(IDLE)
+    idle_per_s = (sum(cpu_seconds(pid) for pid in pids) - before) / IDLE
     window = max(2, min(50, 200_000 // n))
     before = sum(cpu_seconds(pid) for pid in pids)
+    started = time.perf_counter()
     phase = await gen.throughput(2, seconds, window, max(2_000, 2_000_000 // n))
+    message_wall = time.perf_counter() - started
     message_cpu = sum(cpu_seconds(pid) for pid in pids) - before
+    net_cpu = max(0.0, message_cpu - idle_per_s * message_wall)
     for peer in [gen.sender, *gen.receivers]:
         if peer is not None and peer.transport is not None:
             peer.transport.close()
@@ -70,7 +106,9 @@ async def storm(
         "redis_cpu_per_join_us": round(storm_redis / n * 1e6, 1) if extra else None,
         "rss_per_member_bytes": round(grown / n),
         "deliveries": phase.deliveries,
+        "idle_cpu_ms_per_s": round(idle_per_s * 1e3, 1),
         "cpu_per_delivery_us": round(message_cpu / max(1, phase.deliveries) * 1e6, 3),
+        "cpu_per_delivery_net_us": round(net_cpu / max(1, phase.deliveries) * 1e6, 3),
     }
 
 
@@ -89,6 +127,8 @@ def ratios_of(rows: list[dict[str, Any]], names: list[str]) -> dict[str, float]:
             ratio(f"{name} cpu/join {n} vs 1000", (name, n), (name, 1000), "cpu_per_join_us")
             field = "cpu_per_delivery_us"
             ratio(f"{name} cpu/delivery {n} vs 1000", (name, n), (name, 1000), field)
+            field = "cpu_per_delivery_net_us"
+            ratio(f"{name} net cpu/delivery {n} vs 1000", (name, n), (name, 1000), field)
         for n in (1_000, 10_000):
             key = f"{name} cpu/join {n} vs baseline 1000"
             ratio(key, (name, n), (base, 1000), "cpu_per_join_us")
@@ -129,7 +169,7 @@ def main() -> None:
             n = int(size)
             with servers(base, 0, f"storm-{base.name}-{n}") as (ports, pids):
                 time.sleep(1.0)
-                result = storm(ports, pids, n, args.seconds, base.redis, min(n, 1_000))
+                result = storm(base, ports, pids, n, args.seconds, min(n, 1_000))
                 row = {"target": base.name, **asyncio.run(result)}
             print(json.dumps(row), file=sys.stderr, flush=True)
             rows.append(row)
@@ -139,12 +179,13 @@ def main() -> None:
                 time.sleep(1.0)
                 row = {
                     "target": target.name,
-                    **asyncio.run(storm(ports, pids, n, args.seconds, target.redis)),
+                    **asyncio.run(storm(target, ports, pids, n, args.seconds)),
                 }
             print(json.dumps(row), file=sys.stderr, flush=True)
             rows.append(row)
     out: dict[str, Any] = {"rows": rows, "ratios": ratios_of(rows, [t.name for t in targets])}
     out["cpus"] = os.cpu_count()
+    out["uvicorn"] = UVICORN  # how the ASGI targets ran (``BENCH_UVICORN_WS`` and ``_HTTP``)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "join_storm.json").write_text(json.dumps(out, indent=1) + "\n")
     print(json.dumps(out, indent=1))

@@ -39,6 +39,13 @@ RESULTS = HERE / "results"
 LOGS = Path(os.environ.get("BENCH_LOGS", "/tmp/chatcore-bench-logs"))
 REDIS_URL = os.environ.get("CHATCORE_REDIS_URL", "redis://127.0.0.1:6379/0")
 PYTHON = sys.executable
+#: How uvicorn serves the ASGI targets: its WebSocket implementation and HTTP parser (the
+#: defaults measured cheapest here: docs/performance.md), overridable to compare.
+UVICORN = {
+    "ws": os.environ.get("BENCH_UVICORN_WS", "websockets-sansio"),
+    "http": os.environ.get("BENCH_UVICORN_HTTP", "httptools"),
+    "loop": "uvloop",
+}
 
 
 @attrs.frozen(kw_only=True)
@@ -62,8 +69,8 @@ class Target:
         return [
             *(PYTHON, "-m", "uvicorn", "--app-dir", str(PEERS), self.app),
             *("--host", "127.0.0.1", "--port", str(port)),
-            *("--log-level", "warning", "--no-access-log", "--loop", "uvloop"),
-            *("--ws", "websockets-sansio", "--lifespan", "auto"),
+            *("--log-level", "warning", "--no-access-log", "--loop", UVICORN["loop"]),
+            *("--ws", UVICORN["ws"], "--http", UVICORN["http"], "--lifespan", "auto"),
         ]
 
 

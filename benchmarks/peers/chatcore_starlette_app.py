@@ -22,8 +22,15 @@ from chatcore import ChatServer, Limits, MemoryDirectory, User
 from chatcore.wire.errors import RoomExists
 from chatcore_starlette import chat_route
 
-# (connections_per_user: the generator opens many tabs per user: N receivers over --users users.)
-LIMITS = Limits(rate=1_000_000, burst=1_000_000, outbox=4_096, connections_per_user=100_000)
+# (connections_per_user: the generator opens many tabs per user: N receivers over --users users;
+# members_per_room: the join storm's largest room is 19,800 users and the sender.)
+LIMITS = Limits(
+    rate=1_000_000,
+    burst=1_000_000,
+    outbox=4_096,
+    connections_per_user=100_000,
+    members_per_room=100_000,
+)
 
 
 def build_server() -> ChatServer:

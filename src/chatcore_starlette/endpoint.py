@@ -79,12 +79,18 @@ class ChatSockets:
 
     def origin_allowed(self, websocket: WebSocket) -> bool:
         """Whether the handshake's ``Origin`` (if any) may open a socket."""
-        host = websocket.headers.get("host")
+        headers = websocket.headers
+        origin = headers.get("origin")
+        allowed = self.allowed_origins
+        if origin is None or allowed.any:
+            return True  # (before the socket's own origin is worked out: once per handshake)
+        host = headers.get("host")
         # A list given replaces the site's own origin (behind a proxy that rewrites Host, the
         # socket's own origin is not the public one).
-        listed = self.allowed_origins.origins
-        own = socket_origin(websocket.url.scheme, host) if host and not listed else None
-        return self.allowed_origins.allow(websocket.headers.get("origin"), own)
+        own = (
+            socket_origin(websocket.scope["scheme"], host) if host and not allowed.origins else None
+        )
+        return allowed.allow(origin, own)
 
 
 class ChatEndpoint(ChatSockets):

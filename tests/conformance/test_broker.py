@@ -211,19 +211,27 @@ async def test_a_dead_process_users_leave_once_within_the_bound(mortal_cluster: 
     await cluster.kill(a)
     started = anyio.current_time()
     leave = {"type": "presence", "room": "lobby", "event": "leave", "user": ALICE.to_wire()}
-    # The bound, plus slack for a loaded test machine: the published leave, and the announcing
-    # process's own Departed notice (b is the only one left to announce).
-    await b.wait_for(2, within=cluster.bound + 1)
+    # The bound, plus slack for a loaded test machine: the announcing process's own Departed
+    # notice (b is the only one left to announce) with the users who left, for its server to
+    # announce (a leave each, or a count in a large room); or, from a broker that publishes
+    # the leaves itself, the published leave and a Departed without users.
+    departed = Envelope(ToRoom("lobby"), None, effect=Departed("lobby", (ALICE,)))
+    await b.wait_for(1, within=cluster.bound + 1)
     assert anyio.current_time() - started <= cluster.bound + 0.5
-    assert [json.loads(e.frame) for e in b.received if e.frame] == [leave]
-    assert [e for e in b.received if e.frame is None] == [
-        Envelope(ToRoom("lobby"), None, effect=Departed("lobby"))
-    ]
+    if b.received[0] != departed:
+        await b.wait_for(2, within=1)
+    frames = [json.loads(e.frame) for e in b.received if e.frame]
+    notices = [e for e in b.received if e.frame is None]
+    assert (frames, notices) in (
+        ([], [departed]),
+        ([leave], [Envelope(ToRoom("lobby"), None, effect=Departed("lobby"))]),
+    )
     assert await b.broker.members("lobby") == [BOB]
     assert await b.broker.is_online(ALICE.id) is False
     # Later heartbeats announce nothing more: nothing else may arrive meanwhile.
+    seen = len(b.received)
     await anyio.sleep(cluster.bound * 2)
-    assert len(b.received) == 2
+    assert len(b.received) == seen
 
 
 # Large rooms and online status (chatcore.backends.presence)

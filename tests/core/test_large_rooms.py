@@ -94,6 +94,8 @@ async def test_watchers_see_a_user_online_once_however_many_tabs(chat: Chat) -> 
     await bob.close()
     assert alice.events("status") == []
     await bob_again.close()
+    assert alice.events("status") == []  # offline after the grace, as a room's leave
+    await chat.advance(chat.limits.presence_grace)
     assert alice.events("status") == [{"type": "status", "user": "2", "online": False}]
     await chat.client("3")
     assert [s["user"] for s in alice.events("status")] == ["3"]
@@ -103,6 +105,24 @@ async def test_watchers_see_a_user_online_once_however_many_tabs(chat: Chat) -> 
     assert alice.events("status") == []
     too_many = await alice.request("watch_users", users=[str(i) for i in range(501)])
     assert (too_many["code"], too_many["field"]) == ("invalid_field", "users")
+
+
+async def test_a_reload_within_the_grace_does_not_blink_offline(chat: Chat) -> None:
+    alice = await chat.client("1")
+    await alice.call("watch_users", users=["2"])
+    bob = await chat.client("2")
+    assert alice.events("status") == [{"type": "status", "user": "2", "online": True}]
+    await bob.close()  # the page reloads: its socket closes, a new one opens a moment later
+    await chat.advance(chat.limits.presence_grace - 1)
+    bob = await chat.client("2")
+    await chat.advance(chat.limits.presence_grace)
+    assert alice.events("status") == []  # neither offline nor online again
+    assert (await alice.call("watch_users", users=["2"]))["online"] == ["2"]
+    await bob.close()  # now for good
+    await chat.advance(chat.limits.presence_grace - 1)
+    assert alice.events("status") == []
+    await chat.advance(1)
+    assert alice.events("status") == [{"type": "status", "user": "2", "online": False}]
 
 
 async def test_two_servers_send_one_count_between_them() -> None:

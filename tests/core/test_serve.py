@@ -142,6 +142,32 @@ async def test_a_client_that_stopped_reading_is_ended_after_the_linger() -> None
         assert not is_connected(chat, "1")
 
 
+async def test_a_served_socket_runs_one_task_beside_its_reader(chat: Chat) -> None:
+    # The pump is the only task serve starts: the linger is a deadline set when the core
+    # closes the connection, not a task per socket waiting for that (a join storm's cost).
+    connection = await chat.server.connect(user("1"))
+    socket = Socket()
+    before = len(anyio.get_running_tasks())
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(serve, connection, socket)
+        await anyio.wait_all_tasks_blocked()
+        assert len(anyio.get_running_tasks()) - before == 2  # serve's (the reader) and the pump
+        socket.put(None)
+    assert socket.served
+
+
+async def test_a_socket_closed_before_it_is_served_still_lingers_out() -> None:
+    async with running(limits=Limits(close_linger=1)) as chat:
+        connection = await chat.server.connect(user("1"))
+        connection.end(CloseCode.TRY_AGAIN_LATER)  # closed before serve: the deadline at once
+        socket = Socket()
+        socket.stalled = True
+        with anyio.fail_after(5):
+            await serve(connection, socket)
+        assert socket.closed_with == []
+        assert not is_connected(chat, "1")
+
+
 @pytest.mark.parametrize("failure", [ConnectionResetError(), OSError()])
 async def test_a_send_to_a_lost_socket_ends_it(chat: Chat, failure: Exception) -> None:
     connection = await chat.server.connect(user("1"))

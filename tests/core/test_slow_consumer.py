@@ -127,3 +127,17 @@ async def test_wait_closed_wakes_when_the_server_closes_the_connection() -> None
                 await alice.call("send", room="lobby", text=f"m{n}")
         assert codes == [CloseCode.TRY_AGAIN_LATER]
         assert await slow.wait_closed() is CloseCode.TRY_AGAIN_LATER  # at once, once closed
+
+
+async def test_when_closed_calls_back_with_the_code_at_the_close_or_at_once() -> None:
+    async with running(limits=Limits(outbox=OUTBOX)) as chat:
+        (alice,) = await lobby(chat, "1")
+        slow = await slow_member(chat)
+        codes: list[CloseCode] = []
+        slow.when_closed(codes.append)
+        assert codes == []  # open
+        for n in range(OUTBOX):
+            await alice.call("send", room="lobby", text=f"m{n}")
+        assert codes == [CloseCode.TRY_AGAIN_LATER]
+        slow.when_closed(codes.append)  # closed already: at once
+        assert codes == [CloseCode.TRY_AGAIN_LATER] * 2

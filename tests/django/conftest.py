@@ -124,6 +124,8 @@ def serve(database_url: str, count: int = 1, **extra_env: str) -> Iterator[list[
     try:
         for _ in range(count):
             port = free_port()
+            # (A database fixture's teardown removes WORK; a later user of serve makes it anew.)
+            WORK.mkdir(parents=True, exist_ok=True)
             log = WORK / f"uvicorn-{port}.log"
             with log.open("wb") as out:
                 process = subprocess.Popen(

@@ -10,7 +10,7 @@ import pytest
 from chatcore.redis._presence_batch import BATCH
 from chatcore.testing import LocalClient
 from chatcore.wire.values import User
-from tests.redis.stack import ALICE, BOB, CAROL, expect, redis_cluster
+from tests.redis.stack import ALICE, BOB, CAROL, EXPIRY, HEARTBEAT, expect, redis_cluster
 from tests.redis.support import redis_prefix
 
 pytestmark = [pytest.mark.anyio, pytest.mark.network]
@@ -90,3 +90,25 @@ async def test_a_join_storm_costs_one_presence_script_per_room_per_round_trip() 
         assert len(scripts) <= 5, scripts  # not one per join
         page = await broker.members_page("storm", None, 100)
         assert page.count == 200
+
+
+async def test_a_dead_process_users_leave_a_large_room_as_a_count() -> None:
+    async with redis_prefix() as (url, prefix), redis_cluster(url, prefix, presence_limit=2) as c:
+        alice = await LocalClient.connect(c.a, ALICE)
+        await alice.call("create_room", room="hall")
+        await alice.call("join", room="hall")
+        doomed = c.server()
+        async with doomed:
+            others = [User(id=f"u{i}", name=f"User {i}") for i in range(4)]
+            for user in others:
+                client = await LocalClient.connect(doomed, user)
+                await client.call("join", room="hall")
+            await expect(alice, "occupancy", within=5, count=5)
+            # The process stops dead: no leave, no clean-up, its heartbeat just ends.
+        # Whichever process finds it dead announces it: a count, not one leave per user.
+        await expect(alice, "occupancy", within=EXPIRY + HEARTBEAT + 3, count=1)
+        alice.pump()
+        leaves = [f for f in alice.inbox if f["type"] == "presence" and f["event"] == "leave"]
+        assert leaves == []
+        members = await alice.call("members", room="hall")
+        assert [m["id"] for m in members["members"]] == [ALICE.id]

@@ -33,7 +33,7 @@ class BenchUser:
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self.pk = name  # (the consumer notes the login's user key)
+        self.pk = name  # (the consumer keeps each socket's login by it)
 
 
 def bench_user(user: BenchUser) -> User:

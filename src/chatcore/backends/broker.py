@@ -16,9 +16,11 @@ Presence
     Presence is kept per (room, user, process). :meth:`join` returns True when the user was not
     present in the room in any process; :meth:`leave` removes this process's entry and returns
     True when no process has the user in the room any more. Entries of a process that dies are
-    removed within the broker's expiry time, and their ``leave`` announced once; the process
-    that announces them also delivers ``Envelope(ToRoom(room), None, effect=Departed(room))``
-    to itself alone, once per room, so rooms that vanish with their last member can go.
+    removed within the broker's expiry time, and their ``leave`` announced once: the process
+    that finds them delivers ``Envelope(ToRoom(room), None, effect=Departed(room, users))`` to
+    itself alone, once per room, and its server announces them (a ``presence`` leave each, or
+    an ``occupancy`` count in a large room) and drops rooms that vanish with their last
+    member.
 
 Online
     :meth:`connect`/:meth:`disconnect` mark this process as holding connections of a user;

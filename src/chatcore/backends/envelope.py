@@ -111,9 +111,12 @@ class UserKicked:
 class Departed:
     """Users left ``room`` without a local connection leaving (their process died): a room
     that vanishes with its last member may have to go. A broker delivers it to its own process
-    only, where it announced the ``leave``."""
+    only. ``users`` are those who left, for that process to announce: one ``presence`` leave
+    each in a room that was within ``presence_limit``, an ``occupancy`` count in a larger one
+    (empty: the broker announced the leaves itself)."""
 
     room: str
+    users: tuple[User, ...] = ()
 
 
 @attrs.frozen

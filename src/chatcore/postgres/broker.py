@@ -457,17 +457,19 @@ class PostgresBroker:
     async def _announce(
         self, event: Literal["join", "leave"], rows: Sequence[Sequence[Any]]
     ) -> None:
-        rooms: dict[str, None] = {}
+        rooms: dict[str, list[User]] = {}
         for room, user_id, name, avatar in rows:
-            await self.publish(
-                Envelope.presence(room, event, User(id=user_id, name=name, avatar=avatar))
-            )
-            rooms[room] = None
+            rooms.setdefault(room, []).append(User(id=user_id, name=name, avatar=avatar))
         deliver = self._deliver
         if event == "leave" and deliver is not None:
-            # No local connection left these rooms: tell this process's server (see Departed).
-            for room in rooms:
-                deliver(Envelope(ToRoom(room), None, effect=Departed(room)))
+            # No local connection left these rooms: this process's server announces the
+            # leaves (per user, or as a count in a large room; see Departed).
+            for room, users in rooms.items():
+                deliver(Envelope(ToRoom(room), None, effect=Departed(room, tuple(users))))
+            return
+        for room, users in rooms.items():
+            for user in users:
+                await self.publish(Envelope.presence(room, event, user))
 
     # calls
 

@@ -579,17 +579,20 @@ class RedisBroker:
             raise Unavailable()
 
     async def _announce(self, event: Literal["join", "leave"], flat: Sequence[str]) -> None:
-        rooms: dict[str, None] = {}
+        rooms: dict[str, list[User]] = {}
         for i in range(0, len(flat), 3):
-            room, user = flat[i], decode_user(flat[i + 1], flat[i + 2])
-            await self.publish(Envelope.presence(room, event, user))
-            rooms[room] = None
+            rooms.setdefault(flat[i], []).append(decode_user(flat[i + 1], flat[i + 2]))
         deliver = self._deliver
         if event == "leave" and deliver is not None:
-            # No local connection left these rooms: tell this process's server, which may
-            # have rooms to drop now (see Departed).
-            for room in rooms:
-                deliver(Envelope(ToRoom(room), None, effect=Departed(room)))
+            # No local connection left these rooms: this process's server announces the
+            # leaves (per user, or as a count in a large room) and may have rooms to drop now
+            # (see Departed).
+            for room, users in rooms.items():
+                deliver(Envelope(ToRoom(room), None, effect=Departed(room, tuple(users))))
+            return
+        for room, users in rooms.items():
+            for user in users:
+                await self.publish(Envelope.presence(room, event, user))
 
     # scripts
 

@@ -9,12 +9,14 @@ before (``_checks``).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Literal
 
 from ..backends.broker import Broker
 from ..backends.envelope import Envelope, ToRoom
 from ..backends.store import Change, Store
+from ..wire.errors import ChatError
 from ..wire.events import PresenceEvent
 from ..wire.limits import Limits
 from ..wire.protocol import encode
@@ -26,6 +28,8 @@ from .hub import Departure, Hub, Joined, Session
 from .ports import Joining
 
 __all__ = ("Joins",)
+
+log = logging.getLogger("chatcore")
 
 
 class Joins:
@@ -143,6 +147,23 @@ class Joins:
         self._occupancy.changed(room, change.count)
         if self._auto_rooms is not None:
             await self._auto_rooms.drop_if_unused(room)
+
+    async def departed(self, room: str, users: tuple[User, ...]) -> None:
+        """``users`` left ``room`` with their dead process (the broker has taken them out of
+        its presence): a ``presence`` leave each if the room was within the limit before, else
+        one ``occupancy`` count for them all, as their leaves one by one would have given."""
+        try:
+            count = (await self._broker.counts([room])).get(room, 0)
+            if self._occupancy.shows(count + len(users)):
+                for user in users:
+                    await self._announce(room, "leave", user)
+                self._occupancy.changed(room, count)
+            else:
+                self._occupancy.changed(room)  # its last count may be at or below the limit
+        except ChatError:
+            log.warning("could not announce who left %s with their process", room)
+        except Exception:
+            log.exception("announcing who left %s with their process failed", room)
 
     async def _announce(self, room: str, event: Literal["join", "leave"], user: User) -> None:
         frame = encode(PresenceEvent(room=room, event=event, user=user))

@@ -2,14 +2,17 @@
 
 An adapter authenticates and accepts the socket, then hands :func:`serve` three functions:
 ``receive`` (the next client frame, or None once the socket ended), ``send`` (one text frame) and
-``close`` (the close frame with a code). Three jobs run until the socket ends:
+``close`` (the close frame with a code). Two tasks and a deadline run until the socket ends:
 
 - the reader feeds every client frame to :meth:`Connection.receive`, one at a time;
 - the pump runs :meth:`Connection.write_all` with ``send`` and, when the core closes the
   connection (1008, 1009, 1013, 4401, 4429, 1001), sends the close frame with its code;
 - the linger ends the socket ``linger`` seconds after the core closed the connection, even if
   the close frame is still unsent: a client that stopped reading blocks every send, the close
-  frame's included, and would otherwise keep the socket, and its memberships, forever.
+  frame's included, and would otherwise keep the socket, and its memberships, forever. It is a
+  deadline set on the socket's cancel scope when the outbox closes, not a task of its own: a
+  task per socket waiting for a close that rarely comes cost a task's start and its memory on
+  every connection (measured in a join storm: see docs/performance.md).
 
 When the client ends the socket, the pump stops; when the pump is done, the reader stops (and
 the adapter's ASGI app returns, which ends the socket). Whatever ended it (a close frame, a reset,
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import TYPE_CHECKING
 
 import anyio
@@ -56,7 +60,7 @@ async def serve(
     try:
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(_pump, connection, send, close, gone, tasks.cancel_scope)
-            tasks.start_soon(_linger, connection, linger, tasks.cancel_scope)
+            connection.when_closed(partial(_linger, tasks.cancel_scope, linger))
             while (data := await receive()) is not None:
                 await connection.receive(data)
             tasks.cancel_scope.cancel()
@@ -79,8 +83,6 @@ async def _pump(
     reader.cancel()
 
 
-async def _linger(connection: Connection, linger: float, socket: anyio.CancelScope) -> None:
-    """End the socket ``linger`` seconds after the core closed the connection."""
-    await connection.wait_closed()
-    await anyio.sleep(linger)
-    socket.cancel()
+def _linger(socket: anyio.CancelScope, linger: float, code: CloseCode) -> None:
+    """The core closed the connection: end the socket ``linger`` seconds from now."""
+    socket.deadline = min(socket.deadline, anyio.current_time() + linger)

@@ -187,6 +187,11 @@ class Connection:
         """The next queued frame, or None. Raises :class:`Closed` when the server closes."""
         return self._session.outbox.get_nowait()
 
+    def when_closed(self, callback: Callable[[CloseCode], None]) -> None:
+        """Call ``callback`` with the close code once the server closes this connection (at
+        once, if it has): :meth:`wait_closed` without a task."""
+        self._session.outbox.when_closed(callback)
+
     async def wait_closed(self) -> CloseCode:
         """Wait until the server closes this connection (a send may still be under way)."""
         return await self._session.outbox.wait_closed()

@@ -74,6 +74,7 @@ class Outbox:
         "_busy",
         "_capacity",
         "_closed",
+        "_closing",
         "_ephemeral",
         "_failure",
         "_frames",
@@ -96,6 +97,7 @@ class Outbox:
         self._in_flight = 0  # bytes of the send that waits
         self._waiter: anyio.Event | None = None
         self._closed: anyio.Event | None = None  # made on first wait_closed()
+        self._closing: Callable[[CloseCode], None] | None = None  # see when_closed()
         #: Set once closed; no frame is queued after that.
         self.close_code: CloseCode | None = None
         #: Ephemeral frames dropped so far.
@@ -243,6 +245,16 @@ class Outbox:
                 self._closed.set()
             if self._writer is not None:
                 self._writer.closed(code)
+            if self._closing is not None:
+                self._closing(code)
+
+    def when_closed(self, callback: Callable[[CloseCode], None]) -> None:
+        """Call ``callback`` with the close code when the outbox closes (now, if it is closed):
+        a socket's end can be timed from it without a task waiting on :meth:`wait_closed`."""
+        if self.close_code is not None:
+            callback(self.close_code)
+        else:
+            self._closing = callback
 
     async def wait_closed(self) -> CloseCode:
         """Wait until the outbox is closed; its close code."""

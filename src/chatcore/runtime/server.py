@@ -151,7 +151,7 @@ class ChatServer:
             self.store, self.broker, self._room_quotas, self._rooms.announce, self._rooms.delete
         )
         self._occupancy = Occupancy(self.broker, self.limits, self.clock, self.spawn)
-        self._online = OnlineStatus(self.broker)
+        self._online = OnlineStatus(self.broker, self.clock, self.limits.presence_grace, self.spawn)
         # Broker outages: each room's gap is filled from the store (see _gap_fill), and
         # identical history reads in flight are shared (see _shared_reads).
         self._gaps = GapFill(self.store, self.limits, lambda: self.hub, self._deliver, self.spawn)
@@ -239,6 +239,7 @@ class ChatServer:
             self.hub = Hub(self.limits.presence_grace)
             self._room_quotas.clear()
             self._occupancy.forget()
+            self._online.forget()
         if single is exc:
             return False  # the error raised in the body, as it was
         raise single
@@ -700,7 +701,10 @@ class ChatServer:
         effect = envelope.effect
         if type(effect) is Departed:
             if self._spawner is not None:
-                self._occupancy.changed(effect.room)
+                if effect.users:
+                    self._spawner.start(self._joins.departed, effect.room, effect.users)
+                else:
+                    self._occupancy.changed(effect.room)
             if self.auto_create and self._spawner is not None:
                 self._spawner.start(self._auto_rooms.after_departure, effect.room)
             return
