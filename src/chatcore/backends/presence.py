@@ -11,16 +11,20 @@ per room per interval between them.
 from __future__ import annotations
 
 import bisect
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Literal
 
 import attrs
 
 from ..wire.values import User
+from .envelope import Departed, Envelope, ToRoom
 
 __all__ = (
     "Claim",
     "MemberIndex",
     "MembersPage",
     "PresenceChange",
+    "announce_settled",
     "member_key",
     "occupancy_claim",
     "occupancy_wait",
@@ -156,3 +160,23 @@ class MemberIndex:
         more = len(found) > limit
         found = found[:limit]
         return [self._ids[key] for key in found], found[-1] if more else None
+
+
+async def announce_settled(
+    event: Literal["join", "leave"],
+    rooms: Mapping[str, Sequence[User]],
+    deliver: Callable[[Envelope], None] | None,
+    publish: Callable[[Envelope], Awaitable[None]],
+) -> None:
+    """Announce who joined or left ``rooms`` when a broker's heartbeat or resync settled
+    presence that no local connection changed (a dead process's users, a process's state
+    made good after an outage). A running process's server gets the leaves (``deliver``),
+    announcing each user, or one count in a large room, and dropping rooms it no longer
+    needs (see :class:`~chatcore.backends.envelope.Departed`); the rest is published."""
+    if event == "leave" and deliver is not None:
+        for room, users in rooms.items():
+            deliver(Envelope(ToRoom(room), None, effect=Departed(room, tuple(users))))
+        return
+    for room, users in rooms.items():
+        for user in users:
+            await publish(Envelope.presence(room, event, user))

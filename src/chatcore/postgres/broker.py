@@ -40,8 +40,15 @@ from anyio.abc import TaskStatus
 from ..backends._codec import decode_envelope, encode_envelope
 from ..backends._room_batches import RoomBatches
 from ..backends.broker import Deliver
-from ..backends.envelope import Departed, Envelope, RoomRemoved, ToRoom
-from ..backends.presence import Claim, MembersPage, PresenceChange, member_key, query_key
+from ..backends.envelope import Envelope, RoomRemoved, ToRoom
+from ..backends.presence import (
+    Claim,
+    MembersPage,
+    PresenceChange,
+    announce_settled,
+    member_key,
+    query_key,
+)
 from ..wire.errors import Unavailable, UsageError
 from ..wire.values import User
 from ._link import LOST, Link, check_prefix, close, connect, create_tables, resolve_url
@@ -460,16 +467,7 @@ class PostgresBroker:
         rooms: dict[str, list[User]] = {}
         for room, user_id, name, avatar in rows:
             rooms.setdefault(room, []).append(User(id=user_id, name=name, avatar=avatar))
-        deliver = self._deliver
-        if event == "leave" and deliver is not None:
-            # No local connection left these rooms: this process's server announces the
-            # leaves (per user, or as a count in a large room; see Departed).
-            for room, users in rooms.items():
-                deliver(Envelope(ToRoom(room), None, effect=Departed(room, tuple(users))))
-            return
-        for room, users in rooms.items():
-            for user in users:
-                await self.publish(Envelope.presence(room, event, user))
+        await announce_settled(event, rooms, self._deliver, self.publish)
 
     # calls
 

@@ -60,8 +60,8 @@ import redis.exceptions
 from anyio.abc import TaskStatus
 
 from ..backends.broker import Deliver
-from ..backends.envelope import Departed, Envelope, RoomRemoved, ToRoom
-from ..backends.presence import Claim, MembersPage, PresenceChange
+from ..backends.envelope import Envelope, RoomRemoved, ToRoom
+from ..backends.presence import Claim, MembersPage, PresenceChange, announce_settled
 from ..metrics import timed_publish
 from ..wire.errors import Unavailable, UsageError
 from ..wire.values import User
@@ -582,17 +582,7 @@ class RedisBroker:
         rooms: dict[str, list[User]] = {}
         for i in range(0, len(flat), 3):
             rooms.setdefault(flat[i], []).append(decode_user(flat[i + 1], flat[i + 2]))
-        deliver = self._deliver
-        if event == "leave" and deliver is not None:
-            # No local connection left these rooms: this process's server announces the
-            # leaves (per user, or as a count in a large room) and may have rooms to drop now
-            # (see Departed).
-            for room, users in rooms.items():
-                deliver(Envelope(ToRoom(room), None, effect=Departed(room, tuple(users))))
-            return
-        for room, users in rooms.items():
-            for user in users:
-                await self.publish(Envelope.presence(room, event, user))
+        await announce_settled(event, rooms, self._deliver, self.publish)
 
     # scripts
 
