@@ -234,6 +234,26 @@ async def test_a_dead_process_users_leave_once_within_the_bound(mortal_cluster: 
     assert len(b.received) == seen
 
 
+async def test_a_dead_process_users_go_offline_for_watchers_within_the_bound(
+    mortal_cluster: Cluster,
+) -> None:
+    cluster = mortal_cluster
+    assert cluster.kill is not None
+    a, b = cluster.a, cluster.b
+    for user in (ALICE, BOB):
+        await b.broker.subscribe(ToWatchers(user.id).channel)
+    assert await a.broker.come_online(ALICE) is True
+    assert await a.broker.come_online(BOB) is True
+    assert await b.broker.come_online(BOB) is False  # Bob stays online through b
+    await cluster.kill(a)
+    # The process that finds a dead tells the watchers of the users it alone held (no grace:
+    # the expiry has passed), once.
+    assert await b.wait_for(1, within=cluster.bound + 1) == [Envelope.status(ALICE.id, False)]
+    assert await b.broker.online([ALICE.id, BOB.id]) == [BOB.id]
+    await anyio.sleep(cluster.bound * 2)
+    assert len(b.received) == 1
+
+
 # Large rooms and online status (chatcore.backends.presence)
 
 

@@ -436,10 +436,12 @@ BEGIN
   RETURN left_;
 END $$ LANGUAGE plpgsql;
 
--- Keep pid alive and remove the dead: {"known": pid was registered, "left": [...]}.
+-- Keep pid alive and remove the dead: {"known": pid was registered, "left": [...], "offline":
+-- [user, ...] (users the dead held connections of and no live process does)}.
 -- Also releases held messages that waited too long, and old stored payloads.
 CREATE OR REPLACE FUNCTION {p}beat(pid_ text, expiry_ms int, wait_ms int) RETURNS jsonb AS $$
 DECLARE known boolean; dead text[]; d text; r text; left_ jsonb := '[]'::jsonb;
+  offline_ jsonb := '[]'::jsonb;
 BEGIN
   UPDATE {p}procs SET deadline = clock_timestamp() + expiry_ms * interval '1 millisecond'
     WHERE pid = pid_;
@@ -450,8 +452,13 @@ BEGIN
   IF dead IS NOT NULL THEN
     -- Every row the drops lock, all users then all rooms, before the first drop: the order
     -- a join takes them in, so a beat that removes several processes cannot deadlock with it.
-    PERFORM 1 FROM {p}users WHERE id IN (SELECT user_id FROM {p}presence WHERE pid = ANY(dead))
+    PERFORM 1 FROM {p}users WHERE id IN (
+        SELECT user_id FROM {p}presence WHERE pid = ANY(dead)
+        UNION SELECT user_id FROM {p}online WHERE pid = ANY(dead))
       ORDER BY id FOR UPDATE;
+    SELECT coalesce(jsonb_agg(DISTINCT o.user_id), '[]'::jsonb) INTO offline_ FROM {p}online o
+      WHERE o.pid = ANY(dead) AND NOT EXISTS (
+        SELECT 1 FROM {p}online x WHERE x.user_id = o.user_id AND NOT x.pid = ANY(dead));
     PERFORM 1 FROM {p}rooms WHERE room IN (SELECT room FROM {p}presence WHERE pid = ANY(dead))
       ORDER BY room FOR UPDATE;
     FOREACH d IN ARRAY dead LOOP
@@ -470,7 +477,7 @@ BEGIN
     SELECT room FROM {p}rooms WHERE present = 0 AND occ_count IS NULL
     LIMIT 1000 FOR UPDATE SKIP LOCKED);
   DELETE FROM {p}versions WHERE at < clock_timestamp() - interval '1 hour';
-  RETURN jsonb_build_object('known', known, 'left', left_);
+  RETURN jsonb_build_object('known', known, 'left', left_, 'offline', offline_);
 END $$ LANGUAGE plpgsql;
 
 -- Make the tables hold exactly what pid holds: presence [[room, user, name, avatar, key], ...]

@@ -436,6 +436,8 @@ class PostgresBroker:
             await self._call("beat", self.process, int(self.expiry * 1000), self._order_wait)
         )
         await self._announce("leave", result["left"])
+        for user_id in result["offline"]:  # (a dead process's: no grace to wait out)
+            await self.publish(Envelope.status(user_id, False))
         if not result["known"] or self._dirty:
             if not result["known"]:
                 log.warning("this process was taken for dead; re-asserting its presence")

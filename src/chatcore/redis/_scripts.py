@@ -118,6 +118,9 @@ local function release(pid, room, user)
   return false
 end
 
+-- users whose last connection's process drop() forgot (no process holds one any more)
+local offline = {}
+
 -- forget everything pid holds; returns the users who left a room: {room, user, json}, ...
 local function drop(pid)
   local left = {}
@@ -133,6 +136,7 @@ local function drop(pid)
       end
     else
       redis.call('SREM', P .. 'on:' .. rest, pid)
+      if redis.call('SCARD', P .. 'on:' .. rest) == 0 then offline[#offline + 1] = rest end
     end
   end
   redis.call('DEL', P .. 'proc:' .. pid)
@@ -280,7 +284,8 @@ return 0
 )
 
 # ARGV: prefix, pid, expiry ms, order wait ms
-# -> {1 if pid was registered else 0, {room, user, json, ...}}
+# -> {1 if pid was registered else 0, {room, user, json, ...}, {user, ...}}: the users who
+# left a room, and those whose connections only a removed process held (now offline)
 # Keeps this process alive, then removes the processes whose deadline passed. Only the
 # script that removes a dead process returns its departures, so each is announced once.
 BEAT = (
@@ -299,7 +304,7 @@ end
 for _, room in ipairs(redis.call('SMEMBERS', P .. 'heldrooms')) do
   release_stale(room, now, tonumber(ARGV[4]))
 end
-return {known and 1 or 0, left}
+return {known and 1 or 0, left, offline}
 """
 )
 

@@ -543,9 +543,11 @@ class RedisBroker:
         for beat in beats:
             if beat is not None:
                 await self._announce("leave", beat[1])
+                for user_id in beat[2]:  # (a dead process's: no grace to wait out)
+                    await self.publish(Envelope.status(user_id, False))
         if None in beats:
             raise Unavailable()  # (the next beat re-asserts this process: see _call)
-        known = all(known for known, _ in beats)
+        known = all(beat[0] for beat in beats)
         if not known or self._dirty:
             if not known:
                 log.warning("this process was taken for dead; re-asserting its presence")
