@@ -33,6 +33,7 @@ class CuttableProxy:
         self.cut_off = False
         self._writers: set[asyncio.StreamWriter] = set()
         self._server: asyncio.Server | None = None
+        self._accepted: set[asyncio.Transport] = set()  # every client side, from its accept
         self.refused = 0
 
     @property
@@ -42,13 +43,28 @@ class CuttableProxy:
         return f"redis://127.0.0.1:{port}/0"
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        proxy = self
+
+        class Tracked(asyncio.StreamReaderProtocol):
+            def connection_made(self, transport: asyncio.BaseTransport) -> None:
+                assert isinstance(transport, asyncio.Transport)
+                proxy._accepted.add(transport)
+                super().connection_made(transport)
+
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: Tracked(asyncio.StreamReader(), self._accept), "127.0.0.1", 0
+        )
 
     async def close(self) -> None:
         self.cut()
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
+        # A connection accepted just now may not have reached _accept yet: close it too.
+        for transport in self._accepted:
+            transport.abort()
+        self._accepted.clear()
 
     def cut(self) -> None:
         self.cut_off = True
