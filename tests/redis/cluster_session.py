@@ -23,7 +23,7 @@ import redis
 import redis.asyncio
 
 from tests.helpers import require
-from tests.redis.cluster_support import NODE_TIMEOUT_MS, _cluster_ports
+from tests.redis.cluster_support import _cluster_ports, node_command
 
 __all__ = ("SyncCluster", "delete_cluster_keys", "shared_cluster_url")
 
@@ -62,13 +62,8 @@ class SyncCluster:
         for port in self.ports:
             folder = self.dir / str(port)
             folder.mkdir()
-            clustered = ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-                         "--cluster-node-timeout", str(NODE_TIMEOUT_MS)]  # fmt: skip
             self.processes[port] = subprocess.Popen(
-                ["redis-server", "--port", str(port), "--bind", "127.0.0.1",
-                 *(clustered if self.cluster else []), "--save", "",
-                 "--appendonly", "no", "--dir", str(folder),
-                 "--logfile", str(folder / "redis.log")],
+                node_command(port, folder, cluster=self.cluster),
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )  # fmt: skip
         due = time.monotonic() + within

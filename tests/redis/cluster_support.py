@@ -26,7 +26,7 @@ from anyio.abc import Process
 
 from tests.helpers import require
 
-__all__ = ("LocalCluster", "Migration", "local_cluster")
+__all__ = ("LocalCluster", "Migration", "local_cluster", "node_command")
 
 NODE_TIMEOUT_MS = 1000
 
@@ -51,6 +51,20 @@ def _cluster_ports(count: int) -> list[int]:
     return ports
 
 
+def node_command(
+    port: int, folder: Path, *, cluster: bool = True, persist: bool = False
+) -> list[str]:
+    """The ``redis-server`` command of one node on ``port`` keeping its files in ``folder``
+    (its log too: a pipe nobody reads would fill and stop the node); ``persist``: an
+    append-only file, so a restarted node keeps its data."""
+    clustered = ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                 "--cluster-node-timeout", str(NODE_TIMEOUT_MS)]  # fmt: skip
+    return ["redis-server", "--port", str(port), "--bind", "127.0.0.1",
+            *(clustered if cluster else []), "--save", "",
+            "--appendonly", "yes" if persist else "no", "--dir", str(folder),
+            "--logfile", str(folder / "redis.log")]  # fmt: skip
+
+
 class LocalCluster:
     """Six ``redis-server`` nodes forming one cluster; :attr:`url` names any node with
     ``?cluster=true``."""
@@ -72,30 +86,9 @@ class LocalCluster:
     async def start_node(self, port: int) -> None:
         folder = self._dir / str(port)
         folder.mkdir(exist_ok=True)
-        # The log goes to a file: a pipe nobody reads would fill and stop the node.
         log = folder / "redis.log"
         process = await anyio.open_process(
-            [
-                "redis-server",
-                "--port",
-                str(port),
-                "--bind",
-                "127.0.0.1",
-                "--cluster-enabled",
-                "yes",
-                "--cluster-config-file",
-                "nodes.conf",
-                "--cluster-node-timeout",
-                str(NODE_TIMEOUT_MS),
-                "--save",
-                "",
-                "--appendonly",
-                "yes",
-                "--dir",
-                str(folder),
-                "--logfile",
-                str(log),
-            ],
+            node_command(port, folder, persist=True),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
