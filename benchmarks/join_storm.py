@@ -12,8 +12,11 @@ and reads the servers' CPU time and RSS from /proc before and after:
 - then the cost of a message per delivery in that room (``throughput`` for a few seconds):
   server CPU / deliveries, and the same less the idle CPU of as long (``net``).
 
-Besides chatcore's Starlette adapter it runs the native adapter (``chatcore-native``) and, with
-``--targets``, any peer of ``run.py`` (python-socketio, Channels, broadcaster, the floor): those
+Beside chatcore's Starlette adapter runs its floor (``starlette-storm-floor``: the same frames
+from a few lines of plain Starlette, no chatcore: what any server of this protocol pays under
+uvicorn), the native adapter (``chatcore-native``) and, with ``--targets``, Starlette under Granian
+(``chatcore-starlette-granian``) or any peer of ``run.py`` (python-socketio, Channels,
+broadcaster, the floor): the peers
 keep no presence, so their storm is N handshakes and a join (or a group add), and their rows
 show what a socket costs there, not what chatcore's presence costs.
 
@@ -49,6 +52,7 @@ from loadgen import (  # noqa: E402
 from run import RESULTS, TARGETS, UVICORN, Target, redis_pids, servers  # noqa: E402
 
 NAMES = (
+    "starlette-storm-floor",
     "chatcore-starlette",
     "chatcore-starlette-redis",
     "chatcore-native",
@@ -136,6 +140,11 @@ def ratios_of(rows: list[dict[str, Any]], names: list[str]) -> dict[str, float]:
             ratio(key, (name, n), (base, 1000), "cpu_per_delivery_us")
         key = f"{name} cpu/delivery 10000 vs baseline 10000 sockets (1000 users)"
         ratio(key, (name, 10_000), (base, 10_000), "cpu_per_delivery_us")
+    for n in sorted({n for _, n in by}):
+        floor = ("starlette-storm-floor", n)
+        for name in names:
+            if name != floor[0]:
+                ratio(f"{name} storm cpu {n} vs the floor", (name, n), floor, "storm_cpu_s")
     return ratios
 
 

@@ -62,10 +62,20 @@ class Target:
     redis: bool = False
     #: Whether it runs at the large size too (the slowest peers need minutes per message there).
     large: bool = True
+    #: The ASGI server of an ASGI app: "uvicorn" or "granian" (one worker process, a child of
+    #: the process started: a target's CPU is its process tree's).
+    asgi: str = "uvicorn"
 
     def command(self, port: int) -> list[str]:
         if self.app.endswith(".py"):
             return [PYTHON, str(PEERS / self.app), str(port)]
+        if self.asgi == "granian":
+            return [
+                *(str(Path(PYTHON).parent / "granian"), "--interface", "asgi", "--workers", "1"),
+                *("--host", "127.0.0.1", "--port", str(port), "--loop", UVICORN["loop"]),
+                *("--log-level", "warning", "--no-access-log", "--working-dir", str(PEERS)),
+                self.app,
+            ]
         return [
             *(PYTHON, "-m", "uvicorn", "--app-dir", str(PEERS), self.app),
             *("--host", "127.0.0.1", "--port", str(port)),
@@ -84,6 +94,21 @@ TARGETS: tuple[Target, ...] = (
         app="chatcore_starlette_app:app",
         dialect="chatcore",
         path="/ws",
+    ),
+    Target(
+        name="starlette-storm-floor",
+        label="the storm's frames on plain Starlette (no chatcore)",
+        app="starlette_storm_floor:app",
+        dialect="chatcore",
+        path="/ws",
+    ),
+    Target(
+        name="chatcore-starlette-granian",
+        label="chatcore + Starlette under Granian",
+        app="chatcore_starlette_app:app",
+        dialect="chatcore",
+        path="/ws",
+        asgi="granian",
     ),
     Target(
         name="chatcore-starlette-redis",
@@ -218,7 +243,12 @@ def servers(target: Target, core: int, tag: str) -> Iterator[tuple[list[int], li
                     )
                 )
             wait_for_port(port, started[-1], time.monotonic() + 30)
-        yield ports, [process.pid for process in started]
+            deadline = time.monotonic() + 30
+            while target.asgi == "granian" and len(process_tree(started[-1].pid)) < 2:
+                if time.monotonic() > deadline:  # (its worker process serves the port)
+                    raise RuntimeError(f"{target.name}: no worker process")
+                time.sleep(0.05)
+        yield ports, [pid for process in started for pid in process_tree(process.pid)]
     finally:
         for process in started:
             process.send_signal(signal.SIGTERM)
@@ -230,6 +260,24 @@ def servers(target: Target, core: int, tag: str) -> Iterator[tuple[list[int], li
                 process.wait()
         if target.redis:
             forget_keys(prefix)
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (a server's worker processes), from ``/proc``."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    parent = int(stat.read().rsplit(")", 1)[1].split()[1])
+            except OSError:  # gone meanwhile
+                continue
+            children.setdefault(parent, []).append(int(entry))
+    tree, todo = [], [pid]
+    while todo:
+        tree.append(todo.pop())
+        todo.extend(children.get(tree[-1], ()))
+    return tree
 
 
 def forget_keys(prefix: str) -> None:
