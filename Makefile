@@ -135,9 +135,10 @@ asyncapi: venv
 # The join storm of issue #16 (benchmarks/join_storm.py): N distinct users join one room, on
 # Starlette and on the native adapter, in one process and two on Redis; CPU per join, RSS per
 # member, idle CPU, CPU per delivery (raw and net of the idle CPU), beside the code of main
-# (BASE, a `git archive` of its src/). About 35 minutes. The largest
-# size is 19,800, not 20,000: a process may hold 20,000 files here (the hard limit of `ulimit -n`),
-# and both the server and the generator need one per socket and a few more.
+# (BASE, a `git archive` of its src/). About 35 minutes. The largest size is 19,800, not 20,000:
+# a process may hold 20,000 files here (the hard limit of `ulimit -n`, which this container may
+# not raise), and both the server and the generator need one per socket and a few more;
+# join_storm.py raises its soft limit to the hard one (and the hard one where it may).
 STORM_SIZES ?= 1000,10000,19800
 bench-joins: venv
 	rm -rf $(VENV)/storm-base && mkdir -p $(VENV)/storm-base
