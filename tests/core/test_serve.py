@@ -25,6 +25,7 @@ class Socket:
         self.sent: list[dict[str, Any]] = []
         self.closed_with: list[CloseCode] = []
         self.stalled = False  # the client stopped reading: every send waits forever
+        self.gate: anyio.Event | None = None  # set: each send waits until the gate opens
         self.failure: Exception | None = None  # raised by every send
         self.served = False  # serve returned
 
@@ -44,6 +45,8 @@ class Socket:
             raise self.failure
         if self.stalled:
             await anyio.Event().wait()
+        if self.gate is not None:
+            await self.gate.wait()
         self.sent.append(json.loads(text))
 
     async def close(self, code: CloseCode) -> None:
@@ -142,18 +145,66 @@ async def test_a_client_that_stopped_reading_is_ended_after_the_linger() -> None
         assert not is_connected(chat, "1")
 
 
-async def test_a_served_socket_runs_one_task_beside_its_reader(chat: Chat) -> None:
-    # The pump is the only task serve starts: the linger is a deadline set when the core
-    # closes the connection, not a task per socket waiting for that (a join storm's cost).
+async def test_a_served_socket_runs_no_task_beside_its_reader(
+    chat: Chat, anyio_backend: str
+) -> None:
+    # On asyncio the frames go out from wherever they are made: no writer task per socket
+    # (a join storm's cost); on trio, whose tasks may not finish each other's waits, one.
+    # The linger is a deadline set when the core closes the connection, never a task.
     connection = await chat.server.connect(user("1"))
     socket = Socket()
     before = len(anyio.get_running_tasks())
     async with anyio.create_task_group() as tasks:
         tasks.start_soon(serve, connection, socket)
         await anyio.wait_all_tasks_blocked()
-        assert len(anyio.get_running_tasks()) - before == 2  # serve's (the reader) and the pump
+        assert socket.types() == ["welcome"]
+        expected = 1 if anyio_backend == "asyncio" else 2  # serve's own (the reader) [+ pump]
+        assert len(anyio.get_running_tasks()) - before == expected
         socket.put(None)
     assert socket.served
+
+
+async def test_a_send_that_waits_is_finished_by_a_task_and_the_frames_after_it_follow(
+    chat: Chat,
+) -> None:
+    connection = await chat.server.connect(user("1"))
+    socket = Socket()
+    socket.gate = anyio.Event()  # the welcome's send waits (the socket's buffer is full)
+    before = len(anyio.get_running_tasks())
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(serve, connection, socket)
+        for ref in (1, 2, 3):
+            socket.put(json.dumps({"type": "ping", "ref": ref}))
+        await anyio.wait_all_tasks_blocked()
+        assert socket.sent == []  # all held behind the waiting send
+        socket.gate.set()
+        await anyio.wait_all_tasks_blocked()
+        assert socket.types() == ["welcome", "ok", "ok", "ok"]
+        assert [frame.get("ref") for frame in socket.sent[1:]] == [1, 2, 3]
+        # The task that finished the send is gone with it: the reader alone is left (asyncio).
+        assert len(anyio.get_running_tasks()) - before <= 2
+        connection.end(CloseCode.GOING_AWAY)
+        await anyio.wait_all_tasks_blocked()
+        assert socket.closed_with == [CloseCode.GOING_AWAY]
+        assert socket.served  # the close frame sent, the reader ended
+    assert not is_connected(chat, "1")
+
+
+async def test_a_close_waits_for_the_send_under_way(chat: Chat) -> None:
+    connection = await chat.server.connect(user("1"))
+    socket = Socket()
+    socket.gate = anyio.Event()
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(serve, connection, socket)
+        await anyio.wait_all_tasks_blocked()
+        connection.end(CloseCode.GOING_AWAY)
+        await anyio.wait_all_tasks_blocked()
+        assert socket.closed_with == []  # the welcome's send is still under way
+        socket.gate.set()
+        await anyio.wait_all_tasks_blocked()
+        assert socket.types() == ["welcome"]
+        assert socket.closed_with == [CloseCode.GOING_AWAY]
+        assert socket.served
 
 
 async def test_a_socket_closed_before_it_is_served_still_lingers_out() -> None:
