@@ -76,7 +76,9 @@ async def serve(
             connection.when_closed(partial(_linger, tasks.cancel_scope, linger))
             while (data := await receive()) is not None:
                 await connection.receive(data)
-            tasks.cancel_scope.cancel()
+            if sender is None or sender.running:
+                # (Only when a task may be left: a cancel costs anyio a repr of the task.)
+                tasks.cancel_scope.cancel()
     finally:
         if sender is not None:
             sender.ended = True  # no task may start in the group once it has exited
@@ -90,7 +92,7 @@ class _Sender:
     wait in a task of the socket's group, which then resumes the outbox (see the module's doc).
     """
 
-    __slots__ = ("_close", "_gone", "_idle", "_resume", "_send", "_tasks", "ended")
+    __slots__ = ("_close", "_gone", "_idle", "_resume", "_send", "_tasks", "ended", "running")
 
     def __init__(
         self,
@@ -108,6 +110,8 @@ class _Sender:
         self._idle: anyio.Event | None = None
         #: The socket's task group has exited: nothing more is sent.
         self.ended = False
+        #: Tasks started (a send that waits, the close frame) that have not finished.
+        self.running = 0
         self._resume = resume  # hands on the frames queued while a send waited
 
     def write(self, text: str) -> bool:
@@ -121,11 +125,13 @@ class _Sender:
         if rest is None:
             return True
         self._idle = anyio.Event()
+        self.running += 1
         self._tasks.start_soon(self._finish, rest)
         return False
 
     def closed(self, code: CloseCode) -> None:
         if not self.ended:
+            self.running += 1
             self._tasks.start_soon(self._close_with, code)
 
     async def _finish(self, rest: Rest) -> None:
@@ -136,6 +142,7 @@ class _Sender:
             self._failed(error)
             return
         finally:
+            self.running -= 1
             idle, self._idle = self._idle, None
             if idle is not None:
                 idle.set()
@@ -143,10 +150,13 @@ class _Sender:
 
     async def _close_with(self, code: CloseCode) -> None:
         """Send the close frame with ``code`` once the send under way is done; end the reader."""
-        if self._idle is not None:
-            await self._idle.wait()
-        with contextlib.suppress(*self._gone):  # gone: the reader sees the end, or is cancelled
-            await self._close(code)
+        try:
+            if self._idle is not None:
+                await self._idle.wait()
+            with contextlib.suppress(*self._gone):  # gone: the reader sees the end, or is cancelled
+                await self._close(code)
+        finally:
+            self.running -= 1
         self._tasks.cancel_scope.cancel()
 
     def _failed(self, error: Exception) -> None:
@@ -156,6 +166,7 @@ class _Sender:
         if isinstance(error, self._gone):
             self._tasks.cancel_scope.cancel()
         else:
+            self.running += 1  # (never finishes: it ends the group)
             self._tasks.start_soon(_raise, error)
 
 
