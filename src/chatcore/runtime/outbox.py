@@ -20,11 +20,13 @@ an idle socket is sent at once, in the caller's frame, when the socket takes it 
 fan-out to N sockets then costs N buffer appends, not N task wake-ups. On other backends (trio)
 every frame is queued and sent by the writer's task.
 
-An adapter that owns its socket's buffer (the native adapter, ``chatcore_server``) needs no
-writer task at all: it :meth:`Outbox.attach`-es a :class:`Writer`, whose ``write`` puts a frame in
-the socket's buffer at once and says whether the buffer can take more. Once it says no, frames
-queue (counted against the bounds as above, with the last frame written) until the adapter calls
-:meth:`Outbox.resume` (the buffer drained); ``closed`` tells it the close code.
+Without a writer task at all, an :meth:`Outbox.attach`-ed :class:`Writer` takes each frame from
+:meth:`put`: its ``write`` puts a frame in the socket's buffer at once and says whether the buffer
+can take more. Once it says no, frames queue (counted against the bounds as above, with the last
+frame written) until :meth:`Outbox.resume` (the buffer drained); ``closed`` tells it the close
+code. The native adapter (``chatcore_server``) writes into its own buffers this way, and
+``Connection.serve`` on asyncio attaches a writer that runs the adapter's ``send`` on the spot
+and finishes one that has to wait in a task started for it (:mod:`chatcore.runtime._serve`).
 """
 
 from __future__ import annotations
