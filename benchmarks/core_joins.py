@@ -14,21 +14,18 @@ import argparse
 import gc
 import json
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import anyio
 import anyio.lowlevel
 
-from chatcore import ChatServer, CloseCode, Limits, User
+from chatcore import ChatServer, CloseCode, User
 
-# The join storm's limits (benchmarks/peers/chatcore_starlette_app.py): nothing refuses a join.
-LIMITS = Limits(
-    rate=1_000_000,
-    burst=1_000_000,
-    outbox=4_096,
-    connections_per_user=100_000,
-    members_per_room=100_000,
-)
+sys.path.insert(0, str(Path(__file__).resolve().parent / "peers"))
+
+from chatcore_starlette_app import LIMITS  # the join storm's limits
 
 JOIN = '{"type":"join","room":"bench","ref":1}'
 
