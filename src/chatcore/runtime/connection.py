@@ -239,8 +239,9 @@ class Connection:
         """Serve this connection on an accepted socket until the socket ends; then :meth:`close`.
 
         ``receive()`` returns the client's next frame, or None once the socket ended; ``send``
-        sends one text frame (see :meth:`write_all`: a plain function returning the socket's
-        awaitable keeps the fast path); ``close(code)`` sends the close frame. ``gone`` lists what
+        sends one text frame (a plain function returning the socket's awaitable: on asyncio it is
+        run in the frame that produced the frame, and only a send that has to wait gets a task);
+        ``close(code)`` sends the close frame. ``gone`` lists what
         ``send`` and ``close`` raise once the socket is gone. ``Limits.close_linger`` after the
         server closed the connection, the socket is ended even if its close frame is unsent (the
         client stopped reading): this method returns, and the adapter's app with it.
