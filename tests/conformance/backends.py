@@ -152,18 +152,30 @@ async def redis_brokers(engine: str = "redis", **layout: Any) -> AsyncIterator[C
             await anyio.wait_all_tasks_blocked()
 
         async def cut(process: Process) -> None:
-            """Kill the process's pub/sub connection in Redis, as a network blip would."""
+            """Kill the process's pub/sub connections in Redis, as a network blip would.
+
+            Every node's connections are listed before any is killed: once one is killed the
+            broker subscribes again at once, and a node listed after that would show the new
+            connection, whose kill would be a second blip."""
             assert isinstance(process.broker, RedisBroker)
             name = f"chatcore-{process.broker.process}"
-            for node in await _nodes(url):
-                client = redis.asyncio.Redis.from_url(node, decode_responses=True)
-                try:
+            clients = [
+                redis.asyncio.Redis.from_url(node, decode_responses=True)
+                for node in await _nodes(url)
+            ]
+            try:
+                doomed = []
+                for client in clients:
                     for entry in await client.client_list():
                         # (``ssub``: sharded subscriptions)
                         subscribed = int(entry["sub"]) + int(entry.get("ssub", 0))
                         if entry["name"] == name and subscribed > 0:
-                            await client.client_kill_filter(_id=entry["id"])
-                finally:
+                            doomed.append((client, entry["id"]))
+                assert doomed, "the process has no subscribed connection to cut"
+                for client, id_ in doomed:
+                    await client.client_kill_filter(_id=id_)
+            finally:
+                for client in clients:
                     await client.aclose()
 
         a, b = Process(broker()), Process(broker())
