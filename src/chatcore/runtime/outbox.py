@@ -14,19 +14,17 @@ bound:
 :meth:`Outbox.put` is synchronous and takes no lock: fan-out calls it once per recipient
 with the same, already encoded text.
 
-While a writer runs (:meth:`Outbox.write_all`) on asyncio, a frame put into an empty outbox of
-an idle socket is sent at once, in the caller's frame, when the socket takes it without waiting
-(the usual case); only frames that find the socket busy are queued for the writer's task. A
-fan-out to N sockets then costs N buffer appends, not N task wake-ups. On other backends (trio)
-every frame is queued and sent by the writer's task.
-
-Without a writer task at all, an :meth:`Outbox.attach`-ed :class:`Writer` takes each frame from
-:meth:`put`: its ``write`` puts a frame in the socket's buffer at once and says whether the buffer
-can take more. Once it says no, frames queue (counted against the bounds as above, with the last
-frame written) until :meth:`Outbox.resume` (the buffer drained); ``closed`` tells it the close
-code. The native adapter (``chatcore_server``) writes into its own buffers this way, and
+Frames go out one way: an :meth:`Outbox.attach`-ed :class:`Writer` takes each frame from
+:meth:`put`, in the caller's frame: its ``write`` puts a frame in the socket's buffer at once and
+says whether the buffer can take more. Once it says no, frames queue (counted against the bounds
+as above, with the last frame written) until :meth:`Outbox.resume` (the buffer drained);
+``closed`` tells it the close code. A fan-out to N sockets then costs N buffer appends, not N
+task wake-ups. The native adapter (``chatcore_server``) writes into its own buffers this way;
 ``Connection.serve`` on asyncio attaches a writer that runs the adapter's ``send`` on the spot
-and finishes one that has to wait in a task started for it (:mod:`chatcore.runtime._serve`).
+and finishes one that has to wait in a task started for it (:mod:`chatcore.runtime._serve`);
+:meth:`Outbox.write_all` on asyncio attaches one that leaves such a send to its own task. On
+other backends (trio), whose tasks may not finish each other's waits, :meth:`Outbox.write_all`
+sends every frame from its task, and :meth:`put` only queues.
 """
 
 from __future__ import annotations
@@ -78,12 +76,9 @@ class Outbox:
         "_closed",
         "_closing",
         "_ephemeral",
-        "_failure",
         "_frames",
         "_held",
         "_in_flight",
-        "_rest",
-        "_send",
         "_waiter",
         "_writer",
         "close_code",
@@ -104,11 +99,7 @@ class Outbox:
         self.close_code: CloseCode | None = None
         #: Ephemeral frames dropped so far.
         self.dropped = 0
-        # Set while write_all() runs: frames may then be sent from put().
-        self._send: SendFrame | None = None
-        self._busy = False  # a send is under way: put() queues
-        self._rest: Rest | None = None  # a send put() started that has to wait
-        self._failure: Exception | None = None  # a send put() started failed
+        self._busy = False  # the writer's buffer is full: put() queues
         self._writer: Writer | None = None  # attached: frames go to it from put()
 
     def __len__(self) -> int:
@@ -135,12 +126,9 @@ class Outbox:
             # A dropped ephemeral frame leaves the outbox open; a chat frame that found no room
             # has closed it (1013).
             return ephemeral
-        if not frames:
-            if self._send is not None and not self._busy:
-                self._send_now(self._send, text, size)
-                return True
+        if not frames and not self._busy:
             writer = self._writer
-            if writer is not None and not self._busy:
+            if writer is not None:
                 if not writer.write(text):
                     self._hold_written(size)
                 return True
@@ -184,22 +172,6 @@ class Outbox:
         self._busy = True
         self._in_flight = size
         self._held += size
-
-    def _send_now(self, send: SendFrame, text: str, size: int) -> None:
-        """Send ``text`` in the caller's frame; leave any wait, or failure, to the writer."""
-        self._busy = True
-        try:
-            self._rest = start(send(text))
-        except Exception as failure:  # the socket is gone: the writer raises it
-            self._failure = failure
-            self._send = None
-        else:
-            if self._rest is None:
-                self._busy = False
-                return
-            self._in_flight = size
-            self._held += size
-        self._wake()
 
     def _wake(self) -> None:
         if self._waiter is not None:
@@ -306,41 +278,85 @@ class Outbox:
     async def write_all(self, send: SendFrame) -> CloseCode:
         """Send every frame with ``send``, in order, until the outbox closes; its close code.
 
-        Meanwhile :meth:`put` sends frames itself when it can (see the module's doc). A send
-        that fails, here or in :meth:`put`, raises from this method. Call it once, from the
-        socket's sending task.
+        On asyncio :meth:`put` sends each frame itself, through a writer this attaches, and
+        only a send that has to wait (or fails) is left to this method's task (see the module's
+        doc). A send that fails raises from this method. Call it once, from the socket's sending
+        task; frames put once it has ended are queued and not sent.
         """
-        # A send started in put() may be finished by this task: asyncio allows that (what it
-        # waits on is a future any task may await); trio does not (a task's wait belongs to it).
-        self._send = send if _on_asyncio() else None
+        if not _on_asyncio():
+            return await self._send_each(send)
+        # A send started in put() is finished by this task: asyncio allows that (what it waits
+        # on is a future any task may await); trio does not (a task's wait belongs to it).
+        writer = _Handoff(send)
+        self.attach(writer)
         try:
             while True:
-                failure = self._failure
-                if failure is not None:
-                    self._failure = None
-                    raise failure
-                rest = self._rest
+                if writer.failure is not None:
+                    raise writer.failure
+                rest = writer.rest
                 if rest is not None:
-                    self._rest = None
+                    writer.rest = None
                     await rest
-                    self._busy = False
-                    self._sent()
-                    continue
+                    self.resume()  # the frames queued meanwhile
+                elif self.close_code is not None:
+                    return self.close_code
+                else:
+                    await writer.wait()
+        finally:
+            self._writer = None
+            if writer.rest is not None:
+                writer.rest.close()
+
+    async def _send_each(self, send: SendFrame) -> CloseCode:
+        """:meth:`write_all` where only the writing task may send: each frame from here."""
+        try:
+            while True:
                 text = self._pop()  # raises Closed once closed
                 if text is None:
                     await self._wait()
                     continue
-                self._busy = True
                 await send(text)
-                self._busy = False
                 self._sent()
         except Closed as closed:
             return closed.code
-        finally:
-            self._send = None
-            if self._rest is not None:
-                self._rest.close()
-                self._rest = None
+
+
+class _Handoff:
+    """The :class:`Writer` :meth:`Outbox.write_all` attaches on asyncio: runs each send in
+    :meth:`Outbox.put`'s frame, and hands one that has to wait, or failed, to the writing task."""
+
+    __slots__ = ("_event", "_send", "failure", "rest")
+
+    def __init__(self, send: SendFrame) -> None:
+        self._send = send
+        self._event: anyio.Event | None = None
+        self.rest: Rest | None = None  # a send that has to wait, for the writing task
+        self.failure: Exception | None = None  # a send failed: the socket is gone
+
+    def write(self, text: str) -> bool:
+        try:
+            rest = start(self._send(text))
+        except Exception as failure:
+            self.failure = failure
+        else:
+            if rest is None:
+                return True
+            self.rest = rest
+        self._wake()
+        return False
+
+    def closed(self, code: CloseCode) -> None:
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._event is not None:
+            self._event.set()
+            self._event = None
+
+    async def wait(self) -> None:
+        """Wait until a send is handed over, or the outbox closes."""
+        self._event = anyio.Event()
+        await self._event.wait()
 
 
 def _on_asyncio() -> bool:
