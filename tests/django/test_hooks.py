@@ -164,14 +164,17 @@ def hooked_site(
 
 
 async def written_mail(outbox: Path) -> str:
-    """The one email the server process writes to ``outbox`` (at most 10 s)."""
+    """The one email the server process writes to ``outbox`` (at most 10 s), once whole:
+    Django's file backend creates the file, then writes the message and a line of dashes."""
     for _ in range(200):
         written = await anyio.to_thread.run_sync(lambda: list(outbox.iterdir()))
         if written:
             [only] = written
-            return await anyio.to_thread.run_sync(only.read_text)
+            text = await anyio.to_thread.run_sync(only.read_text)
+            if text.endswith("-" * 79 + "\n"):
+                return text
         await anyio.sleep(0.05)  # another process writes it: there is nothing to wait on
-    raise AssertionError("no email was written")
+    raise AssertionError("no whole email was written")
 
 
 @pytest.mark.network
