@@ -10,7 +10,9 @@ and reads the servers' CPU time and RSS from /proc before and after:
 - the servers' idle CPU for a moment with nothing sent (keep-alive pings of the sockets,
   timers): a cost per socket and second, not per message;
 - then the cost of a message per delivery in that room (``throughput`` for a few seconds):
-  server CPU / deliveries, and the same less the idle CPU of as long (``net``).
+  server CPU / deliveries, and the same less the idle CPU of as long (``net``); and apart, the
+  user time (the server's own code) and the system time (the kernel's socket writes, which
+  on loopback include the receiving side's) per delivery.
 
 Beside chatcore's Starlette adapter runs its floor (``starlette-storm-floor``: the same frames
 from a few lines of plain Starlette, no chatcore: what any server of this protocol pays under
@@ -48,6 +50,7 @@ from loadgen import (  # noqa: E402
     Generator,
     SocketIO,
     cpu_seconds,
+    cpu_split,
     rss_bytes,
 )
 from run import RESULTS, TARGETS, UVICORN, Target, redis_pids, servers  # noqa: E402
@@ -93,11 +96,13 @@ async def storm(
     await asyncio.sleep(IDLE)
     idle_per_s = (sum(cpu_seconds(pid) for pid in pids) - before) / IDLE
     window = max(2, min(50, 200_000 // n))
-    before = sum(cpu_seconds(pid) for pid in pids)
+    before_user, before_sys = map(sum, zip(*(cpu_split(pid) for pid in pids), strict=True))
     started = time.perf_counter()
     phase = await gen.throughput(2, seconds, window, max(2_000, 2_000_000 // n))
     message_wall = time.perf_counter() - started
-    message_cpu = sum(cpu_seconds(pid) for pid in pids) - before
+    after_user, after_sys = map(sum, zip(*(cpu_split(pid) for pid in pids), strict=True))
+    message_user, message_sys = after_user - before_user, after_sys - before_sys
+    message_cpu = message_user + message_sys
     net_cpu = max(0.0, message_cpu - idle_per_s * message_wall)
     for peer in [gen.sender, *gen.receivers]:
         if peer is not None and peer.transport is not None:
@@ -114,6 +119,9 @@ async def storm(
         "idle_cpu_ms_per_s": round(idle_per_s * 1e3, 1),
         "cpu_per_delivery_us": round(message_cpu / max(1, phase.deliveries) * 1e6, 3),
         "cpu_per_delivery_net_us": round(net_cpu / max(1, phase.deliveries) * 1e6, 3),
+        # Apart: the server's own code (user) and the kernel's socket writes (system).
+        "user_cpu_per_delivery_us": round(message_user / max(1, phase.deliveries) * 1e6, 3),
+        "system_cpu_per_delivery_us": round(message_sys / max(1, phase.deliveries) * 1e6, 3),
     }
 
 
@@ -149,6 +157,8 @@ def ratios_of(rows: list[dict[str, Any]], names: list[str]) -> dict[str, float]:
             ratio(f"{name} cpu/delivery {n} vs 1000", (name, n), (name, 1000), field)
             field = "cpu_per_delivery_net_us"
             ratio(f"{name} net cpu/delivery {n} vs 1000", (name, n), (name, 1000), field)
+            field = "user_cpu_per_delivery_us"
+            ratio(f"{name} user cpu/delivery {n} vs 1000", (name, n), (name, 1000), field)
         for n in (1_000, 10_000):
             key = f"{name} cpu/join {n} vs baseline 1000"
             ratio(key, (name, n), (base, 1000), "cpu_per_join_us")

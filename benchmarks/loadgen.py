@@ -55,9 +55,14 @@ def ws_frame(payload: bytes, opcode: int = 0x1) -> bytes:
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of every thread of ``pid``, from ``/proc/<pid>/stat``."""
+    return sum(cpu_split(pid))
+
+
+def cpu_split(pid: int) -> tuple[float, float]:
+    """User and system CPU time of every thread of ``pid``, apart."""
     with open(f"/proc/{pid}/stat") as stat:
         fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
+    return int(fields[11]) / TICKS, int(fields[12]) / TICKS
 
 
 def rss_bytes(pid: int) -> int:
