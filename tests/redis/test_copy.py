@@ -75,18 +75,24 @@ async def snapshot(store: Store, rooms: list[str]) -> dict[str, Any]:
 
 
 #: (the source's layout, the target's): one Redis to 4 groups, 4 groups to one Redis, one
-#: Redis to the session's cluster (16 groups).
+#: Redis to the session's cluster (16 groups), and back.
 MOVES = [
     ("plain", "groups"),
     ("groups", "plain"),
     pytest.param(("plain", "cluster"), marks=pytest.mark.cluster),
+    pytest.param(("cluster", "plain"), marks=pytest.mark.cluster),
 ]
 
 
-@pytest.mark.parametrize("move", MOVES, ids=["plain-groups", "groups-plain", "plain-cluster"])
+@pytest.mark.parametrize(
+    "move", MOVES, ids=["plain-groups", "groups-plain", "plain-cluster", "cluster-plain"]
+)
 async def test_a_copied_store_reads_the_same_and_goes_on(move: tuple[str, str]) -> None:
-    engine = "cluster" if move[1] == "cluster" else "redis"
-    async with redis_prefix() as (here, source), redis_prefix(engine) as (there, target):
+    engines = ["cluster" if layout == "cluster" else "redis" for layout in move]
+    async with (
+        redis_prefix(engines[0]) as (here, source),
+        redis_prefix(engines[1]) as (there, target),
+    ):
         url = f"{here}?groups=4" if move[0] == "groups" else here
         target_url = f"{there}?groups=4" if move[1] == "groups" else there
         store = RedisStore(url, prefix=source)
