@@ -34,7 +34,7 @@ from ..wire.errors import UsageError
 from ._cluster import wants_cluster, without_cluster_options
 from ._layout import Group, Layout
 
-__all__ = ("Copied", "copy_store")
+__all__ = ("Copied", "copy_store", "main")
 
 #: ``<kind>:<room>`` keys: the whole key goes to the room's group.
 _ROOM_KEYS = frozenset(
