@@ -149,6 +149,7 @@ bench-joins: venv
 bench-core: venv
 	$(BIN)/python benchmarks/core_fanout.py
 	$(BIN)/python benchmarks/core_joins.py
+	$(BIN)/python benchmarks/core_joins.py --history 50
 
 # A reaction storm beside plain messages in a room of 1,000: CPU per reaction as a ratio to a
 # message (docs/performance.md), ~1 minute; BENCH_ARGS=--redis for the Redis backends.

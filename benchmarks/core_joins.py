@@ -5,7 +5,12 @@ figure is chatcore's own work per join (the connect, the ``welcome``, the checks
 index, the ``presence`` fan-out of the first ``presence_limit`` joins, the reply), with the
 cyclic garbage collector on (as a server runs) and, in a second pass, off (its share).
 
-Run: ``.venv/bin/python benchmarks/core_joins.py [--joins 1000] [--rounds 3]``; prints JSON.
+With ``--history M`` the room holds M messages first, so each join's reply carries the newest of
+them (up to ``Limits.join_history``, 50): a reconnect wave's joins. The page read for one join
+is shared by the joins around it (``_shared_reads``) and so is its JSON (``_history_json``).
+
+Run: ``.venv/bin/python benchmarks/core_joins.py [--joins 1000] [--rounds 3] [--history 50]``;
+prints JSON.
 """
 
 from __future__ import annotations
@@ -30,12 +35,17 @@ from chatcore_starlette_app import LIMITS  # the join storm's limits
 JOIN = '{"type":"join","room":"bench","ref":1}'
 
 
-async def storm(joins: int) -> tuple[float, int]:
-    """CPU seconds of ``joins`` connections joining one room, and the frames they were sent."""
+async def storm(joins: int, history: int = 0) -> tuple[float, int]:
+    """CPU seconds of ``joins`` connections joining one room holding ``history`` messages, and
+    the frames they were sent."""
     sent = 0
     server = ChatServer(limits=LIMITS)
     async with server:
         await server.create_room("bench", "Bench")
+        poster = User(id="poster", name="Poster")
+        for index in range(history):
+            text = f"message {index} of the room's history, of a usual length for a chat"
+            await server.post("bench", text, sender=poster)
         done = anyio.Event()
 
         async def member(index: int, ready: anyio.Event) -> None:
@@ -76,15 +86,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--joins", type=int, default=1_000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--history", type=int, default=0, help="messages in the room first")
     args = parser.parse_args()
-    result: dict[str, object] = {"joins": args.joins, "rounds": args.rounds}
+    result: dict[str, object] = {
+        "joins": args.joins,
+        "rounds": args.rounds,
+        "history": args.history,
+    }
     for label, collect in (("gc_on", True), ("gc_off", False)):
         cpus = []
         for _ in range(args.rounds):
             gc.collect()
             if not collect:
                 gc.disable()
-            cpu, sent = anyio.run(storm, args.joins, backend_options={"use_uvloop": True})
+            cpu, sent = anyio.run(
+                storm, args.joins, args.history, backend_options={"use_uvloop": True}
+            )
             gc.enable()
             cpus.append(cpu)
             result["frames"] = sent

@@ -16,12 +16,14 @@ import attrs
 from ..backends.store import Change
 from ..hooks import Draft
 from ..wire import commands as c
+from ..wire._json import RawJSON
 from ..wire.errors import ClientError, InvalidField
 from ..wire.events import MessageChanged
 from ..wire.limits import Limits
-from ..wire.protocol import encode, frame_size, wire_size
+from ..wire.protocol import encode, frame_size
 from ..wire.values import Message, check_text, check_title
 from . import _checks as check
+from ._history_json import newest_fitting
 from .hub import Session
 from .ports import Runtime
 
@@ -57,16 +59,10 @@ async def handle(runtime: Runtime, session: Session, command: c.Command) -> Resu
     return await HANDLERS[type(command)](runtime, session, command)
 
 
-def _newest_fitting(limits: Limits, messages: Sequence[Message]) -> tuple[list[Any], bool]:
+def _newest_fitting(limits: Limits, messages: tuple[Message, ...]) -> tuple[RawJSON, bool]:
     """The wire form of the newest ``messages`` that fit in a reply (a quarter of the outbox's
     byte budget, so one reply never fills it), and whether older ones were left out."""
-    wire = [message.to_wire() for message in messages]
-    room = limits.outbox_bytes // 4
-    for index in range(len(wire) - 1, -1, -1):
-        room -= wire_size(wire[index]) + 1
-        if room < 0:
-            return wire[index + 1 :], True
-    return wire, False
+    return newest_fitting(messages, limits.outbox_bytes // 4)
 
 
 def _oldest_fitting(limits: Limits, changes: Sequence[Change]) -> tuple[tuple[str, ...], bool]:

@@ -1,6 +1,7 @@
 """Wire protocol v1: text frame to command, event to text frame.
 
-This is the only module that reads or writes client JSON. :func:`decode` never raises on client
+This is the only module that reads client JSON or turns events into frames (their text comes
+from :mod:`~chatcore.wire._json`). :func:`decode` never raises on client
 input: it returns a command, or a :class:`Rejected` carrying the error and the frame's ``ref``
 where one could be read. A backend that must write a frame whose message id it learns only
 later (the Redis store takes the id inside a script) gets it as a :class:`FrameTemplate`.
@@ -16,6 +17,7 @@ from typing import Any
 import attrs
 
 from . import commands as c
+from ._json import dumps, dumps_with_raw
 from .errors import BadFrame, ClientError, InvalidField, TooLarge, UnknownType
 from .events import Event, MessageEvent
 from .moderation import ROLES, check_reason
@@ -53,12 +55,10 @@ everywhere and leaves room for every later encode and decode (and Redis's cjson,
 _MAX_ID = 2**53 - 1  # ids and counts stay exact in JavaScript numbers
 _MAX_USER_ID = 256
 
-_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False)
-
 
 def encode(event: Event) -> str:
     """The text frame of ``event``."""
-    return _encoder.encode(event.to_wire())
+    return dumps_with_raw(event.to_wire())
 
 
 @attrs.frozen
@@ -82,7 +82,7 @@ def message_template(message: Message) -> FrameTemplate:
     wire = MessageEvent(message=message).to_wire()
     if wire["id"] != 0:
         wire["id"] = 0
-    text = _encoder.encode(wire)
+    text = dumps(wire)
     # The items before the id encode as the frame starts (JSON writes a dict's items in
     # order), so the id's 0 stands right after them and '"id":'.
     items = []
@@ -104,7 +104,7 @@ def message_template(message: Message) -> FrameTemplate:
 def _id_start(head: tuple[tuple[str, Any], ...]) -> int:
     """Where a frame's id value starts, after the items ``head`` (the same for every message
     frame: encoding them again for each message would cost more than the frame itself)."""
-    before = _encoder.encode(dict(head)) if head else "{}"
+    before = dumps(dict(head)) if head else "{}"
     return len(before) - 1 + (1 if head else 0) + len('"id":')
 
 
@@ -118,7 +118,7 @@ class Rejected:
 
 def wire_size(value: object) -> int:
     """Bytes that ``value`` (a wire value such as ``Message.to_wire()``) takes in a frame."""
-    return frame_size(_encoder.encode(value))
+    return frame_size(dumps(value))
 
 
 def frame_size(text: str) -> int:
