@@ -57,6 +57,10 @@ _LEFT = frozenset(
 )  # fmt: skip
 
 
+#: Keys copied at once (each a few round trips; more at once, more connections).
+_AT_ONCE = 32
+
+
 @attrs.frozen
 class Copied:
     """What :func:`copy_store` did: keys written in the target, source keys read, and source
@@ -116,8 +120,12 @@ async def copy_store(
                 "this a chat's prefix and layout? Nothing was written"
             )
         written = 0
-        for key in found:
-            written += await _copy(reader, writer, key, target_layout)
+        for start in range(0, len(found), _AT_ONCE):
+            batch = found[start : start + _AT_ONCE]
+            done = await asyncio.gather(
+                *(_copy(reader, writer, key, target_layout) for key in batch)
+            )
+            written += sum(done)
         return Copied(written, len(found), sum(key.kind in _LEFT for key in found))
     finally:
         await reader.aclose()
