@@ -100,7 +100,13 @@ async def test_a_copied_store_reads_the_same_and_goes_on(move: tuple[str, str]) 
         broker = RedisBroker(url, prefix=source)
         async with ChatServer(store=store, broker=broker, limits=LIMITS) as server:
             rooms = await fill(server)
+            # A dry run checks and counts, and writes nothing.
+            planned = await copy_store(
+                url, target_url, source_prefix=source, target_prefix=target, dry_run=True
+            )
+            assert await _kinds(target_url, target) == set()
             copied = await copy_store(url, target_url, source_prefix=source, target_prefix=target)
+            assert planned.written == copied.written  # (presence may move meanwhile: live broker)
         assert copied.left > 0
         assert copied.written >= len(rooms)
         copy = RedisStore(target_url, prefix=target)
@@ -165,6 +171,15 @@ async def test_the_source_itself_is_refused() -> None:
     async with redis_prefix() as (url, prefix):
         with pytest.raises(UsageError, match="the target is the source"):
             await copy_store(url, url, source_prefix=prefix)
+
+
+async def test_the_command_line_says_when_there_is_nothing_to_copy(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    async with redis_prefix() as (url, prefix):
+        argv = [url, f"{url}?groups=2", "--source-prefix", prefix, "--dry-run"]
+        assert await anyio.to_thread.run_sync(main, argv) == 2
+    assert "nothing to copy" in capsys.readouterr().err
 
 
 async def _kinds(url: str, prefix: str) -> set[str]:

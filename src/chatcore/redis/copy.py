@@ -16,7 +16,8 @@ then start them on the target. The target must hold none of the chat's keys: a c
 nothing, so a half-done copy is deleted and started again, never merged.
 
 Run: ``python -m chatcore.redis.copy SOURCE_URL TARGET_URL`` (``--source-prefix``,
-``--target-prefix``; the layouts come from the URLs: ``?cluster=true``, ``?groups=N``).
+``--target-prefix``; the layouts come from the URLs: ``?cluster=true``, ``?groups=N``;
+``--dry-run`` checks and counts, and writes nothing).
 """
 
 from __future__ import annotations
@@ -86,12 +87,13 @@ async def copy_store(
     *,
     source_prefix: str = "chatcore:",
     target_prefix: str | None = None,
+    dry_run: bool = False,
 ) -> Copied:
     """Copy the store kept under ``source_prefix`` at ``source`` into ``target`` (under
     ``target_prefix``, the same by default) in the target URL's layout. A
     :class:`~chatcore.wire.errors.UsageError` if the target already holds keys of the chat,
     if it is the source itself, or if a source key is of no kind the store knows (then
-    nothing is written)."""
+    nothing is written). ``dry_run``: check and count as a copy would, and write nothing."""
     target_prefix = source_prefix if target_prefix is None else target_prefix
     source_layout = Layout.from_url(source, source_prefix)
     target_layout = Layout.from_url(target, target_prefix)
@@ -122,9 +124,8 @@ async def copy_store(
         written = 0
         for start in range(0, len(found), _AT_ONCE):
             batch = found[start : start + _AT_ONCE]
-            done = await asyncio.gather(
-                *(_copy(reader, writer, key, target_layout) for key in batch)
-            )
+            out = None if dry_run else writer
+            done = await asyncio.gather(*(_copy(reader, out, key, target_layout) for key in batch))
             written += sum(done)
         return Copied(written, len(found), sum(key.kind in _LEFT for key in found))
     finally:
@@ -146,13 +147,16 @@ def _kind(rest: bytes) -> str:
 
 
 async def _copy(reader: Any, writer: Any, key: _Key, to: Layout) -> int:
-    """Write ``key`` into the target layout ``to``; the keys written."""
+    """Write ``key`` into the target layout ``to`` (with ``writer``; None: only count); the
+    keys written."""
     kind = key.kind
     if kind in _LEFT:
         return 0
     if kind in _ROOM_KEYS or kind in _USER_KEYS:
         owner = _text(key.rest.split(b":", 1)[1])
         group = to.user(owner) if kind in _USER_KEYS else to.room(owner)
+        if writer is None:
+            return 1
         dumped = await reader.dump(key.name)
         if dumped is None:
             return 0  # (gone since it was listed: the source was not stopped)
@@ -164,12 +168,12 @@ async def _copy(reader: Any, writer: Any, key: _Key, to: Layout) -> int:
         fields = await reader.hgetall(key.name)
         for room, value in fields.items():
             parts.setdefault(to.room(_text(room)), []).extend((room, value))
-        for group, pairs in parts.items():
+        for group, pairs in parts.items() if writer is not None else ():
             await writer.hset(group.prefix.encode() + key.rest, items=pairs)
     else:
         for room in await reader.smembers(key.name):
             parts.setdefault(to.room(_text(room)), []).append(room)
-        for group, rooms in parts.items():
+        for group, rooms in parts.items() if writer is not None else ():
             await writer.sadd(group.prefix.encode() + key.rest, *rooms)
     return len(parts)
 
@@ -216,6 +220,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("target", help="the Redis URL to copy to (?cluster=true, ?groups=N)")
     parser.add_argument("--source-prefix", default="chatcore:")
     parser.add_argument("--target-prefix", help="default: the source's")
+    parser.add_argument(
+        "--dry-run", action="store_true", help="check and count as a copy would; write nothing"
+    )
     args = parser.parse_args(argv)
     try:
         copied = asyncio.run(
@@ -224,13 +231,23 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.target,
                 source_prefix=args.source_prefix,
                 target_prefix=args.target_prefix,
+                dry_run=args.dry_run,
             )
         )
     except UsageError as error:
         print(f"not copied: {error}", file=sys.stderr)
         return 2
+    if not copied.read:
+        print(
+            f"nothing to copy: no key under {args.source_prefix!r} in the source's layout "
+            "(is it the chat's prefix, and the URL its layout: ?groups=N, ?cluster=true?)",
+            file=sys.stderr,
+        )
+        return 2
+    done = "would copy (dry run)" if args.dry_run else "copied"
+    written = "would be written" if args.dry_run else "written"
     print(
-        f"copied: {copied.read} source keys read, {copied.written} target keys written, "
+        f"{done}: {copied.read} source keys read, {copied.written} target keys {written}, "
         f"{copied.left} left (presence and the like)"
     )
     return 0
