@@ -115,7 +115,7 @@ async def copy_store(
             async for name in _keys(reader, source_layout, group)
             for rest in (name[len(group.prefix.encode()) :],)
         ]
-        unknown = [_text(key.name) for key in found if not _known(key.kind)]
+        unknown = [_text(key.name) for key in found if not _known(key)]
         if unknown:
             raise UsageError(
                 f"{len(unknown)} key(s) of no kind the store knows, e.g. {unknown[:3]}: is "
@@ -133,12 +133,12 @@ async def copy_store(
         await writer.aclose()
 
 
-def _known(kind: str) -> bool:
-    return kind in _LEFT or kind in _ROOM_KEYS or kind in _USER_KEYS or _split(kind)
-
-
-def _split(kind: str) -> bool:
-    return kind in _ROOM_HASHES or kind in _ROOM_SETS
+def _known(key: _Key) -> bool:
+    """Whether ``key`` is of a kind the store keeps, or leaves to the processes."""
+    kind = key.kind
+    if kind in _ROOM_KEYS or kind in _USER_KEYS:
+        return b":" in key.rest  # (its room or user follows)
+    return kind in _LEFT or kind in _ROOM_HASHES or kind in _ROOM_SETS
 
 
 def _kind(rest: bytes) -> str:
