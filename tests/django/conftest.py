@@ -95,6 +95,23 @@ def free_port() -> int:
         return port
 
 
+#: The sites being served now: a failing test's report shows the end of their logs.
+LIVE: list[Site] = []
+LOG_TAIL = 60  # lines of each log a failure shows
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failing test's report ends with what its ChatBoard processes printed (the server's
+    side of a timeout is otherwise lost with the processes)."""
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()  # type: ignore[attr-defined]
+    if report.failed:
+        for site in LIVE:
+            lines = site.output().splitlines()[-LOG_TAIL:]
+            report.sections.append((f"ChatBoard on port {site.port}", "\n".join(lines)))
+
+
 class Site:
     """A ChatBoard served by a real uvicorn process."""
 
@@ -145,8 +162,10 @@ def serve(database_url: str, count: int = 1, **extra_env: str) -> Iterator[list[
             sites.append(Site(port, process, log))
         for site in sites:
             _wait_until_up(site)
+        LIVE.extend(sites)
         yield sites
     finally:
+        LIVE[:] = [site for site in LIVE if site not in sites]
         for site in sites:
             site.process.terminate()
         for site in sites:

@@ -67,8 +67,7 @@ async def test_people_on_two_processes_chat_and_logout_reaches_the_other(
         assert reply["type"] == "ok"  # the recipient is online in the other process
         assert (await next_of(ws_dos, "private"))["text"] == "psst"
         # Logging out through process one closes the socket held by process two.
-        dos.site = one
-        assert await dos.log_out() == 302
+        assert await dos.log_out(through=one) == 302
         with pytest.raises(websockets.ConnectionClosed) as closed:
             await next_of(ws_dos, "never")
         assert closed.value.rcvd is not None

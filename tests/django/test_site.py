@@ -55,9 +55,12 @@ class Browserless:
             self.site.ws_url, origin=Origin(self.site.url), additional_headers={"Cookie": cookie}
         )
 
-    async def log_out(self) -> int:
+    async def log_out(self, through: Site | None = None) -> int:
+        """Log out on this account's site, or ``through`` another process of it (the cookies
+        hold for every port of the host)."""
+        base = (through or self.site).url
         response = await self.http.post(
-            "/accounts/logout/", data={"csrfmiddlewaretoken": self.http.cookies["csrftoken"]}
+            f"{base}/accounts/logout/", data={"csrfmiddlewaretoken": self.http.cookies["csrftoken"]}
         )
         return response.status_code
 
