@@ -199,11 +199,17 @@ class Hooks:
     """The application's hooks, in the order added. Give it to ``ChatServer(hooks=...)``; add
     to it before the server starts."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, stop_wait: float = 5.0) -> None:
+        if stop_wait < 0:
+            raise UsageError("stop_wait is a number of seconds, 0 or more")
         self.message_hooks: list[HookEntry] = []
         self.listeners: list[ListenerEntry] = []
         self.notifier: OfflineNotices | None = None
         self.startups: list[Startup] = []
+        self.stops: list[Startup] = []
+        #: Seconds a stopping server gives its listeners to handle the events emitted before
+        #: the stop, and then its :meth:`on_stop` functions (webhooks send what is left).
+        self.stop_wait = stop_wait
 
     def message(
         self, *, timeout: float = 1.0, fail: FailMode = "closed"
@@ -257,4 +263,10 @@ class Hooks:
     def on_start(self, function: Startup) -> Startup:
         """Run ``function(server)`` in a task of its own each time the server starts."""
         self.startups.append(function)
+        return function
+
+    def on_stop(self, function: Startup) -> Startup:
+        """Await ``function(server)`` each time the server stops, once the listeners handled
+        the events emitted before the stop; all within ``stop_wait`` seconds (then cancelled)."""
+        self.stops.append(function)
         return function

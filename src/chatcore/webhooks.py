@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import anyio
+import attrs
 import httpx
 
 from .clock import Clock
@@ -63,7 +64,9 @@ class Webhooks:
 
     Each request carries ``X-Chatcore-Signature`` and ``X-Chatcore-Batch`` (the same on a
     retry, so a receiver can drop a batch it has seen) and ``X-Chatcore-Attempt`` (1, 2, ...).
-    Events still queued when the server stops are not sent.
+    When the server stops, what is left (the batch under way, again, then the events still
+    queued) is sent at once, one attempt a batch, within the stop's time (``Hooks.stop_wait``);
+    what does not go out then is logged and dropped.
     """
 
     def __init__(
@@ -92,11 +95,13 @@ class Webhooks:
         self._wake: dict[str, anyio.Event] = {}
         self._batch_ids = itertools.count(1)
         self._prefix = secrets.token_hex(4)
+        self._senders: dict[str, _Sender] = {}  # the running server's, by URL
 
     def install(self, hooks: Hooks) -> None:
         """Send the events of the server that runs ``hooks``."""
         hooks.add_listener(self, *self.kinds)
         hooks.on_start(self.start)
+        hooks.on_stop(self.stop)
 
     async def start(self, server: Any) -> None:
         """Start one sender per URL in ``server`` (a :class:`~chatcore.ChatServer`)."""
@@ -112,28 +117,76 @@ class Webhooks:
             if wake is not None:
                 wake.set()
 
+    async def stop(self, server: Any) -> None:
+        """The server stops: end the senders, then send what they left, one attempt a batch
+        (the batch under way again: it may have arrived, and has the same id)."""
+        senders = [self._senders.pop(url, None) for url in self.urls]
+        for sender in senders:
+            if sender is not None:
+                sender.scope.cancel()
+                await sender.done.wait()
+        async with (
+            httpx.AsyncClient(timeout=self.timeout) as client,
+            anyio.create_task_group() as tg,
+        ):
+            for url, sender in zip(self.urls, senders, strict=True):
+                under_way = sender.under_way if sender is not None else None
+                tg.start_soon(self._send_left, client, url, under_way)
+
     async def _send_forever(self, url: str, clock: Clock) -> None:
         queue = self._queues[url]
-        async with httpx.AsyncClient(timeout=self.timeout) as client:
-            while True:
-                if not queue:
-                    wake = self._wake[url] = anyio.Event()
-                    await wake.wait()
-                await clock.sleep_until(clock.now() + self.window)
-                while queue:
-                    batch = [queue.popleft() for _ in range(min(self.max_batch, len(queue)))]
-                    await self._post(client, url, batch)
+        sender = self._senders[url] = _Sender(anyio.CancelScope(), anyio.Event())
+        try:
+            with sender.scope:
+                async with httpx.AsyncClient(timeout=self.timeout) as client:
+                    while True:
+                        if not queue:
+                            wake = self._wake[url] = anyio.Event()
+                            await wake.wait()
+                        await clock.sleep_until(clock.now() + self.window)
+                        while queue:
+                            sender.under_way = self._batch(queue)
+                            await self._post(client, url, sender.under_way, self.attempts)
+                            sender.under_way = None
+        finally:
+            sender.done.set()
 
-    async def _post(self, client: httpx.AsyncClient, url: str, batch: list[dict[str, Any]]) -> None:
-        body = _encode({"events": batch})
-        batch_id = f"{self._prefix}-{next(self._batch_ids)}"
+    def _batch(self, queue: deque[dict[str, Any]]) -> _Batch:
+        events = [queue.popleft() for _ in range(min(self.max_batch, len(queue)))]
+        return _Batch(f"{self._prefix}-{next(self._batch_ids)}", events)
+
+    async def _send_left(
+        self, client: httpx.AsyncClient, url: str, under_way: _Batch | None
+    ) -> None:
+        """The batch under way, then the queued events, one attempt a batch; what is still left
+        when the stop's time is up is logged as dropped."""
+        queue = self._queues[url]
+        left = [under_way] if under_way is not None else []
+        try:
+            while left or queue:
+                batch = left.pop() if left else self._batch(queue)
+                left.append(batch)  # until its attempt has ended
+                await self._post(client, url, batch, batch.attempt + 1)
+                left.pop()
+        finally:
+            dropped = sum(len(batch.events) for batch in left) + len(queue)
+            queue.clear()
+            if dropped:
+                log.error("webhook %s dropped %d events as the server stopped", url, dropped)
+
+    async def _post(
+        self, client: httpx.AsyncClient, url: str, batch: _Batch, attempts: int
+    ) -> None:
+        """Try ``batch`` until it goes through or it has had ``attempts`` attempts in all."""
+        body = _encode({"events": batch.events})
         delay = self.backoff
-        for attempt in range(1, self.attempts + 1):
+        while batch.attempt < attempts:
+            batch.attempt += 1
             headers = {
                 "Content-Type": "application/json",
                 SIGNATURE_HEADER: signature(self.secret, body),
-                "X-Chatcore-Batch": batch_id,
-                "X-Chatcore-Attempt": str(attempt),
+                "X-Chatcore-Batch": batch.id,
+                "X-Chatcore-Attempt": str(batch.attempt),
             }
             try:
                 response = await client.post(url, content=body, headers=headers)
@@ -142,12 +195,33 @@ class Webhooks:
                 problem = f"HTTP {response.status_code}"
             except httpx.HTTPError as error:
                 problem = f"{type(error).__name__}: {error}"
-            if attempt == self.attempts:
+            if batch.attempt == attempts:
                 break
             log.warning("webhook %s failed (%s); retrying in %.1f s", url, problem, delay)
             await anyio.sleep(delay)
             delay *= 2
-        log.error("webhook %s dropped %d events after %d attempts", url, len(batch), self.attempts)
+        log.error(
+            "webhook %s dropped %d events after %d attempts", url, len(batch.events), attempts
+        )
+
+
+@attrs.define
+class _Sender:
+    """A running sender of one URL: its scope (cancelled at the stop), set done when it ended,
+    and the batch it is sending or retrying (None between batches)."""
+
+    scope: anyio.CancelScope
+    done: anyio.Event
+    under_way: _Batch | None = None
+
+
+@attrs.define
+class _Batch:
+    """Events sent in one request: its id (the same on every attempt), and attempts so far."""
+
+    id: str
+    events: list[dict[str, Any]]
+    attempt: int = 0
 
 
 class HttpMessageHook:

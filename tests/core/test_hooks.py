@@ -479,6 +479,59 @@ async def test_startup_hooks_run_with_the_server() -> None:
         assert started == [server]
 
 
+async def test_the_stop_lets_listeners_hear_what_came_before_it_then_runs_stop_hooks(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    hooks = Hooks()
+    heard: list[str] = []
+    at_stop: list[list[str]] = []
+
+    @hooks.listen("room_created", "room_updated")
+    async def listener(event: ChatEvent) -> None:
+        await anyio.lowlevel.checkpoint()  # (each event takes a step of its own)
+        assert event.room_info is not None
+        heard.append(f"{event.kind} {event.room}")
+
+    @hooks.on_stop
+    async def broken(server: ChatServer) -> None:
+        raise RuntimeError("stop hook bug")
+
+    @hooks.on_stop
+    async def stop(server: ChatServer) -> None:
+        at_stop.append(list(heard))
+
+    with caplog.at_level(logging.ERROR, "chatcore"):
+        async with ChatServer(hooks=hooks) as server:
+            for name in ("r1", "r2"):
+                await server.create_room(name)
+                await server.update_room(name, "Renamed")
+            # No wait here: the events are still queued as the server stops.
+    expected = ["room_created r1", "room_updated r1", "room_created r2", "room_updated r2"]
+    assert sorted(heard) == sorted(expected)
+    assert [e for e in heard if e.endswith("r1")] == expected[:2]  # in order in each room
+    assert at_stop == [heard]  # the stop hooks ran after the listeners, the broken one logged
+    assert "a stop hook failed" in caplog.text
+
+
+async def test_a_listener_stuck_at_the_stop_holds_it_stop_wait_seconds_at_most() -> None:
+    hooks = Hooks(stop_wait=0.1)
+    cancelled: list[bool] = []
+
+    @hooks.listen("room_created")
+    async def stuck(event: ChatEvent) -> None:
+        try:
+            await anyio.sleep_forever()
+        finally:
+            cancelled.append(True)
+
+    with anyio.fail_after(5):  # (the stop waits 0.1 s for it, then cancels it)
+        async with ChatServer(hooks=hooks) as server:
+            await server.create_room("r1")
+    assert cancelled == [True]
+    with pytest.raises(UsageError):
+        Hooks(stop_wait=-1)
+
+
 async def test_a_user_online_in_another_process_gets_no_notice() -> None:
     """Whether a user is online is the broker's presence, across processes."""
     hooks = Hooks()

@@ -30,6 +30,7 @@ class Receiver:
         self.requests: list[tuple[str, int, list[dict[str, Any]]]] = []
         self.bad_signatures = 0
         self.fail_first = 0  # how many webhook requests to answer with 503
+        self.hang = 0.0  # seconds each webhook request waits for its answer
         self.lock = threading.Lock()
 
 
@@ -67,6 +68,7 @@ def receiving() -> Iterator[tuple[Receiver, str]]:
                 )
                 failing = seen.fail_first > 0
                 seen.fail_first -= 1
+            time.sleep(seen.hang)
             self._answer(503 if failing else 200, {})
 
         def _proxy(self, draft: dict[str, Any]) -> None:
@@ -140,7 +142,8 @@ async def test_events_are_posted_in_signed_batches_and_retried(
         await until(lambda: any(r[1] == 3 for r in seen.requests))
     assert seen.bad_signatures == 0
     [batch] = {r[0] for r in seen.requests if r[1] == 3}
-    assert [r[1] for r in seen.requests if r[0] == batch] == [1, 2, 3]  # retried, same batch
+    # Retried, the same batch; sent once more at the stop if its answer was still on its way.
+    assert [r[1] for r in seen.requests if r[0] == batch] in ([1, 2, 3], [1, 2, 3, 4])
     events = seen.requests[-1][2]
     assert [e["kind"] for e in events] == [
         "room_created",
@@ -210,3 +213,49 @@ async def test_batches_hold_at_most_max_batch_events(receiver: tuple[Receiver, s
     assert sorted(len(r[2]) for r in seen.requests) == [1, 1, 2, 2, 2, 2]
     rooms = [e["room"] for r in seen.requests for e in r[2]]
     assert sorted(rooms) == sorted(["r1", "r2", "r3", "r4", "r5"] * 2)  # each URL got each
+
+
+async def test_events_still_queued_at_the_stop_are_sent(receiver: tuple[Receiver, str]) -> None:
+    seen, url = receiver
+    hooks = Hooks()
+    Webhooks([url + "/events"], SECRET, window=60_000).install(hooks)  # a window never reached
+    async with ChatServer(hooks=hooks) as server:
+        for name in ("r1", "r2", "r3"):
+            await server.create_room(name)
+    # The stop waited for them: the receiver had them before the server was down.
+    [(_, attempt, events)] = seen.requests
+    assert attempt == 1
+    assert sorted(e["room"] for e in events) == ["r1", "r2", "r3"]  # (rooms: no order)
+
+
+async def test_a_batch_waiting_for_its_retry_at_the_stop_is_sent_again(
+    receiver: tuple[Receiver, str],
+) -> None:
+    seen, url = receiver
+    seen.fail_first = 1
+    hooks = Hooks()
+    Webhooks([url + "/events"], SECRET, window=10, backoff=60.0).install(hooks)
+    async with ChatServer(hooks=hooks) as server:
+        await server.create_room("r1")
+        await until(lambda: len(seen.requests) == 1)  # failed; the retry is a minute away
+        await server.create_room("r2")  # queued behind it
+    assert [(r[1], [e["room"] for e in r[2]]) for r in seen.requests] == [
+        (1, ["r1"]),
+        (2, ["r1"]),  # the same batch, its next attempt, at the stop
+        (1, ["r2"]),
+    ]
+    assert seen.requests[0][0] == seen.requests[1][0] != seen.requests[2][0]
+
+
+async def test_the_stop_waits_for_the_receiver_stop_wait_seconds_at_most(
+    receiver: tuple[Receiver, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    seen, url = receiver
+    seen.hang = 3.0
+    hooks = Hooks(stop_wait=0.2)
+    Webhooks([url + "/events"], SECRET, window=60_000).install(hooks)
+    with anyio.fail_after(2.5):  # the receiver answers in 3 s: the stop does not wait for it
+        async with ChatServer(hooks=hooks) as server:
+            await server.create_room("r1")
+            await server.create_room("r2")
+    assert "dropped 2 events as the server stopped" in caplog.text

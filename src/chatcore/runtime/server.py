@@ -16,7 +16,7 @@ from __future__ import annotations
 import itertools
 import logging
 import secrets
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from types import TracebackType
 from typing import Any, Literal, Self
 
@@ -203,7 +203,7 @@ class ChatServer:
             self._hooks.refresh()
             self.checks_messages = self._hooks.checks_messages
             for startup in self.hooks.startups:
-                self._spawner.start(self._start_hook, startup)
+                self._spawner.start(self._run_hook, startup, "a startup hook failed")
         return self
 
     async def __aexit__(
@@ -223,6 +223,13 @@ class ChatServer:
         metrics.untrack(self)
         for session in list(self.hub.conns.values()):
             session.outbox.close(CloseCode.GOING_AWAY)
+        if self.hooks is not None:
+            # The events emitted before the stop reach the listeners (emit takes no more now).
+            wait = anyio.current_time() + self.hooks.stop_wait
+            with anyio.CancelScope(shield=True, deadline=wait):
+                await self._hooks.idle()
+                for stop in self.hooks.stops:
+                    await self._run_hook(stop, "a stop hook failed")
         with anyio.CancelScope(shield=True):
             await spawner.aclose()
         task_group.cancel_scope.cancel()
@@ -686,11 +693,11 @@ class ChatServer:
         kind: EventKind = "user_joined" if event == "join" else "user_left"
         self._hooks.emit(ChatEvent(kind=kind, room=room, ts=self.clock.now(), user=user))
 
-    async def _start_hook(self, startup: Callable[[ChatServer], Coroutine[Any, Any, None]]) -> None:
+    async def _run_hook(self, hook: Callable[[ChatServer], Awaitable[None]], failed: str) -> None:
         try:
-            await startup(self)
+            await hook(self)
         except Exception:
-            log.exception("a startup hook failed")
+            log.exception(failed)
 
     # fan-out
 
