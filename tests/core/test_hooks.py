@@ -238,6 +238,8 @@ async def test_listeners_hear_every_kind_in_order() -> None:
         await alice.call("send", room="lobby", text="one")
         await alice.call("edit", room="lobby", id=1, text="uno")
         await alice.call("react", room="lobby", id=1, emoji="+1")
+        await alice.call("react", room="lobby", id=1, emoji="+1")  # changes nothing: unheard
+        await alice.call("unreact", room="lobby", id=1, emoji="heart")  # nor does this
         await alice.call("delete_message", room="lobby", id=1)
         await server.update_room("lobby", "The lobby")
         server.emit(

@@ -149,35 +149,48 @@ class Messages:
         if meta is not KEEP and meta is not None:
             check_meta(meta)
         now = self._clock.now()
-        return await self._change(room, message_id, "edited", lambda m: edited(m, text, meta, now))
+        message, _ = await self._change(
+            room, message_id, "edited", lambda m: edited(m, text, meta, now)
+        )
+        return message
 
     async def delete(self, room: str, message_id: int) -> Message:
-        return await self._change(room, message_id, "deleted", removed)
+        message, _ = await self._change(room, message_id, "deleted", removed)
+        return message
 
-    async def react(self, room: str, message_id: int, user_id: str, emoji: str) -> Message:
+    async def react(
+        self, room: str, message_id: int, user_id: str, emoji: str
+    ) -> tuple[Message, bool]:
+        """The message with ``user_id``'s ``emoji`` on it, and whether it was not already."""
         emoji = check_emoji(emoji)
         most = self._limits.reactions_per_message
         return await self._change(
             room, message_id, "reactions", lambda m: reacted(m, user_id, emoji, most)
         )
 
-    async def unreact(self, room: str, message_id: int, user_id: str, emoji: str) -> Message:
+    async def unreact(
+        self, room: str, message_id: int, user_id: str, emoji: str
+    ) -> tuple[Message, bool]:
+        """The message without ``user_id``'s ``emoji``, and whether it had it."""
         emoji = check_emoji(emoji)
         return await self._change(
             room, message_id, "reactions", lambda m: unreacted(m, user_id, emoji)
         )
 
-    async def _change(self, room: str, message_id: int, kind: ChangeKind, apply: _Apply) -> Message:
+    async def _change(
+        self, room: str, message_id: int, kind: ChangeKind, apply: _Apply
+    ) -> tuple[Message, bool]:
+        """The message as changed by ``apply``, and whether ``apply`` changed anything."""
         for _ in range(_ATTEMPTS):
             message = await self.get(room, message_id)
             new = apply(message)
             if new is None:
-                return message  # nothing to change
+                return message, False  # nothing to change
             if kind != "reactions":
                 change = await self._posting.change(room, kind, new)
                 if change is not None:
                     self._batches.superseded(room, message_id)
-                    return change.message
+                    return change.message, True
                 continue
             # Reactions go out in batches (``_reaction_batches``); each is stored as it comes.
             now = self._batches.claim(room, message_id)
@@ -185,7 +198,7 @@ class Messages:
             if change is not None:
                 if not now:
                     self._batches.hold(change)
-                return change.message
+                return change.message, True
         raise Unavailable("the message is changing too fast; try again")
 
     async def mark_read(self, room: Room, user_id: str, message_id: int) -> int:

@@ -486,15 +486,18 @@ class ChatServer:
         return message
 
     async def react(self, room: str, message_id: int, user: User, emoji: str) -> Message:
-        """Add ``user``'s ``emoji`` to a message (once per user and emoji)."""
-        message = await self._messages.react(room, message_id, user.id, emoji)
-        self._changed("reactions_changed", message)
+        """Add ``user``'s ``emoji`` to a message (once per user and emoji: a repeat changes
+        nothing, and the room and the listeners hear nothing of it)."""
+        message, changed = await self._messages.react(room, message_id, user.id, emoji)
+        if changed:
+            self._changed("reactions_changed", message)
         return message
 
     async def unreact(self, room: str, message_id: int, user: User, emoji: str) -> Message:
-        """Take ``user``'s ``emoji`` off a message."""
-        message = await self._messages.unreact(room, message_id, user.id, emoji)
-        self._changed("reactions_changed", message)
+        """Take ``user``'s ``emoji`` off a message (if it is there)."""
+        message, changed = await self._messages.unreact(room, message_id, user.id, emoji)
+        if changed:
+            self._changed("reactions_changed", message)
         return message
 
     async def mark_read(self, room: Room, user: User, message_id: int) -> int:
