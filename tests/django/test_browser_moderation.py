@@ -91,6 +91,24 @@ async def moderation_scenario(sites: dict[str, Site], browser: object) -> None:
     await expect(ben.locator("#log .notice", has_text="You are banned")).to_have_count(1)
     await expect(ben.locator("#text")).to_be_disabled()
 
+    # Ann's page lists the ban as it happens, and again once reloaded (from the database); her
+    # Unban lets Ben back in.
+    ban_entry = ann.locator("#ban-list li")
+    await expect(ban_entry).to_have_count(1)
+    await expect(ann.locator("#no-bans")).to_be_hidden()
+    await ann.reload()
+    await expect(ann.locator("#text")).to_be_enabled()
+    await expect(ban_entry).to_have_count(1)
+    await expect(ban_entry).to_contain_text("until")
+    await expect(ben.locator("#bans")).to_have_count(0)  # only moderators see who is banned
+    await ban_entry.locator('[data-action="unban"]').click()
+    await expect(ban_entry).to_have_count(0)
+    await expect(ann.locator("#no-bans")).to_be_visible()
+    await expect(ben.locator("#log .notice", has_text="You were unbanned")).to_have_count(1)
+    await ben.reload()
+    await expect(ben.locator("#text")).to_be_enabled()
+    await expect(ben_in_ann).to_have_count(1)
+
     # A private room: Cat does not see it, nor get in by its address; Ben, invited, does.
     club = f"club-{tag}"
     await cat.goto("/")

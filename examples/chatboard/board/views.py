@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import time
 from typing import Any
 
 from django.contrib import messages
@@ -10,13 +11,15 @@ from django.contrib.auth import get_user_model, login
 from django.contrib.auth.decorators import login_required
 from django.core.files.base import ContentFile
 from django.db import transaction
+from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from chatcore.wire.errors import ChatError
 from chatcore_django import sync
-from chatcore_django.models import Room
+from chatcore_django.models import Room, Sanction
+from chatcore_django.users import chat_users
 
 from .forms import ProfileForm, SignupForm
 from .models import Profile, profile_of
@@ -56,11 +59,42 @@ def room(request: HttpRequest, name: str) -> HttpResponse:
             {"id": str(user.pk), "username": user.get_username()}
             for user in users.order_by("username")
         ]
+    # Who is banned here, for the room's moderators (None: not one, or a direct room).
+    bans = _bans(found) if _moderates(request.user, found) else None
     return render(
         request,
         "board/room.html",
-        {"room": found, "other": other and profile_of(other), "people": people},
+        {"room": found, "other": other and profile_of(other), "people": people, "bans": bans},
     )
+
+
+def _moderates(user: Any, room: Room) -> bool:
+    """Whether ``user`` moderates the group room ``room`` (as StaffPolicy and the roles say)."""
+    if room.kind != Room.Kind.GROUP:
+        return False
+    user_id = str(user.pk)
+    return bool(
+        user.is_staff or room.owner == user_id or room.moderators.filter(user_id=user_id).exists()
+    )
+
+
+def _bans(room: Room) -> list[dict[str, Any]]:
+    """The room's bans still running: the user's id and chat name, and until when (ms; None:
+    for ever), oldest first."""
+    now = int(time.time() * 1000)
+    running = room.sanctions.filter(kind=Sanction.Kind.BAN).filter(
+        Q(until__isnull=True) | Q(until__gt=now)
+    )
+    sanctions = list(running.order_by("at"))
+    users = chat_users([sanction.user_id for sanction in sanctions])
+    return [
+        {
+            "id": sanction.user_id,
+            "name": users[sanction.user_id].name if sanction.user_id in users else sanction.user_id,
+            "until": sanction.until,
+        }
+        for sanction in sanctions
+    ]
 
 
 @login_required

@@ -107,6 +107,51 @@ export function describe(event, me, nameOf) {
   }
 }
 
+/** The room's bans, for its moderators: each user with an Unban button. It starts from what
+ * the page was served with and follows the room's `ban` and `unban` events. */
+export class BanList {
+  constructor(chat, room, list, empty, bans, onError) {
+    this.chat = chat;
+    this.room = room;
+    this.list = list;
+    this.empty = empty;
+    this.onError = onError;
+    this.bans = new Map(bans.map((ban) => [ban.id, ban]));
+    this.render();
+  }
+
+  banned(id, name, until) {
+    this.bans.set(id, { id, name, until: until ?? null });
+    this.render();
+  }
+
+  unbanned(id) {
+    this.bans.delete(id);
+    this.render();
+  }
+
+  render() {
+    const now = Date.now();
+    const items = [...this.bans.values()]
+      .filter((ban) => ban.until === null || ban.until > now)
+      .map((ban) => {
+        const button = el("button", { cls: "link", text: "Unban", attrs: { type: "button", "data-action": "unban" } });
+        button.addEventListener("click", async () => {
+          button.disabled = true;
+          try {
+            await this.chat.unban(this.room, ban.id);
+          } catch (failure) {
+            button.disabled = false;
+            this.onError(failure.message);
+          }
+        });
+        return el("li", { attrs: { "data-user": ban.id } }, el("span", { text: `${ban.name}${until(ban.until)} ` }), button);
+      });
+    this.list.replaceChildren(...items);
+    this.empty.hidden = items.length > 0;
+  }
+}
+
 /** The invite box of a private room: a username, resolved among the site's users. */
 export function inviteBox(chat, room, people, onDone) {
   const input = el("input", { attrs: { id: "invite-name", placeholder: "username", list: "invite-people", required: "" } });

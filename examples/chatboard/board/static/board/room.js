@@ -1,7 +1,7 @@
 // A room: history, live messages, members, join/leave notices, typing, private messages;
 // replies, edits, deletions and reactions; read marks ("seen" in a direct conversation).
 import { avatar, clock, connectChat, countedTitle, el, nameParts, notifyDirect, notifyPrivate, userName } from "./common.js";
-import { Standing, describe, inviteBox, memberMenu } from "./moderation.js";
+import { BanList, Standing, describe, inviteBox, memberMenu } from "./moderation.js";
 import { dot, paintDots, watchDots } from "./presence.js";
 
 const page = document.getElementById("room-page");
@@ -565,8 +565,16 @@ chat.on("kicked", ({ room: name, by, reason }) => {
   page.classList.add("kicked");
 });
 
+// The room's bans, with Unban buttons: only on a moderator's page (the page says who is banned).
+const bansData = document.getElementById("bans-data");
+const banList = bansData
+  ? new BanList(chat, ROOM, document.getElementById("ban-list"), document.getElementById("no-bans"), JSON.parse(bansData.textContent), (text) => (sendError.textContent = text))
+  : null;
+
 chat.on("moderation", (event) => {
   if (event.room !== ROOM) return;
+  if (banList && event.action === "ban") banList.banned(event.user, nameOf(event.user), event.until);
+  if (banList && event.action === "unban") banList.unbanned(event.user);
   if (event.action === "set_role") {
     if (event.role === "moderator") standing.moderators.add(event.user);
     else standing.moderators.delete(event.user);
