@@ -140,6 +140,7 @@ export class BanList {
           button.disabled = true;
           try {
             await this.chat.unban(this.room, ban.id);
+            this.unbanned(ban.id); // (staff who do not moderate the room get no event of it)
           } catch (failure) {
             button.disabled = false;
             this.onError(failure.message);
