@@ -244,3 +244,49 @@ def test_the_sync_helper_stores_a_direct_message_outside_any_server() -> None:
     assert [(m.id, m.text, m.sender.name) for m in page.messages] == [
         (1, "see you tomorrow", f"Sender @{sender.username}")
     ]
+
+
+def test_a_room_page_lists_its_running_bans_to_its_moderators_only() -> None:
+    import json
+    import re
+    import time
+
+    from chatcore_django import sync
+    from chatcore_django.models import Room, Sanction
+
+    owner, member = make_user(), make_user()
+    forever, hour, over = (
+        make_user(display_name="Forever"),
+        make_user(display_name="An Hour"),
+        make_user(),
+    )
+    name = f"bans-{owner.pk}"
+    sync.create_room(name, "Bans", owner=owner)
+    in_an_hour = int(time.time() * 1000) + 3_600_000
+    sync.ban(name, forever, by=owner)
+    sync.ban(name, hour, by=owner, until=in_an_hour)
+    room = Room.objects.get(name=name)
+    Sanction.objects.create(  # a ban that has run out (one cannot be given in the past)
+        room=room, user_id=str(over.pk), kind="ban", by=str(owner.pk), at=1, until=2
+    )
+
+    def bans(user: Any) -> list[dict[str, Any]] | None:
+        page = logged_in(user).get(f"/rooms/{name}/")
+        assert page.status_code == 200
+        found = re.search(
+            rb'<script id="bans-data" type="application/json">(.*?)</script>', page.content
+        )
+        return None if found is None else json.loads(found.group(1))
+
+    assert bans(owner) == [
+        {"id": str(forever.pk), "name": f"Forever @{forever.username}", "until": None},
+        {"id": str(hour.pk), "name": f"An Hour @{hour.username}", "until": in_an_hour},
+    ]
+    assert bans(member) is None  # not a moderator: the page does not say who is banned
+    staff, moderator = make_user(), make_user()
+    staff.is_staff = True
+    staff.save()
+    sync.set_role(name, moderator, "moderator", by=owner)
+    assert bans(staff) == bans(moderator) == bans(owner)
+    sync.unban(name, forever, by=owner)
+    assert [ban["id"] for ban in bans(owner) or []] == [str(hour.pk)]
