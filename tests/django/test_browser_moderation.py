@@ -147,3 +147,39 @@ async def moderation_scenario(sites: dict[str, Site], browser: object) -> None:
     await ann.click("#block")
     await expect(ann.locator("#block")).to_have_text("Block")
     assert errors == []
+
+
+async def test_staff_ban_and_unban_from_a_room_they_do_not_moderate(
+    site: Site, browser: object
+) -> None:
+    """Staff act in any room (StaffPolicy) but get no room's `moderation` events: their page's
+    ban list follows what they do from it."""
+    from asgiref.sync import sync_to_async
+    from django.contrib.auth import get_user_model
+    from playwright.async_api import expect
+
+    tag, names, pages, errors = await signed_up({"ann": site, "ben": site, "dee": site}, browser)
+    ann, ben, dee = pages["ann"], pages["ben"], pages["dee"]
+    await sync_to_async(
+        lambda: get_user_model().objects.filter(username=names["dee"]).update(is_staff=True)
+    )()
+    room = f"staff-{tag}"
+    await ann.goto("/")
+    await ann.fill("#create-room input[name=room]", room)
+    await ann.click("#create-room button")
+    await expect(ann.locator(f'#rooms li[data-room="{room}"]')).to_have_count(1)
+    for page in (ben, dee):
+        await page.goto(f"/rooms/{room}/")
+        await expect(page.locator("#text")).to_be_enabled()
+    await expect(dee.locator("#no-bans")).to_be_visible()
+    ben_in_dee = dee.locator("#members li", has_text=f"@{names['ben']}")
+    await ben_in_dee.locator(".mod-menu summary").click()
+    await ben_in_dee.locator('[data-action="ban"]').click()
+    await expect(ben.locator("#log .notice", has_text="You were banned")).to_have_count(1)
+    ban_entry = dee.locator("#ban-list li")
+    await expect(ban_entry).to_have_count(1)
+    await expect(ban_entry).not_to_contain_text("until")  # for ever
+    await ban_entry.locator('[data-action="unban"]').click()
+    await expect(ban_entry).to_have_count(0)
+    await expect(ben.locator("#log .notice", has_text="You were unbanned")).to_have_count(1)
+    assert errors == []

@@ -41,8 +41,9 @@ export class Standing {
   }
 }
 
-/** The menu for member `user`, or null when you may not act on them. */
-export function memberMenu(chat, room, user, standing, me, onError) {
+/** The menu for member `user`, or null when you may not act on them. `onBanned(user, until)`
+ * follows a ban given from it (staff who do not moderate the room get no event of their own). */
+export function memberMenu(chat, room, user, standing, me, onError, onBanned = () => {}) {
   if (!standing.mayActOn(user.id, me)) return null;
   const run = (label, action, work) => {
     const button = el("button", { cls: "link", text: label, attrs: { type: "button", "data-action": action } });
@@ -56,11 +57,15 @@ export function memberMenu(chat, room, user, standing, me, onError) {
     });
     return button;
   };
+  const ban = async (until) => {
+    await chat.ban(room, user.id, until === null ? {} : { until });
+    onBanned(user, until);
+  };
   const items = [
     run("Kick", "kick", () => chat.kick(room, user.id)),
-    run("Ban for 1 hour", "ban-hour", () => chat.ban(room, user.id, { until: Date.now() + HOUR })),
-    run("Ban for 1 day", "ban-day", () => chat.ban(room, user.id, { until: Date.now() + 24 * HOUR })),
-    run("Ban for ever", "ban", () => chat.ban(room, user.id)),
+    run("Ban for 1 hour", "ban-hour", () => ban(Date.now() + HOUR)),
+    run("Ban for 1 day", "ban-day", () => ban(Date.now() + 24 * HOUR)),
+    run("Ban for ever", "ban", () => ban(null)),
     run("Mute", "mute", () => chat.mute(room, user.id)),
     run("Unmute", "unmute", () => chat.unmute(room, user.id)),
   ];

@@ -387,7 +387,9 @@ function renderMembers() {
       if (standing.moderators.has(user.id) || user.id === standing.owner) {
         button.append(el("span", { cls: "role muted", text: user.id === standing.owner ? " owner" : " moderator" }));
       }
-      const menu = self ? null : memberMenu(chat, ROOM, user, standing, me(), (text) => (sendError.textContent = text));
+      const onError = (text) => (sendError.textContent = text);
+      const onBanned = (banned, until) => banList?.banned(banned.id, displayName(banned), until);
+      const menu = self ? null : memberMenu(chat, ROOM, user, standing, me(), onError, onBanned);
       return el("li", {}, button, ...(menu ? [menu] : []));
     }),
   );
