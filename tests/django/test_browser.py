@@ -273,6 +273,20 @@ async def test_messages_beyond_text(site: Site, browser: object) -> None:
     await messages_beyond_text({"ann": site, "ben": site}, browser)
 
 
+async def create_and_enter(owner: Page, room: str, *pages: Page) -> None:
+    """``owner`` creates ``room`` from the home page; once the room list shows it (it is made
+    over the socket), each of ``pages`` opens it and may write."""
+    from playwright.async_api import expect
+
+    await owner.goto("/")
+    await owner.fill("#create-room input[name=room]", room)
+    await owner.click("#create-room button")
+    await expect(owner.locator(f'#rooms li[data-room="{room}"]')).to_have_count(1)
+    for page in pages:
+        await page.goto(f"/rooms/{room}/")
+        await expect(page.locator("#text")).to_be_enabled()
+
+
 async def signed_up(
     sites: dict[str, Site], browser: object
 ) -> tuple[str, dict[str, str], dict[str, Page], list[str]]:
@@ -315,13 +329,7 @@ async def messages_beyond_text(sites: dict[str, Site], browser: object) -> None:
 
     # Ann creates a room (she owns it, so she moderates it); both enter.
     room = f"model-{tag}"
-    await ann.goto("/")
-    await ann.fill("#create-room input[name=room]", room)
-    await ann.click("#create-room button")
-    await expect(ann.locator(f'#rooms li[data-room="{room}"]')).to_have_count(1)
-    for page in (ann, ben):
-        await page.goto(f"/rooms/{room}/")
-        await expect(page.locator("#text")).to_be_enabled()
+    await create_and_enter(ann, room, ann, ben)
 
     # Ben writes; Ann replies to it: both see the quote, as text.
     await ben.fill("#text", XSS_TEXT)

@@ -10,7 +10,7 @@ import pytest
 
 from ..helpers import chromium
 from .conftest import Site
-from .test_browser import SHOTS, signed_up
+from .test_browser import SHOTS, create_and_enter, signed_up
 
 pytestmark = [pytest.mark.anyio, pytest.mark.browser, pytest.mark.network]
 
@@ -34,13 +34,7 @@ async def moderation_scenario(sites: dict[str, Site], browser: object) -> None:
     ann, ben, cat = pages["ann"], pages["ben"], pages["cat"]
 
     room = f"mod-{tag}"
-    await ann.goto("/")
-    await ann.fill("#create-room input[name=room]", room)
-    await ann.click("#create-room button")
-    await expect(ann.locator(f'#rooms li[data-room="{room}"]')).to_have_count(1)
-    for page in (ann, ben):
-        await page.goto(f"/rooms/{room}/")
-        await expect(page.locator("#text")).to_be_enabled()
+    await create_and_enter(ann, room, ann, ben)
     ben_in_ann = ann.locator("#members li", has_text=f"@{names['ben']}")
     await expect(ben_in_ann).to_have_count(1)
     # The menu is Ann's (she owns the room): Ben sees none, not even on Ann.
@@ -163,14 +157,7 @@ async def test_staff_ban_and_unban_from_a_room_they_do_not_moderate(
     await sync_to_async(
         lambda: get_user_model().objects.filter(username=names["dee"]).update(is_staff=True)
     )()
-    room = f"staff-{tag}"
-    await ann.goto("/")
-    await ann.fill("#create-room input[name=room]", room)
-    await ann.click("#create-room button")
-    await expect(ann.locator(f'#rooms li[data-room="{room}"]')).to_have_count(1)
-    for page in (ben, dee):
-        await page.goto(f"/rooms/{room}/")
-        await expect(page.locator("#text")).to_be_enabled()
+    await create_and_enter(ann, f"staff-{tag}", ben, dee)
     await expect(dee.locator("#no-bans")).to_be_visible()
     ben_in_dee = dee.locator("#members li", has_text=f"@{names['ben']}")
     await ben_in_dee.locator(".mod-menu summary").click()

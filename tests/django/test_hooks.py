@@ -242,7 +242,7 @@ async def test_a_refused_message_and_the_dice_bot_in_chromium(hooked_site: Site)
     from playwright.async_api import Error, expect
 
     from ..helpers import chromium
-    from .test_browser import sign_up
+    from .test_browser import create_and_enter, sign_up
 
     expect.set_options(timeout=10_000)
     errors: list[Error] = []
@@ -256,14 +256,7 @@ async def test_a_refused_message_and_the_dice_bot_in_chromium(hooked_site: Site)
         page.on("pageerror", record)
         username = f"gus{secrets.token_hex(3)}"
         await sign_up(hooked_site, page, username)
-        room = f"dice-{secrets.token_hex(3)}"
-        await page.goto("/")
-        await page.fill("#create-room input[name=room]", room)
-        await page.click("#create-room button")
-        # (Created over the socket: the page may be asked for once the list shows the room.)
-        await expect(page.locator(f'#rooms li[data-room="{room}"]')).to_have_count(1)
-        await page.goto(f"/rooms/{room}/")
-        await expect(page.locator("#text")).to_be_enabled()
+        await create_and_enter(page, f"dice-{secrets.token_hex(3)}", page)
         await page.fill("#text", "buy spam")
         await page.press("#text", "Enter")
         await expect(page.locator("#send-error")).to_have_text("no spam here, please")
